@@ -1,0 +1,291 @@
+//! The one error type of the API contract. It is what the browser sees: user-safe, serializable and
+//! translated on display. Causes stay on the server (see `promio_server::error`), which maps its own
+//! error enum into this one exactly once.
+
+use crate::i18n::Lang;
+use serde::{Deserialize, Serialize};
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+/// An input field named in a validation error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Field {
+    CompanyId,
+    UserName,
+    Password,
+    NewPassword,
+    RepeatPassword,
+    Email,
+    FirstName,
+    LastName,
+    Name,
+    Role,
+    RegistrationLinkHours,
+    ResetLinkHours,
+}
+
+impl Field {
+    pub fn label(self, lang: Lang) -> &'static str {
+        use Lang::*;
+        match (self, lang) {
+            (Field::CompanyId, En) => "Company ID",
+            (Field::CompanyId, De) => "Firmen-ID",
+            (Field::UserName, En) => "User name",
+            (Field::UserName, De) => "Benutzername",
+            (Field::Password, En) => "Password",
+            (Field::Password, De) => "Passwort",
+            (Field::NewPassword, En) => "New password",
+            (Field::NewPassword, De) => "Neues Passwort",
+            (Field::RepeatPassword, En) => "Repeat new password",
+            (Field::RepeatPassword, De) => "Neues Passwort wiederholen",
+            (Field::Email, En) => "Email address",
+            (Field::Email, De) => "E-Mail-Adresse",
+            (Field::FirstName, En) => "First name",
+            (Field::FirstName, De) => "Vorname",
+            (Field::LastName, En) => "Last name",
+            (Field::LastName, De) => "Nachname",
+            (Field::Name, En) => "Name",
+            (Field::Name, De) => "Name",
+            (Field::Role, En) => "Role",
+            (Field::Role, De) => "Rolle",
+            (Field::RegistrationLinkHours, En) => "Registration link validity (hours)",
+            (Field::RegistrationLinkHours, De) => "Gültigkeit des Registrierungslinks (Stunden)",
+            (Field::ResetLinkHours, En) => "Password reset link validity (hours)",
+            (Field::ResetLinkHours, De) => "Gültigkeit des Links zum Zurücksetzen (Stunden)",
+        }
+    }
+}
+
+/// What is wrong with a field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Problem {
+    Missing,
+    TooShort { min: u32 },
+    TooLong { max: u32 },
+    /// Characters outside the field's alphabet (the message names the alphabet per field).
+    InvalidCharacters,
+    ControlCharacters,
+    Malformed,
+    /// On the bundled list of common and breached passwords.
+    TooCommon,
+    /// Equal to the user name, company ID or email address.
+    SameAsIdentity,
+    /// The repetition differs from the first entry.
+    Mismatch,
+    /// A number outside its range.
+    OutOfRange { min: u32, max: u32 },
+    /// Already taken (a company ID, a user name).
+    Taken,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid {field:?}: {problem:?}")]
+    Invalid { field: Field, problem: Problem },
+    /// The one answer for an unknown company, an unknown user and a wrong password.
+    #[error("login failed")]
+    LoginFailed { retry_after_secs: Option<u64> },
+    /// The company logs in through its identity provider; its users have no password.
+    #[error("the client uses single sign-on")]
+    UseSso,
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("temporarily unavailable")]
+    Unavailable,
+    /// An error on the server whose cause went to the log under this id.
+    #[error("internal error {id}")]
+    Internal { id: String },
+    /// The request itself could not be read or sent (bad encoding, network down).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl ApiError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Invalid { .. } | ApiError::BadRequest(_) => 400,
+            ApiError::LoginFailed { retry_after_secs: Some(_) } => 429,
+            ApiError::LoginFailed { .. } | ApiError::Unauthenticated => 401,
+            ApiError::UseSso | ApiError::Forbidden => 403,
+            ApiError::NotFound => 404,
+            ApiError::Unavailable => 503,
+            ApiError::Internal { .. } => 500,
+        }
+    }
+
+    /// The message for a person, in their language.
+    pub fn message(&self, lang: Lang) -> String {
+        use Lang::*;
+        match (self, lang) {
+            (ApiError::Invalid { field, problem }, lang) => problem_message(*field, *problem, lang),
+            (ApiError::LoginFailed { retry_after_secs }, En) => {
+                let base = "The company ID, user name or password is not correct.";
+                match retry_after_secs {
+                    Some(s) => format!("{base} Please wait {s} seconds before the next attempt."),
+                    None => base.to_owned(),
+                }
+            }
+            (ApiError::LoginFailed { retry_after_secs }, De) => {
+                let base = "Firmen-ID, Benutzername oder Passwort ist nicht korrekt.";
+                match retry_after_secs {
+                    Some(s) => format!("{base} Bitte warten Sie {s} Sekunden bis zum nächsten Versuch."),
+                    None => base.to_owned(),
+                }
+            }
+            (ApiError::UseSso, En) => {
+                "Your company logs in with single sign-on. Please use “Login with SSO”.".to_owned()
+            }
+            (ApiError::UseSso, De) => {
+                "Ihre Firma meldet sich per Single Sign-on an. Bitte nutzen Sie „Mit SSO anmelden“."
+                    .to_owned()
+            }
+            (ApiError::Unauthenticated, En) => "Please log in.".to_owned(),
+            (ApiError::Unauthenticated, De) => "Bitte melden Sie sich an.".to_owned(),
+            (ApiError::Forbidden, En) => "You are not allowed to do this.".to_owned(),
+            (ApiError::Forbidden, De) => "Dazu sind Sie nicht berechtigt.".to_owned(),
+            (ApiError::NotFound, En) => "This entry does not exist.".to_owned(),
+            (ApiError::NotFound, De) => "Dieser Eintrag existiert nicht.".to_owned(),
+            (ApiError::Unavailable, En) => {
+                "The service is temporarily unavailable. Please try again in a moment.".to_owned()
+            }
+            (ApiError::Unavailable, De) => {
+                "Der Dienst ist vorübergehend nicht erreichbar. Bitte versuchen Sie es gleich noch einmal."
+                    .to_owned()
+            }
+            (ApiError::Internal { id }, En) => {
+                format!("Something went wrong on our side. Please try again later (error ID {id}).")
+            }
+            (ApiError::Internal { id }, De) => format!(
+                "Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut (Fehler-ID {id})."
+            ),
+            (ApiError::BadRequest(_), En) => {
+                "The request could not be processed. Please check your input and try again.".to_owned()
+            }
+            (ApiError::BadRequest(_), De) => {
+                "Die Anfrage konnte nicht verarbeitet werden. Bitte prüfen Sie Ihre Eingaben.".to_owned()
+            }
+        }
+    }
+}
+
+fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
+    let name = field.label(lang);
+    match (problem, lang) {
+        (Problem::Missing, Lang::En) => format!("Please enter your {}.", name.to_lowercase_first()),
+        (Problem::Missing, Lang::De) => format!("Bitte geben Sie {} ein.", german_accusative(field)),
+        (Problem::TooShort { min }, Lang::En) => {
+            format!("{name} must be at least {min} characters long.")
+        }
+        (Problem::TooShort { min }, Lang::De) => format!("{name}: mindestens {min} Zeichen."),
+        (Problem::TooLong { max }, Lang::En) => format!("{name} may be at most {max} characters long."),
+        (Problem::TooLong { max }, Lang::De) => format!("{name}: höchstens {max} Zeichen."),
+        (Problem::InvalidCharacters, Lang::En) => match field {
+            Field::CompanyId => format!("{name} may only contain letters, digits, - and _."),
+            Field::UserName => format!("{name} may only contain letters, digits and . _ - @."),
+            _ => format!("{name} contains characters that are not allowed."),
+        },
+        (Problem::InvalidCharacters, Lang::De) => match field {
+            Field::CompanyId => format!("{name} darf nur Buchstaben, Ziffern, - und _ enthalten."),
+            Field::UserName => format!("{name} darf nur Buchstaben, Ziffern und . _ - @ enthalten."),
+            _ => format!("{name} enthält unzulässige Zeichen."),
+        },
+        (Problem::ControlCharacters, Lang::En) => format!("{name} contains invisible control characters."),
+        (Problem::ControlCharacters, Lang::De) => format!("{name} enthält unsichtbare Steuerzeichen."),
+        (Problem::Malformed, Lang::En) => format!("{name} is not valid."),
+        (Problem::Malformed, Lang::De) => format!("{name} ist ungültig."),
+        (Problem::TooCommon, Lang::En) => {
+            format!("{name} is too common: it appears in lists of breached passwords. Please choose another.")
+        }
+        (Problem::TooCommon, Lang::De) => format!(
+            "{name} ist zu verbreitet: es steht in Listen gestohlener Passwörter. Bitte wählen Sie ein anderes."
+        ),
+        (Problem::SameAsIdentity, Lang::En) => {
+            format!("{name} must not be your user name, company ID or email address.")
+        }
+        (Problem::SameAsIdentity, Lang::De) => {
+            format!("{name} darf nicht Ihr Benutzername, Ihre Firmen-ID oder E-Mail-Adresse sein.")
+        }
+        (Problem::Mismatch, Lang::En) => "The two passwords are not the same.".to_owned(),
+        (Problem::Mismatch, Lang::De) => "Die beiden Passwörter stimmen nicht überein.".to_owned(),
+        (Problem::OutOfRange { min, max }, Lang::En) => {
+            format!("{name} must be a whole number from {min} to {max}.")
+        }
+        (Problem::OutOfRange { min, max }, Lang::De) => {
+            format!("{name} muss eine ganze Zahl von {min} bis {max} sein.")
+        }
+        (Problem::Taken, Lang::En) => format!("{name} is already taken."),
+        (Problem::Taken, Lang::De) => format!("{name} ist bereits vergeben."),
+    }
+}
+
+fn german_accusative(field: Field) -> &'static str {
+    match field {
+        Field::CompanyId => "Ihre Firmen-ID",
+        Field::UserName => "Ihren Benutzernamen",
+        Field::Password => "Ihr Passwort",
+        Field::NewPassword => "ein neues Passwort",
+        Field::RepeatPassword => "das neue Passwort noch einmal",
+        Field::Email => "eine E-Mail-Adresse",
+        Field::FirstName => "einen Vornamen",
+        Field::LastName => "einen Nachnamen",
+        Field::Name => "einen Namen",
+        Field::Role => "eine Rolle",
+        Field::RegistrationLinkHours | Field::ResetLinkHours => "eine Anzahl Stunden",
+    }
+}
+
+trait LowercaseFirst {
+    fn to_lowercase_first(&self) -> String;
+}
+
+impl LowercaseFirst for str {
+    /// "Company ID" -> "company ID": lowers the first letter only, so acronyms stay intact.
+    fn to_lowercase_first(&self) -> String {
+        let mut chars = self.chars();
+        match chars.next() {
+            Some(first) => first.to_lowercase().chain(chars).collect(),
+            None => String::new(),
+        }
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Request(_) => ApiError::Unavailable,
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_field_in_the_readers_language() {
+        let e = ApiError::Invalid { field: Field::CompanyId, problem: Problem::Missing };
+        assert_eq!(e.message(Lang::En), "Please enter your company ID.");
+        assert_eq!(e.message(Lang::De), "Bitte geben Sie Ihre Firmen-ID ein.");
+        let e = ApiError::Invalid { field: Field::UserName, problem: Problem::TooLong { max: 64 } };
+        assert_eq!(e.message(Lang::En), "User name may be at most 64 characters long.");
+    }
+
+    #[test]
+    fn the_login_failure_mentions_the_wait_only_when_there_is_one() {
+        let plain = ApiError::LoginFailed { retry_after_secs: None };
+        let waiting = ApiError::LoginFailed { retry_after_secs: Some(5) };
+        assert!(!plain.message(Lang::En).contains("wait"));
+        assert!(waiting.message(Lang::En).contains("wait 5 seconds"));
+        assert!(waiting.message(Lang::De).contains("5 Sekunden"));
+        assert_eq!(plain.status(), 401);
+        assert_eq!(waiting.status(), 429);
+    }
+}

@@ -1,0 +1,180 @@
+//! promio.connect's UI and API contract, shared by the server (feature `ssr`) and the browser
+//! (feature `hydrate`).
+
+pub mod api;
+pub mod i18n;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use i18n::{LANG_COOKIE, Lang, T, t};
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = request_lang();
+    #[cfg(feature = "ssr")]
+    set_page_csp();
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang.code()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The page's Content-Security-Policy: scripts from this origin only, plus the inline hydration
+/// scripts that carry this response's nonce (the server provides one per request).
+#[cfg(feature = "ssr")]
+fn set_page_csp() {
+    let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         frame-ancestors 'none'; form-action 'self'"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&csp) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The reactive language of the page, provided as context by [`App`].
+#[derive(Clone, Copy)]
+pub struct UiLang(pub RwSignal<Lang>);
+
+pub fn use_lang() -> RwSignal<Lang> {
+    use_context::<UiLang>().map(|l| l.0).unwrap_or_else(|| RwSignal::new(Lang::default()))
+}
+
+/// A reactive translated text.
+pub fn tr(key: T) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+    let lang = use_lang();
+    move || t(lang.get(), key)
+}
+
+/// The language the page starts with: from the request on the server, from `<html lang>` in the
+/// browser (the server wrote it there).
+fn request_lang() -> Lang {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| {
+                let cookie = parts
+                    .headers
+                    .get_all(http::header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(';'))
+                    .filter_map(|pair| pair.trim().split_once('='))
+                    .find(|(k, _)| *k == LANG_COOKIE)
+                    .map(|(_, v)| v.to_owned());
+                let accept = parts
+                    .headers
+                    .get(http::header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok());
+                Lang::for_request(cookie.as_deref(), accept)
+            })
+            .unwrap_or_default()
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|e| e.get_attribute("lang"))
+            .and_then(|code| Lang::from_code(&code))
+            .unwrap_or_default()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        Lang::default()
+    }
+}
+
+/// Remembers the chosen language for later visits and tells the document (screen readers, spell
+/// checkers) which language it now speaks.
+fn remember_lang(lang: Lang) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            if let Ok(html) = document.clone().dyn_into::<web_sys::HtmlDocument>() {
+                let cookie =
+                    format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+                let _ = html.set_cookie(&cookie);
+            }
+            if let Some(root) = document.document_element() {
+                let _ = root.set_attribute("lang", lang.code());
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = lang;
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let lang = RwSignal::new(request_lang());
+    provide_context(UiLang(lang));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/promio-connect.css"/>
+        <Title text=move || t(lang.get(), T::AppName)/>
+        <Router>
+            <header class="topbar">
+                <span class="brand">"promio.connect"</span>
+                <LanguageSwitch/>
+            </header>
+            <main class="content">
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("/") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/home") view=pages::HomePage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn LanguageSwitch() -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <nav class="lang-switch" aria-label=tr(T::Language)>
+            {Lang::ALL
+                .into_iter()
+                .map(|option| {
+                    view! {
+                        <button
+                            type="button"
+                            lang=option.code()
+                            aria-pressed=move || (lang.get() == option).to_string()
+                            on:click=move |_| {
+                                lang.set(option);
+                                remember_lang(option);
+                            }
+                        >
+                            {option.native_name()}
+                        </button>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}

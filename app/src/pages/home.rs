@@ -1,0 +1,52 @@
+//! The page after login: who is logged in, and the way out.
+
+use crate::api::{self, Me, Role};
+use crate::i18n::T;
+use crate::{tr, use_lang};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let lang = use_lang();
+    let me = Resource::new(|| (), |_| api::current_user());
+    view! {
+        <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => view! { <LoggedIn me/> }.into_any(),
+                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }
+                        .into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn LoggedIn(me: Me) -> impl IntoView {
+    let role = match me.role {
+        Role::User => T::RoleUser,
+        Role::Admin => T::RoleAdmin,
+        Role::Operator => T::RoleOperator,
+    };
+    view! {
+        <section class="card">
+            <h1>{tr(T::LoggedInAs)} " " {me.display_name()}</h1>
+            <dl class="facts">
+                <dt>{tr(T::Company)}</dt>
+                <dd>{format!("{} ({})", me.company_name, me.company_id)}</dd>
+                <dt>{tr(T::UserName)}</dt>
+                <dd>{me.username.clone()}</dd>
+                <dt>{tr(T::Role)}</dt>
+                <dd>{tr(role)}</dd>
+            </dl>
+            // A plain form, so that logging out is a full page load: nothing of the logged-in page
+            // stays in memory, and the server's Clear-Site-Data reaches the browser.
+            <form method="post" action="/logout">
+                <button type="submit" class="primary">{tr(T::LogOut)}</button>
+            </form>
+        </section>
+    }
+}

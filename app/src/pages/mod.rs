@@ -1,0 +1,35 @@
+//! The pages of the app. Each page only gathers input and shows results: every rule is enforced by
+//! the server behind the server functions.
+
+mod home;
+mod login;
+
+pub use home::HomePage;
+pub use login::LoginPage;
+
+use crate::i18n::T;
+use crate::tr;
+use leptos::prelude::*;
+
+/// True once the page is interactive. Submit buttons stay disabled until then, so that a click
+/// before the WASM has loaded cannot fall through to a plain form post that shows no result.
+pub fn use_hydrated() -> ReadSignal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    hydrated
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <h1>{tr(T::NotFoundTitle)}</h1>
+        <p>{tr(T::NotFoundText)}</p>
+        <p>
+            <a href="/login">{tr(T::BackToLogin)}</a>
+        </p>
+    }
+}

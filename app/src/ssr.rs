@@ -1,0 +1,107 @@
+//! The server side of the contract: the service traits that the server crate implements, and the
+//! request context that server functions hand to them. Only compiled with the `ssr` feature.
+
+use crate::api::{ApiError, LoginForm, LoginOutcome, Me};
+use async_trait::async_trait;
+use http::header::{COOKIE, HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use leptos::prelude::*;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+/// What a service needs to know about the request, and the headers it wants on the response.
+#[derive(Debug, Default)]
+pub struct RequestCtx {
+    pub headers: HeaderMap,
+    /// The peer address of the TCP connection.
+    pub client_ip: Option<IpAddr>,
+    response_headers: Mutex<Vec<(HeaderName, HeaderValue)>>,
+}
+
+impl RequestCtx {
+    pub fn new(headers: HeaderMap, client_ip: Option<IpAddr>) -> Self {
+        RequestCtx { headers, client_ip, response_headers: Mutex::default() }
+    }
+
+    fn from_parts(parts: Option<http::request::Parts>) -> Self {
+        match parts {
+            Some(parts) => {
+                let ip = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
+                RequestCtx::new(parts.headers, ip)
+            }
+            None => RequestCtx::default(),
+        }
+    }
+
+    /// The value of the named request cookie, if sent.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Adds a header to the response (appended, so several `Set-Cookie` lines can coexist).
+    pub fn add_response_header(&self, name: HeaderName, value: HeaderValue) {
+        if let Ok(mut headers) = self.response_headers.lock() {
+            headers.push((name, value));
+        }
+    }
+
+    pub fn take_response_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        self.response_headers.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+pub trait AuthService: Send + Sync + 'static {
+    /// The password step of the login state machine.
+    async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError>;
+    /// The user of the request's session, if the session is valid (and refreshes its idle timer).
+    async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError>;
+    /// Ends the request's session on the server and clears its cookie.
+    async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError>;
+}
+
+/// The handle to everything behind the contract, provided as leptos context by the server.
+#[derive(Clone)]
+pub struct Backend {
+    pub auth: Arc<dyn AuthService>,
+}
+
+/// Runs one service call for a server function: builds the request context, applies the headers
+/// the service asked for and the error's HTTP status to the response.
+pub async fn call<T, F, Fut>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(Backend, Arc<RequestCtx>) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let Some(backend) = use_context::<Backend>() else {
+        tracing::error!("server function called without the Backend context");
+        return Err(ApiError::Internal { id: "no-backend".to_owned() });
+    };
+    let req = Arc::new(RequestCtx::from_parts(use_context::<http::request::Parts>()));
+    let result = f(backend, Arc::clone(&req)).await;
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        for (name, value) in req.take_response_headers() {
+            response.append_header(name, value);
+        }
+        if let Err(err) = &result {
+            response.set_status(
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+        }
+    }
+    result
+}

@@ -1,0 +1,186 @@
+//! Creating and changing clients and users: the operations behind the CLI (and later the
+//! consoles). Input arrives raw and is parsed here, so every caller gets the same rules and the
+//! same messages.
+
+use crate::Core;
+use crate::domain::{ClientName, CompanyId, EmailAddress, NewPassword, PasswordContext, PersonName, UserName};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::audit::AuditEvent;
+use crate::store::clients::{ClientChanges, ClientRow};
+use crate::store::users::{NewUser, UserRow};
+use promio_app::api::{Field, Problem, Role};
+use crate::domain::Invalid;
+use secrecy::SecretString;
+
+/// Link validity bounds, in whole hours (1 hour to 30 days).
+pub const LINK_HOURS_MIN: i64 = 1;
+pub const LINK_HOURS_MAX: i64 = 720;
+
+pub fn link_hours(field: Field, hours: i64) -> Result<i64, Invalid> {
+    if (LINK_HOURS_MIN..=LINK_HOURS_MAX).contains(&hours) {
+        Ok(hours)
+    } else {
+        Err(Invalid { field, problem: Problem::OutOfRange { min: LINK_HOURS_MIN as u32, max: LINK_HOURS_MAX as u32 } })
+    }
+}
+
+fn taken(field: Field) -> ServiceError {
+    ServiceError::Invalid(Invalid { field, problem: Problem::Taken })
+}
+
+/// Who made a change, for the audit log (`None`: the command line).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Actor<'a> {
+    pub user_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+pub async fn create_client(core: &Core, actor: Actor<'_>, company_id: &str, name: &str) -> ServiceResult<ClientRow> {
+    let company_id = CompanyId::parse(company_id)?;
+    let name = ClientName::parse(name)?;
+    let now = core.clock.now();
+    let client = core
+        .store
+        .insert_client(&company_id, &name, now)
+        .await?
+        .ok_or_else(|| taken(Field::CompanyId))?;
+    audit(core, actor, Some(&client.id), None, "client.created", &format!("company ID {}", client.company_id)).await?;
+    Ok(client)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ClientSettings {
+    pub name: Option<String>,
+    pub registration_link_hours: Option<i64>,
+    pub reset_link_hours: Option<i64>,
+    pub require_2fa: Option<bool>,
+}
+
+pub async fn update_client(
+    core: &Core,
+    actor: Actor<'_>,
+    company_id: &str,
+    settings: ClientSettings,
+) -> ServiceResult<ClientRow> {
+    let company_id = CompanyId::parse(company_id)?;
+    let changes = ClientChanges {
+        name: settings.name.as_deref().map(ClientName::parse).transpose()?,
+        registration_link_hours: settings
+            .registration_link_hours
+            .map(|h| link_hours(Field::RegistrationLinkHours, h))
+            .transpose()?,
+        reset_link_hours: settings.reset_link_hours.map(|h| link_hours(Field::ResetLinkHours, h)).transpose()?,
+        require_2fa: settings.require_2fa,
+    };
+    let client = core
+        .store
+        .update_client(&company_id, &changes, core.clock.now())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let detail = format!(
+        "registration link {} h, reset link {} h, 2FA required: {}",
+        client.registration_link_hours,
+        client.reset_link_hours,
+        client.requires_2fa()
+    );
+    audit(core, actor, Some(&client.id), None, "client.settings_changed", &detail).await?;
+    Ok(client)
+}
+
+pub struct UserInput {
+    pub company_id: String,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub language: String,
+    /// With a password the user is Active at once; without, Invited.
+    pub password: Option<SecretString>,
+}
+
+pub async fn create_user(core: &Core, actor: Actor<'_>, input: UserInput) -> ServiceResult<UserRow> {
+    let company_id = CompanyId::parse(&input.company_id)?;
+    let username = UserName::parse(&input.username)?;
+    let email = EmailAddress::parse(&input.email)?;
+    let first_name = PersonName::parse(Field::FirstName, &input.first_name)?;
+    let last_name = PersonName::parse(Field::LastName, &input.last_name)?;
+    let client = core.store.client_by_company_id(&company_id).await?.ok_or(ServiceError::NotFound)?;
+    let is_platform = client.company_id.eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
+    if input.role == Role::Operator && !is_platform {
+        return Err(ServiceError::Invalid(Invalid { field: Field::Role, problem: Problem::Malformed }));
+    }
+    let password_hash = match input.password {
+        Some(raw) => {
+            use secrecy::ExposeSecret;
+            let ctx = PasswordContext {
+                company_id: client.company_id.as_str(),
+                username: username.as_str(),
+                email: email.as_str(),
+                second_factor_required: client.requires_2fa(),
+            };
+            let password = NewPassword::parse(raw.expose_secret().to_owned(), &ctx)?;
+            Some(core.auth.hasher.hash(password.into_secret()).await?)
+        }
+        None => None,
+    };
+    let language = if input.language == "de" { "de" } else { "en" };
+    let user = core
+        .store
+        .insert_user(
+            NewUser {
+                client_id: &client.id,
+                username: &username,
+                email: &email,
+                first_name: &first_name,
+                last_name: &last_name,
+                role: input.role,
+                language,
+                password_hash,
+            },
+            core.clock.now(),
+        )
+        .await?
+        .ok_or_else(|| taken(Field::UserName))?;
+    let detail = format!("user name {}, role {}, status {}", user.username, user.role, user.status);
+    audit(core, actor, Some(&client.id), Some(&user.id), "user.created", &detail).await?;
+    Ok(user)
+}
+
+/// Makes sure the platform's own client (home of the operators) exists.
+pub async fn ensure_platform_client(core: &Core) -> ServiceResult<()> {
+    let id = &core.settings.platform_company_id;
+    if core.store.client_by_company_id(id).await?.is_none() {
+        let name = ClientName::parse("promio.net GmbH")?;
+        if let Some(client) = core.store.insert_client(id, &name, core.clock.now()).await? {
+            audit(core, Actor::default(), Some(&client.id), None, "client.created", "platform client").await?;
+            tracing::info!(company_id = %id, "created the platform client");
+        }
+    }
+    Ok(())
+}
+
+async fn audit(
+    core: &Core,
+    actor: Actor<'_>,
+    client_id: Option<&str>,
+    subject: Option<&str>,
+    action: &str,
+    detail: &str,
+) -> ServiceResult<()> {
+    core.store
+        .record(
+            AuditEvent {
+                client_id,
+                actor_user_id: actor.user_id,
+                subject_user_id: subject,
+                action,
+                outcome: "success",
+                detail,
+                ip: actor.ip,
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Every cookie the server sets is built here. Over https the names carry the `__Host-` prefix
+//! (which forces Secure, Path=/ and no Domain); plain names are only used for http on localhost.
+
+use cookie::{Cookie, SameSite};
+use http::HeaderValue;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    pub https: bool,
+}
+
+pub const SESSION: &str = "session";
+pub const CHALLENGE: &str = "login-challenge";
+
+impl CookiePolicy {
+    pub fn name(&self, base: &str) -> String {
+        if self.https { format!("__Host-{base}") } else { base.to_owned() }
+    }
+
+    fn build(&self, base: &str, value: String, max_age: Option<i64>) -> HeaderValue {
+        let mut cookie = Cookie::build((self.name(base), value))
+            .path("/")
+            .http_only(true)
+            .secure(self.https)
+            .same_site(SameSite::Lax);
+        if let Some(secs) = max_age {
+            cookie = cookie.max_age(cookie::time::Duration::seconds(secs));
+        }
+        // Names and base64url values contain only header-safe characters.
+        HeaderValue::from_str(&cookie.build().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The session cookie: lives as long as the browser session; the server enforces the timeouts.
+    pub fn session(&self, token: &str) -> HeaderValue {
+        self.build(SESSION, token.to_owned(), None)
+    }
+
+    pub fn challenge(&self, token: &str, max_age_secs: i64) -> HeaderValue {
+        self.build(CHALLENGE, token.to_owned(), Some(max_age_secs))
+    }
+
+    /// A header that makes the browser forget the named cookie.
+    pub fn clear(&self, base: &str) -> HeaderValue {
+        self.build(base, String::new(), Some(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_session_cookies_are_host_prefixed_secure_httponly_lax() {
+        let v = CookiePolicy { https: true }.session("abc");
+        let v = v.to_str().unwrap();
+        assert!(v.starts_with("__Host-session=abc;"), "{v}");
+        for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(v.contains(attr), "{attr} missing in {v}");
+        }
+        assert!(!v.contains("Domain"), "{v}");
+    }
+
+    #[test]
+    fn localhost_http_uses_the_plain_name_without_secure() {
+        let v = CookiePolicy { https: false }.session("abc");
+        let v = v.to_str().unwrap();
+        assert!(v.starts_with("session=abc;"), "{v}");
+        assert!(!v.contains("Secure"), "{v}");
+        assert!(v.contains("HttpOnly"), "{v}");
+    }
+
+    #[test]
+    fn clearing_expires_the_cookie_at_once() {
+        let v = CookiePolicy { https: true }.clear(SESSION);
+        assert!(v.to_str().unwrap().contains("Max-Age=0"));
+    }
+}

@@ -1,0 +1,261 @@
+//! The login flow, one state machine for every way in:
+//!
+//! ```text
+//! credentials ──parse──▶ invalid input (400, names the field)
+//!      │
+//!      ▼
+//! client uses SSO? ────▶ UseSso (its users have no password)
+//!      │
+//!      ▼  argon2 verify (against a dummy hash when there is no user or no password yet)
+//! Failed ◀── unknown company │ unknown user │ wrong password │ user or client inactive
+//!      │                      (one answer, one status, the same argon2 work)
+//!      ▼
+//! user has TOTP on ────────▶ PendingTotp       (a challenge cookie, not a session)
+//! client requires 2FA ─────▶ PendingEnrolment  (a challenge cookie, not a session)
+//! otherwise ───────────────▶ Session
+//! ```
+//!
+//! [`decide`] is the pure transition after the password check; [`password_step`] does the I/O
+//! around it. Every outcome is written to the audit log; the reason of a failure goes only there.
+
+use super::{Auth, token};
+use crate::domain::{CompanyId, LoginPassword, UserName};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::audit::AuditEvent;
+use crate::store::clients::ClientRow;
+use crate::store::users::{UserRow, UserStatus};
+use http::header::SET_COOKIE;
+use promio_app::api::{LoginForm, LoginOutcome};
+use promio_app::ssr::RequestCtx;
+use secrecy::{ExposeSecret, SecretString};
+
+/// How long the state between the password and the second factor lasts.
+pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
+
+/// Why a password step failed; recorded in the audit log, never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    UnknownCompany,
+    UnknownUser,
+    WrongPassword,
+    NoPasswordYet,
+    UserDeactivated,
+    ClientDeactivated,
+}
+
+impl FailReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            FailReason::UnknownCompany => "unknown company",
+            FailReason::UnknownUser => "unknown user",
+            FailReason::WrongPassword => "wrong password",
+            FailReason::NoPasswordYet => "password not set yet",
+            FailReason::UserDeactivated => "user deactivated",
+            FailReason::ClientDeactivated => "client deactivated",
+        }
+    }
+}
+
+/// The state after the password step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasswordStep {
+    UseSso,
+    Failed(FailReason),
+    PendingTotp,
+    PendingEnrolment,
+    Session,
+}
+
+/// The transition once the password has been checked (`password_ok` is false for a dummy check).
+pub fn decide(client: Option<&ClientRow>, user: Option<&UserRow>, password_ok: bool) -> PasswordStep {
+    let Some(client) = client else {
+        return PasswordStep::Failed(FailReason::UnknownCompany);
+    };
+    if client.uses_sso() {
+        return PasswordStep::UseSso;
+    }
+    let Some(user) = user else {
+        return PasswordStep::Failed(FailReason::UnknownUser);
+    };
+    if user.password_hash.is_none() {
+        return PasswordStep::Failed(FailReason::NoPasswordYet);
+    }
+    if !password_ok {
+        return PasswordStep::Failed(FailReason::WrongPassword);
+    }
+    if user.status() != UserStatus::Active {
+        return PasswordStep::Failed(FailReason::UserDeactivated);
+    }
+    if !client.is_active() {
+        return PasswordStep::Failed(FailReason::ClientDeactivated);
+    }
+    if user.has_totp() {
+        PasswordStep::PendingTotp
+    } else if client.requires_2fa() {
+        PasswordStep::PendingEnrolment
+    } else {
+        PasswordStep::Session
+    }
+}
+
+#[tracing::instrument(skip_all, fields(company_id = %form.company_id.chars().take(40).collect::<String>()))]
+pub async fn password_step(auth: &Auth, req: &RequestCtx, form: LoginForm) -> ServiceResult<LoginOutcome> {
+    let company_id = CompanyId::parse(&form.company_id)?;
+    let username = UserName::parse(&form.username)?;
+    let password = LoginPassword::parse(form.password)?;
+
+    let client = auth.store.client_by_company_id(&company_id).await?;
+    if client.as_ref().is_some_and(ClientRow::uses_sso) {
+        // Decided before any hashing: SSO clients' users have no password to check.
+        record(auth, req, client.as_ref(), None, "refused", "client uses SSO").await?;
+        return Err(ServiceError::UseSso);
+    }
+    let user = match &client {
+        Some(c) => auth.store.user_by_name(&c.id, &username).await?,
+        None => None,
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_ok = auth.hasher.verify(hash, SecretString::from(password.expose().to_owned())).await?;
+
+    let step = decide(client.as_ref(), user.as_ref(), password_ok);
+    let user = match (&step, user) {
+        (PasswordStep::Failed(reason), user) => {
+            record(auth, req, client.as_ref(), user.as_ref(), "failure", reason.as_str()).await?;
+            tracing::info!(reason = reason.as_str(), "login failed");
+            return Err(ServiceError::LoginFailed { retry_after_secs: None });
+        }
+        (PasswordStep::UseSso, _) => return Err(ServiceError::UseSso),
+        (_, Some(user)) => user,
+        // `decide` only lets a known user past the password.
+        (_, None) => return Err(ServiceError::LoginFailed { retry_after_secs: None }),
+    };
+    let client = client.as_ref();
+    match step {
+        PasswordStep::PendingTotp => {
+            challenge(auth, req, &user, "totp").await?;
+            record(auth, req, client, Some(&user), "pending", "second factor required").await?;
+            Ok(LoginOutcome::TwoFactorRequired)
+        }
+        PasswordStep::PendingEnrolment => {
+            challenge(auth, req, &user, "enrol").await?;
+            record(auth, req, client, Some(&user), "pending", "2FA enrolment required").await?;
+            Ok(LoginOutcome::TwoFactorEnrolmentRequired)
+        }
+        _ => {
+            auth.start_session(req, &user).await?;
+            record(auth, req, client, Some(&user), "success", "password").await?;
+            tracing::info!(user_id = %user.id, "login succeeded");
+            Ok(LoginOutcome::LoggedIn)
+        }
+    }
+}
+
+/// Opens the short-lived state between the password and the second factor. It is not a session:
+/// nothing but the second-factor step accepts it.
+async fn challenge(auth: &Auth, req: &RequestCtx, user: &UserRow, kind: &str) -> ServiceResult<()> {
+    let issued = token::issue();
+    let now = auth.now();
+    auth.store
+        .insert_challenge(&issued.hash, &user.id, kind, now, now + CHALLENGE_TTL_SECS)
+        .await?;
+    req.add_response_header(SET_COOKIE, auth.cookies.challenge(issued.secret.expose_secret(), CHALLENGE_TTL_SECS));
+    Ok(())
+}
+
+async fn record(
+    auth: &Auth,
+    req: &RequestCtx,
+    client: Option<&ClientRow>,
+    user: Option<&UserRow>,
+    outcome: &str,
+    detail: &str,
+) -> ServiceResult<()> {
+    let ip = super::client_ip(req);
+    auth.store
+        .record(
+            AuditEvent {
+                client_id: client.map(|c| c.id.as_str()),
+                actor_user_id: user.map(|u| u.id.as_str()),
+                subject_user_id: user.map(|u| u.id.as_str()),
+                action: "login.password",
+                outcome,
+                detail,
+                ip: ip.as_deref(),
+            },
+            auth.now(),
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(sso: bool, require_2fa: bool, active: bool) -> ClientRow {
+        ClientRow {
+            id: "c".into(),
+            company_id: "ACME".into(),
+            name: "ACME GmbH".into(),
+            registration_link_hours: 24,
+            reset_link_hours: 24,
+            require_2fa: require_2fa.into(),
+            active: active.into(),
+            sso_issuer: sso.then(|| "https://idp.example".into()),
+        }
+    }
+
+    fn user(status: &str, has_password: bool, totp: bool) -> UserRow {
+        UserRow {
+            id: "u".into(),
+            client_id: "c".into(),
+            username: "alice".into(),
+            email: "alice@acme.example".into(),
+            first_name: String::new(),
+            last_name: String::new(),
+            role: "user".into(),
+            status: status.into(),
+            language: "en".into(),
+            password_hash: has_password.then(|| "$argon2id$...".into()),
+            totp_enabled: totp.into(),
+        }
+    }
+
+    #[test]
+    fn every_credential_failure_is_a_failure() {
+        let c = client(false, false, true);
+        assert_eq!(decide(None, None, false), PasswordStep::Failed(FailReason::UnknownCompany));
+        assert_eq!(decide(Some(&c), None, false), PasswordStep::Failed(FailReason::UnknownUser));
+        let u = user("active", true, false);
+        assert_eq!(decide(Some(&c), Some(&u), false), PasswordStep::Failed(FailReason::WrongPassword));
+        let invited = user("invited", false, false);
+        assert_eq!(decide(Some(&c), Some(&invited), false), PasswordStep::Failed(FailReason::NoPasswordYet));
+    }
+
+    #[test]
+    fn a_right_password_of_an_inactive_user_or_client_still_fails() {
+        let c = client(false, false, true);
+        let off = user("deactivated", true, false);
+        assert_eq!(decide(Some(&c), Some(&off), true), PasswordStep::Failed(FailReason::UserDeactivated));
+        let closed = client(false, false, false);
+        let u = user("active", true, false);
+        assert_eq!(decide(Some(&closed), Some(&u), true), PasswordStep::Failed(FailReason::ClientDeactivated));
+    }
+
+    #[test]
+    fn the_right_password_leads_to_the_second_factor_or_a_session() {
+        let plain = client(false, false, true);
+        let strict = client(false, true, true);
+        assert_eq!(decide(Some(&plain), Some(&user("active", true, false)), true), PasswordStep::Session);
+        assert_eq!(decide(Some(&plain), Some(&user("active", true, true)), true), PasswordStep::PendingTotp);
+        assert_eq!(decide(Some(&strict), Some(&user("active", true, false)), true), PasswordStep::PendingEnrolment);
+        assert_eq!(decide(Some(&strict), Some(&user("active", true, true)), true), PasswordStep::PendingTotp);
+    }
+
+    #[test]
+    fn sso_clients_never_take_passwords() {
+        let sso = client(true, false, true);
+        assert_eq!(decide(Some(&sso), Some(&user("active", true, false)), true), PasswordStep::UseSso);
+        assert_eq!(decide(Some(&sso), None, false), PasswordStep::UseSso);
+    }
+}

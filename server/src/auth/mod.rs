@@ -1,0 +1,185 @@
+//! Authentication: password hashing, the login state machine, and sessions.
+//!
+//! Sessions are rows keyed by the SHA-256 of a 256-bit token that only the browser holds (in an
+//! HttpOnly cookie). A session ends when it has been idle for `SESSION_IDLE_MINUTES`, when it is
+//! `SESSION_ABSOLUTE_HOURS` old, at logout, or when its user or client is deactivated; each of
+//! these is checked on every use, against the injected clock.
+
+pub mod cookies;
+pub mod login;
+pub mod password;
+pub mod token;
+
+use crate::clock::{Clock, UnixTime};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::Store;
+use crate::store::audit::AuditEvent;
+use crate::store::users::{UserRow, UserStatus};
+use async_trait::async_trait;
+use cookies::CookiePolicy;
+use http::header::{SET_COOKIE, USER_AGENT};
+use promio_app::api::{ApiError, LoginForm, LoginOutcome, Me};
+use promio_app::ssr::{AuthService, RequestCtx};
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+/// A session is only written back when it was last seen longer ago than this, so that a busy page
+/// does not turn every request into a write.
+const TOUCH_AFTER_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_secs: i64,
+    pub absolute_secs: i64,
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: password::Hasher,
+    pub cookies: CookiePolicy,
+    pub sessions: SessionPolicy,
+}
+
+/// A valid session and its user.
+pub struct CurrentSession {
+    pub token_hash: String,
+    pub user: UserRow,
+}
+
+impl Auth {
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    /// Starts a session for the user: a new token every time (no fixation), and any session the
+    /// browser presented before is ended.
+    pub async fn start_session(&self, req: &RequestCtx, user: &UserRow) -> ServiceResult<()> {
+        if let Some(old) = self.presented(req, cookies::SESSION) {
+            self.store.delete_session(&old).await?;
+        }
+        let issued = token::issue();
+        let ip = client_ip(req);
+        let agent = req.header(USER_AGENT.as_str()).map(|a| a.chars().take(256).collect::<String>());
+        self.store
+            .insert_session(&issued.hash, &user.id, self.now(), ip.as_deref(), agent.as_deref())
+            .await?;
+        req.add_response_header(SET_COOKIE, self.cookies.session(issued.secret.expose_secret()));
+        Ok(())
+    }
+
+    /// The hash of a well-formed token presented in the named cookie.
+    pub fn presented(&self, req: &RequestCtx, base: &str) -> Option<String> {
+        let raw = req.cookie(&self.cookies.name(base))?;
+        token::parse_presented(&raw).map(|t| token::hash_secret(&t))
+    }
+
+    /// Resolves the request's session, ending it if it has expired or its user may no longer log in.
+    pub async fn session(&self, req: &RequestCtx) -> ServiceResult<Option<CurrentSession>> {
+        let Some(token_hash) = self.presented(req, cookies::SESSION) else {
+            return Ok(None);
+        };
+        let Some(row) = self.store.session(&token_hash).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let idle = now - row.last_seen_at >= self.sessions.idle_secs;
+        let too_old = now - row.created_at >= self.sessions.absolute_secs;
+        let user = self.store.user_by_id(&row.user_id).await?;
+        let client = match &user {
+            Some(u) => self.store.client_by_id(&u.client_id).await?,
+            None => None,
+        };
+        let usable = matches!((&user, &client), (Some(u), Some(c)) if u.status() == UserStatus::Active && c.is_active());
+        if idle || too_old || !usable {
+            self.store.delete_session(&token_hash).await?;
+            let reason = if idle { "idle timeout" } else if too_old { "absolute timeout" } else { "user or client inactive" };
+            self.store
+                .record(
+                    AuditEvent {
+                        client_id: user.as_ref().map(|u| u.client_id.as_str()),
+                        subject_user_id: Some(&row.user_id),
+                        action: "session.expired",
+                        outcome: "ended",
+                        detail: reason,
+                        ip: client_ip(req).as_deref(),
+                        ..Default::default()
+                    },
+                    now,
+                )
+                .await?;
+            tracing::info!(user_id = %row.user_id, reason, "session ended");
+            req.add_response_header(SET_COOKIE, self.cookies.clear(cookies::SESSION));
+            return Ok(None);
+        }
+        if now - row.last_seen_at >= TOUCH_AFTER_SECS {
+            self.store.touch_session(&token_hash, now).await?;
+        }
+        Ok(user.map(|user| CurrentSession { token_hash, user }))
+    }
+
+    pub async fn end_session(&self, req: &RequestCtx) -> ServiceResult<()> {
+        if let Some(current) = self.session(req).await? {
+            self.store.delete_session(&current.token_hash).await?;
+            self.audit(req, &current.user, "logout", "success", "").await?;
+            tracing::info!(user_id = %current.user.id, "logout");
+        }
+        req.add_response_header(SET_COOKIE, self.cookies.clear(cookies::SESSION));
+        Ok(())
+    }
+
+    pub async fn me(&self, req: &RequestCtx) -> ServiceResult<Option<Me>> {
+        let Some(current) = self.session(req).await? else {
+            return Ok(None);
+        };
+        let user = current.user;
+        let client = self.store.client_by_id(&user.client_id).await?.ok_or(ServiceError::Unauthenticated)?;
+        Ok(Some(Me {
+            company_id: client.company_id,
+            company_name: client.name,
+            role: user.role(),
+            username: user.username,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            email: user.email,
+        }))
+    }
+
+    pub async fn audit(&self, req: &RequestCtx, user: &UserRow, action: &str, outcome: &str, detail: &str) -> ServiceResult<()> {
+        self.store
+            .record(
+                AuditEvent {
+                    client_id: Some(&user.client_id),
+                    actor_user_id: Some(&user.id),
+                    subject_user_id: Some(&user.id),
+                    action,
+                    outcome,
+                    detail,
+                    ip: client_ip(req).as_deref(),
+                },
+                self.now(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+pub fn client_ip(req: &RequestCtx) -> Option<String> {
+    req.client_ip.map(|ip| ip.to_string())
+}
+
+#[async_trait]
+impl AuthService for Auth {
+    async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
+        Ok(login::password_step(self, req, form).await?)
+    }
+
+    async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {
+        Ok(self.me(req).await?)
+    }
+
+    async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError> {
+        Ok(self.end_session(req).await?)
+    }
+}

@@ -1,0 +1,100 @@
+//! Password hashing with argon2id (m = 19456 KiB, t = 2, p = 1) on a bounded pool of blocking
+//! threads, never on the async executor. Every verification costs the same: when there is no user
+//! (or no password yet), a dummy hash with the same parameters is verified instead.
+
+use crate::error::{ServiceError, ServiceResult};
+use anyhow::anyhow;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+pub const MEMORY_KIB: u32 = 19_456;
+pub const ITERATIONS: u32 = 2;
+pub const PARALLELISM: u32 = 1;
+
+pub fn argon2() -> Argon2<'static> {
+    // The parameters are constants within argon2's bounds, so this cannot fail.
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password into a PHC string (blocking; call through [`Hasher`] from async code).
+pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(argon2().hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// Verifies a password against a PHC string (blocking).
+pub fn verify_blocking(phc: &str, password: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    dummy: Arc<str>,
+}
+
+impl Hasher {
+    /// `workers` hashes run at once; further requests wait for a permit.
+    pub fn new(workers: usize) -> anyhow::Result<Self> {
+        let random: [u8; 16] = rand::random();
+        let dummy = hash_blocking(&format!("{random:?}")).map_err(|e| anyhow!("argon2: {e}"))?;
+        Ok(Hasher { permits: Arc::new(Semaphore::new(workers.max(1))), dummy: dummy.into() })
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+        let _permit = self.permits.acquire().await.map_err(|_| ServiceError::Busy)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| ServiceError::Internal(anyhow!("hashing task failed: {e}")))
+    }
+
+    pub async fn hash(&self, password: SecretString) -> ServiceResult<String> {
+        self.run(move || hash_blocking(password.expose_secret()))
+            .await?
+            .map_err(|e| ServiceError::Internal(anyhow!("argon2: {e}")))
+    }
+
+    /// Verifies against `phc`, or against the dummy hash when there is none; `false` then.
+    pub async fn verify(&self, phc: Option<String>, password: SecretString) -> ServiceResult<bool> {
+        let (phc, real) = match phc {
+            Some(phc) => (phc, true),
+            None => (self.dummy.to_string(), false),
+        };
+        let ok = self.run(move || verify_blocking(&phc, password.expose_secret())).await?;
+        Ok(ok && real)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_the_baseline_parameters_and_salted() {
+        let a = hash_blocking("correct horse battery staple").unwrap();
+        let b = hash_blocking("correct horse battery staple").unwrap();
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert_ne!(a, b, "the same password must hash differently for two users");
+        assert!(verify_blocking(&a, "correct horse battery staple"));
+        assert!(!verify_blocking(&a, "correct horse battery stapler"));
+        assert!(!verify_blocking("not a phc string", "x"));
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_never_verifies() {
+        let hasher = Hasher::new(1).unwrap();
+        let dummy = hasher.dummy.to_string();
+        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!hasher.verify(None, SecretString::from("anything")).await.unwrap());
+        let real = hasher.hash(SecretString::from("s3cret-enough")).await.unwrap();
+        assert!(hasher.verify(Some(real), SecretString::from("s3cret-enough")).await.unwrap());
+    }
+}

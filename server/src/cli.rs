@@ -1,0 +1,333 @@
+//! The `promio-connect` command line: serve (the default), migrate, and the client and user
+//! commands that operators use for bootstrap and testers for fixtures. A refused value is named
+//! with its flag, and the process exits non-zero.
+
+use crate::accounts::{self, Actor, ClientSettings, UserInput};
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::error::ServiceError;
+use crate::{Core, serve};
+use clap::{Args, Parser, Subcommand};
+use promio_app::api::{Field, Role};
+use promio_app::i18n::Lang;
+use secrecy::SecretString;
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(name = "promio-connect", version, about = "promio.connect: login and accounts for B2B clients")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply pending migrations, then serve HTTP (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage clients (companies).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug, Default)]
+struct ServeArgs {
+    /// Create a demo client and admin with a random password on first start, and print how to log in.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Create a client.
+    Create {
+        #[arg(long)]
+        company_id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Change a client's settings.
+    Set {
+        #[arg(long)]
+        company_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Validity of registration links, whole hours from 1 to 720.
+        #[arg(long, value_name = "N")]
+        registration_link_hours: Option<i64>,
+        /// Validity of password reset links, whole hours from 1 to 720.
+        #[arg(long, value_name = "N")]
+        reset_link_hours: Option<i64>,
+        #[arg(long = "require-2fa", value_name = "true|false")]
+        require_2fa: Option<bool>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. Without --password-stdin the user is Invited and gets the registration mail.
+    Create {
+        #[arg(long)]
+        company_id: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[arg(long, default_value = "user", value_parser = ["user", "admin", "operator"])]
+        role: String,
+        /// The user's language for mails: de or en.
+        #[arg(long, default_value = "en", value_parser = ["de", "en"])]
+        language: String,
+        /// Read the password from standard input (the user is Active at once).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("promio-connect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(settings.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("promio-connect: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("promio-connect: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let core = Core::start(settings, Arc::new(SystemClock)).await?;
+    match command {
+        Command::Serve(args) => run_server(core, args).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Client(cmd) => client_command(&core, cmd).await,
+        Command::User(cmd) => user_command(&core, cmd).await,
+    }
+}
+
+async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
+    if args.demo {
+        demo(&core).await?;
+    }
+    let addr = core.settings.site_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (LEPTOS_SITE_ADDR): {e}"))?;
+    tracing::info!(%addr, public_url = %core.settings.public_url, "serving");
+    println!("promio.connect listening on http://{addr} (public URL {})", core.settings.public_url);
+    serve(Arc::new(core), listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// The demo client for `make run`: made once, with a random password printed once.
+async fn demo(core: &Core) -> anyhow::Result<()> {
+    let company = "demo";
+    let exists = core
+        .store
+        .client_by_company_id(&crate::domain::CompanyId::parse(company).map_err(|e| anyhow::anyhow!("{e}"))?)
+        .await?
+        .is_some();
+    if exists {
+        println!("Demo client exists: log in with company ID {company}, user name demo and the password printed at its first start.");
+        return Ok(());
+    }
+    accounts::create_client(core, Actor::default(), company, "Demo GmbH").await.map_err(explain)?;
+    let password = random_password();
+    accounts::create_user(
+        core,
+        Actor::default(),
+        UserInput {
+            company_id: company.into(),
+            username: "demo".into(),
+            email: "demo@demo.example".into(),
+            first_name: "Demo".into(),
+            last_name: "Admin".into(),
+            role: Role::Admin,
+            language: "en".into(),
+            password: Some(SecretString::from(password.clone())),
+        },
+    )
+    .await
+    .map_err(explain)?;
+    println!();
+    println!("  Demo login (printed once; keep it):");
+    println!("    Company ID: {company}");
+    println!("    User name:  demo");
+    println!("    Password:   {password}");
+    println!();
+    Ok(())
+}
+
+/// 20 characters from an unambiguous alphabet: about 113 bits.
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Create { company_id, name } => {
+            let client = accounts::create_client(core, Actor::default(), &company_id, &name).await.map_err(explain)?;
+            println!("client {} created ({})", client.company_id, client.name);
+        }
+        ClientCommand::Set { company_id, name, registration_link_hours, reset_link_hours, require_2fa } => {
+            let settings = ClientSettings { name, registration_link_hours, reset_link_hours, require_2fa };
+            let client =
+                accounts::update_client(core, Actor::default(), &company_id, settings).await.map_err(explain)?;
+            println!(
+                "client {}: registration link {} h, reset link {} h, 2FA required: {}",
+                client.company_id,
+                client.registration_link_hours,
+                client.reset_link_hours,
+                client.requires_2fa()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Create { company_id, username, email, first_name, last_name, role, language, password_stdin } =
+        cmd;
+    let password = if password_stdin {
+        let mut raw = String::new();
+        std::io::stdin().read_to_string(&mut raw).map_err(|e| anyhow::anyhow!("--password-stdin: {e}"))?;
+        // One trailing newline is what `echo` and here-strings add; it is not part of the password.
+        let raw = raw.strip_suffix('\n').map(|r| r.strip_suffix('\r').unwrap_or(r)).unwrap_or(&raw).to_owned();
+        Some(SecretString::from(raw))
+    } else {
+        None
+    };
+    let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role: must be user, admin or operator"))?;
+    let user = accounts::create_user(
+        core,
+        Actor::default(),
+        UserInput { company_id, username, email, first_name, last_name, role, language, password },
+    )
+    .await
+    .map_err(explain)?;
+    println!("user {} created in client {} ({})", user.username, user.client_id, user.status);
+    Ok(())
+}
+
+/// Turns a service error into a message that names the command-line flag.
+fn explain(err: ServiceError) -> anyhow::Error {
+    match err {
+        ServiceError::Invalid(invalid) => {
+            let flag = match invalid.field {
+                Field::CompanyId => "--company-id",
+                Field::UserName => "--username",
+                Field::Email => "--email",
+                Field::FirstName => "--first-name",
+                Field::LastName => "--last-name",
+                Field::Name => "--name",
+                Field::Role => "--role",
+                Field::RegistrationLinkHours => "--registration-link-hours",
+                Field::ResetLinkHours => "--reset-link-hours",
+                Field::Password | Field::NewPassword | Field::RepeatPassword => "--password-stdin",
+            };
+            let message = promio_app::api::ApiError::from(invalid).message(Lang::En);
+            anyhow::anyhow!("{flag}: {message}")
+        }
+        ServiceError::NotFound => anyhow::anyhow!("--company-id: no such client"),
+        other => anyhow::anyhow!("{}", promio_app::api::ApiError::from(other).message(Lang::En)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default() {
+        let cli = Cli::try_parse_from(["promio-connect"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from(["promio-connect", "--demo"]).unwrap();
+        assert!(cli.serve.demo);
+    }
+
+    #[test]
+    fn require_2fa_takes_true_or_false() {
+        let ok = Cli::try_parse_from(["promio-connect", "client", "set", "--company-id", "ACME", "--require-2fa", "true"]);
+        assert!(ok.is_ok());
+        let bad = Cli::try_parse_from(["promio-connect", "client", "set", "--company-id", "ACME", "--require-2fa", "yes"]);
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn random_passwords_are_long_and_differ() {
+        let a = random_password();
+        assert_eq!(a.len(), 20);
+        assert_ne!(a, random_password());
+    }
+}

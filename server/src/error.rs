@@ -1,0 +1,68 @@
+//! The service layer's error, and its single mapping to the API contract's [`ApiError`]. Causes
+//! are logged here with an id; the person sees a message and that id, never the cause.
+
+use crate::domain::Invalid;
+use promio_app::api::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("login failed")]
+    LoginFailed { retry_after_secs: Option<u64> },
+    #[error("the client uses single sign-on")]
+    UseSso,
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("the password hashing pool is saturated")]
+    Busy,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(e) => e.into(),
+            ServiceError::LoginFailed { retry_after_secs } => ApiError::LoginFailed { retry_after_secs },
+            ServiceError::UseSso => ApiError::UseSso,
+            ServiceError::Unauthenticated => ApiError::Unauthenticated,
+            ServiceError::Forbidden => ApiError::Forbidden,
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Busy => ApiError::Unavailable,
+            ServiceError::Database(e) if is_unavailable(&e) => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+                tracing::error!(error_id = %id, error = ?anyhow_chain(&other), "internal error");
+                ApiError::Internal { id }
+            }
+        }
+    }
+}
+
+/// The database cannot be reached right now (as opposed to a query that is wrong).
+fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+}
+
+fn anyhow_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,120 @@
+//! HTTP wiring: the axum router with the leptos pages and server functions, the plain routes
+//! (logout, health), and the policies every request passes through (security headers, Origin
+//! check, body limit, compression).
+
+mod security;
+
+use crate::Core;
+use crate::auth::Auth;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRef, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use promio_app::api::ApiError;
+use promio_app::ssr::{Backend, RequestCtx};
+use promio_app::{App, shell};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// Largest request body accepted; the biggest form is far below this.
+const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone, FromRef)]
+pub struct HttpState {
+    pub leptos_options: LeptosOptions,
+    pub core: Arc<Core>,
+}
+
+pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
+    let backend = Backend { auth: Arc::new(core.auth.clone()) };
+    let context = move || provide_context(backend.clone());
+    let policy = security::Policy::new(&core.settings);
+    let state = HttpState { leptos_options: leptos_options.clone(), core };
+
+    Router::new()
+        .route("/logout", post(logout))
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<HttpState, _>(context, shell))
+        .layer(middleware::from_fn(server_fn_statuses))
+        .layer(middleware::from_fn_with_state(policy.clone(), security::check_origin))
+        .layer(middleware::from_fn_with_state(policy, security::headers))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(CompressionLayer::new().br(true).gzip(true))
+        .with_state(state)
+}
+
+/// The answer of a plain (non-leptos) route that failed: the contract's error as JSON, with its status.
+pub struct HttpError(pub ApiError);
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+fn request_ctx(headers: HeaderMap, addr: Option<SocketAddr>) -> RequestCtx {
+    RequestCtx::new(headers, addr.map(|a| a.ip()))
+}
+
+/// Ends the session and lands on the login form. A plain form post, so that the browser does a
+/// full page load; `Clear-Site-Data` keeps Back from showing the logged-in page from its cache.
+async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let req = request_ctx(request.headers().clone(), peer);
+    let auth: &Auth = &state.core.auth;
+    let result = auth.end_session(&req).await;
+    let mut response = match result {
+        Ok(()) => Redirect::to("/login?notice=logged_out").into_response(),
+        Err(e) => HttpError(e.into()).into_response(),
+    };
+    let headers = response.headers_mut();
+    for (name, value) in req.take_response_headers() {
+        headers.append(name, value);
+    }
+    headers.insert("clear-site-data", HeaderValue::from_static("\"cache\""));
+    response
+}
+
+async fn ready(State(state): State<HttpState>) -> Response {
+    match state.core.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+/// server_fn answers every error with 500, including requests it could not decode (bad encoding,
+/// invalid UTF-8, missing fields). Those are the client's fault: answer them with 400.
+/// (Errors that a service returns already carry their status, set in `promio_app::ssr::call`.)
+async fn server_fn_statuses(request: Request<Body>, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if !is_api || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    if let Ok(ApiError::BadRequest(reason)) = serde_json::from_slice::<ApiError>(&bytes) {
+        tracing::info!(%reason, "refused an undecodable request");
+        parts.status = StatusCode::BAD_REQUEST;
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

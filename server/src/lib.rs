@@ -1,0 +1,77 @@
+//! promio.connect's server: everything behind the API contract of `promio_app`.
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;
+
+use auth::cookies::CookiePolicy;
+use auth::{Auth, SessionPolicy, password::Hasher};
+use clock::Clock;
+use config::Settings;
+use leptos::config::LeptosOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::Store;
+
+/// The running application's parts, shared by HTTP handlers, the CLI and tests.
+pub struct Core {
+    pub settings: Settings,
+    pub store: Store,
+    pub auth: Auth,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Core {
+    /// Connects to the database, applies pending migrations and makes sure the platform client exists.
+    pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Core> {
+        let store = Store::connect(&settings.database_url).await.map_err(|e| {
+            anyhow::anyhow!("cannot open the database {}: {e}", config::redact_url(&settings.database_url))
+        })?;
+        store.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
+        let auth = Auth {
+            store: store.clone(),
+            clock: Arc::clone(&clock),
+            hasher: Hasher::new(settings.hash_workers)?,
+            cookies: CookiePolicy { https: settings.is_https() },
+            sessions: SessionPolicy {
+                idle_secs: settings.session_idle_secs,
+                absolute_secs: settings.session_absolute_secs,
+            },
+        };
+        let core = Core { settings, store, auth, clock };
+        accounts::ensure_platform_client(&core).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(core)
+    }
+}
+
+/// The leptos settings: where the compiled site (WASM, JS, CSS) is served from. cargo-leptos
+/// passes them as `LEPTOS_*` variables; without them the defaults of this workspace apply.
+pub fn leptos_options(settings: &Settings) -> LeptosOptions {
+    let env = |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_owned());
+    LeptosOptions::builder()
+        .output_name(env("LEPTOS_OUTPUT_NAME", "promio-connect"))
+        .site_root(env("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(settings.site_addr)
+        .build()
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    core: Arc<Core>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let options = leptos_options(&core.settings);
+    let app = http::router(core, options);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,113 @@
+//! Clients: the customer companies, keyed by their case-insensitive company ID.
+
+use super::{Store, new_id};
+use crate::clock::UnixTime;
+use crate::domain::{ClientName, CompanyId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: String,
+    pub company_id: String,
+    pub name: String,
+    pub registration_link_hours: i64,
+    pub reset_link_hours: i64,
+    pub require_2fa: i64,
+    pub active: i64,
+    pub sso_issuer: Option<String>,
+}
+
+impl ClientRow {
+    pub fn uses_sso(&self) -> bool {
+        self.sso_issuer.is_some()
+    }
+
+    pub fn requires_2fa(&self) -> bool {
+        self.require_2fa != 0
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active != 0
+    }
+}
+
+const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer";
+
+/// Per-client settings an operator may change; `None` leaves a setting as it is.
+#[derive(Debug, Default, Clone)]
+pub struct ClientChanges {
+    pub name: Option<ClientName>,
+    pub registration_link_hours: Option<i64>,
+    pub reset_link_hours: Option<i64>,
+    pub require_2fa: Option<bool>,
+}
+
+impl Store {
+    pub async fn client_by_company_id(&self, id: &CompanyId) -> Result<Option<ClientRow>, sqlx::Error> {
+        sqlx::query_as::<_, ClientRow>(&format!("SELECT {COLUMNS} FROM clients WHERE company_key = $1"))
+            .bind(id.key())
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    pub async fn client_by_id(&self, id: &str) -> Result<Option<ClientRow>, sqlx::Error> {
+        sqlx::query_as::<_, ClientRow>(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// Inserts a client; `Ok(None)` when the company ID is taken (in any spelling).
+    pub async fn insert_client(
+        &self,
+        company_id: &CompanyId,
+        name: &ClientName,
+        now: UnixTime,
+    ) -> Result<Option<ClientRow>, sqlx::Error> {
+        let id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO clients (id, company_id, company_key, name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (company_key) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(company_id.as_str())
+        .bind(company_id.key())
+        .bind(name.as_str())
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.client_by_id(&id).await
+    }
+
+    /// Applies the given changes; `Ok(None)` when there is no such client.
+    pub async fn update_client(
+        &self,
+        company_id: &CompanyId,
+        changes: &ClientChanges,
+        now: UnixTime,
+    ) -> Result<Option<ClientRow>, sqlx::Error> {
+        let updated = sqlx::query(
+            "UPDATE clients SET
+                name = COALESCE($2, name),
+                registration_link_hours = COALESCE($3, registration_link_hours),
+                reset_link_hours = COALESCE($4, reset_link_hours),
+                require_2fa = COALESCE($5, require_2fa),
+                updated_at = $6
+             WHERE company_key = $1",
+        )
+        .bind(company_id.key())
+        .bind(changes.name.as_ref().map(|n| n.as_str().to_owned()))
+        .bind(changes.registration_link_hours)
+        .bind(changes.reset_link_hours)
+        .bind(changes.require_2fa.map(i64::from))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.client_by_company_id(company_id).await
+    }
+}
