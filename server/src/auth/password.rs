@@ -9,6 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 
 pub const MEMORY_KIB: u32 = 19_456;
@@ -39,6 +40,7 @@ pub fn verify_blocking(phc: &str, password: &str) -> bool {
 pub struct Hasher {
     permits: Arc<Semaphore>,
     dummy: Arc<str>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -46,7 +48,17 @@ impl Hasher {
     pub fn new(workers: usize) -> anyhow::Result<Self> {
         let random: [u8; 16] = rand::random();
         let dummy = hash_blocking(&format!("{random:?}")).map_err(|e| anyhow!("argon2: {e}"))?;
-        Ok(Hasher { permits: Arc::new(Semaphore::new(workers.max(1))), dummy: dummy.into() })
+        Ok(Hasher {
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            dummy: dummy.into(),
+            verifications: Arc::default(),
+        })
+    }
+
+    /// How many verifications (real or dummy) have run: equal work per login attempt is checked
+    /// with this, and it is exported as a metric.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
@@ -69,6 +81,7 @@ impl Hasher {
             None => (self.dummy.to_string(), false),
         };
         let ok = self.run(move || verify_blocking(&phc, password.expose_secret())).await?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         Ok(ok && real)
     }
 }

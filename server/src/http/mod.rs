@@ -34,7 +34,11 @@ pub struct HttpState {
 
 pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
     let backend = Backend { auth: Arc::new(core.auth.clone()) };
-    let context = move || provide_context(backend.clone());
+    let context = move || {
+        provide_context(backend.clone());
+        // A fresh nonce per response for the page's inline scripts (see the page CSP in the shell).
+        leptos::nonce::provide_nonce();
+    };
     let policy = security::Policy::new(&core.settings);
     let state = HttpState { leptos_options: leptos_options.clone(), core };
 

@@ -1,1 +1,9 @@
-//! placeholder
+//! Integration tests: the whole app on a random port with a fresh database per test (SQLite, or
+//! PostgreSQL when `TEST_DATABASE_URL` is set), driven over HTTP with a cookie-jar client.
+
+mod helpers;
+
+mod login;
+mod pages;
+mod security;
+mod sessions;

@@ -1,0 +1,58 @@
+# promio.connect: `make run` serves the app, `make test` checks everything. Both install what is
+# missing first (scripts/install-tools.sh; Debian's chromium and the npm packages for the tests).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+TOOLS_DIR ?= $(HOME)/.cache/promio-connect/tools
+export PATH := $(HOME)/.cargo/bin:$(TOOLS_DIR)/node_modules/.bin:$(PATH)
+export PROMIO_TOOLS_DIR := $(TOOLS_DIR)
+# The built server finds its compiled site (WASM, JS, CSS) through these.
+SITE_ENV := LEPTOS_OUTPUT_NAME=promio-connect LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg
+
+.PHONY: run test tools browser e2e-deps lint rust-tests site e2e
+
+run: tools
+	@echo "==> building the release server and site (first time: about 10 minutes)"
+	cargo leptos build --release
+	@echo "==> serving on http://127.0.0.1:3000 (data in ./data)"
+	$(SITE_ENV) ./target/release/promio-connect serve --demo
+
+test: tools e2e-deps lint rust-tests e2e
+	@echo "==> all checks passed"
+
+tools:
+	@bash scripts/install-tools.sh
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "==> installing Debian's chromium for the end-to-end tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    || { echo "make: cannot install Debian's chromium (needs root and apt-get)"; exit 1; }; }
+
+e2e-deps: browser
+	@command -v npm >/dev/null || { echo "make: npm is missing (Debian: apt-get install nodejs npm)"; exit 1; }
+	@[ -d end2end/node_modules/@playwright/test ] || { echo "==> installing the end-to-end test packages"; \
+	  cd end2end && npm ci --no-audit --no-fund; }
+
+lint:
+	@echo "==> cargo fmt"
+	cargo fmt --all -- --check
+	@echo "==> cargo clippy (server and UI, native)"
+	cargo clippy --workspace --all-targets -- -D warnings
+	@echo "==> cargo clippy (UI, WASM with hydration)"
+	cargo clippy -p promio-frontend --target wasm32-unknown-unknown --features hydrate -- -D warnings
+
+rust-tests:
+	@echo "==> Rust tests (SQLite)"
+	env -u TEST_DATABASE_URL cargo test --workspace
+	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
+	  echo "==> integration tests against PostgreSQL ($${TEST_DATABASE_URL%%@*}@…)"; \
+	  cargo test -p promio-server --test api; \
+	else echo "==> TEST_DATABASE_URL is not set: the PostgreSQL run is skipped"; fi
+
+site:
+	@echo "==> building the server and the WASM site"
+	cargo leptos build
+
+e2e: e2e-deps site
+	@echo "==> Playwright in Debian's chromium"
+	cd end2end && npx playwright test

@@ -1,0 +1,32 @@
+// Where the suite's server runs and how the fixtures reach its database. Shared by the config
+// (which starts the server) and the fixtures (which call the CLI against the same database).
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+
+export const port = Number(process.env.E2E_PORT ?? 3100);
+/** Set E2E_BASE_URL to test a server that is already running (see README.md). */
+export const externalServer = !!process.env.E2E_BASE_URL;
+export const baseURL = process.env.E2E_BASE_URL ?? `http://127.0.0.1:${port}`;
+export const stateDir = process.env.E2E_STATE_DIR ?? path.join(__dirname, '.state');
+export const serverBin = process.env.E2E_SERVER_BIN ?? path.join(root, 'target', 'debug', 'promio-connect');
+export const siteRoot = process.env.E2E_SITE_ROOT ?? path.join(root, 'target', 'site');
+
+/** The environment of the server and of every CLI call the fixtures make. */
+export function serverEnv(): Record<string, string> {
+  const env: Record<string, string> = {
+    DATABASE_URL: process.env.E2E_DATABASE_URL ?? `sqlite://${path.join(stateDir, 'e2e.db')}?mode=rwc`,
+    DATA_DIR: stateDir,
+    RUST_LOG: process.env.RUST_LOG ?? 'info,sqlx=warn',
+  };
+  if (!externalServer) {
+    Object.assign(env, {
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      PUBLIC_URL: baseURL,
+      LEPTOS_OUTPUT_NAME: 'promio-connect',
+      LEPTOS_SITE_ROOT: siteRoot,
+      LEPTOS_SITE_PKG_DIR: 'pkg',
+    });
+  }
+  return env;
+}

@@ -1,0 +1,52 @@
+import { defineConfig, devices } from '@playwright/test';
+import { baseURL, externalServer, serverBin, serverEnv, stateDir } from './env';
+
+// Debian's Chromium: Playwright's own browser download cannot work on these machines.
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  forbidOnly: !!process.env.CI,
+  reporter: [['list']],
+  use: {
+    baseURL,
+    locale: 'en-US',
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        ...devices['Desktop Chrome'],
+        launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+      },
+    },
+  ],
+  // The real server binary on a fresh SQLite database. A port that is already taken fails the run
+  // (reuseExistingServer: false) rather than testing whatever answers there.
+  webServer: externalServer
+    ? undefined
+    : {
+        command: `rm -rf '${stateDir}' && mkdir -p '${stateDir}' && exec '${serverBin}' serve`,
+        url: `${baseURL}/health/ready`,
+        env: serverEnv(),
+        reuseExistingServer: false,
+        timeout: 60_000,
+        stdout: 'pipe',
+        stderr: 'pipe',
+      },
+});

@@ -1,0 +1,238 @@
+//! `TestApp`: one running server per test, with its own database, a clock the test moves, and an
+//! HTTP client that keeps cookies and does not follow redirects.
+
+use promio_app::api::{ApiError, LoginOutcome, Me, Role};
+use promio_server::accounts::{self, Actor, ClientSettings, UserInput};
+use promio_server::clock::ManualClock;
+use promio_server::config::Settings;
+use promio_server::store::audit::AuditRow;
+use promio_server::{Core, serve};
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// 2027-01-15T12:00:00Z: tests start at a fixed moment and move from there.
+pub const START: i64 = 1_800_000_000;
+
+pub const PASSWORD: &str = "a long and unusual passphrase";
+
+pub struct TestApp {
+    pub address: String,
+    pub core: Arc<Core>,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    shutdown: Option<oneshot::Sender<()>>,
+    database: TestDatabase,
+}
+
+enum TestDatabase {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts an app with extra settings (environment-variable names and values).
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+        let addr = listener.local_addr().expect("local address");
+        let (database_url, database) = fresh_database().await;
+
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), database_url),
+            ("LEPTOS_SITE_ADDR".into(), addr.to_string()),
+            ("PUBLIC_URL".into(), format!("http://{addr}")),
+            ("SECRET_KEY".into(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
+            ("HASH_WORKERS".into(), "2".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        let settings = Settings::from_sources(&env).expect("test settings");
+        let clock = ManualClock::new(START);
+        let core = Arc::new(Core::start(settings, Arc::new(clock.clone())).await.expect("start the app"));
+
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(serve(Arc::clone(&core), listener, async {
+            let _ = rx.await;
+        }));
+
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        TestApp { address: format!("http://{addr}"), core, clock, client, jar, shutdown: Some(tx), database }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn create_client(&self, company_id: &str) {
+        accounts::create_client(&self.core, Actor::default(), company_id, &format!("{company_id} GmbH"))
+            .await
+            .expect("create client");
+    }
+
+    pub async fn set_client(&self, company_id: &str, settings: ClientSettings) {
+        accounts::update_client(&self.core, Actor::default(), company_id, settings).await.expect("update client");
+    }
+
+    /// Creates an active user with [`PASSWORD`].
+    pub async fn create_user(&self, company_id: &str, username: &str, role: Role) {
+        self.create_user_with(company_id, username, role, Some(PASSWORD)).await;
+    }
+
+    pub async fn create_user_with(&self, company_id: &str, username: &str, role: Role, password: Option<&str>) {
+        accounts::create_user(
+            &self.core,
+            Actor::default(),
+            UserInput {
+                company_id: company_id.into(),
+                username: username.into(),
+                email: format!("{username}@{}.example", company_id.to_lowercase()),
+                first_name: "Test".into(),
+                last_name: username.into(),
+                role,
+                language: "en".into(),
+                password: password.map(|p| SecretString::from(p.to_owned())),
+            },
+        )
+        .await
+        .expect("create user");
+    }
+
+    /// A client and an active user in it, the common start of a test.
+    pub async fn with_user(company_id: &str, username: &str) -> TestApp {
+        let app = TestApp::spawn().await;
+        app.create_client(company_id).await;
+        app.create_user(company_id, username, Role::User).await;
+        app
+    }
+
+    /// Calls a server function with form fields, as the browser does.
+    pub async fn call(&self, endpoint: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(&format!("/api/{endpoint}"))).form(fields).send().await.expect("request")
+    }
+
+    pub async fn login(&self, company_id: &str, username: &str, password: &str) -> reqwest::Response {
+        self.call("login", &[("company_id", company_id), ("username", username), ("password", password)]).await
+    }
+
+    pub async fn login_ok(&self, company_id: &str, username: &str) {
+        let response = self.login(company_id, username, PASSWORD).await;
+        assert_eq!(response.status(), 200, "login should succeed");
+        let outcome: LoginOutcome = response.json().await.expect("outcome");
+        assert_eq!(outcome, LoginOutcome::LoggedIn);
+    }
+
+    pub async fn me(&self) -> Option<Me> {
+        let response = self.call("me", &[]).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("me")
+    }
+
+    /// The session cookie's value in the jar, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = self.address.parse().ok()?;
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix("session="))
+            .map(str::to_owned)
+    }
+
+    /// A client without cookies that presents the given session token.
+    pub async fn me_with_token(&self, token: &str) -> Option<Me> {
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", HeaderValue::from_str(&format!("session={token}")).expect("cookie header"));
+        let response = reqwest::Client::new()
+            .post(self.url("/api/me"))
+            .headers(headers)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("me")
+    }
+
+    pub async fn audit(&self) -> Vec<AuditRow> {
+        self.core.store.audit_events(None, 1000).await.expect("audit events")
+    }
+
+    pub async fn active_sessions(&self) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM sessions")
+            .fetch_one(self.core.store.pool())
+            .await
+            .expect("count sessions")
+            .get::<i64, _>("n")
+    }
+}
+
+/// Reads an error answer's body.
+pub async fn api_error(response: reqwest::Response) -> ApiError {
+    response.json().await.expect("an ApiError body")
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match &self.database {
+            TestDatabase::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDatabase::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a separate thread may block on its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(async {
+                            use sqlx::Connection;
+                            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                                    .execute(&mut conn)
+                                    .await;
+                            }
+                        });
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+async fn fresh_database() -> (String, TestDatabase) {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(admin_url) => {
+            use sqlx::Connection;
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create database");
+            let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+            url.set_path(&name);
+            (url.to_string(), TestDatabase::Postgres { admin_url, name })
+        }
+        None => {
+            let dir = std::env::temp_dir().join(format!("promio-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
+            (url, TestDatabase::Sqlite(dir))
+        }
+    }
+}
