@@ -46,7 +46,7 @@ rust-tests:
 	env -u TEST_DATABASE_URL cargo test --workspace
 	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
 	  echo "==> integration tests against PostgreSQL ($${TEST_DATABASE_URL%%@*}@…)"; \
-	  cargo test -p promio-server --test api; \
+	  cargo test -p promio-connect --test api; \
 	else echo "==> TEST_DATABASE_URL is not set: the PostgreSQL run is skipped"; fi
 
 site:

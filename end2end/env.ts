@@ -17,7 +17,7 @@ export function serverEnv(): Record<string, string> {
   const env: Record<string, string> = {
     DATABASE_URL: process.env.E2E_DATABASE_URL ?? `sqlite://${path.join(stateDir, 'e2e.db')}?mode=rwc`,
     DATA_DIR: stateDir,
-    RUST_LOG: process.env.RUST_LOG ?? 'info,sqlx=warn',
+    RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   if (!externalServer) {
     Object.assign(env, {

@@ -38,9 +38,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// scripts that carry this response's nonce (the server provides one per request).
 #[cfg(feature = "ssr")]
 fn set_page_csp() {
-    let (Some(nonce), Some(response)) =
-        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
-    else {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
         return;
     };
     let csp = format!(
@@ -58,7 +59,9 @@ fn set_page_csp() {
 pub struct UiLang(pub RwSignal<Lang>);
 
 pub fn use_lang() -> RwSignal<Lang> {
-    use_context::<UiLang>().map(|l| l.0).unwrap_or_else(|| RwSignal::new(Lang::default()))
+    use_context::<UiLang>()
+        .map(|l| l.0)
+        .unwrap_or_else(|| RwSignal::new(Lang::default()))
 }
 
 /// A reactive translated text.
@@ -114,8 +117,10 @@ fn remember_lang(lang: Lang) {
         use wasm_bindgen::JsCast;
         if let Some(document) = web_sys::window().and_then(|w| w.document()) {
             if let Ok(html) = document.clone().dyn_into::<web_sys::HtmlDocument>() {
-                let cookie =
-                    format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+                let cookie = format!(
+                    "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                    lang.code()
+                );
                 let _ = html.set_cookie(&cookie);
             }
             if let Some(root) = document.document_element() {
@@ -155,6 +160,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn LanguageSwitch() -> impl IntoView {
     let lang = use_lang();
+    let hydrated = pages::use_hydrated();
     view! {
         <nav class="lang-switch" aria-label=tr(T::Language)>
             {Lang::ALL
@@ -165,6 +171,7 @@ fn LanguageSwitch() -> impl IntoView {
                             type="button"
                             lang=option.code()
                             aria-pressed=move || (lang.get() == option).to_string()
+                            disabled=move || !hydrated.get()
                             on:click=move |_| {
                                 lang.set(option);
                                 remember_lang(option);

@@ -20,7 +20,11 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     pub fn new(headers: HeaderMap, client_ip: Option<IpAddr>) -> Self {
-        RequestCtx { headers, client_ip, response_headers: Mutex::default() }
+        RequestCtx {
+            headers,
+            client_ip,
+            response_headers: Mutex::default(),
+        }
     }
 
     fn from_parts(parts: Option<http::request::Parts>) -> Self {
@@ -60,7 +64,10 @@ impl RequestCtx {
     }
 
     pub fn take_response_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        self.response_headers.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default()
+        self.response_headers
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default()
     }
 }
 
@@ -89,7 +96,9 @@ where
 {
     let Some(backend) = use_context::<Backend>() else {
         tracing::error!("server function called without the Backend context");
-        return Err(ApiError::Internal { id: "no-backend".to_owned() });
+        return Err(ApiError::Internal {
+            id: "no-backend".to_owned(),
+        });
     };
     let req = Arc::new(RequestCtx::from_parts(use_context::<http::request::Parts>()));
     let result = f(backend, Arc::clone(&req)).await;

@@ -3,13 +3,15 @@
 //! same messages.
 
 use crate::Core;
-use crate::domain::{ClientName, CompanyId, EmailAddress, NewPassword, PasswordContext, PersonName, UserName};
+use crate::domain::Invalid;
+use crate::domain::{
+    ClientName, CompanyId, EmailAddress, NewPassword, PasswordContext, PersonName, UserName,
+};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::{ClientChanges, ClientRow};
 use crate::store::users::{NewUser, UserRow};
 use promio_app::api::{Field, Problem, Role};
-use crate::domain::Invalid;
 use secrecy::SecretString;
 
 /// Link validity bounds, in whole hours (1 hour to 30 days).
@@ -20,12 +22,21 @@ pub fn link_hours(field: Field, hours: i64) -> Result<i64, Invalid> {
     if (LINK_HOURS_MIN..=LINK_HOURS_MAX).contains(&hours) {
         Ok(hours)
     } else {
-        Err(Invalid { field, problem: Problem::OutOfRange { min: LINK_HOURS_MIN as u32, max: LINK_HOURS_MAX as u32 } })
+        Err(Invalid {
+            field,
+            problem: Problem::OutOfRange {
+                min: LINK_HOURS_MIN as u32,
+                max: LINK_HOURS_MAX as u32,
+            },
+        })
     }
 }
 
 fn taken(field: Field) -> ServiceError {
-    ServiceError::Invalid(Invalid { field, problem: Problem::Taken })
+    ServiceError::Invalid(Invalid {
+        field,
+        problem: Problem::Taken,
+    })
 }
 
 /// Who made a change, for the audit log (`None`: the command line).
@@ -35,7 +46,12 @@ pub struct Actor<'a> {
     pub ip: Option<&'a str>,
 }
 
-pub async fn create_client(core: &Core, actor: Actor<'_>, company_id: &str, name: &str) -> ServiceResult<ClientRow> {
+pub async fn create_client(
+    core: &Core,
+    actor: Actor<'_>,
+    company_id: &str,
+    name: &str,
+) -> ServiceResult<ClientRow> {
     let company_id = CompanyId::parse(company_id)?;
     let name = ClientName::parse(name)?;
     let now = core.clock.now();
@@ -44,7 +60,15 @@ pub async fn create_client(core: &Core, actor: Actor<'_>, company_id: &str, name
         .insert_client(&company_id, &name, now)
         .await?
         .ok_or_else(|| taken(Field::CompanyId))?;
-    audit(core, actor, Some(&client.id), None, "client.created", &format!("company ID {}", client.company_id)).await?;
+    audit(
+        core,
+        actor,
+        Some(&client.id),
+        None,
+        "client.created",
+        &format!("company ID {}", client.company_id),
+    )
+    .await?;
     Ok(client)
 }
 
@@ -64,12 +88,19 @@ pub async fn update_client(
 ) -> ServiceResult<ClientRow> {
     let company_id = CompanyId::parse(company_id)?;
     let changes = ClientChanges {
-        name: settings.name.as_deref().map(ClientName::parse).transpose()?,
+        name: settings
+            .name
+            .as_deref()
+            .map(ClientName::parse)
+            .transpose()?,
         registration_link_hours: settings
             .registration_link_hours
             .map(|h| link_hours(Field::RegistrationLinkHours, h))
             .transpose()?,
-        reset_link_hours: settings.reset_link_hours.map(|h| link_hours(Field::ResetLinkHours, h)).transpose()?,
+        reset_link_hours: settings
+            .reset_link_hours
+            .map(|h| link_hours(Field::ResetLinkHours, h))
+            .transpose()?,
         require_2fa: settings.require_2fa,
     };
     let client = core
@@ -83,7 +114,15 @@ pub async fn update_client(
         client.reset_link_hours,
         client.requires_2fa()
     );
-    audit(core, actor, Some(&client.id), None, "client.settings_changed", &detail).await?;
+    audit(
+        core,
+        actor,
+        Some(&client.id),
+        None,
+        "client.settings_changed",
+        &detail,
+    )
+    .await?;
     Ok(client)
 }
 
@@ -99,16 +138,29 @@ pub struct UserInput {
     pub password: Option<SecretString>,
 }
 
-pub async fn create_user(core: &Core, actor: Actor<'_>, input: UserInput) -> ServiceResult<UserRow> {
+pub async fn create_user(
+    core: &Core,
+    actor: Actor<'_>,
+    input: UserInput,
+) -> ServiceResult<UserRow> {
     let company_id = CompanyId::parse(&input.company_id)?;
     let username = UserName::parse(&input.username)?;
     let email = EmailAddress::parse(&input.email)?;
     let first_name = PersonName::parse(Field::FirstName, &input.first_name)?;
     let last_name = PersonName::parse(Field::LastName, &input.last_name)?;
-    let client = core.store.client_by_company_id(&company_id).await?.ok_or(ServiceError::NotFound)?;
-    let is_platform = client.company_id.eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
+    let client = core
+        .store
+        .client_by_company_id(&company_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let is_platform = client
+        .company_id
+        .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
     if input.role == Role::Operator && !is_platform {
-        return Err(ServiceError::Invalid(Invalid { field: Field::Role, problem: Problem::Malformed }));
+        return Err(ServiceError::Invalid(Invalid {
+            field: Field::Role,
+            problem: Problem::Malformed,
+        }));
     }
     let password_hash = match input.password {
         Some(raw) => {
@@ -142,8 +194,19 @@ pub async fn create_user(core: &Core, actor: Actor<'_>, input: UserInput) -> Ser
         )
         .await?
         .ok_or_else(|| taken(Field::UserName))?;
-    let detail = format!("user name {}, role {}, status {}", user.username, user.role, user.status);
-    audit(core, actor, Some(&client.id), Some(&user.id), "user.created", &detail).await?;
+    let detail = format!(
+        "user name {}, role {}, status {}",
+        user.username, user.role, user.status
+    );
+    audit(
+        core,
+        actor,
+        Some(&client.id),
+        Some(&user.id),
+        "user.created",
+        &detail,
+    )
+    .await?;
     Ok(user)
 }
 
@@ -152,8 +215,20 @@ pub async fn ensure_platform_client(core: &Core) -> ServiceResult<()> {
     let id = &core.settings.platform_company_id;
     if core.store.client_by_company_id(id).await?.is_none() {
         let name = ClientName::parse("promio.net GmbH")?;
-        if let Some(client) = core.store.insert_client(id, &name, core.clock.now()).await? {
-            audit(core, Actor::default(), Some(&client.id), None, "client.created", "platform client").await?;
+        if let Some(client) = core
+            .store
+            .insert_client(id, &name, core.clock.now())
+            .await?
+        {
+            audit(
+                core,
+                Actor::default(),
+                Some(&client.id),
+                None,
+                "client.created",
+                "platform client",
+            )
+            .await?;
             tracing::info!(company_id = %id, "created the platform client");
         }
     }

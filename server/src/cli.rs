@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "promio-connect", version, about = "promio.connect: login and accounts for B2B clients")]
+#[command(
+    name = "promio-connect",
+    version,
+    about = "promio.connect: login and accounts for B2B clients"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -107,7 +111,10 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(settings.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("promio-connect: cannot start the async runtime: {e}");
@@ -125,8 +132,11 @@ pub fn main() -> ExitCode {
 
 fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -157,7 +167,10 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (LEPTOS_SITE_ADDR): {e}"))?;
     tracing::info!(%addr, public_url = %core.settings.public_url, "serving");
-    println!("promio.connect listening on http://{addr} (public URL {})", core.settings.public_url);
+    println!(
+        "promio.connect listening on http://{addr} (public URL {})",
+        core.settings.public_url
+    );
     serve(Arc::new(core), listener, shutdown_signal()).await?;
     Ok(())
 }
@@ -168,7 +181,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -186,14 +200,20 @@ async fn demo(core: &Core) -> anyhow::Result<()> {
     let company = "demo";
     let exists = core
         .store
-        .client_by_company_id(&crate::domain::CompanyId::parse(company).map_err(|e| anyhow::anyhow!("{e}"))?)
+        .client_by_company_id(
+            &crate::domain::CompanyId::parse(company).map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
         .await?
         .is_some();
     if exists {
-        println!("Demo client exists: log in with company ID {company}, user name demo and the password printed at its first start.");
+        println!(
+            "Demo client exists: log in with company ID {company}, user name demo and the password printed at its first start."
+        );
         return Ok(());
     }
-    accounts::create_client(core, Actor::default(), company, "Demo GmbH").await.map_err(explain)?;
+    accounts::create_client(core, Actor::default(), company, "Demo GmbH")
+        .await
+        .map_err(explain)?;
     let password = random_password();
     accounts::create_user(
         core,
@@ -225,19 +245,35 @@ fn random_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::Create { company_id, name } => {
-            let client = accounts::create_client(core, Actor::default(), &company_id, &name).await.map_err(explain)?;
+            let client = accounts::create_client(core, Actor::default(), &company_id, &name)
+                .await
+                .map_err(explain)?;
             println!("client {} created ({})", client.company_id, client.name);
         }
-        ClientCommand::Set { company_id, name, registration_link_hours, reset_link_hours, require_2fa } => {
-            let settings = ClientSettings { name, registration_link_hours, reset_link_hours, require_2fa };
-            let client =
-                accounts::update_client(core, Actor::default(), &company_id, settings).await.map_err(explain)?;
+        ClientCommand::Set {
+            company_id,
+            name,
+            registration_link_hours,
+            reset_link_hours,
+            require_2fa,
+        } => {
+            let settings = ClientSettings {
+                name,
+                registration_link_hours,
+                reset_link_hours,
+                require_2fa,
+            };
+            let client = accounts::update_client(core, Actor::default(), &company_id, settings)
+                .await
+                .map_err(explain)?;
             println!(
                 "client {}: registration link {} h, reset link {} h, 2FA required: {}",
                 client.company_id,
@@ -251,26 +287,53 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create { company_id, username, email, first_name, last_name, role, language, password_stdin } =
-        cmd;
+    let UserCommand::Create {
+        company_id,
+        username,
+        email,
+        first_name,
+        last_name,
+        role,
+        language,
+        password_stdin,
+    } = cmd;
     let password = if password_stdin {
         let mut raw = String::new();
-        std::io::stdin().read_to_string(&mut raw).map_err(|e| anyhow::anyhow!("--password-stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .map_err(|e| anyhow::anyhow!("--password-stdin: {e}"))?;
         // One trailing newline is what `echo` and here-strings add; it is not part of the password.
-        let raw = raw.strip_suffix('\n').map(|r| r.strip_suffix('\r').unwrap_or(r)).unwrap_or(&raw).to_owned();
+        let raw = raw
+            .strip_suffix('\n')
+            .map(|r| r.strip_suffix('\r').unwrap_or(r))
+            .unwrap_or(&raw)
+            .to_owned();
         Some(SecretString::from(raw))
     } else {
         None
     };
-    let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role: must be user, admin or operator"))?;
+    let role = Role::parse(&role)
+        .ok_or_else(|| anyhow::anyhow!("--role: must be user, admin or operator"))?;
     let user = accounts::create_user(
         core,
         Actor::default(),
-        UserInput { company_id, username, email, first_name, last_name, role, language, password },
+        UserInput {
+            company_id,
+            username,
+            email,
+            first_name,
+            last_name,
+            role,
+            language,
+            password,
+        },
     )
     .await
     .map_err(explain)?;
-    println!("user {} created in client {} ({})", user.username, user.client_id, user.status);
+    println!(
+        "user {} created in client {} ({})",
+        user.username, user.client_id, user.status
+    );
     Ok(())
 }
 
@@ -294,7 +357,10 @@ fn explain(err: ServiceError) -> anyhow::Error {
             anyhow::anyhow!("{flag}: {message}")
         }
         ServiceError::NotFound => anyhow::anyhow!("--company-id: no such client"),
-        other => anyhow::anyhow!("{}", promio_app::api::ApiError::from(other).message(Lang::En)),
+        other => anyhow::anyhow!(
+            "{}",
+            promio_app::api::ApiError::from(other).message(Lang::En)
+        ),
     }
 }
 
@@ -318,9 +384,25 @@ mod tests {
 
     #[test]
     fn require_2fa_takes_true_or_false() {
-        let ok = Cli::try_parse_from(["promio-connect", "client", "set", "--company-id", "ACME", "--require-2fa", "true"]);
+        let ok = Cli::try_parse_from([
+            "promio-connect",
+            "client",
+            "set",
+            "--company-id",
+            "ACME",
+            "--require-2fa",
+            "true",
+        ]);
         assert!(ok.is_ok());
-        let bad = Cli::try_parse_from(["promio-connect", "client", "set", "--company-id", "ACME", "--require-2fa", "yes"]);
+        let bad = Cli::try_parse_from([
+            "promio-connect",
+            "client",
+            "set",
+            "--company-id",
+            "ACME",
+            "--require-2fa",
+            "yes",
+        ]);
         assert!(bad.is_err());
     }
 

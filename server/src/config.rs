@@ -39,7 +39,10 @@ pub enum ConfigError {
 }
 
 fn bad(name: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { name, reason: reason.into() }
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
 }
 
 pub struct Settings {
@@ -112,7 +115,12 @@ impl Settings {
         let site_addr: SocketAddr = get("LEPTOS_SITE_ADDR")
             .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
             .parse()
-            .map_err(|e| bad("LEPTOS_SITE_ADDR", format!("not an address like 127.0.0.1:3000 ({e})")))?;
+            .map_err(|e| {
+                bad(
+                    "LEPTOS_SITE_ADDR",
+                    format!("not an address like 127.0.0.1:3000 ({e})"),
+                )
+            })?;
 
         let public_url = match get("PUBLIC_URL") {
             Some(u) => parse_public_url(&u)?,
@@ -126,14 +134,20 @@ impl Settings {
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
-            return Err(bad("DATABASE_URL", "must start with sqlite: or postgres://"));
+            return Err(bad(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
         }
 
         let smtp_url = match get("SMTP_URL") {
             Some(u) => {
                 let parsed = Url::parse(&u).map_err(|e| bad("SMTP_URL", e.to_string()))?;
                 if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
-                    return Err(bad("SMTP_URL", "must look like smtp://host:port or smtps://user:pass@host"));
+                    return Err(bad(
+                        "SMTP_URL",
+                        "must look like smtp://host:port or smtps://user:pass@host",
+                    ));
                 }
                 Some(SecretString::from(u))
             }
@@ -141,10 +155,16 @@ impl Settings {
         };
 
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| {
-            format!("promio.connect <no-reply@{}>", public_url.host_str().unwrap_or("localhost"))
+            format!(
+                "promio.connect <no-reply@{}>",
+                public_url.host_str().unwrap_or("localhost")
+            )
         });
         if !mail_from.contains('@') {
-            return Err(bad("MAIL_FROM", "must be an email address, optionally with a name: Name <a@b.example>"));
+            return Err(bad(
+                "MAIL_FROM",
+                "must be an email address, optionally with a name: Name <a@b.example>",
+            ));
         }
 
         let secret_key = match get("SECRET_KEY") {
@@ -152,12 +172,15 @@ impl Settings {
             None => load_or_create_key(&data_dir)?,
         };
 
-        let platform_company_id = CompanyId::parse(&get("PLATFORM_COMPANY_ID").unwrap_or_else(|| "promio".to_owned()))
-            .map_err(|e| bad("PLATFORM_COMPANY_ID", format!("{:?}", e.problem)))?;
+        let platform_company_id =
+            CompanyId::parse(&get("PLATFORM_COMPANY_ID").unwrap_or_else(|| "promio".to_owned()))
+                .map_err(|e| bad("PLATFORM_COMPANY_ID", format!("{:?}", e.problem)))?;
 
         let session_idle_minutes = number(&get, "SESSION_IDLE_MINUTES", 60, 1, 24 * 60)?;
         let session_absolute_hours = number(&get, "SESSION_ABSOLUTE_HOURS", 24, 1, 24 * 30)?;
-        let default_workers = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(2);
+        let default_workers = std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(2);
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
 
         let log_json = match get("LOG_FORMAT").as_deref() {
@@ -204,7 +227,10 @@ fn number(
         None => Ok(default),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(bad(name, format!("must be a whole number from {min} to {max}"))),
+            _ => Err(bad(
+                name,
+                format!("must be a whole number from {min} to {max}"),
+            )),
         },
     }
 }
@@ -217,20 +243,30 @@ fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(bad("PUBLIC_URL", "must use https (plain http only for localhost)")),
+        "http" => {
+            return Err(bad(
+                "PUBLIC_URL",
+                "must use https (plain http only for localhost)",
+            ));
+        }
         _ => return Err(bad("PUBLIC_URL", "must be an http(s) URL")),
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("PUBLIC_URL", "must be an origin only, like https://login.example.com"));
+        return Err(bad(
+            "PUBLIC_URL",
+            "must be an origin only, like https://login.example.com",
+        ));
     }
     Ok(url)
 }
 
 fn decode_key(encoded: &str) -> Result<SecretBox<[u8; 32]>, String> {
-    let bytes = BASE64.decode(encoded.trim()).map_err(|_| "is not base64".to_owned())?;
-    let key: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| "must be 32 bytes, base64-encoded (e.g. openssl rand -base64 32)".to_owned())?;
+    let bytes = BASE64
+        .decode(encoded.trim())
+        .map_err(|_| "is not base64".to_owned())?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+        "must be 32 bytes, base64-encoded (e.g. openssl rand -base64 32)".to_owned()
+    })?;
     Ok(SecretBox::new(Box::new(key)))
 }
 
@@ -243,9 +279,11 @@ fn load_or_create_key(data_dir: &Path) -> Result<SecretBox<[u8; 32]>, ConfigErro
         let text = std::fs::read_to_string(&path).map_err(|e| fail(e.to_string()))?;
         return decode_key(&text).map_err(fail);
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| fail(format!("cannot create the data folder: {e}")))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| fail(format!("cannot create the data folder: {e}")))?;
     let key: [u8; 32] = rand::random();
-    write_private(&path, BASE64.encode(key).as_bytes()).map_err(|e| fail(format!("cannot write: {e}")))?;
+    write_private(&path, BASE64.encode(key).as_bytes())
+        .map_err(|e| fail(format!("cannot write: {e}")))?;
     Ok(SecretBox::new(Box::new(key)))
 }
 
@@ -262,9 +300,14 @@ fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
-    let fail = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
+    let fail = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.to_string()))?;
     let mut out = Vec::new();
     for (key, value) in table {
         let name = KEYS
@@ -275,7 +318,12 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(fail(format!("{key} must be a string or number, not {}", other.type_str()))),
+            other => {
+                return Err(fail(format!(
+                    "{key} must be a string or number, not {}",
+                    other.type_str()
+                )));
+            }
         };
         out.push((*name, value));
     }
@@ -287,8 +335,12 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let mut env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.entry("SECRET_KEY".into()).or_insert_with(|| BASE64.encode([7u8; 32]));
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.entry("SECRET_KEY".into())
+            .or_insert_with(|| BASE64.encode([7u8; 32]));
         Settings::from_sources(&env)
     }
 
@@ -313,17 +365,41 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        assert_eq!(failing_setting(&[("PUBLIC_URL", "http://login.example.com")]), "PUBLIC_URL");
-        assert_eq!(failing_setting(&[("PUBLIC_URL", "https://login.example.com/path")]), "PUBLIC_URL");
-        assert_eq!(failing_setting(&[("PUBLIC_URL", "not a url")]), "PUBLIC_URL");
-        assert_eq!(failing_setting(&[("DATABASE_URL", "mysql://x")]), "DATABASE_URL");
+        assert_eq!(
+            failing_setting(&[("PUBLIC_URL", "http://login.example.com")]),
+            "PUBLIC_URL"
+        );
+        assert_eq!(
+            failing_setting(&[("PUBLIC_URL", "https://login.example.com/path")]),
+            "PUBLIC_URL"
+        );
+        assert_eq!(
+            failing_setting(&[("PUBLIC_URL", "not a url")]),
+            "PUBLIC_URL"
+        );
+        assert_eq!(
+            failing_setting(&[("DATABASE_URL", "mysql://x")]),
+            "DATABASE_URL"
+        );
         assert_eq!(failing_setting(&[("SMTP_URL", "http://mail")]), "SMTP_URL");
         assert_eq!(failing_setting(&[("SECRET_KEY", "c2hvcnQ=")]), "SECRET_KEY");
         assert_eq!(failing_setting(&[("SECRET_KEY", "%%%")]), "SECRET_KEY");
-        assert_eq!(failing_setting(&[("SESSION_IDLE_MINUTES", "0")]), "SESSION_IDLE_MINUTES");
-        assert_eq!(failing_setting(&[("SESSION_ABSOLUTE_HOURS", "many")]), "SESSION_ABSOLUTE_HOURS");
-        assert_eq!(failing_setting(&[("LEPTOS_SITE_ADDR", "localhost")]), "LEPTOS_SITE_ADDR");
-        assert_eq!(failing_setting(&[("PLATFORM_COMPANY_ID", "x")]), "PLATFORM_COMPANY_ID");
+        assert_eq!(
+            failing_setting(&[("SESSION_IDLE_MINUTES", "0")]),
+            "SESSION_IDLE_MINUTES"
+        );
+        assert_eq!(
+            failing_setting(&[("SESSION_ABSOLUTE_HOURS", "many")]),
+            "SESSION_ABSOLUTE_HOURS"
+        );
+        assert_eq!(
+            failing_setting(&[("LEPTOS_SITE_ADDR", "localhost")]),
+            "LEPTOS_SITE_ADDR"
+        );
+        assert_eq!(
+            failing_setting(&[("PLATFORM_COMPANY_ID", "x")]),
+            "PLATFORM_COMPANY_ID"
+        );
     }
 
     #[test]
@@ -338,16 +414,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("promio-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("promio.toml");
-        std::fs::write(&file, "public_url = \"https://file.example\"\nsession_idle_minutes = 15\n").unwrap();
+        std::fs::write(
+            &file,
+            "public_url = \"https://file.example\"\nsession_idle_minutes = 15\n",
+        )
+        .unwrap();
         let file = file.to_str().unwrap();
         let s = settings(&[("PROMIO_CONFIG", file)]).unwrap();
         assert_eq!(s.public_origin(), "https://file.example");
         assert_eq!(s.session_idle_secs, 15 * 60);
-        let s = settings(&[("PROMIO_CONFIG", file), ("PUBLIC_URL", "https://env.example")]).unwrap();
+        let s = settings(&[
+            ("PROMIO_CONFIG", file),
+            ("PUBLIC_URL", "https://env.example"),
+        ])
+        .unwrap();
         assert_eq!(s.public_origin(), "https://env.example");
         std::fs::write(dir.join("bad.toml"), "colour = \"blue\"\n").unwrap();
         let bad = dir.join("bad.toml");
-        assert!(matches!(settings(&[("PROMIO_CONFIG", bad.to_str().unwrap())]), Err(ConfigError::File { .. })));
+        assert!(matches!(
+            settings(&[("PROMIO_CONFIG", bad.to_str().unwrap())]),
+            Err(ConfigError::File { .. })
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

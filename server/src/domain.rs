@@ -18,7 +18,10 @@ pub struct Invalid {
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        ApiError::Invalid { field: e.field, problem: e.problem }
+        ApiError::Invalid {
+            field: e.field,
+            problem: e.problem,
+        }
     }
 }
 
@@ -36,10 +39,20 @@ fn basic_text(field: Field, raw: &str, max: u32) -> Result<&str, Invalid> {
     if s.chars().count() > max as usize {
         return Err(invalid(field, Problem::TooLong { max }));
     }
+    check_chars(field, s)?;
+    Ok(s)
+}
+
+/// Refuses control characters and U+FFFD, which stands where a request held bytes that were not
+/// UTF-8: the value is not what the person typed, so it must not be used.
+fn check_chars(field: Field, s: &str) -> Result<(), Invalid> {
+    if s.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(invalid(field, Problem::Unreadable));
+    }
     if s.chars().any(char::is_control) {
         return Err(invalid(field, Problem::ControlCharacters));
     }
-    Ok(s)
+    Ok(())
 }
 
 fn identifier(
@@ -53,7 +66,10 @@ fn identifier(
     if s.chars().count() < min as usize {
         return Err(invalid(field, Problem::TooShort { min }));
     }
-    if !s.chars().all(|c| c.is_alphabetic() || c.is_ascii_digit() || extra.contains(&c)) {
+    if !s
+        .chars()
+        .all(|c| c.is_alphabetic() || c.is_ascii_digit() || extra.contains(&c))
+    {
         return Err(invalid(field, Problem::InvalidCharacters));
     }
     Ok(s.to_owned())
@@ -135,7 +151,9 @@ impl EmailAddress {
             });
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || matches!(c, '@' | '<' | '>' | '"' | ',' | ';'));
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '@' | '<' | '>' | '"' | ',' | ';'));
         if !domain_ok || !local_ok {
             return Err(malformed());
         }
@@ -207,7 +225,13 @@ impl LoginPassword {
             return Err(invalid(Field::Password, Problem::Missing));
         }
         if raw.chars().count() > Self::MAX as usize {
-            return Err(invalid(Field::Password, Problem::TooLong { max: Self::MAX }));
+            return Err(invalid(
+                Field::Password,
+                Problem::TooLong { max: Self::MAX },
+            ));
+        }
+        if raw.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(invalid(Field::Password, Problem::Unreadable));
         }
         Ok(LoginPassword(SecretString::from(raw)))
     }
@@ -247,18 +271,23 @@ impl NewPassword {
         if raw.is_empty() {
             return Err(invalid(field, Problem::Missing));
         }
-        let min = if ctx.second_factor_required { Self::MIN_WITH_SECOND_FACTOR } else { Self::MIN_SINGLE_FACTOR };
+        let min = if ctx.second_factor_required {
+            Self::MIN_WITH_SECOND_FACTOR
+        } else {
+            Self::MIN_SINGLE_FACTOR
+        };
         if len < min as usize {
             return Err(invalid(field, Problem::TooShort { min }));
         }
         if len > Self::MAX as usize {
             return Err(invalid(field, Problem::TooLong { max: Self::MAX }));
         }
-        if raw.chars().any(|c| c.is_control()) {
-            return Err(invalid(field, Problem::ControlCharacters));
-        }
+        check_chars(field, &raw)?;
         let folded = raw.trim().to_lowercase();
-        if [ctx.company_id, ctx.username, ctx.email].iter().any(|id| !id.is_empty() && folded == id.to_lowercase()) {
+        if [ctx.company_id, ctx.username, ctx.email]
+            .iter()
+            .any(|id| !id.is_empty() && folded == id.to_lowercase())
+        {
             return Err(invalid(field, Problem::SameAsIdentity));
         }
         Ok(NewPassword(SecretString::from(raw)))
@@ -295,11 +324,30 @@ mod tests {
         assert_eq!(problem(CompanyId::parse("")), Problem::Missing);
         assert_eq!(problem(CompanyId::parse("   ")), Problem::Missing);
         assert_eq!(problem(CompanyId::parse("A")), Problem::TooShort { min: 2 });
-        assert_eq!(problem(CompanyId::parse(&"a".repeat(33))), Problem::TooLong { max: 32 });
-        assert_eq!(problem(CompanyId::parse(&"a".repeat(10_000))), Problem::TooLong { max: 32 });
-        assert_eq!(problem(CompanyId::parse("ac me")), Problem::InvalidCharacters);
-        assert_eq!(problem(CompanyId::parse("acme.de")), Problem::InvalidCharacters);
-        assert_eq!(problem(CompanyId::parse("ac\u{7}me")), Problem::ControlCharacters);
+        assert_eq!(
+            problem(CompanyId::parse(&"a".repeat(33))),
+            Problem::TooLong { max: 32 }
+        );
+        assert_eq!(
+            problem(CompanyId::parse(&"a".repeat(10_000))),
+            Problem::TooLong { max: 32 }
+        );
+        assert_eq!(
+            problem(CompanyId::parse("ac me")),
+            Problem::InvalidCharacters
+        );
+        assert_eq!(
+            problem(CompanyId::parse("acme.de")),
+            Problem::InvalidCharacters
+        );
+        assert_eq!(
+            problem(CompanyId::parse("ac\u{7}me")),
+            Problem::ControlCharacters
+        );
+        assert_eq!(
+            problem(CompanyId::parse("ac\u{fffd}me")),
+            Problem::Unreadable
+        );
         assert!(CompanyId::parse(&"a".repeat(32)).is_ok());
     }
 
@@ -309,11 +357,23 @@ mod tests {
         assert_eq!(name.key(), "alice.smith@hq_1-x");
         assert!(UserName::parse("a").is_ok());
         assert!(UserName::parse(&"b".repeat(64)).is_ok());
-        assert_eq!(problem(UserName::parse(&"b".repeat(65))), Problem::TooLong { max: 64 });
-        assert_eq!(problem(UserName::parse("alice smith")), Problem::InvalidCharacters);
-        assert_eq!(problem(UserName::parse("alice/")), Problem::InvalidCharacters);
+        assert_eq!(
+            problem(UserName::parse(&"b".repeat(65))),
+            Problem::TooLong { max: 64 }
+        );
+        assert_eq!(
+            problem(UserName::parse("alice smith")),
+            Problem::InvalidCharacters
+        );
+        assert_eq!(
+            problem(UserName::parse("alice/")),
+            Problem::InvalidCharacters
+        );
         assert_eq!(problem(UserName::parse("\t\n")), Problem::Missing);
-        assert_eq!(problem(UserName::parse("al\u{0}ice")), Problem::ControlCharacters);
+        assert_eq!(
+            problem(UserName::parse("al\u{0}ice")),
+            Problem::ControlCharacters
+        );
     }
 
     #[test]
@@ -326,19 +386,46 @@ mod tests {
 
     #[test]
     fn malformed_email_addresses_are_refused() {
-        for bad in ["alice", "alice@", "@acme.example", "alice@acme", "a b@acme.example", "alice@acme..example", "alice@-acme.example", "a@b@acme.example"] {
-            assert_eq!(problem(EmailAddress::parse(bad)), Problem::Malformed, "{bad}");
+        for bad in [
+            "alice",
+            "alice@",
+            "@acme.example",
+            "alice@acme",
+            "a b@acme.example",
+            "alice@acme..example",
+            "alice@-acme.example",
+            "a@b@acme.example",
+        ] {
+            assert_eq!(
+                problem(EmailAddress::parse(bad)),
+                Problem::Malformed,
+                "{bad}"
+            );
         }
         assert_eq!(problem(EmailAddress::parse("")), Problem::Missing);
         let long = format!("{}@acme.example", "a".repeat(250));
-        assert_eq!(problem(EmailAddress::parse(&long)), Problem::TooLong { max: 254 });
+        assert_eq!(
+            problem(EmailAddress::parse(&long)),
+            Problem::TooLong { max: 254 }
+        );
     }
 
     #[test]
     fn person_names_may_be_empty_but_not_hold_control_characters() {
-        assert_eq!(PersonName::parse(Field::FirstName, "  ").unwrap().as_str(), "");
-        assert_eq!(PersonName::parse(Field::FirstName, " Jürgen ").unwrap().as_str(), "Jürgen");
-        assert_eq!(problem(PersonName::parse(Field::LastName, "a\u{1b}[31m")), Problem::ControlCharacters);
+        assert_eq!(
+            PersonName::parse(Field::FirstName, "  ").unwrap().as_str(),
+            ""
+        );
+        assert_eq!(
+            PersonName::parse(Field::FirstName, " Jürgen ")
+                .unwrap()
+                .as_str(),
+            "Jürgen"
+        );
+        assert_eq!(
+            problem(PersonName::parse(Field::LastName, "a\u{1b}[31m")),
+            Problem::ControlCharacters
+        );
     }
 
     #[test]
@@ -346,32 +433,77 @@ mod tests {
         let p = LoginPassword::parse("  spaced secret ".to_owned()).unwrap();
         assert_eq!(p.expose(), "  spaced secret ");
         assert_eq!(format!("{p:?}"), "LoginPassword(***)");
-        assert_eq!(problem(LoginPassword::parse(String::new())), Problem::Missing);
-        assert_eq!(problem(LoginPassword::parse("x".repeat(1025))), Problem::TooLong { max: 1024 });
+        assert_eq!(
+            problem(LoginPassword::parse(String::new())),
+            Problem::Missing
+        );
+        assert_eq!(
+            problem(LoginPassword::parse("x".repeat(1025))),
+            Problem::TooLong { max: 1024 }
+        );
+        assert_eq!(
+            problem(LoginPassword::parse("pass\u{fffd}word".into())),
+            Problem::Unreadable
+        );
     }
 
     fn ctx(second_factor_required: bool) -> PasswordContext<'static> {
-        PasswordContext { company_id: "ACME", username: "alice.smith", email: "alice@acme.example", second_factor_required }
+        PasswordContext {
+            company_id: "ACME",
+            username: "alice.smith",
+            email: "alice@acme.example",
+            second_factor_required,
+        }
     }
 
     #[test]
     fn new_passwords_need_15_characters_or_8_with_a_required_second_factor() {
-        assert_eq!(problem(NewPassword::parse("a".repeat(14), &ctx(false))), Problem::TooShort { min: 15 });
+        assert_eq!(
+            problem(NewPassword::parse("a".repeat(14), &ctx(false))),
+            Problem::TooShort { min: 15 }
+        );
         assert!(NewPassword::parse("a".repeat(15), &ctx(false)).is_ok());
-        assert_eq!(problem(NewPassword::parse("a".repeat(7), &ctx(true))), Problem::TooShort { min: 8 });
+        assert_eq!(
+            problem(NewPassword::parse("a".repeat(7), &ctx(true))),
+            Problem::TooShort { min: 8 }
+        );
         assert!(NewPassword::parse("a".repeat(8), &ctx(true)).is_ok());
-        assert!(NewPassword::parse("ä".repeat(64), &ctx(false)).is_ok(), "64 characters are allowed");
-        assert_eq!(problem(NewPassword::parse("a".repeat(129), &ctx(false))), Problem::TooLong { max: 128 });
-        assert_eq!(problem(NewPassword::parse(String::new(), &ctx(false))), Problem::Missing);
+        assert!(
+            NewPassword::parse("ä".repeat(64), &ctx(false)).is_ok(),
+            "64 characters are allowed"
+        );
+        assert_eq!(
+            problem(NewPassword::parse("a".repeat(129), &ctx(false))),
+            Problem::TooLong { max: 128 }
+        );
+        assert_eq!(
+            problem(NewPassword::parse(String::new(), &ctx(false))),
+            Problem::Missing
+        );
     }
 
     #[test]
     fn new_passwords_may_not_be_the_accounts_own_names() {
         let c = ctx(true);
-        assert_eq!(problem(NewPassword::parse("ALICE.SMITH".into(), &c)), Problem::SameAsIdentity);
-        assert_eq!(problem(NewPassword::parse("alice@acme.example".into(), &c)), Problem::SameAsIdentity);
-        let long = PasswordContext { company_id: "acme-industries-01", ..ctx(false) };
-        assert_eq!(problem(NewPassword::parse("ACME-INDUSTRIES-01".into(), &long)), Problem::SameAsIdentity);
-        assert_eq!(format!("{:?}", NewPassword::parse("x".repeat(20), &c).unwrap()), "NewPassword(***)");
+        assert_eq!(
+            problem(NewPassword::parse("ALICE.SMITH".into(), &c)),
+            Problem::SameAsIdentity
+        );
+        assert_eq!(
+            problem(NewPassword::parse("alice@acme.example".into(), &c)),
+            Problem::SameAsIdentity
+        );
+        let long = PasswordContext {
+            company_id: "acme-industries-01",
+            ..ctx(false)
+        };
+        assert_eq!(
+            problem(NewPassword::parse("ACME-INDUSTRIES-01".into(), &long)),
+            Problem::SameAsIdentity
+        );
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("x".repeat(20), &c).unwrap()),
+            "NewPassword(***)"
+        );
     }
 }

@@ -32,7 +32,9 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::Invalid(e) => e.into(),
-            ServiceError::LoginFailed { retry_after_secs } => ApiError::LoginFailed { retry_after_secs },
+            ServiceError::LoginFailed { retry_after_secs } => {
+                ApiError::LoginFailed { retry_after_secs }
+            }
             ServiceError::UseSso => ApiError::UseSso,
             ServiceError::Unauthenticated => ApiError::Unauthenticated,
             ServiceError::Forbidden => ApiError::Forbidden,
@@ -53,7 +55,13 @@ impl From<ServiceError> for ApiError {
 
 /// The database cannot be reached right now (as opposed to a query that is wrong).
 fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+    )
 }
 
 fn anyhow_chain(err: &(dyn std::error::Error + 'static)) -> String {

@@ -32,21 +32,36 @@ impl Core {
     /// Connects to the database, applies pending migrations and makes sure the platform client exists.
     pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Core> {
         let store = Store::connect(&settings.database_url).await.map_err(|e| {
-            anyhow::anyhow!("cannot open the database {}: {e}", config::redact_url(&settings.database_url))
+            anyhow::anyhow!(
+                "cannot open the database {}: {e}",
+                config::redact_url(&settings.database_url)
+            )
         })?;
-        store.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
+        store
+            .migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
         let auth = Auth {
             store: store.clone(),
             clock: Arc::clone(&clock),
             hasher: Hasher::new(settings.hash_workers)?,
-            cookies: CookiePolicy { https: settings.is_https() },
+            cookies: CookiePolicy {
+                https: settings.is_https(),
+            },
             sessions: SessionPolicy {
                 idle_secs: settings.session_idle_secs,
                 absolute_secs: settings.session_absolute_secs,
             },
         };
-        let core = Core { settings, store, auth, clock };
-        accounts::ensure_platform_client(&core).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let core = Core {
+            settings,
+            store,
+            auth,
+            clock,
+        };
+        accounts::ensure_platform_client(&core)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         Ok(core)
     }
 }
@@ -71,7 +86,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let options = leptos_options(&core.settings);
     let app = http::router(core, options);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -3,9 +3,9 @@
 //! error enum into this one exactly once.
 
 use crate::i18n::Lang;
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
 /// An input field named in a validation error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,11 +60,17 @@ impl Field {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Problem {
     Missing,
-    TooShort { min: u32 },
-    TooLong { max: u32 },
+    TooShort {
+        min: u32,
+    },
+    TooLong {
+        max: u32,
+    },
     /// Characters outside the field's alphabet (the message names the alphabet per field).
     InvalidCharacters,
     ControlCharacters,
+    /// Bytes that were not valid UTF-8 (they arrive as U+FFFD).
+    Unreadable,
     Malformed,
     /// On the bundled list of common and breached passwords.
     TooCommon,
@@ -73,7 +79,10 @@ pub enum Problem {
     /// The repetition differs from the first entry.
     Mismatch,
     /// A number outside its range.
-    OutOfRange { min: u32, max: u32 },
+    OutOfRange {
+        min: u32,
+        max: u32,
+    },
     /// Already taken (a company ID, a user name).
     Taken,
 }
@@ -109,7 +118,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Invalid { .. } | ApiError::BadRequest(_) => 400,
-            ApiError::LoginFailed { retry_after_secs: Some(_) } => 429,
+            ApiError::LoginFailed {
+                retry_after_secs: Some(_),
+            } => 429,
             ApiError::LoginFailed { .. } | ApiError::Unauthenticated => 401,
             ApiError::UseSso | ApiError::Forbidden => 403,
             ApiError::NotFound => 404,
@@ -177,12 +188,16 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
     let name = field.label(lang);
     match (problem, lang) {
         (Problem::Missing, Lang::En) => format!("Please enter your {}.", name.to_lowercase_first()),
-        (Problem::Missing, Lang::De) => format!("Bitte geben Sie {} ein.", german_accusative(field)),
+        (Problem::Missing, Lang::De) => {
+            format!("Bitte geben Sie {} ein.", german_accusative(field))
+        }
         (Problem::TooShort { min }, Lang::En) => {
             format!("{name} must be at least {min} characters long.")
         }
         (Problem::TooShort { min }, Lang::De) => format!("{name}: mindestens {min} Zeichen."),
-        (Problem::TooLong { max }, Lang::En) => format!("{name} may be at most {max} characters long."),
+        (Problem::TooLong { max }, Lang::En) => {
+            format!("{name} may be at most {max} characters long.")
+        }
         (Problem::TooLong { max }, Lang::De) => format!("{name}: höchstens {max} Zeichen."),
         (Problem::InvalidCharacters, Lang::En) => match field {
             Field::CompanyId => format!("{name} may only contain letters, digits, - and _."),
@@ -191,15 +206,29 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
         },
         (Problem::InvalidCharacters, Lang::De) => match field {
             Field::CompanyId => format!("{name} darf nur Buchstaben, Ziffern, - und _ enthalten."),
-            Field::UserName => format!("{name} darf nur Buchstaben, Ziffern und . _ - @ enthalten."),
+            Field::UserName => {
+                format!("{name} darf nur Buchstaben, Ziffern und . _ - @ enthalten.")
+            }
             _ => format!("{name} enthält unzulässige Zeichen."),
         },
-        (Problem::ControlCharacters, Lang::En) => format!("{name} contains invisible control characters."),
-        (Problem::ControlCharacters, Lang::De) => format!("{name} enthält unsichtbare Steuerzeichen."),
+        (Problem::ControlCharacters, Lang::En) => {
+            format!("{name} contains invisible control characters.")
+        }
+        (Problem::ControlCharacters, Lang::De) => {
+            format!("{name} enthält unsichtbare Steuerzeichen.")
+        }
+        (Problem::Unreadable, Lang::En) => {
+            format!("{name} contains characters that could not be read. Please type it again.")
+        }
+        (Problem::Unreadable, Lang::De) => format!(
+            "{name} enthält Zeichen, die nicht gelesen werden konnten. Bitte geben Sie es erneut ein."
+        ),
         (Problem::Malformed, Lang::En) => format!("{name} is not valid."),
         (Problem::Malformed, Lang::De) => format!("{name} ist ungültig."),
         (Problem::TooCommon, Lang::En) => {
-            format!("{name} is too common: it appears in lists of breached passwords. Please choose another.")
+            format!(
+                "{name} is too common: it appears in lists of breached passwords. Please choose another."
+            )
         }
         (Problem::TooCommon, Lang::De) => format!(
             "{name} ist zu verbreitet: es steht in Listen gestohlener Passwörter. Bitte wählen Sie ein anderes."
@@ -271,17 +300,30 @@ mod tests {
 
     #[test]
     fn messages_name_the_field_in_the_readers_language() {
-        let e = ApiError::Invalid { field: Field::CompanyId, problem: Problem::Missing };
+        let e = ApiError::Invalid {
+            field: Field::CompanyId,
+            problem: Problem::Missing,
+        };
         assert_eq!(e.message(Lang::En), "Please enter your company ID.");
         assert_eq!(e.message(Lang::De), "Bitte geben Sie Ihre Firmen-ID ein.");
-        let e = ApiError::Invalid { field: Field::UserName, problem: Problem::TooLong { max: 64 } };
-        assert_eq!(e.message(Lang::En), "User name may be at most 64 characters long.");
+        let e = ApiError::Invalid {
+            field: Field::UserName,
+            problem: Problem::TooLong { max: 64 },
+        };
+        assert_eq!(
+            e.message(Lang::En),
+            "User name may be at most 64 characters long."
+        );
     }
 
     #[test]
     fn the_login_failure_mentions_the_wait_only_when_there_is_one() {
-        let plain = ApiError::LoginFailed { retry_after_secs: None };
-        let waiting = ApiError::LoginFailed { retry_after_secs: Some(5) };
+        let plain = ApiError::LoginFailed {
+            retry_after_secs: None,
+        };
+        let waiting = ApiError::LoginFailed {
+            retry_after_secs: Some(5),
+        };
         assert!(!plain.message(Lang::En).contains("wait"));
         assert!(waiting.message(Lang::En).contains("wait 5 seconds"));
         assert!(waiting.message(Lang::De).contains("5 Sekunden"));

@@ -51,7 +51,11 @@ impl Me {
     pub fn display_name(&self) -> String {
         let full = format!("{} {}", self.first_name, self.last_name);
         let full = full.trim();
-        if full.is_empty() { self.username.clone() } else { full.to_owned() }
+        if full.is_empty() {
+            self.username.clone()
+        } else {
+            full.to_owned()
+        }
     }
 }
 
@@ -83,7 +87,11 @@ pub async fn login(
     password: String,
 ) -> Result<LoginOutcome, ApiError> {
     crate::ssr::call(|backend, req| async move {
-        let form = LoginForm { company_id, username, password };
+        let form = LoginForm {
+            company_id,
+            username,
+            password,
+        };
         backend.auth.login(&req, form).await
     })
     .await

@@ -14,7 +14,11 @@ pub const CHALLENGE: &str = "login-challenge";
 
 impl CookiePolicy {
     pub fn name(&self, base: &str) -> String {
-        if self.https { format!("__Host-{base}") } else { base.to_owned() }
+        if self.https {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
     }
 
     fn build(&self, base: &str, value: String, max_age: Option<i64>) -> HeaderValue {
@@ -27,7 +31,8 @@ impl CookiePolicy {
             cookie = cookie.max_age(cookie::time::Duration::seconds(secs));
         }
         // Names and base64url values contain only header-safe characters.
-        HeaderValue::from_str(&cookie.build().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_str(&cookie.build().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// The session cookie: lives as long as the browser session; the server enforces the timeouts.

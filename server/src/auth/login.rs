@@ -67,7 +67,11 @@ pub enum PasswordStep {
 }
 
 /// The transition once the password has been checked (`password_ok` is false for a dummy check).
-pub fn decide(client: Option<&ClientRow>, user: Option<&UserRow>, password_ok: bool) -> PasswordStep {
+pub fn decide(
+    client: Option<&ClientRow>,
+    user: Option<&UserRow>,
+    password_ok: bool,
+) -> PasswordStep {
     let Some(client) = client else {
         return PasswordStep::Failed(FailReason::UnknownCompany);
     };
@@ -99,7 +103,11 @@ pub fn decide(client: Option<&ClientRow>, user: Option<&UserRow>, password_ok: b
 }
 
 #[tracing::instrument(skip_all, fields(company_id = %form.company_id.chars().take(40).collect::<String>()))]
-pub async fn password_step(auth: &Auth, req: &RequestCtx, form: LoginForm) -> ServiceResult<LoginOutcome> {
+pub async fn password_step(
+    auth: &Auth,
+    req: &RequestCtx,
+    form: LoginForm,
+) -> ServiceResult<LoginOutcome> {
     let company_id = CompanyId::parse(&form.company_id)?;
     let username = UserName::parse(&form.username)?;
     let password = LoginPassword::parse(form.password)?;
@@ -107,7 +115,15 @@ pub async fn password_step(auth: &Auth, req: &RequestCtx, form: LoginForm) -> Se
     let client = auth.store.client_by_company_id(&company_id).await?;
     if client.as_ref().is_some_and(ClientRow::uses_sso) {
         // Decided before any hashing: SSO clients' users have no password to check.
-        record(auth, req, client.as_ref(), None, "refused", "client uses SSO").await?;
+        record(
+            auth,
+            req,
+            client.as_ref(),
+            None,
+            "refused",
+            "client uses SSO",
+        )
+        .await?;
         return Err(ServiceError::UseSso);
     }
     let user = match &client {
@@ -115,30 +131,63 @@ pub async fn password_step(auth: &Auth, req: &RequestCtx, form: LoginForm) -> Se
         None => None,
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_ok = auth.hasher.verify(hash, SecretString::from(password.expose().to_owned())).await?;
+    let password_ok = auth
+        .hasher
+        .verify(hash, SecretString::from(password.expose().to_owned()))
+        .await?;
 
     let step = decide(client.as_ref(), user.as_ref(), password_ok);
     let user = match (&step, user) {
         (PasswordStep::Failed(reason), user) => {
-            record(auth, req, client.as_ref(), user.as_ref(), "failure", reason.as_str()).await?;
+            record(
+                auth,
+                req,
+                client.as_ref(),
+                user.as_ref(),
+                "failure",
+                reason.as_str(),
+            )
+            .await?;
             tracing::info!(reason = reason.as_str(), "login failed");
-            return Err(ServiceError::LoginFailed { retry_after_secs: None });
+            return Err(ServiceError::LoginFailed {
+                retry_after_secs: None,
+            });
         }
         (PasswordStep::UseSso, _) => return Err(ServiceError::UseSso),
         (_, Some(user)) => user,
         // `decide` only lets a known user past the password.
-        (_, None) => return Err(ServiceError::LoginFailed { retry_after_secs: None }),
+        (_, None) => {
+            return Err(ServiceError::LoginFailed {
+                retry_after_secs: None,
+            });
+        }
     };
     let client = client.as_ref();
     match step {
         PasswordStep::PendingTotp => {
             challenge(auth, req, &user, "totp").await?;
-            record(auth, req, client, Some(&user), "pending", "second factor required").await?;
+            record(
+                auth,
+                req,
+                client,
+                Some(&user),
+                "pending",
+                "second factor required",
+            )
+            .await?;
             Ok(LoginOutcome::TwoFactorRequired)
         }
         PasswordStep::PendingEnrolment => {
             challenge(auth, req, &user, "enrol").await?;
-            record(auth, req, client, Some(&user), "pending", "2FA enrolment required").await?;
+            record(
+                auth,
+                req,
+                client,
+                Some(&user),
+                "pending",
+                "2FA enrolment required",
+            )
+            .await?;
             Ok(LoginOutcome::TwoFactorEnrolmentRequired)
         }
         _ => {
@@ -158,7 +207,11 @@ async fn challenge(auth: &Auth, req: &RequestCtx, user: &UserRow, kind: &str) ->
     auth.store
         .insert_challenge(&issued.hash, &user.id, kind, now, now + CHALLENGE_TTL_SECS)
         .await?;
-    req.add_response_header(SET_COOKIE, auth.cookies.challenge(issued.secret.expose_secret(), CHALLENGE_TTL_SECS));
+    req.add_response_header(
+        SET_COOKIE,
+        auth.cookies
+            .challenge(issued.secret.expose_secret(), CHALLENGE_TTL_SECS),
+    );
     Ok(())
 }
 
@@ -224,38 +277,71 @@ mod tests {
     #[test]
     fn every_credential_failure_is_a_failure() {
         let c = client(false, false, true);
-        assert_eq!(decide(None, None, false), PasswordStep::Failed(FailReason::UnknownCompany));
-        assert_eq!(decide(Some(&c), None, false), PasswordStep::Failed(FailReason::UnknownUser));
+        assert_eq!(
+            decide(None, None, false),
+            PasswordStep::Failed(FailReason::UnknownCompany)
+        );
+        assert_eq!(
+            decide(Some(&c), None, false),
+            PasswordStep::Failed(FailReason::UnknownUser)
+        );
         let u = user("active", true, false);
-        assert_eq!(decide(Some(&c), Some(&u), false), PasswordStep::Failed(FailReason::WrongPassword));
+        assert_eq!(
+            decide(Some(&c), Some(&u), false),
+            PasswordStep::Failed(FailReason::WrongPassword)
+        );
         let invited = user("invited", false, false);
-        assert_eq!(decide(Some(&c), Some(&invited), false), PasswordStep::Failed(FailReason::NoPasswordYet));
+        assert_eq!(
+            decide(Some(&c), Some(&invited), false),
+            PasswordStep::Failed(FailReason::NoPasswordYet)
+        );
     }
 
     #[test]
     fn a_right_password_of_an_inactive_user_or_client_still_fails() {
         let c = client(false, false, true);
         let off = user("deactivated", true, false);
-        assert_eq!(decide(Some(&c), Some(&off), true), PasswordStep::Failed(FailReason::UserDeactivated));
+        assert_eq!(
+            decide(Some(&c), Some(&off), true),
+            PasswordStep::Failed(FailReason::UserDeactivated)
+        );
         let closed = client(false, false, false);
         let u = user("active", true, false);
-        assert_eq!(decide(Some(&closed), Some(&u), true), PasswordStep::Failed(FailReason::ClientDeactivated));
+        assert_eq!(
+            decide(Some(&closed), Some(&u), true),
+            PasswordStep::Failed(FailReason::ClientDeactivated)
+        );
     }
 
     #[test]
     fn the_right_password_leads_to_the_second_factor_or_a_session() {
         let plain = client(false, false, true);
         let strict = client(false, true, true);
-        assert_eq!(decide(Some(&plain), Some(&user("active", true, false)), true), PasswordStep::Session);
-        assert_eq!(decide(Some(&plain), Some(&user("active", true, true)), true), PasswordStep::PendingTotp);
-        assert_eq!(decide(Some(&strict), Some(&user("active", true, false)), true), PasswordStep::PendingEnrolment);
-        assert_eq!(decide(Some(&strict), Some(&user("active", true, true)), true), PasswordStep::PendingTotp);
+        assert_eq!(
+            decide(Some(&plain), Some(&user("active", true, false)), true),
+            PasswordStep::Session
+        );
+        assert_eq!(
+            decide(Some(&plain), Some(&user("active", true, true)), true),
+            PasswordStep::PendingTotp
+        );
+        assert_eq!(
+            decide(Some(&strict), Some(&user("active", true, false)), true),
+            PasswordStep::PendingEnrolment
+        );
+        assert_eq!(
+            decide(Some(&strict), Some(&user("active", true, true)), true),
+            PasswordStep::PendingTotp
+        );
     }
 
     #[test]
     fn sso_clients_never_take_passwords() {
         let sso = client(true, false, true);
-        assert_eq!(decide(Some(&sso), Some(&user("active", true, false)), true), PasswordStep::UseSso);
+        assert_eq!(
+            decide(Some(&sso), Some(&user("active", true, false)), true),
+            PasswordStep::UseSso
+        );
         assert_eq!(decide(Some(&sso), None, false), PasswordStep::UseSso);
     }
 }

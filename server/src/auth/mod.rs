@@ -61,11 +61,22 @@ impl Auth {
         }
         let issued = token::issue();
         let ip = client_ip(req);
-        let agent = req.header(USER_AGENT.as_str()).map(|a| a.chars().take(256).collect::<String>());
+        let agent = req
+            .header(USER_AGENT.as_str())
+            .map(|a| a.chars().take(256).collect::<String>());
         self.store
-            .insert_session(&issued.hash, &user.id, self.now(), ip.as_deref(), agent.as_deref())
+            .insert_session(
+                &issued.hash,
+                &user.id,
+                self.now(),
+                ip.as_deref(),
+                agent.as_deref(),
+            )
             .await?;
-        req.add_response_header(SET_COOKIE, self.cookies.session(issued.secret.expose_secret()));
+        req.add_response_header(
+            SET_COOKIE,
+            self.cookies.session(issued.secret.expose_secret()),
+        );
         Ok(())
     }
 
@@ -94,7 +105,13 @@ impl Auth {
         let usable = matches!((&user, &client), (Some(u), Some(c)) if u.status() == UserStatus::Active && c.is_active());
         if idle || too_old || !usable {
             self.store.delete_session(&token_hash).await?;
-            let reason = if idle { "idle timeout" } else if too_old { "absolute timeout" } else { "user or client inactive" };
+            let reason = if idle {
+                "idle timeout"
+            } else if too_old {
+                "absolute timeout"
+            } else {
+                "user or client inactive"
+            };
             self.store
                 .record(
                     AuditEvent {
@@ -122,7 +139,8 @@ impl Auth {
     pub async fn end_session(&self, req: &RequestCtx) -> ServiceResult<()> {
         if let Some(current) = self.session(req).await? {
             self.store.delete_session(&current.token_hash).await?;
-            self.audit(req, &current.user, "logout", "success", "").await?;
+            self.audit(req, &current.user, "logout", "success", "")
+                .await?;
             tracing::info!(user_id = %current.user.id, "logout");
         }
         req.add_response_header(SET_COOKIE, self.cookies.clear(cookies::SESSION));
@@ -134,7 +152,11 @@ impl Auth {
             return Ok(None);
         };
         let user = current.user;
-        let client = self.store.client_by_id(&user.client_id).await?.ok_or(ServiceError::Unauthenticated)?;
+        let client = self
+            .store
+            .client_by_id(&user.client_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         Ok(Some(Me {
             company_id: client.company_id,
             company_name: client.name,
@@ -146,7 +168,14 @@ impl Auth {
         }))
     }
 
-    pub async fn audit(&self, req: &RequestCtx, user: &UserRow, action: &str, outcome: &str, detail: &str) -> ServiceResult<()> {
+    pub async fn audit(
+        &self,
+        req: &RequestCtx,
+        user: &UserRow,
+        action: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> ServiceResult<()> {
         self.store
             .record(
                 AuditEvent {

@@ -25,13 +25,17 @@ pub fn argon2() -> Argon2<'static> {
 /// Hashes a password into a PHC string (blocking; call through [`Hasher`] from async code).
 pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(argon2()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Verifies a password against a PHC string (blocking).
 pub fn verify_blocking(phc: &str, password: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -61,8 +65,15 @@ impl Hasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
-        let _permit = self.permits.acquire().await.map_err(|_| ServiceError::Busy)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Busy)?;
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| ServiceError::Internal(anyhow!("hashing task failed: {e}")))
@@ -80,7 +91,9 @@ impl Hasher {
             Some(phc) => (phc, true),
             None => (self.dummy.to_string(), false),
         };
-        let ok = self.run(move || verify_blocking(&phc, password.expose_secret())).await?;
+        let ok = self
+            .run(move || verify_blocking(&phc, password.expose_secret()))
+            .await?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
         Ok(ok && real)
     }
@@ -95,7 +108,10 @@ mod tests {
         let a = hash_blocking("correct horse battery staple").unwrap();
         let b = hash_blocking("correct horse battery staple").unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
-        assert_ne!(a, b, "the same password must hash differently for two users");
+        assert_ne!(
+            a, b,
+            "the same password must hash differently for two users"
+        );
         assert!(verify_blocking(&a, "correct horse battery staple"));
         assert!(!verify_blocking(&a, "correct horse battery stapler"));
         assert!(!verify_blocking("not a phc string", "x"));
@@ -106,8 +122,21 @@ mod tests {
         let hasher = Hasher::new(1).unwrap();
         let dummy = hasher.dummy.to_string();
         assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(!hasher.verify(None, SecretString::from("anything")).await.unwrap());
-        let real = hasher.hash(SecretString::from("s3cret-enough")).await.unwrap();
-        assert!(hasher.verify(Some(real), SecretString::from("s3cret-enough")).await.unwrap());
+        assert!(
+            !hasher
+                .verify(None, SecretString::from("anything"))
+                .await
+                .unwrap()
+        );
+        let real = hasher
+            .hash(SecretString::from("s3cret-enough"))
+            .await
+            .unwrap();
+        assert!(
+            hasher
+                .verify(Some(real), SecretString::from("s3cret-enough"))
+                .await
+                .unwrap()
+        );
     }
 }

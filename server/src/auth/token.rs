@@ -19,7 +19,10 @@ pub fn issue() -> IssuedToken {
     OsRng.fill_bytes(&mut bytes);
     let secret = URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash(&secret);
-    IssuedToken { secret: SecretString::from(secret), hash }
+    IssuedToken {
+        secret: SecretString::from(secret),
+        hash,
+    }
 }
 
 /// The stored form of a token as presented. Anything that is not a well-formed token hashes to a
@@ -31,7 +34,10 @@ pub fn hash(token: &str) -> String {
 
 /// A token as presented by a client: only well-formed ones (43 base64url characters) are looked up.
 pub fn parse_presented(raw: &str) -> Option<SecretString> {
-    let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = raw.len() == 43
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     ok.then(|| SecretString::from(raw.to_owned()))
 }
 

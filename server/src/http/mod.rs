@@ -33,14 +33,19 @@ pub struct HttpState {
 }
 
 pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
-    let backend = Backend { auth: Arc::new(core.auth.clone()) };
+    let backend = Backend {
+        auth: Arc::new(core.auth.clone()),
+    };
     let context = move || {
         provide_context(backend.clone());
         // A fresh nonce per response for the page's inline scripts (see the page CSP in the shell).
         leptos::nonce::provide_nonce();
     };
     let policy = security::Policy::new(&core.settings);
-    let state = HttpState { leptos_options: leptos_options.clone(), core };
+    let state = HttpState {
+        leptos_options: leptos_options.clone(),
+        core,
+    };
 
     Router::new()
         .route("/logout", post(logout))
@@ -50,9 +55,15 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<HttpState, _>(context, shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            HttpState,
+            _,
+        >(context, shell))
         .layer(middleware::from_fn(server_fn_statuses))
-        .layer(middleware::from_fn_with_state(policy.clone(), security::check_origin))
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            security::check_origin,
+        ))
         .layer(middleware::from_fn_with_state(policy, security::headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CompressionLayer::new().br(true).gzip(true))
@@ -64,7 +75,8 @@ pub struct HttpError(pub ApiError);
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(self.0)).into_response()
     }
 }
@@ -76,7 +88,10 @@ fn request_ctx(headers: HeaderMap, addr: Option<SocketAddr>) -> RequestCtx {
 /// Ends the session and lands on the login form. A plain form post, so that the browser does a
 /// full page load; `Clear-Site-Data` keeps Back from showing the logged-in page from its cache.
 async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let req = request_ctx(request.headers().clone(), peer);
     let auth: &Auth = &state.core.auth;
     let result = auth.end_session(&req).await;

@@ -20,7 +20,10 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(settings: &Settings) -> Self {
-        Policy { origin: settings.public_origin(), https: settings.is_https() }
+        Policy {
+            origin: settings.public_origin(),
+            https: settings.is_https(),
+        }
     }
 
     /// Whether a request that changes state may come from where the browser says it comes from.
@@ -38,8 +41,15 @@ impl Policy {
     }
 }
 
-pub async fn check_origin(State(policy): State<Policy>, request: Request<Body>, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+pub async fn check_origin(
+    State(policy): State<Policy>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if !safe {
         let headers = request.headers();
         let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
@@ -56,18 +66,32 @@ pub async fn headers(State(policy): State<Policy>, request: Request<Body>, next:
     let is_asset = request.uri().path().starts_with("/pkg/");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(DEFAULT_CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(DEFAULT_CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
     if !is_asset {
         // Pages and API answers are per person: never kept by the browser or a proxy.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if policy.https {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
     }
     response
 }
@@ -78,9 +102,15 @@ mod tests {
 
     #[test]
     fn cross_site_requests_are_refused_and_same_origin_ones_pass() {
-        let p = Policy { origin: "https://login.example".into(), https: true };
+        let p = Policy {
+            origin: "https://login.example".into(),
+            https: true,
+        };
         assert!(p.allows(Some("same-origin"), Some("https://login.example")));
-        assert!(p.allows(Some("same-origin"), Some("null")), "a form posted from a no-referrer page");
+        assert!(
+            p.allows(Some("same-origin"), Some("null")),
+            "a form posted from a no-referrer page"
+        );
         assert!(!p.allows(Some("cross-site"), Some("https://evil.example")));
         assert!(!p.allows(Some("same-site"), Some("https://other.login.example")));
         assert!(!p.allows(None, Some("https://evil.example")));

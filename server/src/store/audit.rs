@@ -49,7 +49,11 @@ impl Store {
     }
 
     /// The newest events of a client (or of the platform when `None`), newest first.
-    pub async fn audit_events(&self, client_id: Option<&str>, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
+    pub async fn audit_events(
+        &self,
+        client_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, sqlx::Error> {
         sqlx::query_as::<_, AuditRow>(
             "SELECT created_at, client_id, actor_user_id, subject_user_id, action, outcome, detail, ip
              FROM audit_events WHERE ($1 IS NULL OR client_id = $1)

@@ -42,11 +42,16 @@ pub struct ClientChanges {
 }
 
 impl Store {
-    pub async fn client_by_company_id(&self, id: &CompanyId) -> Result<Option<ClientRow>, sqlx::Error> {
-        sqlx::query_as::<_, ClientRow>(&format!("SELECT {COLUMNS} FROM clients WHERE company_key = $1"))
-            .bind(id.key())
-            .fetch_optional(self.pool())
-            .await
+    pub async fn client_by_company_id(
+        &self,
+        id: &CompanyId,
+    ) -> Result<Option<ClientRow>, sqlx::Error> {
+        sqlx::query_as::<_, ClientRow>(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE company_key = $1"
+        ))
+        .bind(id.key())
+        .fetch_optional(self.pool())
+        .await
     }
 
     pub async fn client_by_id(&self, id: &str) -> Result<Option<ClientRow>, sqlx::Error> {

@@ -78,7 +78,11 @@ pub struct NewUser<'a> {
 }
 
 impl Store {
-    pub async fn user_by_name(&self, client_id: &str, username: &UserName) -> Result<Option<UserRow>, sqlx::Error> {
+    pub async fn user_by_name(
+        &self,
+        client_id: &str,
+        username: &UserName,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
         sqlx::query_as::<_, UserRow>(&format!(
             "SELECT {COLUMNS} FROM users WHERE client_id = $1 AND username_key = $2"
         ))
@@ -96,9 +100,17 @@ impl Store {
     }
 
     /// Inserts a user; `Ok(None)` when the user name is taken in that client.
-    pub async fn insert_user(&self, user: NewUser<'_>, now: UnixTime) -> Result<Option<UserRow>, sqlx::Error> {
+    pub async fn insert_user(
+        &self,
+        user: NewUser<'_>,
+        now: UnixTime,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
         let id = new_id();
-        let status = if user.password_hash.is_some() { UserStatus::Active } else { UserStatus::Invited };
+        let status = if user.password_hash.is_some() {
+            UserStatus::Active
+        } else {
+            UserStatus::Invited
+        };
         let inserted = sqlx::query(
             "INSERT INTO users (id, client_id, username, username_key, email, email_key, first_name,
                 last_name, role, status, language, password_hash, password_changed_at, created_at, updated_at)
@@ -127,7 +139,12 @@ impl Store {
         self.user_by_id(&id).await
     }
 
-    pub async fn set_user_status(&self, user_id: &str, status: UserStatus, now: UnixTime) -> Result<bool, sqlx::Error> {
+    pub async fn set_user_status(
+        &self,
+        user_id: &str,
+        status: UserStatus,
+        now: UnixTime,
+    ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(status.as_str())

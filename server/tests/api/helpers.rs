@@ -40,7 +40,9 @@ impl TestApp {
 
     /// Starts an app with extra settings (environment-variable names and values).
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port");
         let addr = listener.local_addr().expect("local address");
         let (database_url, database) = fresh_database().await;
 
@@ -48,7 +50,10 @@ impl TestApp {
             ("DATABASE_URL".into(), database_url),
             ("LEPTOS_SITE_ADDR".into(), addr.to_string()),
             ("PUBLIC_URL".into(), format!("http://{addr}")),
-            ("SECRET_KEY".into(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into()),
+            (
+                "SECRET_KEY".into(),
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            ),
             ("HASH_WORKERS".into(), "2".into()),
         ]);
         for (k, v) in extra {
@@ -56,7 +61,11 @@ impl TestApp {
         }
         let settings = Settings::from_sources(&env).expect("test settings");
         let clock = ManualClock::new(START);
-        let core = Arc::new(Core::start(settings, Arc::new(clock.clone())).await.expect("start the app"));
+        let core = Arc::new(
+            Core::start(settings, Arc::new(clock.clone()))
+                .await
+                .expect("start the app"),
+        );
 
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(serve(Arc::clone(&core), listener, async {
@@ -69,7 +78,15 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        TestApp { address: format!("http://{addr}"), core, clock, client, jar, shutdown: Some(tx), database }
+        TestApp {
+            address: format!("http://{addr}"),
+            core,
+            clock,
+            client,
+            jar,
+            shutdown: Some(tx),
+            database,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -77,21 +94,35 @@ impl TestApp {
     }
 
     pub async fn create_client(&self, company_id: &str) {
-        accounts::create_client(&self.core, Actor::default(), company_id, &format!("{company_id} GmbH"))
-            .await
-            .expect("create client");
+        accounts::create_client(
+            &self.core,
+            Actor::default(),
+            company_id,
+            &format!("{company_id} GmbH"),
+        )
+        .await
+        .expect("create client");
     }
 
     pub async fn set_client(&self, company_id: &str, settings: ClientSettings) {
-        accounts::update_client(&self.core, Actor::default(), company_id, settings).await.expect("update client");
+        accounts::update_client(&self.core, Actor::default(), company_id, settings)
+            .await
+            .expect("update client");
     }
 
     /// Creates an active user with [`PASSWORD`].
     pub async fn create_user(&self, company_id: &str, username: &str, role: Role) {
-        self.create_user_with(company_id, username, role, Some(PASSWORD)).await;
+        self.create_user_with(company_id, username, role, Some(PASSWORD))
+            .await;
     }
 
-    pub async fn create_user_with(&self, company_id: &str, username: &str, role: Role, password: Option<&str>) {
+    pub async fn create_user_with(
+        &self,
+        company_id: &str,
+        username: &str,
+        role: Role,
+        password: Option<&str>,
+    ) {
         accounts::create_user(
             &self.core,
             Actor::default(),
@@ -120,11 +151,29 @@ impl TestApp {
 
     /// Calls a server function with form fields, as the browser does.
     pub async fn call(&self, endpoint: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(&format!("/api/{endpoint}"))).form(fields).send().await.expect("request")
+        self.client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .form(fields)
+            .send()
+            .await
+            .expect("request")
     }
 
-    pub async fn login(&self, company_id: &str, username: &str, password: &str) -> reqwest::Response {
-        self.call("login", &[("company_id", company_id), ("username", username), ("password", password)]).await
+    pub async fn login(
+        &self,
+        company_id: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.call(
+            "login",
+            &[
+                ("company_id", company_id),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
     }
 
     pub async fn login_ok(&self, company_id: &str, username: &str) {
@@ -156,7 +205,10 @@ impl TestApp {
     /// A client without cookies that presents the given session token.
     pub async fn me_with_token(&self, token: &str) -> Option<Me> {
         let mut headers = HeaderMap::new();
-        headers.insert("cookie", HeaderValue::from_str(&format!("session={token}")).expect("cookie header"));
+        headers.insert(
+            "cookie",
+            HeaderValue::from_str(&format!("session={token}")).expect("cookie header"),
+        );
         let response = reqwest::Client::new()
             .post(self.url("/api/me"))
             .headers(headers)
@@ -168,7 +220,11 @@ impl TestApp {
     }
 
     pub async fn audit(&self) -> Vec<AuditRow> {
-        self.core.store.audit_events(None, 1000).await.expect("audit events")
+        self.core
+            .store
+            .audit_events(None, 1000)
+            .await
+            .expect("audit events")
     }
 
     pub async fn active_sessions(&self) -> i64 {
@@ -199,14 +255,18 @@ impl Drop for TestApp {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime; a separate thread may block on its own.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
                     if let Ok(rt) = rt {
                         rt.block_on(async {
                             use sqlx::Connection;
                             if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                                    .execute(&mut conn)
-                                    .await;
+                                let _ = sqlx::query(&format!(
+                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                ))
+                                .execute(&mut conn)
+                                .await;
                             }
                         });
                     }
@@ -218,18 +278,27 @@ impl Drop for TestApp {
 }
 
 async fn fresh_database() -> (String, TestDatabase) {
-    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(admin_url) => {
             use sqlx::Connection;
             let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create database");
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
             let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
             url.set_path(&name);
             (url.to_string(), TestDatabase::Postgres { admin_url, name })
         }
         None => {
-            let dir = std::env::temp_dir().join(format!("promio-test-{}", uuid::Uuid::new_v4().simple()));
+            let dir =
+                std::env::temp_dir().join(format!("promio-test-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
             (url, TestDatabase::Sqlite(dir))

@@ -5,15 +5,33 @@ use crate::helpers::{PASSWORD, TestApp};
 #[tokio::test]
 async fn cross_site_posts_are_refused_with_403_and_change_nothing() {
     let app = TestApp::with_user("ACME", "alice").await;
-    let form = [("company_id", "ACME"), ("username", "alice"), ("password", PASSWORD)];
-    for (header, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site"), ("origin", "null")] {
-        let response = app.client.post(app.url("/api/login")).header(header, value).form(&form).send().await.unwrap();
+    let form = [
+        ("company_id", "ACME"),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "null"),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/login"))
+            .header(header, value)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 403, "{header}: {value}");
         assert!(response.headers().get("set-cookie").is_none());
     }
     assert_eq!(app.active_sessions().await, 0);
     let audit = app.audit().await;
-    assert!(audit.iter().all(|e| e.action != "login.password"), "refused before the login ran");
+    assert!(
+        audit.iter().all(|e| e.action != "login.password"),
+        "refused before the login ran"
+    );
 
     // The same request from the app's own origin goes through.
     let response = app
@@ -48,7 +66,13 @@ async fn a_form_posted_from_a_no_referrer_page_is_accepted_by_sec_fetch_site() {
 async fn cross_site_logout_is_refused() {
     let app = TestApp::with_user("ACME", "alice").await;
     app.login_ok("ACME", "alice").await;
-    let response = app.client.post(app.url("/logout")).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
     assert!(app.me().await.is_some(), "still logged in");
 }
@@ -58,22 +82,41 @@ async fn every_response_carries_the_security_headers() {
     let app = TestApp::spawn().await;
     let responses = [
         app.client.get(app.url("/login")).send().await.unwrap(),
-        app.client.get(app.url("/no-such-page")).send().await.unwrap(),
+        app.client
+            .get(app.url("/no-such-page"))
+            .send()
+            .await
+            .unwrap(),
         app.call("me", &[]).await,
-        app.client.get(app.url("/health/live")).send().await.unwrap(),
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .unwrap(),
     ];
     for response in responses {
         let url = response.url().to_string();
         let h = response.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "script-src 'self'"] {
-            assert!(csp.contains(directive), "{url}: {directive} missing in {csp}");
+        for directive in [
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "script-src 'self'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{url}: {directive} missing in {csp}"
+            );
         }
         assert!(!csp.contains("unsafe-inline"), "{url}: {csp}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{url}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{url}");
         assert_eq!(h["cache-control"], "no-store", "{url}");
-        assert!(h.get("strict-transport-security").is_none(), "{url}: no HSTS over plain http");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "{url}: no HSTS over plain http"
+        );
     }
 }
 
@@ -81,23 +124,65 @@ async fn every_response_carries_the_security_headers() {
 async fn the_login_page_allows_only_its_own_nonce_for_inline_scripts() {
     let app = TestApp::spawn().await;
     let response = app.client.get(app.url("/login")).send().await.unwrap();
-    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a nonce in the CSP").to_owned();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a nonce in the CSP")
+        .to_owned();
     let html = response.text().await.unwrap();
     let scripts = html.matches("<script").count();
     assert!(scripts > 0);
-    assert_eq!(html.matches(&format!("nonce=\"{nonce}\"")).count(), scripts, "every script carries the nonce");
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every script carries the nonce"
+    );
     let again = app.client.get(app.url("/login")).send().await.unwrap();
-    assert!(!again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce), "a new nonce per page");
+    assert!(
+        !again.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains(&nonce),
+        "a new nonce per page"
+    );
 }
 
 #[tokio::test]
 async fn health_endpoints_answer() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), 200);
-    assert_eq!(app.client.get(app.url("/health/ready")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     app.core.store.close().await;
-    assert_eq!(app.client.get(app.url("/health/ready")).send().await.unwrap().status(), 503);
+    assert_eq!(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
 }
 
 #[tokio::test]
@@ -106,5 +191,8 @@ async fn a_closed_database_gives_503_not_500() {
     app.core.store.close().await;
     let response = app.login("ACME", "alice", PASSWORD).await;
     assert_eq!(response.status(), 503);
-    assert_eq!(crate::helpers::api_error(response).await, promio_app::api::ApiError::Unavailable);
+    assert_eq!(
+        crate::helpers::api_error(response).await,
+        promio_app::api::ApiError::Unavailable
+    );
 }

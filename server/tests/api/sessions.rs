@@ -11,7 +11,11 @@ async fn a_login_issues_a_new_token_and_ends_the_one_presented() {
     app.login_ok("ACME", "alice").await;
     let second = app.session_cookie().expect("a session cookie");
     assert_ne!(first, second, "a new token at every login");
-    assert_eq!(app.me_with_token(&first).await, None, "the earlier session ended");
+    assert_eq!(
+        app.me_with_token(&first).await,
+        None,
+        "the earlier session ended"
+    );
     assert!(app.me_with_token(&second).await.is_some());
     assert_eq!(app.active_sessions().await, 1);
 }
@@ -42,8 +46,15 @@ async fn logout_ends_the_session_on_the_server_and_clears_the_browser() {
     assert_eq!(response.headers()["location"], "/login?notice=logged_out");
     assert_eq!(response.headers()["clear-site-data"], "\"cache\"");
     let cleared = response.headers()["set-cookie"].to_str().unwrap();
-    assert!(cleared.starts_with("session=;") && cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(app.me_with_token(&token).await, None, "the old token is dead on the server");
+    assert!(
+        cleared.starts_with("session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(
+        app.me_with_token(&token).await,
+        None,
+        "the old token is dead on the server"
+    );
     assert_eq!(app.active_sessions().await, 0);
     assert!(app.audit().await.iter().any(|e| e.action == "logout"));
 }
@@ -53,13 +64,24 @@ async fn an_idle_session_expires_after_the_idle_timeout() {
     let app = TestApp::with_user("ACME", "alice").await;
     app.login_ok("ACME", "alice").await;
     app.clock.advance(59 * 60);
-    assert!(app.me().await.is_some(), "59 idle minutes are fine, and the use counts as activity");
+    assert!(
+        app.me().await.is_some(),
+        "59 idle minutes are fine, and the use counts as activity"
+    );
     app.clock.advance(59 * 60);
-    assert!(app.me().await.is_some(), "the idle timer restarted at the last use");
+    assert!(
+        app.me().await.is_some(),
+        "the idle timer restarted at the last use"
+    );
     app.clock.advance(60 * 60);
     assert_eq!(app.me().await, None, "60 idle minutes end it");
     assert_eq!(app.active_sessions().await, 0);
-    assert!(app.audit().await.iter().any(|e| e.action == "session.expired" && e.detail == "idle timeout"));
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|e| e.action == "session.expired" && e.detail == "idle timeout")
+    );
 }
 
 #[tokio::test]
@@ -71,8 +93,17 @@ async fn an_active_session_still_ends_at_the_absolute_timeout() {
         assert!(app.me().await.is_some());
     }
     app.clock.advance(30 * 60);
-    assert_eq!(app.me().await, None, "24 hours after login, even when active");
-    assert!(app.audit().await.iter().any(|e| e.detail == "absolute timeout"));
+    assert_eq!(
+        app.me().await,
+        None,
+        "24 hours after login, even when active"
+    );
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|e| e.detail == "absolute timeout")
+    );
 }
 
 #[tokio::test]
@@ -91,7 +122,10 @@ async fn timeouts_follow_the_settings() {
 async fn deactivating_a_user_ends_their_sessions_at_once() {
     let app = TestApp::with_user("ACME", "alice").await;
     app.login_ok("ACME", "alice").await;
-    sqlx::query("UPDATE users SET status = 'deactivated'").execute(app.core.store.pool()).await.unwrap();
+    sqlx::query("UPDATE users SET status = 'deactivated'")
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
     assert_eq!(app.me().await, None);
     assert_eq!(app.active_sessions().await, 0);
 }
@@ -105,20 +139,36 @@ async fn over_https_the_session_cookie_is_host_prefixed_secure_httponly_and_lax(
         .client
         .post(app.url("/api/login"))
         .header("origin", "https://login.example")
-        .form(&[("company_id", "ACME"), ("username", "alice"), ("password", crate::helpers::PASSWORD)])
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "alice"),
+            ("password", crate::helpers::PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("__Host-session="), "{cookie}");
     for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
     assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
-    assert!(response.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
     // A plain-named cookie is ignored over https: only the prefixed one counts.
-    let token = cookie.trim_start_matches("__Host-session=").split(';').next().unwrap();
+    let token = cookie
+        .trim_start_matches("__Host-session=")
+        .split(';')
+        .next()
+        .unwrap();
     assert_eq!(app.me_with_token(token).await, None);
 }
 
@@ -127,6 +177,11 @@ async fn logging_out_without_a_session_is_harmless() {
     let app = TestApp::spawn().await;
     let response = app.client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(response.status(), 303);
-    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     assert_eq!(app.me().await, None);
 }
