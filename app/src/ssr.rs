@@ -1,7 +1,9 @@
 //! The server side of the contract: the service traits that the server crate implements, and the
 //! request context that server functions hand to them. Only compiled with the `ssr` feature.
 
-use crate::api::{ApiError, LoginForm, LoginOutcome, Me};
+use crate::api::{
+    ApiError, LinkState, LoginForm, LoginOutcome, Me, UserForm, UserPage, UserQuery, UserSummary,
+};
 use async_trait::async_trait;
 use http::header::{COOKIE, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
@@ -52,6 +54,14 @@ impl RequestCtx {
             .map(|(_, v)| v.to_owned())
     }
 
+    /// The language of the request (its `lang` cookie, else `Accept-Language`).
+    pub fn lang(&self) -> crate::i18n::Lang {
+        crate::i18n::Lang::for_request(
+            self.cookie(crate::i18n::LANG_COOKIE).as_deref(),
+            self.header(http::header::ACCEPT_LANGUAGE.as_str()),
+        )
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -81,10 +91,54 @@ pub trait AuthService: Send + Sync + 'static {
     async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError>;
 }
 
+/// A client admin's management of their own client's users. Every method answers 404 for a
+/// user of another client.
+#[async_trait]
+pub trait AdminService: Send + Sync + 'static {
+    async fn list_users(&self, req: &RequestCtx, query: UserQuery) -> Result<UserPage, ApiError>;
+    async fn create_user(&self, req: &RequestCtx, form: UserForm) -> Result<UserSummary, ApiError>;
+    async fn update_user(
+        &self,
+        req: &RequestCtx,
+        id: String,
+        form: UserForm,
+    ) -> Result<UserSummary, ApiError>;
+    async fn resend_registration(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    async fn send_password_reset(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    async fn set_user_active(
+        &self,
+        req: &RequestCtx,
+        id: String,
+        active: bool,
+    ) -> Result<(), ApiError>;
+}
+
+/// What a person does with links from mails, without being logged in.
+#[async_trait]
+pub trait AccountService: Send + Sync + 'static {
+    async fn link_info(&self, req: &RequestCtx, token: String) -> Result<LinkState, ApiError>;
+    async fn set_password(
+        &self,
+        req: &RequestCtx,
+        token: String,
+        new_password: String,
+        repeat_password: String,
+    ) -> Result<(), ApiError>;
+    /// Always the same answer, whether the account exists or not.
+    async fn request_password_reset(
+        &self,
+        req: &RequestCtx,
+        company_id: String,
+        username: String,
+    ) -> Result<(), ApiError>;
+}
+
 /// The handle to everything behind the contract, provided as leptos context by the server.
 #[derive(Clone)]
 pub struct Backend {
     pub auth: Arc<dyn AuthService>,
+    pub admin: Arc<dyn AdminService>,
+    pub accounts: Arc<dyn AccountService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

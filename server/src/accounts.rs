@@ -8,9 +8,11 @@ use crate::domain::{
     ClientName, CompanyId, EmailAddress, NewPassword, PasswordContext, PersonName, UserName,
 };
 use crate::error::{ServiceError, ServiceResult};
+use crate::links;
 use crate::store::audit::AuditEvent;
 use crate::store::clients::{ClientChanges, ClientRow};
-use crate::store::users::{NewUser, UserRow};
+use crate::store::users::{self, NewUser, UserRow, UserStatus};
+use promio_app::api::LinkKind;
 use promio_app::api::{Field, Problem, Role};
 use secrecy::SecretString;
 
@@ -138,21 +140,33 @@ pub struct UserInput {
     pub password: Option<SecretString>,
 }
 
+/// Creates a user. With a password the user is Active at once; without, the user is Invited and
+/// the registration mail is queued in the same transaction. Users of an SSO client are Active
+/// without a password and get no mail: they log in through their identity provider.
 pub async fn create_user(
     core: &Core,
     actor: Actor<'_>,
     input: UserInput,
 ) -> ServiceResult<UserRow> {
     let company_id = CompanyId::parse(&input.company_id)?;
-    let username = UserName::parse(&input.username)?;
-    let email = EmailAddress::parse(&input.email)?;
-    let first_name = PersonName::parse(Field::FirstName, &input.first_name)?;
-    let last_name = PersonName::parse(Field::LastName, &input.last_name)?;
     let client = core
         .store
         .client_by_company_id(&company_id)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    create_invited_user(core, actor, &client, input).await
+}
+
+pub async fn create_invited_user(
+    core: &Core,
+    actor: Actor<'_>,
+    client: &ClientRow,
+    input: UserInput,
+) -> ServiceResult<UserRow> {
+    let username = UserName::parse(&input.username)?;
+    let email = EmailAddress::parse(&input.email)?;
+    let first_name = PersonName::parse(Field::FirstName, &input.first_name)?;
+    let last_name = PersonName::parse(Field::LastName, &input.last_name)?;
     let is_platform = client
         .company_id
         .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
@@ -163,7 +177,7 @@ pub async fn create_user(
         }));
     }
     let password_hash = match input.password {
-        Some(raw) => {
+        Some(raw) if !client.uses_sso() => {
             use secrecy::ExposeSecret;
             let ctx = PasswordContext {
                 company_id: client.company_id.as_str(),
@@ -174,26 +188,41 @@ pub async fn create_user(
             let password = NewPassword::parse(raw.expose_secret().to_owned(), &ctx)?;
             Some(core.auth.hasher.hash(password.into_secret()).await?)
         }
-        None => None,
+        _ => None,
+    };
+    let status = if password_hash.is_some() || client.uses_sso() {
+        UserStatus::Active
+    } else {
+        UserStatus::Invited
     };
     let language = if input.language == "de" { "de" } else { "en" };
-    let user = core
-        .store
-        .insert_user(
-            NewUser {
-                client_id: &client.id,
-                username: &username,
-                email: &email,
-                first_name: &first_name,
-                last_name: &last_name,
-                role: input.role,
-                language,
-                password_hash,
-            },
-            core.clock.now(),
-        )
-        .await?
-        .ok_or_else(|| taken(Field::UserName))?;
+
+    let mut tx = core.store.pool().begin().await?;
+    let user = users::insert(
+        &mut tx,
+        NewUser {
+            client_id: &client.id,
+            username: &username,
+            email: &email,
+            first_name: &first_name,
+            last_name: &last_name,
+            role: input.role,
+            language,
+            password_hash,
+            status,
+        },
+        core.clock.now(),
+    )
+    .await?
+    .ok_or_else(|| taken(Field::UserName))?;
+    let invited = user.status() == UserStatus::Invited;
+    if invited {
+        links::issue_with_mail(core, &mut tx, client, &user, LinkKind::Registration).await?;
+    }
+    tx.commit().await?;
+    if invited {
+        core.mailer.wake();
+    }
     let detail = format!(
         "user name {}, role {}, status {}",
         user.username, user.role, user.status

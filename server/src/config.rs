@@ -28,6 +28,7 @@ pub const KEYS: &[&str] = &[
     "HASH_WORKERS",
     "LEPTOS_SITE_ADDR",
     "LOG_FORMAT",
+    "MAIL_TIME_ZONE",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,8 @@ pub struct Settings {
     pub session_absolute_secs: i64,
     pub hash_workers: usize,
     pub log_json: bool,
+    /// The time zone in which mails and link pages state expiry times.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl std::fmt::Debug for Settings {
@@ -189,7 +192,16 @@ impl Settings {
             Some(_) => return Err(bad("LOG_FORMAT", "must be text or json")),
         };
 
+        let zone_name = get("MAIL_TIME_ZONE").unwrap_or_else(|| "Europe/Berlin".to_owned());
+        let time_zone = jiff::tz::TimeZone::get(&zone_name).map_err(|_| {
+            bad(
+                "MAIL_TIME_ZONE",
+                format!("{zone_name} is not a known time zone (e.g. Europe/Berlin)"),
+            )
+        })?;
+
         Ok(Settings {
+            time_zone,
             database_url,
             public_url,
             site_addr,

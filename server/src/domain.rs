@@ -284,11 +284,15 @@ impl NewPassword {
         }
         check_chars(field, &raw)?;
         let folded = raw.trim().to_lowercase();
-        if [ctx.company_id, ctx.username, ctx.email]
+        let identity = [ctx.company_id, ctx.username, ctx.email];
+        if identity
             .iter()
             .any(|id| !id.is_empty() && folded == id.to_lowercase())
         {
             return Err(invalid(field, Problem::SameAsIdentity));
+        }
+        if is_common(&raw, &identity) {
+            return Err(invalid(field, Problem::TooCommon));
         }
         Ok(NewPassword(SecretString::from(raw)))
     }
@@ -296,6 +300,28 @@ impl NewPassword {
     pub fn into_secret(self) -> SecretString {
         self.0
     }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// True when the password is on zxcvbn's bundled list of common and breached passwords (as a
+/// whole, also reversed or in l33t spelling), or so predictable that it falls within a million
+/// guesses (repeats, keyboard walks, sequences, the account's own names).
+fn is_common(password: &str, identity: &[&str]) -> bool {
+    let estimate = zxcvbn::zxcvbn(password, identity);
+    let listed = match estimate.sequence() {
+        [only] => match &only.pattern {
+            // The dictionary type is not exported by name; its Debug form is stable.
+            zxcvbn::matching::patterns::MatchPattern::Dictionary(p) => {
+                format!("{:?}", p.dictionary_name) == "Passwords"
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    listed || estimate.score() <= zxcvbn::Score::One
 }
 
 impl fmt::Debug for NewPassword {
@@ -480,6 +506,34 @@ mod tests {
             problem(NewPassword::parse(String::new(), &ctx(false))),
             Problem::Missing
         );
+    }
+
+    #[test]
+    fn common_and_predictable_passwords_are_refused() {
+        let c = ctx(true);
+        for common in [
+            "password",
+            "Password1",
+            "qwertyuiop",
+            "iloveyou",
+            "aaaaaaaaaaaaaaaa",
+            "passwordpassword",
+            "1234567890123456",
+            "alice.smith2024",
+        ] {
+            assert_eq!(
+                problem(NewPassword::parse(common.into(), &c)),
+                Problem::TooCommon,
+                "{common}"
+            );
+        }
+        for fine in [
+            "correct horse battery staple",
+            "Zebra-Lantern-47-Quiet",
+            "tR7#kq9!Lm2@",
+        ] {
+            assert!(NewPassword::parse(fine.into(), &c).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum ServiceError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// A link that is used, expired or superseded.
+    #[error("the link is no longer valid")]
+    Gone,
     #[error("the password hashing pool is saturated")]
     Busy,
     #[error("database error")]
@@ -39,6 +42,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthenticated => ApiError::Unauthenticated,
             ServiceError::Forbidden => ApiError::Forbidden,
             ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Gone => ApiError::LinkUnusable,
             ServiceError::Busy => ApiError::Unavailable,
             ServiceError::Database(e) if is_unavailable(&e) => {
                 tracing::error!(error = %e, "database unavailable");

@@ -1,6 +1,7 @@
 //! promio.connect's server: everything behind the API contract of `promio_app`.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -8,6 +9,9 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod links;
+pub mod mail;
+pub mod services;
 pub mod store;
 
 use auth::cookies::CookiePolicy;
@@ -15,6 +19,7 @@ use auth::{Auth, SessionPolicy, password::Hasher};
 use clock::Clock;
 use config::Settings;
 use leptos::config::LeptosOptions;
+use mail::{MailTransport, Mailer};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +31,35 @@ pub struct Core {
     pub store: Store,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
+    pub mailer: Mailer,
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl Core {
-    /// Connects to the database, applies pending migrations and makes sure the platform client exists.
+    /// Connects to the database, applies pending migrations and makes sure the platform client
+    /// exists. Mails go to `SMTP_URL`, or into `DATA_DIR/outbox` when it is unset.
     pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Core> {
+        let transport: Arc<dyn MailTransport> = match &settings.smtp_url {
+            Some(url) => {
+                use secrecy::ExposeSecret;
+                Arc::new(
+                    mail::transport::Smtp::from_url(url.expose_secret())
+                        .map_err(|e| anyhow::anyhow!("setting SMTP_URL: {e}"))?,
+                )
+            }
+            None => Arc::new(mail::transport::Folder::new(
+                settings.data_dir.join("outbox"),
+            )?),
+        };
+        Self::start_with(settings, clock, transport).await
+    }
+
+    /// As [`Core::start`], with the given mail transport (tests capture mails this way).
+    pub async fn start_with(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        transport: Arc<dyn MailTransport>,
+    ) -> anyhow::Result<Core> {
         let store = Store::connect(&settings.database_url).await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the database {}: {e}",
@@ -53,11 +82,19 @@ impl Core {
                 absolute_secs: settings.session_absolute_secs,
             },
         };
+        let from: lettre::message::Mailbox = settings
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("setting MAIL_FROM: {e}"))?;
+        let mailer = Mailer::new(store.clone(), Arc::clone(&clock), transport, from);
+        let time_zone = settings.time_zone.clone();
         let core = Core {
             settings,
             store,
             auth,
             clock,
+            mailer,
+            time_zone,
         };
         accounts::ensure_platform_client(&core)
             .await

@@ -103,6 +103,9 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// A link from a mail that is used, expired or replaced by a newer one.
+    #[error("the link is no longer valid")]
+    LinkUnusable,
     #[error("temporarily unavailable")]
     Unavailable,
     /// An error on the server whose cause went to the log under this id.
@@ -124,6 +127,7 @@ impl ApiError {
             ApiError::LoginFailed { .. } | ApiError::Unauthenticated => 401,
             ApiError::UseSso | ApiError::Forbidden => 403,
             ApiError::NotFound => 404,
+            ApiError::LinkUnusable => 410,
             ApiError::Unavailable => 503,
             ApiError::Internal { .. } => 500,
         }
@@ -161,6 +165,12 @@ impl ApiError {
             (ApiError::Forbidden, De) => "Dazu sind Sie nicht berechtigt.".to_owned(),
             (ApiError::NotFound, En) => "This entry does not exist.".to_owned(),
             (ApiError::NotFound, De) => "Dieser Eintrag existiert nicht.".to_owned(),
+            (ApiError::LinkUnusable, En) => {
+                "This link can no longer be used. Please ask for a new one.".to_owned()
+            }
+            (ApiError::LinkUnusable, De) => {
+                "Dieser Link kann nicht mehr verwendet werden. Bitte fordern Sie einen neuen an.".to_owned()
+            }
             (ApiError::Unavailable, En) => {
                 "The service is temporarily unavailable. Please try again in a moment.".to_owned()
             }
@@ -227,11 +237,11 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
         (Problem::Malformed, Lang::De) => format!("{name} ist ungültig."),
         (Problem::TooCommon, Lang::En) => {
             format!(
-                "{name} is too common: it appears in lists of breached passwords. Please choose another."
+                "{name} is too common or too easy to guess (for example, it is on lists of breached passwords). Please choose another."
             )
         }
         (Problem::TooCommon, Lang::De) => format!(
-            "{name} ist zu verbreitet: es steht in Listen gestohlener Passwörter. Bitte wählen Sie ein anderes."
+            "{name} ist zu verbreitet oder zu leicht zu erraten (es steht z. B. in Listen gestohlener Passwörter). Bitte wählen Sie ein anderes."
         ),
         (Problem::SameAsIdentity, Lang::En) => {
             format!("{name} must not be your user name, company ID or email address.")

@@ -2,8 +2,10 @@
 //! server function is a thin adapter that hands its arguments to one service method (see
 //! [`crate::ssr`]); the rules live in the server crate.
 
+mod accounts;
 mod error;
 
+pub use accounts::*;
 pub use error::{ApiError, Field, Problem};
 
 use leptos::prelude::*;

@@ -33,8 +33,11 @@ pub struct HttpState {
 }
 
 pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
+    let services = Arc::new(crate::services::Services(Arc::clone(&core)));
     let backend = Backend {
         auth: Arc::new(core.auth.clone()),
+        admin: services.clone(),
+        accounts: services,
     };
     let context = move || {
         provide_context(backend.clone());

@@ -5,6 +5,8 @@
 
 pub mod audit;
 pub mod clients;
+pub mod links;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 

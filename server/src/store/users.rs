@@ -4,6 +4,7 @@ use super::{Store, new_id};
 use crate::clock::UnixTime;
 use crate::domain::{EmailAddress, PersonName, UserName};
 use promio_app::api::Role;
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserStatus {
@@ -19,6 +20,16 @@ impl UserStatus {
             UserStatus::Invited => "invited",
             UserStatus::Active => "active",
             UserStatus::Deactivated => "deactivated",
+        }
+    }
+
+    /// A status named in a filter; `None` for anything else.
+    pub fn from_filter(s: &str) -> Option<UserStatus> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "invited" => Some(UserStatus::Invited),
+            "active" => Some(UserStatus::Active),
+            "deactivated" => Some(UserStatus::Deactivated),
+            _ => None,
         }
     }
 
@@ -73,8 +84,8 @@ pub struct NewUser<'a> {
     pub last_name: &'a PersonName,
     pub role: Role,
     pub language: &'a str,
-    /// With a hash the user is Active at once; without, Invited.
     pub password_hash: Option<String>,
+    pub status: UserStatus,
 }
 
 impl Store {
@@ -105,38 +116,8 @@ impl Store {
         user: NewUser<'_>,
         now: UnixTime,
     ) -> Result<Option<UserRow>, sqlx::Error> {
-        let id = new_id();
-        let status = if user.password_hash.is_some() {
-            UserStatus::Active
-        } else {
-            UserStatus::Invited
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, client_id, username, username_key, email, email_key, first_name,
-                last_name, role, status, language, password_hash, password_changed_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
-             ON CONFLICT (client_id, username_key) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(user.client_id)
-        .bind(user.username.as_str())
-        .bind(user.username.key())
-        .bind(user.email.as_str())
-        .bind(user.email.key())
-        .bind(user.first_name.as_str())
-        .bind(user.last_name.as_str())
-        .bind(user.role.as_str())
-        .bind(status.as_str())
-        .bind(user.language)
-        .bind(user.password_hash.as_deref())
-        .bind(user.password_hash.as_ref().map(|_| now))
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(None);
-        }
-        self.user_by_id(&id).await
+        let mut conn = self.pool().acquire().await?;
+        insert(&mut conn, user, now).await
     }
 
     pub async fn set_user_status(
@@ -152,5 +133,153 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Inserts a user on the given connection; `Ok(None)` when the user name is taken in that client.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    user: NewUser<'_>,
+    now: UnixTime,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let id = new_id();
+    let status = user.status;
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, client_id, username, username_key, email, email_key, first_name,
+            last_name, role, status, language, password_hash, password_changed_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+         ON CONFLICT (client_id, username_key) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(user.client_id)
+    .bind(user.username.as_str())
+    .bind(user.username.key())
+    .bind(user.email.as_str())
+    .bind(user.email.key())
+    .bind(user.first_name.as_str())
+    .bind(user.last_name.as_str())
+    .bind(user.role.as_str())
+    .bind(status.as_str())
+    .bind(user.language)
+    .bind(user.password_hash.as_deref())
+    .bind(user.password_hash.as_ref().map(|_| now))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    by_id(conn, &id).await
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Sets a password hash; an invited user becomes active.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    hash: &str,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3,
+            status = CASE WHEN status = 'invited' THEN 'active' ELSE status END
+         WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Filters for a page of a client's users.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Matched against user name, email, first and last name, case-insensitively.
+    pub search: String,
+    pub status: Option<UserStatus>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn like_pattern(search: &str) -> String {
+    let escaped = search
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+const FILTER: &str = "client_id = $1
+    AND ($2 = '' OR username_key LIKE $3 ESCAPE '\\' OR email_key LIKE $3 ESCAPE '\\'
+         OR LOWER(first_name) LIKE $3 ESCAPE '\\' OR LOWER(last_name) LIKE $3 ESCAPE '\\'
+         OR LOWER(first_name || ' ' || last_name) LIKE $3 ESCAPE '\\')
+    AND ($4 = '' OR status = $4)";
+
+impl Store {
+    /// A page of a client's users, ordered by user name, and the number of all that match.
+    pub async fn list_users(
+        &self,
+        client_id: &str,
+        filter: &UserFilter,
+    ) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
+        use sqlx::Row;
+        let search = filter.search.trim().to_owned();
+        let pattern = like_pattern(&search);
+        let status = filter.status.map(|s| s.as_str()).unwrap_or("");
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM users WHERE {FILTER}"))
+            .bind(client_id)
+            .bind(&search)
+            .bind(&pattern)
+            .bind(status)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {COLUMNS} FROM users WHERE {FILTER} ORDER BY username_key LIMIT $5 OFFSET $6"
+        ))
+        .bind(client_id)
+        .bind(&search)
+        .bind(&pattern)
+        .bind(status)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((rows, total))
+    }
+
+    /// Changes a user's names, email and role.
+    pub async fn update_user_profile(
+        &self,
+        user_id: &str,
+        first_name: &PersonName,
+        last_name: &PersonName,
+        email: &EmailAddress,
+        role: Role,
+        now: UnixTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE users SET first_name = $2, last_name = $3, email = $4, email_key = $5, role = $6, updated_at = $7
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(first_name.as_str())
+        .bind(last_name.as_str())
+        .bind(email.as_str())
+        .bind(email.key())
+        .bind(role.as_str())
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 }

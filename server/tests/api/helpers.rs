@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-/// 2027-01-15T12:00:00Z: tests start at a fixed moment and move from there.
+/// 2027-01-15T08:00:00Z: tests start at a fixed moment and move from there.
 pub const START: i64 = 1_800_000_000;
 
 pub const PASSWORD: &str = "a long and unusual passphrase";

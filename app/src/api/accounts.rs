@@ -1,0 +1,188 @@
+//! The contract of accounts: user administration, links in mails, and forgotten passwords.
+
+use super::{ApiError, Role};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserStatus {
+    Invited,
+    Active,
+    Deactivated,
+}
+
+/// Where a user's registration stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Invitation {
+    /// A registration link is out and valid until this moment (formatted for the reader).
+    Pending { until: String },
+    /// The last registration link expired unused.
+    Expired,
+    /// The user set a password.
+    Accepted,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub invitation: Invitation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub total: u64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// The fields of the New user form (and of editing, where the user name stays).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UserForm {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub username: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UserQuery {
+    /// Part of a name, user name or email address.
+    pub search: String,
+    /// `invited`, `active`, `deactivated`, or empty for all.
+    pub status: String,
+    /// From 1.
+    pub page: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkKind {
+    Registration,
+    PasswordReset,
+}
+
+/// What a link from a mail is good for now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkState {
+    Valid {
+        kind: LinkKind,
+        company_id: String,
+        username: String,
+        until: String,
+        second_factor_required: bool,
+    },
+    Expired {
+        kind: LinkKind,
+    },
+    Used {
+        kind: LinkKind,
+    },
+    Superseded {
+        kind: LinkKind,
+    },
+    Unknown,
+}
+
+#[server(prefix = "/api", endpoint = "users/list")]
+pub async fn list_users(search: String, status: String, page: u32) -> Result<UserPage, ApiError> {
+    crate::ssr::call(|b, req| async move {
+        b.admin
+            .list_users(
+                &req,
+                UserQuery {
+                    search,
+                    status,
+                    page,
+                },
+            )
+            .await
+    })
+    .await
+}
+
+#[server(prefix = "/api", endpoint = "users/create")]
+pub async fn create_user(
+    first_name: String,
+    last_name: String,
+    email: String,
+    username: String,
+    role: String,
+) -> Result<UserSummary, ApiError> {
+    let form = UserForm {
+        first_name,
+        last_name,
+        email,
+        username,
+        role,
+    };
+    crate::ssr::call(|b, req| async move { b.admin.create_user(&req, form).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "users/update")]
+pub async fn update_user(
+    id: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    role: String,
+) -> Result<UserSummary, ApiError> {
+    let form = UserForm {
+        first_name,
+        last_name,
+        email,
+        username: String::new(),
+        role,
+    };
+    crate::ssr::call(|b, req| async move { b.admin.update_user(&req, id, form).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "users/resend-registration")]
+pub async fn resend_registration(id: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.resend_registration(&req, id).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "users/send-reset")]
+pub async fn send_password_reset(id: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.send_password_reset(&req, id).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "users/set-active")]
+pub async fn set_user_active(id: String, active: bool) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.set_user_active(&req, id, active).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "link")]
+pub async fn link_info(token: String) -> Result<LinkState, ApiError> {
+    crate::ssr::call(|b, req| async move { b.accounts.link_info(&req, token).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "set-password")]
+pub async fn set_password(
+    token: String,
+    new_password: String,
+    repeat_password: String,
+) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move {
+        b.accounts
+            .set_password(&req, token, new_password, repeat_password)
+            .await
+    })
+    .await
+}
+
+#[server(prefix = "/api", endpoint = "forgot-password")]
+pub async fn request_password_reset(company_id: String, username: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move {
+        b.accounts
+            .request_password_reset(&req, company_id, username)
+            .await
+    })
+    .await
+}

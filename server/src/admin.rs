@@ -1,0 +1,326 @@
+//! User administration by a client's user administrators (role admin; operators for the platform
+//! client). Everything is scoped to the administrator's own client: a user id of another client
+//! answers exactly like an id that does not exist (404).
+
+use crate::Core;
+use crate::accounts::Actor;
+use crate::auth::CurrentSession;
+use crate::domain::{EmailAddress, Invalid, PersonName};
+use crate::error::{ServiceError, ServiceResult};
+use crate::links::{self, LinkStatus};
+use crate::mail::templates;
+use crate::store::audit::AuditEvent;
+use crate::store::clients::ClientRow;
+use crate::store::users::{UserFilter, UserRow, UserStatus};
+use promio_app::api::{
+    Field, Invitation, LinkKind, Problem, Role, UserForm, UserPage, UserQuery, UserSummary,
+};
+use promio_app::i18n::Lang;
+use promio_app::ssr::RequestCtx;
+
+pub const PAGE_SIZE: u32 = 25;
+
+/// The logged-in administrator and their client.
+pub struct AdminCtx {
+    pub admin: UserRow,
+    pub client: ClientRow,
+    pub ip: Option<String>,
+    pub lang: Lang,
+}
+
+impl AdminCtx {
+    fn actor(&self) -> Actor<'_> {
+        Actor {
+            user_id: Some(&self.admin.id),
+            ip: self.ip.as_deref(),
+        }
+    }
+}
+
+/// Resolves the session and checks that its user may administer users.
+pub async fn admin_ctx(core: &Core, req: &RequestCtx) -> ServiceResult<AdminCtx> {
+    let Some(CurrentSession { user, .. }) = core.auth.session(req).await? else {
+        return Err(ServiceError::Unauthenticated);
+    };
+    if !matches!(user.role(), Role::Admin | Role::Operator) {
+        return Err(ServiceError::Forbidden);
+    }
+    let client = core
+        .store
+        .client_by_id(&user.client_id)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    Ok(AdminCtx {
+        admin: user,
+        client,
+        ip: crate::auth::client_ip(req),
+        lang: req.lang(),
+    })
+}
+
+/// A user of the administrator's client, or 404.
+async fn own_user(core: &Core, ctx: &AdminCtx, id: &str) -> ServiceResult<UserRow> {
+    match core.store.user_by_id(id.trim()).await? {
+        Some(user) if user.client_id == ctx.client.id => Ok(user),
+        _ => Err(ServiceError::NotFound),
+    }
+}
+
+fn status_of(user: &UserRow) -> promio_app::api::UserStatus {
+    match user.status() {
+        UserStatus::Invited => promio_app::api::UserStatus::Invited,
+        UserStatus::Active => promio_app::api::UserStatus::Active,
+        UserStatus::Deactivated => promio_app::api::UserStatus::Deactivated,
+    }
+}
+
+async fn summary(core: &Core, ctx: &AdminCtx, user: UserRow) -> ServiceResult<UserSummary> {
+    let invitation = if user.password_hash.is_some() {
+        Invitation::Accepted
+    } else {
+        match core
+            .store
+            .latest_link(&user.id, links::kind_str(LinkKind::Registration))
+            .await?
+        {
+            Some(link) if links::state_of(&link, core.clock.now()) == LinkStatus::Valid => {
+                Invitation::Pending {
+                    until: templates::format_time(link.expires_at, ctx.lang, &core.time_zone),
+                }
+            }
+            _ => Invitation::Expired,
+        }
+    };
+    Ok(UserSummary {
+        status: status_of(&user),
+        role: user.role(),
+        id: user.id,
+        username: user.username,
+        first_name: user.first_name,
+        last_name: user.last_name,
+        email: user.email,
+        invitation,
+    })
+}
+
+/// The roles an administrator may give: operators only exist in the platform client.
+fn parse_role(core: &Core, ctx: &AdminCtx, raw: &str) -> ServiceResult<Role> {
+    let bad = || {
+        ServiceError::Invalid(Invalid {
+            field: Field::Role,
+            problem: Problem::Malformed,
+        })
+    };
+    let role = Role::parse(raw).ok_or_else(bad)?;
+    let platform = ctx
+        .client
+        .company_id
+        .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
+    if role == Role::Operator && !(platform && ctx.admin.role() == Role::Operator) {
+        return Err(bad());
+    }
+    Ok(role)
+}
+
+pub async fn list_users(
+    core: &Core,
+    req: &RequestCtx,
+    query: UserQuery,
+) -> ServiceResult<UserPage> {
+    let ctx = admin_ctx(core, req).await?;
+    if query.search.chars().count() > 100 {
+        return Err(Invalid {
+            field: Field::Name,
+            problem: Problem::TooLong { max: 100 },
+        }
+        .into());
+    }
+    let status = match query.status.trim() {
+        "" => None,
+        other => Some(
+            UserStatus::from_filter(other).ok_or(ServiceError::Invalid(Invalid {
+                field: Field::Name,
+                problem: Problem::Malformed,
+            }))?,
+        ),
+    };
+    let page = query.page.clamp(1, 100_000);
+    let filter = UserFilter {
+        search: query.search,
+        status,
+        limit: i64::from(PAGE_SIZE),
+        offset: i64::from((page - 1) * PAGE_SIZE),
+    };
+    let (rows, total) = core.store.list_users(&ctx.client.id, &filter).await?;
+    let mut users = Vec::with_capacity(rows.len());
+    for row in rows {
+        users.push(summary(core, &ctx, row).await?);
+    }
+    Ok(UserPage {
+        users,
+        total: total as u64,
+        page,
+        page_size: PAGE_SIZE,
+    })
+}
+
+pub async fn create_user(
+    core: &Core,
+    req: &RequestCtx,
+    form: UserForm,
+) -> ServiceResult<UserSummary> {
+    let ctx = admin_ctx(core, req).await?;
+    let role = parse_role(core, &ctx, &form.role)?;
+    let user = crate::accounts::create_invited_user(
+        core,
+        ctx.actor(),
+        &ctx.client,
+        crate::accounts::UserInput {
+            company_id: ctx.client.company_id.clone(),
+            username: form.username,
+            email: form.email,
+            first_name: form.first_name,
+            last_name: form.last_name,
+            role,
+            language: ctx.lang.code().to_owned(),
+            password: None,
+        },
+    )
+    .await?;
+    summary(core, &ctx, user).await
+}
+
+pub async fn update_user(
+    core: &Core,
+    req: &RequestCtx,
+    id: String,
+    form: UserForm,
+) -> ServiceResult<UserSummary> {
+    let ctx = admin_ctx(core, req).await?;
+    let user = own_user(core, &ctx, &id).await?;
+    let first_name = PersonName::parse(Field::FirstName, &form.first_name)?;
+    let last_name = PersonName::parse(Field::LastName, &form.last_name)?;
+    let email = EmailAddress::parse(&form.email)?;
+    let role = parse_role(core, &ctx, &form.role)?;
+    if user.id == ctx.admin.id && role != ctx.admin.role() {
+        // An administrator cannot take their own rights away (and lock the client out).
+        return Err(Invalid {
+            field: Field::Role,
+            problem: Problem::Malformed,
+        }
+        .into());
+    }
+    core.store
+        .update_user_profile(
+            &user.id,
+            &first_name,
+            &last_name,
+            &email,
+            role,
+            core.clock.now(),
+        )
+        .await?;
+    audit(
+        core,
+        &ctx,
+        &user,
+        "user.changed",
+        &format!("role {}", role.as_str()),
+    )
+    .await?;
+    let user = core
+        .store
+        .user_by_id(&user.id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    summary(core, &ctx, user).await
+}
+
+pub async fn send_link(
+    core: &Core,
+    req: &RequestCtx,
+    id: String,
+    kind: LinkKind,
+) -> ServiceResult<()> {
+    let ctx = admin_ctx(core, req).await?;
+    let user = own_user(core, &ctx, &id).await?;
+    let allowed = match kind {
+        LinkKind::Registration => user.status() == UserStatus::Invited,
+        LinkKind::PasswordReset => user.status() == UserStatus::Active,
+    };
+    if !allowed || ctx.client.uses_sso() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut tx = core.store.pool().begin().await?;
+    links::issue_with_mail(core, &mut tx, &ctx.client, &user, kind).await?;
+    tx.commit().await?;
+    core.mailer.wake();
+    let action = match kind {
+        LinkKind::Registration => "user.registration_resent",
+        LinkKind::PasswordReset => "user.reset_sent",
+    };
+    audit(core, &ctx, &user, action, "").await
+}
+
+pub async fn set_active(
+    core: &Core,
+    req: &RequestCtx,
+    id: String,
+    active: bool,
+) -> ServiceResult<()> {
+    let ctx = admin_ctx(core, req).await?;
+    let user = own_user(core, &ctx, &id).await?;
+    if user.id == ctx.admin.id {
+        return Err(ServiceError::Forbidden);
+    }
+    let now = core.clock.now();
+    if active {
+        if user.status() != UserStatus::Deactivated {
+            return Ok(());
+        }
+        let status = if user.password_hash.is_some() {
+            UserStatus::Active
+        } else {
+            UserStatus::Invited
+        };
+        core.store.set_user_status(&user.id, status, now).await?;
+        audit(core, &ctx, &user, "user.reactivated", "").await
+    } else {
+        core.store
+            .set_user_status(&user.id, UserStatus::Deactivated, now)
+            .await?;
+        let ended = core.store.delete_user_sessions(&user.id).await?;
+        audit(
+            core,
+            &ctx,
+            &user,
+            "user.deactivated",
+            &format!("{ended} sessions ended"),
+        )
+        .await
+    }
+}
+
+async fn audit(
+    core: &Core,
+    ctx: &AdminCtx,
+    user: &UserRow,
+    action: &str,
+    detail: &str,
+) -> ServiceResult<()> {
+    core.store
+        .record(
+            AuditEvent {
+                client_id: Some(&ctx.client.id),
+                actor_user_id: Some(&ctx.admin.id),
+                subject_user_id: Some(&user.id),
+                action,
+                outcome: "success",
+                detail,
+                ip: ctx.ip.as_deref(),
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
+}

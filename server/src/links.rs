@@ -1,0 +1,368 @@
+//! Links in mails: registration and password reset.
+//!
+//! A link carries a 256-bit token; only its SHA-256 is stored. A link is valid for its client's
+//! setting (hours, separately for registration and reset), can be used once (one atomic UPDATE
+//! decides), and sending a new link of the same kind voids the older ones. The mail is queued in
+//! the same transaction that stores the link, so there is never a link without its mail or a mail
+//! without its link.
+
+use crate::Core;
+use crate::auth::token;
+use crate::domain::{CompanyId, NewPassword, PasswordContext, UserName};
+use crate::error::{ServiceError, ServiceResult};
+use crate::mail::templates::{self, MailContent, Recipient};
+use crate::store::audit::AuditEvent;
+use crate::store::clients::ClientRow;
+use crate::store::links::{self, LinkRow};
+use crate::store::outbox::{self, NewMail};
+use crate::store::users::{self, UserRow, UserStatus};
+use promio_app::api::{Field, LinkKind, LinkState, Problem};
+use promio_app::i18n::Lang;
+use promio_app::ssr::RequestCtx;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::AnyConnection;
+
+/// Password-reset mails per account and hour; beyond, the same answer comes without a mail.
+pub const RESETS_PER_HOUR: i64 = 3;
+
+pub fn kind_str(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Registration => "registration",
+        LinkKind::PasswordReset => "password_reset",
+    }
+}
+
+fn kind_from(s: &str) -> LinkKind {
+    if s == "registration" {
+        LinkKind::Registration
+    } else {
+        LinkKind::PasswordReset
+    }
+}
+
+pub fn user_lang(user: &UserRow) -> Lang {
+    Lang::from_code(&user.language).unwrap_or_default()
+}
+
+pub fn display_name(user: &UserRow) -> String {
+    let full = format!("{} {}", user.first_name, user.last_name);
+    let full = full.trim();
+    if full.is_empty() {
+        user.username.clone()
+    } else {
+        full.to_owned()
+    }
+}
+
+/// Makes a new link of `kind` for the user (voiding older ones) and queues its mail, on `conn`
+/// (the caller's transaction). Returns the link's expiry.
+pub async fn issue_with_mail(
+    core: &Core,
+    conn: &mut AnyConnection,
+    client: &ClientRow,
+    user: &UserRow,
+    kind: LinkKind,
+) -> ServiceResult<i64> {
+    let now = core.clock.now();
+    let hours = match kind {
+        LinkKind::Registration => client.registration_link_hours,
+        LinkKind::PasswordReset => client.reset_link_hours,
+    };
+    let expires_at = now + hours * 3600;
+    let issued = token::issue();
+    links::replace(
+        conn,
+        &issued.hash,
+        &user.id,
+        kind_str(kind),
+        now,
+        expires_at,
+    )
+    .await?;
+    let link = link_url(core, &issued.secret);
+    let content = match kind {
+        LinkKind::Registration => MailContent::Registration { link, expires_at },
+        LinkKind::PasswordReset => MailContent::PasswordReset { link, expires_at },
+    };
+    let name = display_name(user);
+    let recipient = Recipient {
+        display_name: &name,
+        company_id: &client.company_id,
+        username: &user.username,
+        lang: user_lang(user),
+    };
+    let rendered = templates::render(&content, &recipient, &core.time_zone);
+    let to = format!("{name} <{}>", user.email).replace(['\r', '\n'], " ");
+    outbox::enqueue(
+        conn,
+        NewMail {
+            recipient: &to,
+            subject: &rendered.subject,
+            body_text: &rendered.text,
+            body_html: &rendered.html,
+            client_id: Some(&client.id),
+            user_id: Some(&user.id),
+            kind: content.kind(),
+        },
+        now,
+    )
+    .await?;
+    Ok(expires_at)
+}
+
+/// The link's address: always from `PUBLIC_URL`, never from the request.
+fn link_url(core: &Core, token: &SecretString) -> String {
+    let mut url = core.settings.public_url.clone();
+    url.set_path("/set-password");
+    url.query_pairs_mut()
+        .clear()
+        .append_pair("token", token.expose_secret());
+    url.to_string()
+}
+
+/// The state of a stored link at `now`.
+pub fn state_of(link: &LinkRow, now: i64) -> LinkStatus {
+    if link.used_at.is_some() {
+        LinkStatus::Used
+    } else if link.superseded_at.is_some() {
+        LinkStatus::Superseded
+    } else if link.expires_at <= now {
+        LinkStatus::Expired
+    } else {
+        LinkStatus::Valid
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkStatus {
+    Valid,
+    Used,
+    Superseded,
+    Expired,
+}
+
+async fn find(core: &Core, raw_token: &str) -> ServiceResult<Option<LinkRow>> {
+    let Some(token) = token::parse_presented(raw_token.trim()) else {
+        return Ok(None);
+    };
+    Ok(core.store.link(&token::hash_secret(&token)).await?)
+}
+
+pub async fn link_info(
+    core: &Core,
+    req: &RequestCtx,
+    raw_token: String,
+) -> ServiceResult<LinkState> {
+    let Some(link) = find(core, &raw_token).await? else {
+        return Ok(LinkState::Unknown);
+    };
+    let kind = kind_from(&link.kind);
+    let now = core.clock.now();
+    Ok(match state_of(&link, now) {
+        LinkStatus::Used => LinkState::Used { kind },
+        LinkStatus::Superseded => LinkState::Superseded { kind },
+        LinkStatus::Expired => LinkState::Expired { kind },
+        LinkStatus::Valid => {
+            let user = core
+                .store
+                .user_by_id(&link.user_id)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            let client = core
+                .store
+                .client_by_id(&user.client_id)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            LinkState::Valid {
+                kind,
+                company_id: client.company_id.clone(),
+                username: user.username.clone(),
+                until: templates::format_time(link.expires_at, req.lang(), &core.time_zone),
+                second_factor_required: client.requires_2fa(),
+            }
+        }
+    })
+}
+
+/// Sets the password through a link: checks the rules, then uses the link and stores the hash in
+/// one transaction. A reset also ends all of the user's sessions.
+pub async fn set_password(
+    core: &Core,
+    req: &RequestCtx,
+    raw_token: String,
+    new_password: String,
+    repeat_password: String,
+) -> ServiceResult<()> {
+    let link = find(core, &raw_token)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let now = core.clock.now();
+    if state_of(&link, now) != LinkStatus::Valid {
+        audit_link(core, req, &link, "refused", "link not valid").await?;
+        return Err(ServiceError::Gone);
+    }
+    let user = core
+        .store
+        .user_by_id(&link.user_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let client = core
+        .store
+        .client_by_id(&user.client_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if user.status() == UserStatus::Deactivated || !client.is_active() {
+        audit_link(core, req, &link, "refused", "user or client deactivated").await?;
+        return Err(ServiceError::Gone);
+    }
+    let ctx = PasswordContext {
+        company_id: &client.company_id,
+        username: &user.username,
+        email: &user.email,
+        second_factor_required: client.requires_2fa(),
+    };
+    let password = NewPassword::parse(new_password, &ctx)?;
+    if password.expose() != repeat_password {
+        return Err(ServiceError::Invalid(crate::domain::Invalid {
+            field: Field::RepeatPassword,
+            problem: Problem::Mismatch,
+        }));
+    }
+    let hash = core.auth.hasher.hash(password.into_secret()).await?;
+
+    let mut tx = core.store.pool().begin().await?;
+    // The single-use decision comes first and alone: of two concurrent uses, one updates the row.
+    if !links::consume(&mut tx, &link.token_hash, core.clock.now()).await? {
+        drop(tx);
+        audit_link(core, req, &link, "refused", "link already used").await?;
+        return Err(ServiceError::Gone);
+    }
+    users::set_password(&mut tx, &user.id, &hash, core.clock.now()).await?;
+    if kind_from(&link.kind) == LinkKind::PasswordReset {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    audit_link(core, req, &link, "success", "password set").await?;
+    tracing::info!(user_id = %user.id, kind = %link.kind, "password set through a link");
+    Ok(())
+}
+
+/// Forgot password: the same answer whether or not the account exists; a mail only for an active
+/// user with a password, of a client without SSO, at most a few per hour.
+pub async fn request_reset(
+    core: &Core,
+    req: &RequestCtx,
+    company_id: String,
+    username: String,
+) -> ServiceResult<()> {
+    let company_id = CompanyId::parse(&company_id)?;
+    let username = UserName::parse(&username)?;
+    let Some(client) = core.store.client_by_company_id(&company_id).await? else {
+        return Ok(());
+    };
+    let Some(user) = core.store.user_by_name(&client.id, &username).await? else {
+        return Ok(());
+    };
+    let eligible = client.is_active()
+        && !client.uses_sso()
+        && user.status() == UserStatus::Active
+        && user.password_hash.is_some();
+    let recent = core
+        .store
+        .links_since(
+            &user.id,
+            kind_str(LinkKind::PasswordReset),
+            core.clock.now() - 3600,
+        )
+        .await?;
+    let ip = crate::auth::client_ip(req);
+    let (outcome, detail) = if !eligible {
+        ("refused", "account not eligible")
+    } else if recent >= RESETS_PER_HOUR {
+        ("refused", "too many reset mails this hour")
+    } else {
+        let mut tx = core.store.pool().begin().await?;
+        issue_with_mail(core, &mut tx, &client, &user, LinkKind::PasswordReset).await?;
+        tx.commit().await?;
+        core.mailer.wake();
+        ("success", "reset mail queued")
+    };
+    core.store
+        .record(
+            AuditEvent {
+                client_id: Some(&client.id),
+                subject_user_id: Some(&user.id),
+                action: "password.reset_requested",
+                outcome,
+                detail,
+                ip: ip.as_deref(),
+                ..Default::default()
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn audit_link(
+    core: &Core,
+    req: &RequestCtx,
+    link: &LinkRow,
+    outcome: &str,
+    detail: &str,
+) -> ServiceResult<()> {
+    let user = core.store.user_by_id(&link.user_id).await?;
+    let ip = crate::auth::client_ip(req);
+    let action = format!("link.{}", link.kind);
+    core.store
+        .record(
+            AuditEvent {
+                client_id: user.as_ref().map(|u| u.client_id.as_str()),
+                actor_user_id: Some(&link.user_id),
+                subject_user_id: Some(&link.user_id),
+                action: &action,
+                outcome,
+                detail,
+                ip: ip.as_deref(),
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(used: bool, superseded: bool, expires_at: i64) -> LinkRow {
+        LinkRow {
+            token_hash: "h".into(),
+            user_id: "u".into(),
+            kind: "registration".into(),
+            created_at: 0,
+            expires_at,
+            used_at: used.then_some(5),
+            superseded_at: superseded.then_some(6),
+        }
+    }
+
+    #[test]
+    fn a_link_is_valid_until_its_expiry_and_only_while_unused_and_current() {
+        assert_eq!(state_of(&link(false, false, 100), 99), LinkStatus::Valid);
+        assert_eq!(state_of(&link(false, false, 100), 100), LinkStatus::Expired);
+        assert_eq!(state_of(&link(true, false, 100), 50), LinkStatus::Used);
+        assert_eq!(
+            state_of(&link(false, true, 100), 50),
+            LinkStatus::Superseded
+        );
+        assert_eq!(
+            state_of(&link(true, true, 100), 500),
+            LinkStatus::Used,
+            "used wins over the rest"
+        );
+    }
+}

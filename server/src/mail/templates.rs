@@ -1,0 +1,251 @@
+//! The mails' texts, in German and English, as plain text and HTML. A mail with a link states when
+//! the link expires as an absolute date and time in the recipient's language, with the time zone.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use promio_app::i18n::Lang;
+
+/// What a mail is about, with what it needs to say.
+#[derive(Debug, Clone)]
+pub enum MailContent {
+    Registration { link: String, expires_at: i64 },
+    PasswordReset { link: String, expires_at: i64 },
+}
+
+impl MailContent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MailContent::Registration { .. } => "registration",
+            MailContent::PasswordReset { .. } => "password_reset",
+        }
+    }
+}
+
+/// Who the mail is for, as the texts address them.
+#[derive(Debug, Clone)]
+pub struct Recipient<'a> {
+    pub display_name: &'a str,
+    pub company_id: &'a str,
+    pub username: &'a str,
+    pub lang: Lang,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Formats a moment for a person: "29 November 2026, 14:30 CET" / "29. November 2026, 14:30 Uhr (CET)".
+pub fn format_time(at: i64, lang: Lang, tz: &TimeZone) -> String {
+    let Ok(ts) = Timestamp::from_second(at) else {
+        return at.to_string();
+    };
+    let zoned = ts.to_zoned(tz.clone());
+    let abbreviation = zoned.strftime("%Z").to_string();
+    match lang {
+        Lang::En => format!("{} {}", zoned.strftime("%-d %B %Y, %H:%M"), abbreviation),
+        Lang::De => {
+            const MONTHS: [&str; 12] = [
+                "Januar",
+                "Februar",
+                "März",
+                "April",
+                "Mai",
+                "Juni",
+                "Juli",
+                "August",
+                "September",
+                "Oktober",
+                "November",
+                "Dezember",
+            ];
+            let month = MONTHS[(zoned.month() as usize).saturating_sub(1) % 12];
+            format!(
+                "{}. {month} {}, {} Uhr ({abbreviation})",
+                zoned.day(),
+                zoned.year(),
+                zoned.strftime("%H:%M")
+            )
+        }
+    }
+}
+
+pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rendered {
+    let lang = to.lang;
+    let (subject, intro, action, link, expires_at, after) = match (content, lang) {
+        (MailContent::Registration { link, expires_at }, Lang::En) => (
+            "Your promio.connect account",
+            "an account has been created for you at promio.connect.",
+            "Set your password with this link:",
+            link,
+            *expires_at,
+            "If the link has expired, ask your company's user administrator to send a new one.",
+        ),
+        (MailContent::Registration { link, expires_at }, Lang::De) => (
+            "Ihr Zugang zu promio.connect",
+            "für Sie wurde ein Zugang zu promio.connect angelegt.",
+            "Legen Sie Ihr Passwort über diesen Link fest:",
+            link,
+            *expires_at,
+            "Ist der Link abgelaufen, bitten Sie die Benutzerverwaltung Ihrer Firma um einen neuen.",
+        ),
+        (MailContent::PasswordReset { link, expires_at }, Lang::En) => (
+            "Reset your promio.connect password",
+            "someone (hopefully you) asked to reset your password at promio.connect.",
+            "Choose a new password with this link:",
+            link,
+            *expires_at,
+            "If you did not ask for this, ignore this mail: your password stays as it is.",
+        ),
+        (MailContent::PasswordReset { link, expires_at }, Lang::De) => (
+            "Passwort für promio.connect zurücksetzen",
+            "jemand (hoffentlich Sie) hat angefordert, Ihr Passwort bei promio.connect zurückzusetzen.",
+            "Wählen Sie über diesen Link ein neues Passwort:",
+            link,
+            *expires_at,
+            "Haben Sie das nicht angefordert, ignorieren Sie diese E-Mail: Ihr Passwort bleibt unverändert.",
+        ),
+    };
+    let expiry = format_time(expires_at, lang, tz);
+    let (greeting, company_label, user_label, valid, sign) = match lang {
+        Lang::En => (
+            format!("Hello {},", to.display_name),
+            "Company ID",
+            "User name",
+            format!("The link is valid until {expiry} and can be used once."),
+            "promio.connect",
+        ),
+        Lang::De => (
+            format!("Hallo {},", to.display_name),
+            "Firmen-ID",
+            "Benutzername",
+            format!("Der Link ist gültig bis {expiry} und kann einmal verwendet werden."),
+            "promio.connect",
+        ),
+    };
+    let text = format!(
+        "{greeting}\n\n{intro}\n\n{company_label}: {}\n{user_label}: {}\n\n{action}\n{link}\n\n{valid}\n{after}\n\n-- \n{sign}\n",
+        to.company_id, to.username
+    );
+    let e = escape;
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"{lang_code}\"><head><meta charset=\"utf-8\"><title>{subject}</title></head>\
+         <body style=\"font-family: sans-serif; line-height: 1.5\">\
+         <p>{greeting}</p><p>{intro}</p>\
+         <p>{company_label}: <strong>{company}</strong><br>{user_label}: <strong>{user}</strong></p>\
+         <p>{action}<br><a href=\"{href}\">{href}</a></p>\
+         <p>{valid}<br>{after}</p><p>{sign}</p></body></html>",
+        lang_code = lang.code(),
+        subject = e(subject),
+        greeting = e(&greeting),
+        intro = e(intro),
+        company_label = e(company_label),
+        company = e(to.company_id),
+        user_label = e(user_label),
+        user = e(to.username),
+        action = e(action),
+        href = e(link),
+        valid = e(&valid),
+        after = e(after),
+        sign = e(sign),
+    );
+    Rendered {
+        subject: subject.to_owned(),
+        text,
+        html,
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn berlin() -> TimeZone {
+        TimeZone::get("Europe/Berlin").unwrap()
+    }
+
+    #[test]
+    fn times_are_absolute_with_the_zone_in_the_readers_language() {
+        // 2027-01-15T08:00:00Z is 09:00 in Berlin (winter time).
+        assert_eq!(
+            format_time(1_800_000_000, Lang::En, &berlin()),
+            "15 January 2027, 09:00 CET"
+        );
+        assert_eq!(
+            format_time(1_800_000_000, Lang::De, &berlin()),
+            "15. Januar 2027, 09:00 Uhr (CET)"
+        );
+        // Summer time is named as such.
+        assert!(format_time(1_785_000_000, Lang::En, &berlin()).ends_with("CEST"));
+    }
+
+    #[test]
+    fn a_registration_mail_holds_one_link_and_its_expiry() {
+        let to = Recipient {
+            display_name: "Erika Mustermann",
+            company_id: "ACME",
+            username: "erika",
+            lang: Lang::En,
+        };
+        let link = "https://login.example/set-password?token=abc".to_owned();
+        let mail = render(
+            &MailContent::Registration {
+                link: link.clone(),
+                expires_at: 1_800_000_000,
+            },
+            &to,
+            &berlin(),
+        );
+        assert_eq!(mail.subject, "Your promio.connect account");
+        assert_eq!(mail.text.matches("https://").count(), 1);
+        assert!(mail.text.contains(&link));
+        assert!(mail.text.contains("valid until 15 January 2027, 09:00 CET"));
+        assert!(mail.text.contains("Company ID: ACME") && mail.text.contains("User name: erika"));
+        assert!(
+            mail.html
+                .contains("href=\"https://login.example/set-password?token=abc\"")
+        );
+    }
+
+    #[test]
+    fn german_mails_are_german_and_html_is_escaped() {
+        let to = Recipient {
+            display_name: "<b>Jörg</b>",
+            company_id: "ACME",
+            username: "joerg",
+            lang: Lang::De,
+        };
+        let mail = render(
+            &MailContent::PasswordReset {
+                link: "https://x.example/set-password?token=a&b".into(),
+                expires_at: 1_800_000_000,
+            },
+            &to,
+            &berlin(),
+        );
+        assert_eq!(mail.subject, "Passwort für promio.connect zurücksetzen");
+        assert!(
+            mail.text
+                .contains("gültig bis 15. Januar 2027, 09:00 Uhr (CET)")
+        );
+        assert!(mail.html.contains("&lt;b&gt;Jörg&lt;/b&gt;") && !mail.html.contains("<b>Jörg"));
+        assert!(mail.html.contains("token=a&amp;b"));
+    }
+}

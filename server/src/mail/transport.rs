@@ -1,0 +1,154 @@
+//! Where mails go: an SMTP server (`SMTP_URL`), a folder of .eml files (no `SMTP_URL`: development),
+//! or a capture that tests read.
+
+use async_trait::async_trait;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[async_trait]
+pub trait MailTransport: Send + Sync + 'static {
+    async fn send(&self, message: Message) -> anyhow::Result<()>;
+}
+
+pub struct Smtp(AsyncSmtpTransport<Tokio1Executor>);
+
+impl Smtp {
+    /// `smtp://host:port` (plain), `smtps://user:pass@host` (TLS); lettre's URL rules apply.
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
+            .timeout(Some(std::time::Duration::from_secs(20)))
+            .build();
+        Ok(Smtp(transport))
+    }
+}
+
+#[async_trait]
+impl MailTransport for Smtp {
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        self.0.send(message).await?;
+        Ok(())
+    }
+}
+
+/// Writes each mail as `<id>.eml` into a folder.
+pub struct Folder {
+    transport: AsyncFileTransport<Tokio1Executor>,
+    dir: PathBuf,
+}
+
+impl Folder {
+    pub fn new(dir: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Folder {
+            transport: AsyncFileTransport::new(&dir),
+            dir,
+        })
+    }
+}
+
+#[async_trait]
+impl MailTransport for Folder {
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        let link = link_in(&message);
+        let id = self.transport.send(message).await?;
+        // Development only (there is no SMTP server): the log says where the mail and its link are.
+        tracing::info!(file = %self.dir.join(format!("{id}.eml")).display(), link = %link.unwrap_or_default(), "mail written");
+        Ok(())
+    }
+}
+
+fn link_in(message: &Message) -> Option<String> {
+    let raw = String::from_utf8_lossy(&message.formatted()).into_owned();
+    let start = raw.find("http")?;
+    let end = raw[start..]
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .map(|e| start + e)?;
+    Some(raw[start..end].to_owned())
+}
+
+/// A sent mail as tests see it.
+#[derive(Debug, Clone)]
+pub struct CapturedMail {
+    pub to: String,
+    pub subject: String,
+    /// The whole message, headers and both parts, decoded where it was quoted-printable.
+    pub raw: String,
+}
+
+impl CapturedMail {
+    /// The first link in the mail.
+    pub fn link(&self) -> Option<String> {
+        let start = self.raw.find("http")?;
+        let end = self.raw[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+            .map(|e| start + e)
+            .unwrap_or(self.raw.len());
+        Some(self.raw[start..end].to_owned())
+    }
+}
+
+/// Keeps mails in memory; can be switched to fail, as an SMTP server that is down.
+#[derive(Default)]
+pub struct CapturingTransport {
+    mails: Mutex<Vec<CapturedMail>>,
+    down: AtomicBool,
+}
+
+impl CapturingTransport {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn mails(&self) -> Vec<CapturedMail> {
+        self.mails.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl MailTransport for CapturingTransport {
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            anyhow::bail!("connection refused (test transport is down)");
+        }
+        let to = message
+            .envelope()
+            .to()
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let subject = message
+            .headers()
+            .get_raw("Subject")
+            .unwrap_or_default()
+            .to_owned();
+        let raw = decode_qp(&String::from_utf8_lossy(&message.formatted()));
+        if let Ok(mut mails) = self.mails.lock() {
+            mails.push(CapturedMail { to, subject, raw });
+        }
+        Ok(())
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and escapes, enough for tests to read links and text.
+fn decode_qp(s: &str) -> String {
+    let joined = s.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,75 @@
+//! The service traits of the API contract, implemented over [`Core`]. Each method is one call into
+//! the module that owns the behaviour; errors are mapped to the contract's type here, once.
+
+use crate::Core;
+use crate::{admin, links};
+use async_trait::async_trait;
+use promio_app::api::{ApiError, LinkKind, LinkState, UserForm, UserPage, UserQuery, UserSummary};
+use promio_app::ssr::{AccountService, AdminService, RequestCtx};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Services(pub Arc<Core>);
+
+#[async_trait]
+impl AdminService for Services {
+    async fn list_users(&self, req: &RequestCtx, query: UserQuery) -> Result<UserPage, ApiError> {
+        Ok(admin::list_users(&self.0, req, query).await?)
+    }
+
+    async fn create_user(&self, req: &RequestCtx, form: UserForm) -> Result<UserSummary, ApiError> {
+        Ok(admin::create_user(&self.0, req, form).await?)
+    }
+
+    async fn update_user(
+        &self,
+        req: &RequestCtx,
+        id: String,
+        form: UserForm,
+    ) -> Result<UserSummary, ApiError> {
+        Ok(admin::update_user(&self.0, req, id, form).await?)
+    }
+
+    async fn resend_registration(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(admin::send_link(&self.0, req, id, LinkKind::Registration).await?)
+    }
+
+    async fn send_password_reset(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(admin::send_link(&self.0, req, id, LinkKind::PasswordReset).await?)
+    }
+
+    async fn set_user_active(
+        &self,
+        req: &RequestCtx,
+        id: String,
+        active: bool,
+    ) -> Result<(), ApiError> {
+        Ok(admin::set_active(&self.0, req, id, active).await?)
+    }
+}
+
+#[async_trait]
+impl AccountService for Services {
+    async fn link_info(&self, req: &RequestCtx, token: String) -> Result<LinkState, ApiError> {
+        Ok(links::link_info(&self.0, req, token).await?)
+    }
+
+    async fn set_password(
+        &self,
+        req: &RequestCtx,
+        token: String,
+        new_password: String,
+        repeat_password: String,
+    ) -> Result<(), ApiError> {
+        Ok(links::set_password(&self.0, req, token, new_password, repeat_password).await?)
+    }
+
+    async fn request_password_reset(
+        &self,
+        req: &RequestCtx,
+        company_id: String,
+        username: String,
+    ) -> Result<(), ApiError> {
+        Ok(links::request_reset(&self.0, req, company_id, username).await?)
+    }
+}

@@ -1,0 +1,109 @@
+//! Link tokens (registration, password reset), stored by the SHA-256 of the token.
+
+use super::Store;
+use crate::clock::UnixTime;
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkRow {
+    pub token_hash: String,
+    pub user_id: String,
+    pub kind: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub superseded_at: Option<i64>,
+}
+
+/// Voids the user's open links of this kind and stores a new one.
+pub async fn replace(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    user_id: &str,
+    kind: &str,
+    now: UnixTime,
+    expires_at: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE link_tokens SET superseded_at = $3
+         WHERE user_id = $1 AND kind = $2 AND used_at IS NULL AND superseded_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(kind)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO link_tokens (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(kind)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Uses the link if it is still valid: one statement, so of two concurrent uses exactly one wins.
+pub async fn consume(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE link_tokens SET used_at = $2
+         WHERE token_hash = $1 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl Store {
+    pub async fn link(&self, token_hash: &str) -> Result<Option<LinkRow>, sqlx::Error> {
+        sqlx::query_as::<_, LinkRow>(
+            "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at
+             FROM link_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// The newest link of a kind for a user.
+    pub async fn latest_link(
+        &self,
+        user_id: &str,
+        kind: &str,
+    ) -> Result<Option<LinkRow>, sqlx::Error> {
+        sqlx::query_as::<_, LinkRow>(
+            "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at
+             FROM link_tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(kind)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// How many links of a kind were made for a user since `since`.
+    pub async fn links_since(
+        &self,
+        user_id: &str,
+        kind: &str,
+        since: UnixTime,
+    ) -> Result<i64, sqlx::Error> {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM link_tokens WHERE user_id = $1 AND kind = $2 AND created_at >= $3")
+            .bind(user_id)
+            .bind(kind)
+            .bind(since)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")
+    }
+}
