@@ -151,6 +151,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/home") view=pages::HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/set-password") view=pages::SetPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/forgot-password") view=pages::ForgotPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

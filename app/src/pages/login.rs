@@ -43,6 +43,7 @@ pub fn LoginPage() -> impl IntoView {
         match query.read().get("notice").as_deref() {
             Some("logged_out") => Some(tr(T::LoggedOut)()),
             Some("session_ended") => Some(tr(T::SessionEnded)()),
+            Some("password_set") => Some(tr(T::PasswordSet)()),
             _ => None,
         }
     };

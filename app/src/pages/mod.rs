@@ -1,11 +1,17 @@
 //! The pages of the app. Each page only gathers input and shows results: every rule is enforced by
 //! the server behind the server functions.
 
+mod forgot;
 mod home;
 mod login;
+mod set_password;
+mod users;
 
+pub use forgot::ForgotPasswordPage;
 pub use home::HomePage;
 pub use login::LoginPage;
+pub use set_password::SetPasswordPage;
+pub use users::UsersPage;
 
 use crate::i18n::T;
 use crate::tr;

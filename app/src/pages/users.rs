@@ -1,0 +1,445 @@
+//! User administration for a client's user administrators: list, search, filter, page; New user;
+//! edit; resend the registration mail; send a password reset mail; deactivate and reactivate.
+
+use super::use_hydrated;
+use crate::api::{
+    self, ApiError, CreateUser, Field, Invitation, Role, SendPasswordReset, SetUserActive,
+    UpdateUser, UserStatus, UserSummary,
+};
+use crate::api::ResendRegistration;
+use crate::i18n::T;
+use crate::{tr, use_lang};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let lang = use_lang();
+    let me = Resource::new(|| (), |_| api::current_user());
+    view! {
+        <section class="card wide">
+            <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
+                {move || Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(me)) if matches!(me.role, Role::Admin | Role::Operator) => {
+                            view! { <UserAdministration operator=me.role == Role::Operator/> }.into_any()
+                        }
+                        Ok(Some(_)) => view! {
+                            <p role="alert" class="error">{ApiError::Forbidden.message(lang.get_untracked())}</p>
+                        }
+                            .into_any(),
+                        Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn UserAdministration(operator: bool) -> impl IntoView {
+    let lang = use_lang();
+    let hydrated = use_hydrated();
+    let (search, set_search) = signal(String::new());
+    let (status, set_status) = signal(String::new());
+    let (page, set_page) = signal(1u32);
+    let (show_new, set_show_new) = signal(false);
+    let (editing, set_editing) = signal(None::<UserSummary>);
+    let (notice, set_notice) = signal(None::<T>);
+    let (error, set_error) = signal(None::<ApiError>);
+    // Whether the last activation change was a reactivation (the action's input is gone once it is done).
+    let (reactivating, set_reactivating) = signal(false);
+
+    let create = ServerAction::<CreateUser>::new();
+    let update = ServerAction::<UpdateUser>::new();
+    let resend = ServerAction::<ResendRegistration>::new();
+    let reset = ServerAction::<SendPasswordReset>::new();
+    let activate = ServerAction::<SetUserActive>::new();
+
+    // Each action reports its own outcome and refreshes the list.
+    let report = move |outcome: Option<Result<(), ApiError>>, ok: T| match outcome {
+        Some(Ok(())) => {
+            set_error.set(None);
+            set_notice.set(Some(ok));
+        }
+        Some(Err(e)) => {
+            set_notice.set(None);
+            set_error.set(Some(e));
+        }
+        None => {}
+    };
+    Effect::new(move |_| {
+        let outcome = create.value().get().map(|r| r.map(|_| ()));
+        if matches!(outcome, Some(Ok(()))) {
+            set_show_new.set(false);
+        }
+        report(outcome, T::UserCreated);
+    });
+    Effect::new(move |_| {
+        let outcome = update.value().get().map(|r| r.map(|_| ()));
+        if matches!(outcome, Some(Ok(()))) {
+            set_editing.set(None);
+        }
+        report(outcome, T::UserSaved);
+    });
+    Effect::new(move |_| report(resend.value().get(), T::MailQueued));
+    Effect::new(move |_| report(reset.value().get(), T::MailQueued));
+    Effect::new(move |_| {
+        let ok = if reactivating.get_untracked() {
+            T::UserReactivated
+        } else {
+            T::UserDeactivated
+        };
+        report(activate.value().get(), ok)
+    });
+
+    let users = Resource::new(
+        move || {
+            (
+                search.get(),
+                status.get(),
+                page.get(),
+                create.version().get()
+                    + update.version().get()
+                    + resend.version().get()
+                    + reset.version().get()
+                    + activate.version().get(),
+            )
+        },
+        |(search, status, page, _)| api::list_users(search, status, page),
+    );
+
+    view! {
+        <h1>{tr(T::UserAdministration)}</h1>
+        {move || notice.get().map(|n| view! { <p role="status" class="notice">{tr(n)}</p> })}
+        {move || error.get().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        <div class="toolbar">
+            <label for="user_search">{tr(T::Search)}</label>
+            <input
+                id="user_search"
+                type="search"
+                prop:value=search
+                on:input=move |ev| {
+                    set_search.set(event_target_value(&ev));
+                    set_page.set(1);
+                }
+            />
+            <label for="status_filter">{tr(T::StatusFilter)}</label>
+            <select
+                id="status_filter"
+                on:change=move |ev| {
+                    set_status.set(event_target_value(&ev));
+                    set_page.set(1);
+                }
+            >
+                <option value="">{tr(T::AllStatuses)}</option>
+                <option value="invited">{tr(T::StatusInvited)}</option>
+                <option value="active">{tr(T::StatusActive)}</option>
+                <option value="deactivated">{tr(T::StatusDeactivated)}</option>
+            </select>
+            <button
+                type="button"
+                class="primary"
+                disabled=move || !hydrated.get()
+                on:click=move |_| {
+                    set_editing.set(None);
+                    set_show_new.set(true);
+                }
+            >
+                {tr(T::NewUser)}
+            </button>
+        </div>
+        <Show when=move || show_new.get()>
+            <UserFormView
+                existing=None
+                operator
+                on_cancel=Callback::new(move |_| set_show_new.set(false))
+                create=Some(create)
+                update=None
+                error=error
+            />
+        </Show>
+        {move || {
+            editing
+                .get()
+                .map(|user| {
+                    view! {
+                        <UserFormView
+                            existing=Some(user)
+                            operator
+                            on_cancel=Callback::new(move |_| set_editing.set(None))
+                            create=None
+                            update=Some(update)
+                            error=error
+                        />
+                    }
+                })
+        }}
+        <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    Ok(found) => {
+                        let pages = found.total.div_ceil(u64::from(found.page_size)).max(1) as u32;
+                        let current = found.page;
+                        view! {
+                            <p class="hint">{found.total} " " {tr(T::UsersCount)}</p>
+                            {if found.users.is_empty() {
+                                view! { <p>{tr(T::NoUsers)}</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="users">
+                                        <thead>
+                                            <tr>
+                                                <th>{tr(T::FirstName)} " / " {tr(T::LastName)}</th>
+                                                <th>{tr(T::UserName)}</th>
+                                                <th>{tr(T::EmailAddress)}</th>
+                                                <th>{tr(T::Role)}</th>
+                                                <th>{tr(T::Status)}</th>
+                                                <th>{tr(T::Invitation)}</th>
+                                                <th>{tr(T::Actions)}</th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {found
+                                                .users
+                                                .into_iter()
+                                                .map(|user| {
+                                                    view! {
+                                                        <UserRow
+                                                            user
+                                                            set_editing
+                                                            set_show_new
+                                                            resend
+                                                            reset
+                                                            activate
+                                                            set_reactivating
+                                                        />
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </tbody>
+                                    </table>
+                                }
+                                    .into_any()
+                            }}
+                            <nav class="pager">
+                                <button
+                                    type="button"
+                                    disabled=current <= 1
+                                    on:click=move |_| set_page.set(current.saturating_sub(1).max(1))
+                                >
+                                    {tr(T::Previous)}
+                                </button>
+                                <span>{format!("{current} / {pages}")}</span>
+                                <button
+                                    type="button"
+                                    disabled=current >= pages
+                                    on:click=move |_| set_page.set(current + 1)
+                                >
+                                    {tr(T::Next)}
+                                </button>
+                            </nav>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn role_text(role: Role) -> T {
+    match role {
+        Role::User => T::RoleUser,
+        Role::Admin => T::RoleAdmin,
+        Role::Operator => T::RoleOperator,
+    }
+}
+
+#[component]
+fn UserRow(
+    user: UserSummary,
+    set_editing: WriteSignal<Option<UserSummary>>,
+    set_show_new: WriteSignal<bool>,
+    resend: ServerAction<ResendRegistration>,
+    reset: ServerAction<SendPasswordReset>,
+    activate: ServerAction<SetUserActive>,
+    set_reactivating: WriteSignal<bool>,
+) -> impl IntoView {
+    let status = match user.status {
+        UserStatus::Invited => T::StatusInvited,
+        UserStatus::Active => T::StatusActive,
+        UserStatus::Deactivated => T::StatusDeactivated,
+    };
+    let invitation = match &user.invitation {
+        Invitation::Pending { until } => {
+            let until = until.clone();
+            view! { <span>{tr(T::InvitationPending)} " " {until}</span> }.into_any()
+        }
+        Invitation::Expired => view! { <span>{tr(T::InvitationExpired)}</span> }.into_any(),
+        Invitation::Accepted => view! { <span>{tr(T::InvitationAccepted)}</span> }.into_any(),
+    };
+    let id = user.id.clone();
+    let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id);
+    let name = format!("{} {}", user.first_name, user.last_name).trim().to_owned();
+    let is_invited = user.status == UserStatus::Invited;
+    let is_active = user.status == UserStatus::Active;
+    let is_deactivated = user.status == UserStatus::Deactivated;
+    let edited = user.clone();
+    view! {
+        <tr>
+            <td>{name}</td>
+            <td>{user.username.clone()}</td>
+            <td>{user.email.clone()}</td>
+            <td>{tr(role_text(user.role))}</td>
+            <td class="status">{tr(status)}</td>
+            <td>{invitation}</td>
+            <td class="actions">
+                <button
+                    type="button"
+                    on:click=move |_| {
+                        set_show_new.set(false);
+                        set_editing.set(Some(edited.clone()));
+                    }
+                >
+                    {tr(T::Edit)}
+                </button>
+                {is_invited
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button"
+                                on:click=move |_| {
+                                    resend.dispatch(ResendRegistration { id: id1.clone() });
+                                }
+                            >
+                                {tr(T::ResendRegistration)}
+                            </button>
+                        }
+                    })}
+                {is_active
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button"
+                                on:click=move |_| {
+                                    reset.dispatch(SendPasswordReset { id: id2.clone() });
+                                }
+                            >
+                                {tr(T::SendPasswordReset)}
+                            </button>
+                        }
+                    })}
+                {(!is_deactivated)
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button"
+                                on:click=move |_| {
+                                    set_reactivating.set(false);
+                                    activate.dispatch(SetUserActive { id: id3.clone(), active: false });
+                                }
+                            >
+                                {tr(T::Deactivate)}
+                            </button>
+                        }
+                    })}
+                {is_deactivated
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button"
+                                on:click=move |_| {
+                                    set_reactivating.set(true);
+                                    activate.dispatch(SetUserActive { id: id4.clone(), active: true });
+                                }
+                            >
+                                {tr(T::Reactivate)}
+                            </button>
+                        }
+                    })}
+            </td>
+        </tr>
+    }
+}
+
+/// The New user form, or the edit form of an existing user (whose user name stays).
+#[component]
+fn UserFormView(
+    existing: Option<UserSummary>,
+    operator: bool,
+    on_cancel: Callback<()>,
+    create: Option<ServerAction<CreateUser>>,
+    update: Option<ServerAction<UpdateUser>>,
+    error: ReadSignal<Option<ApiError>>,
+) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let invalid = move |field: Field| {
+        move || matches!(error.get(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+    };
+    let value = |f: fn(&UserSummary) -> String| existing.as_ref().map(f).unwrap_or_default();
+    let first = value(|u| u.first_name.clone());
+    let last = value(|u| u.last_name.clone());
+    let email = value(|u| u.email.clone());
+    let username = value(|u| u.username.clone());
+    let role = existing.as_ref().map(|u| u.role).unwrap_or(Role::User);
+    let fields = move || {
+        view! {
+            <label for="first_name">{tr(T::FirstName)}</label>
+            <input id="first_name" name="first_name" type="text" value=first.clone() aria-invalid=invalid(Field::FirstName)/>
+            <label for="last_name">{tr(T::LastName)}</label>
+            <input id="last_name" name="last_name" type="text" value=last.clone() aria-invalid=invalid(Field::LastName)/>
+            <label for="email">{tr(T::EmailAddress)}</label>
+            <input id="email" name="email" type="email" value=email.clone() aria-invalid=invalid(Field::Email)/>
+        }
+    };
+    let role_select = move || {
+        view! {
+            <label for="role">{tr(T::Role)}</label>
+            <select id="role" name="role" aria-invalid=invalid(Field::Role)>
+                <option value="user" selected=role == Role::User>{tr(T::RoleUser)}</option>
+                <option value="admin" selected=role == Role::Admin>{tr(T::RoleAdmin)}</option>
+                {operator
+                    .then(|| {
+                        view! {
+                            <option value="operator" selected=role == Role::Operator>{tr(T::RoleOperator)}</option>
+                        }
+                    })}
+            </select>
+        }
+    };
+    let buttons = move || {
+        view! {
+            <div class="buttons">
+                <button type="submit" class="primary" disabled=move || !hydrated.get()>{tr(T::Save)}</button>
+                <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>{tr(T::Cancel)}</button>
+            </div>
+        }
+    };
+    match (create, update, existing.clone()) {
+        (Some(create), _, None) => view! {
+            <ActionForm action=create attr:class="form user-form" attr:novalidate=true>
+                {fields()}
+                <label for="username">{tr(T::UserName)}</label>
+                <input id="username" name="username" type="text" autocapitalize="none" spellcheck="false"
+                    value=username.clone() aria-invalid=invalid(Field::UserName)/>
+                {role_select()}
+                {buttons()}
+            </ActionForm>
+        }
+            .into_any(),
+        (_, Some(update), Some(user)) => view! {
+            <ActionForm action=update attr:class="form user-form" attr:novalidate=true>
+                <input type="hidden" name="id" value=user.id.clone()/>
+                <p class="hint">{tr(T::UserName)} ": " {user.username.clone()}</p>
+                {fields()}
+                {role_select()}
+                {buttons()}
+            </ActionForm>
+        }
+            .into_any(),
+        _ => ().into_any(),
+    }
+}
