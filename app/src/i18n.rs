@@ -206,10 +206,18 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::NewPassword, De) => "Neues Passwort",
         (T::RepeatNewPassword, En) => "Repeat new password",
         (T::RepeatNewPassword, De) => "Neues Passwort wiederholen",
-        (T::PasswordRules, En) => "At least 15 characters. A few random words make a good password.",
-        (T::PasswordRules, De) => "Mindestens 15 Zeichen. Einige zufällige Wörter ergeben ein gutes Passwort.",
-        (T::PasswordRules2fa, En) => "At least 8 characters. A few random words make a good password.",
-        (T::PasswordRules2fa, De) => "Mindestens 8 Zeichen. Einige zufällige Wörter ergeben ein gutes Passwort.",
+        (T::PasswordRules, En) => {
+            "At least 15 characters. A few random words make a good password."
+        }
+        (T::PasswordRules, De) => {
+            "Mindestens 15 Zeichen. Einige zufällige Wörter ergeben ein gutes Passwort."
+        }
+        (T::PasswordRules2fa, En) => {
+            "At least 8 characters. A few random words make a good password."
+        }
+        (T::PasswordRules2fa, De) => {
+            "Mindestens 8 Zeichen. Einige zufällige Wörter ergeben ein gutes Passwort."
+        }
         (T::LinkValidUntil, En) => "This link is valid until",
         (T::LinkValidUntil, De) => "Dieser Link ist gültig bis",
         (T::PasswordSet, En) => "Your password has been set. You can log in now.",
@@ -221,25 +229,41 @@ pub fn t(lang: Lang, key: T) -> &'static str {
             "Dieser Link ist abgelaufen. Bitte bitten Sie die Benutzerverwaltung Ihrer Firma um eine neue Registrierungs-E-Mail."
         }
         (T::LinkExpiredReset, En) => "This link has expired. You can request a new one.",
-        (T::LinkExpiredReset, De) => "Dieser Link ist abgelaufen. Sie können einen neuen anfordern.",
+        (T::LinkExpiredReset, De) => {
+            "Dieser Link ist abgelaufen. Sie können einen neuen anfordern."
+        }
         (T::LinkUsed, En) => "This link has already been used. You can log in with your password.",
-        (T::LinkUsed, De) => "Dieser Link wurde bereits verwendet. Sie können sich mit Ihrem Passwort anmelden.",
+        (T::LinkUsed, De) => {
+            "Dieser Link wurde bereits verwendet. Sie können sich mit Ihrem Passwort anmelden."
+        }
         (T::LinkSuperseded, En) => {
             "A newer mail has been sent, so this link is no longer valid. Please use the link in the most recent mail."
         }
         (T::LinkSuperseded, De) => {
             "Es wurde eine neuere E-Mail gesendet, daher gilt dieser Link nicht mehr. Bitte nutzen Sie den Link aus der neuesten E-Mail."
         }
-        (T::LinkUnknown, En) => "This link is not valid. Please check that you copied it completely.",
-        (T::LinkUnknown, De) => "Dieser Link ist ungültig. Bitte prüfen Sie, ob Sie ihn vollständig kopiert haben.",
+        (T::LinkUnknown, En) => {
+            "This link is not valid. Please check that you copied it completely."
+        }
+        (T::LinkUnknown, De) => {
+            "Dieser Link ist ungültig. Bitte prüfen Sie, ob Sie ihn vollständig kopiert haben."
+        }
         (T::RequestNewReset, En) => "Request a new link",
         (T::RequestNewReset, De) => "Neuen Link anfordern",
         (T::ForgotTitle, En) => "Forgot your password?",
         (T::ForgotTitle, De) => "Passwort vergessen?",
-        (T::ForgotIntro, En) => "Enter your company ID and user name. We will send you a mail with a link to choose a new password.",
-        (T::ForgotIntro, De) => "Geben Sie Ihre Firmen-ID und Ihren Benutzernamen ein. Wir senden Ihnen eine E-Mail mit einem Link, über den Sie ein neues Passwort wählen.",
-        (T::ForgotSent, En) => "If the account exists, a mail with a link to choose a new password is on its way. Please check your inbox.",
-        (T::ForgotSent, De) => "Falls der Zugang existiert, ist eine E-Mail mit einem Link zum Wählen eines neuen Passworts unterwegs. Bitte prüfen Sie Ihr Postfach.",
+        (T::ForgotIntro, En) => {
+            "Enter your company ID and user name. We will send you a mail with a link to choose a new password."
+        }
+        (T::ForgotIntro, De) => {
+            "Geben Sie Ihre Firmen-ID und Ihren Benutzernamen ein. Wir senden Ihnen eine E-Mail mit einem Link, über den Sie ein neues Passwort wählen."
+        }
+        (T::ForgotSent, En) => {
+            "If the account exists, a mail with a link to choose a new password is on its way. Please check your inbox."
+        }
+        (T::ForgotSent, De) => {
+            "Falls der Zugang existiert, ist eine E-Mail mit einem Link zum Wählen eines neuen Passworts unterwegs. Bitte prüfen Sie Ihr Postfach."
+        }
         (T::UserAdministration, En) => "User administration",
         (T::UserAdministration, De) => "Benutzerverwaltung",
         (T::NewUser, En) => "New user",
@@ -292,8 +316,12 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::NoUsers, De) => "Keine passenden Benutzer.",
         (T::MailQueued, En) => "The mail has been sent.",
         (T::MailQueued, De) => "Die E-Mail wurde gesendet.",
-        (T::UserCreated, En) => "The user has been created and the registration mail has been sent.",
-        (T::UserCreated, De) => "Der Benutzer wurde angelegt und die Registrierungs-E-Mail gesendet.",
+        (T::UserCreated, En) => {
+            "The user has been created and the registration mail has been sent."
+        }
+        (T::UserCreated, De) => {
+            "Der Benutzer wurde angelegt und die Registrierungs-E-Mail gesendet."
+        }
         (T::UserSaved, En) => "The changes have been saved.",
         (T::UserSaved, De) => "Die Änderungen wurden gespeichert.",
         (T::UserDeactivated, En) => "The user has been deactivated and logged out everywhere.",

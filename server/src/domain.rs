@@ -485,21 +485,24 @@ mod tests {
     #[test]
     fn new_passwords_need_15_characters_or_8_with_a_required_second_factor() {
         assert_eq!(
-            problem(NewPassword::parse("a".repeat(14), &ctx(false))),
+            problem(NewPassword::parse("zq8-Lantern-4x".into(), &ctx(false))),
             Problem::TooShort { min: 15 }
         );
-        assert!(NewPassword::parse("a".repeat(15), &ctx(false)).is_ok());
+        assert!(NewPassword::parse("zq8-Lantern-4xY".into(), &ctx(false)).is_ok());
         assert_eq!(
-            problem(NewPassword::parse("a".repeat(7), &ctx(true))),
+            problem(NewPassword::parse("Zq7!mot".into(), &ctx(true))),
             Problem::TooShort { min: 8 }
         );
-        assert!(NewPassword::parse("a".repeat(8), &ctx(true)).is_ok());
+        assert!(NewPassword::parse("Zq7!mote".into(), &ctx(true)).is_ok());
+        let long = "Zebra Lantern 47 quiet orbit canvas thunder violet maple river 9";
+        assert_eq!(long.chars().count(), 64);
         assert!(
-            NewPassword::parse("ä".repeat(64), &ctx(false)).is_ok(),
+            NewPassword::parse(long.into(), &ctx(false)).is_ok(),
             "64 characters are allowed"
         );
+        let too_long = format!("{long}{}", "x9".repeat(33));
         assert_eq!(
-            problem(NewPassword::parse("a".repeat(129), &ctx(false))),
+            problem(NewPassword::parse(too_long, &ctx(false))),
             Problem::TooLong { max: 128 }
         );
         assert_eq!(
@@ -556,7 +559,10 @@ mod tests {
             Problem::SameAsIdentity
         );
         assert_eq!(
-            format!("{:?}", NewPassword::parse("x".repeat(20), &c).unwrap()),
+            format!(
+                "{:?}",
+                NewPassword::parse("zq8-Lantern-4xY".into(), &c).unwrap()
+            ),
             "NewPassword(***)"
         );
     }

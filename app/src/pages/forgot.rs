@@ -15,7 +15,9 @@ pub fn ForgotPasswordPage() -> impl IntoView {
     let sent = move || matches!(result.get(), Some(Ok(())));
     let error = move || result.get().and_then(|r| r.err());
     let invalid = move |field: Field| {
-        move || matches!(error(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+        move || {
+            matches!(error(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+        }
     };
     view! {
         <section class="card">

@@ -42,13 +42,19 @@ pub fn SetPasswordPage() -> impl IntoView {
 #[component]
 fn LinkNotUsable(state: LinkState) -> impl IntoView {
     let (text, kind) = match state {
-        LinkState::Expired { kind: LinkKind::Registration } => (T::LinkExpiredRegistration, Some(LinkKind::Registration)),
+        LinkState::Expired {
+            kind: LinkKind::Registration,
+        } => (T::LinkExpiredRegistration, Some(LinkKind::Registration)),
         LinkState::Expired { kind } => (T::LinkExpiredReset, Some(kind)),
         LinkState::Used { kind } => (T::LinkUsed, Some(kind)),
         LinkState::Superseded { kind } => (T::LinkSuperseded, Some(kind)),
         LinkState::Unknown | LinkState::Valid { .. } => (T::LinkUnknown, None),
     };
-    let title = if kind == Some(LinkKind::Registration) { T::SetPasswordTitle } else { T::ResetPasswordTitle };
+    let title = if kind == Some(LinkKind::Registration) {
+        T::SetPasswordTitle
+    } else {
+        T::ResetPasswordTitle
+    };
     view! {
         <h1>{tr(title)}</h1>
         <p role="status" class="notice">{tr(text)}</p>
@@ -81,10 +87,20 @@ fn SetPasswordForm(
     });
     let error = move || result.get().and_then(|r| r.err());
     let invalid = move |field: Field| {
-        move || matches!(error(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+        move || {
+            matches!(error(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+        }
     };
-    let title = if kind == LinkKind::Registration { T::SetPasswordTitle } else { T::ResetPasswordTitle };
-    let rules = if second_factor_required { T::PasswordRules2fa } else { T::PasswordRules };
+    let title = if kind == LinkKind::Registration {
+        T::SetPasswordTitle
+    } else {
+        T::ResetPasswordTitle
+    };
+    let rules = if second_factor_required {
+        T::PasswordRules2fa
+    } else {
+        T::PasswordRules
+    };
     view! {
         <h1>{tr(title)}</h1>
         <dl class="facts">

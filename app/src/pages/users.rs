@@ -2,11 +2,11 @@
 //! edit; resend the registration mail; send a password reset mail; deactivate and reactivate.
 
 use super::use_hydrated;
+use crate::api::ResendRegistration;
 use crate::api::{
     self, ApiError, CreateUser, Field, Invitation, Role, SendPasswordReset, SetUserActive,
     UpdateUser, UserStatus, UserSummary,
 };
-use crate::api::ResendRegistration;
 use crate::i18n::T;
 use crate::{tr, use_lang};
 use leptos::prelude::*;
@@ -283,7 +283,9 @@ fn UserRow(
     };
     let id = user.id.clone();
     let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id);
-    let name = format!("{} {}", user.first_name, user.last_name).trim().to_owned();
+    let name = format!("{} {}", user.first_name, user.last_name)
+        .trim()
+        .to_owned();
     let is_invited = user.status == UserStatus::Invited;
     let is_active = user.status == UserStatus::Active;
     let is_deactivated = user.status == UserStatus::Deactivated;
@@ -377,7 +379,10 @@ fn UserFormView(
 ) -> impl IntoView {
     let hydrated = use_hydrated();
     let invalid = move |field: Field| {
-        move || matches!(error.get(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+        move || {
+            matches!(error.get(), Some(ApiError::Invalid { field: f, .. }) if f == field)
+                .to_string()
+        }
     };
     let value = |f: fn(&UserSummary) -> String| existing.as_ref().map(f).unwrap_or_default();
     let first = value(|u| u.first_name.clone());

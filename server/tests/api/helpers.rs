@@ -5,6 +5,7 @@ use promio_app::api::{ApiError, LoginOutcome, Me, Role};
 use promio_server::accounts::{self, Actor, ClientSettings, UserInput};
 use promio_server::clock::ManualClock;
 use promio_server::config::Settings;
+use promio_server::mail::{CapturedMail, CapturingTransport, MailTransport};
 use promio_server::store::audit::AuditRow;
 use promio_server::{Core, serve};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -19,6 +20,7 @@ pub const START: i64 = 1_800_000_000;
 pub const PASSWORD: &str = "a long and unusual passphrase";
 
 pub struct TestApp {
+    pub mails: Arc<CapturingTransport>,
     pub address: String,
     pub core: Arc<Core>,
     pub clock: ManualClock,
@@ -61,8 +63,10 @@ impl TestApp {
         }
         let settings = Settings::from_sources(&env).expect("test settings");
         let clock = ManualClock::new(START);
+        let mails = Arc::new(CapturingTransport::default());
+        let transport: Arc<dyn MailTransport> = mails.clone();
         let core = Arc::new(
-            Core::start(settings, Arc::new(clock.clone()))
+            Core::start_with(settings, Arc::new(clock.clone()), transport)
                 .await
                 .expect("start the app"),
         );
@@ -79,6 +83,7 @@ impl TestApp {
             .build()
             .expect("http client");
         TestApp {
+            mails,
             address: format!("http://{addr}"),
             core,
             clock,
@@ -217,6 +222,69 @@ impl TestApp {
             .expect("request");
         assert_eq!(response.status(), 200);
         response.json().await.expect("me")
+    }
+
+    /// Delivers every due mail now (the tests run no background worker).
+    pub async fn deliver(&self) -> promio_server::mail::Delivery {
+        self.core.mailer.deliver_due().await.expect("deliver mails")
+    }
+
+    /// Delivers due mails and returns the newest one sent to `address`.
+    pub async fn mail_to(&self, address: &str) -> CapturedMail {
+        self.deliver().await;
+        self.mails
+            .mails()
+            .into_iter()
+            .rev()
+            .find(|m| m.to.contains(address))
+            .unwrap_or_else(|| panic!("no mail to {address}"))
+    }
+
+    pub fn mails_to(&self, address: &str) -> usize {
+        self.mails
+            .mails()
+            .iter()
+            .filter(|m| m.to.contains(address))
+            .count()
+    }
+
+    /// The token of the link in a mail.
+    pub fn token_of(mail: &CapturedMail) -> String {
+        let link = mail.link().expect("a link in the mail");
+        let url = url::Url::parse(&link).expect("a URL");
+        url.query_pairs()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .expect("a token")
+    }
+
+    pub async fn user_id(&self, company_id: &str, username: &str) -> String {
+        let client = self
+            .core
+            .store
+            .client_by_company_id(&promio_server::domain::CompanyId::parse(company_id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        self.core
+            .store
+            .user_by_name(
+                &client.id,
+                &promio_server::domain::UserName::parse(username).unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    /// A second client (own cookie jar) on the same server.
+    pub fn new_browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client")
     }
 
     pub async fn audit(&self) -> Vec<AuditRow> {

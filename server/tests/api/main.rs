@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod accounts;
+mod admin;
 mod login;
+mod mail;
 mod pages;
 mod security;
 mod sessions;
