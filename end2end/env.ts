@@ -10,13 +10,20 @@ export const externalServer = !!process.env.E2E_BASE_URL;
 export const baseURL = process.env.E2E_BASE_URL ?? `http://127.0.0.1:${port}`;
 export const stateDir = process.env.E2E_STATE_DIR ?? path.join(__dirname, '.state');
 export const serverBin = process.env.E2E_SERVER_BIN ?? path.join(root, 'target', 'debug', 'promio-connect');
+export const smtpPort = Number(process.env.E2E_SMTP_PORT ?? 2525);
+/** Where the SMTP sink writes each received mail as JSON. */
+export const mailDir = process.env.E2E_MAIL_DIR ?? path.join(__dirname, '.mail');
 export const siteRoot = process.env.E2E_SITE_ROOT ?? path.join(root, 'target', 'site');
+
+/** The SQLite file of the suite's database (fixtures that move data in time write to it). */
+export const sqliteFile = process.env.E2E_DATABASE_URL ? undefined : path.join(stateDir, 'e2e.db');
 
 /** The environment of the server and of every CLI call the fixtures make. */
 export function serverEnv(): Record<string, string> {
   const env: Record<string, string> = {
     DATABASE_URL: process.env.E2E_DATABASE_URL ?? `sqlite://${path.join(stateDir, 'e2e.db')}?mode=rwc`,
     DATA_DIR: stateDir,
+    SMTP_URL: process.env.E2E_SMTP_URL ?? `smtp://127.0.0.1:${smtpPort}`,
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   if (!externalServer) {

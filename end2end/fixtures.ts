@@ -2,7 +2,9 @@
 import { test as base, expect, Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { serverBin, serverEnv } from './env';
+import { mailDir, serverBin, serverEnv, sqliteFile } from './env';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** Runs `promio-connect ARGS` against the suite's database; throws with its stderr on failure. */
 export function cli(args: string[], input?: string): string {
@@ -65,6 +67,47 @@ export async function logIn(page: Page, account: Pick<Account, 'companyId' | 'us
   await page.getByLabel('User name').fill(account.username);
   await page.getByLabel('Password', { exact: true }).fill(account.password);
   await page.getByRole('button', { name: 'OK' }).click();
+}
+
+export type Mail = { to: string[]; subject: string; text: string; html: string };
+
+/** Waits (up to 20 s) for a mail to `address` received after `since`, as the SMTP sink stored it. */
+export async function waitForMail(address: string, options: { subject?: RegExp; since?: number } = {}): Promise<Mail> {
+  const deadline = Date.now() + 20_000;
+  const since = options.since ?? 0;
+  while (Date.now() < deadline) {
+    if (existsSync(mailDir)) {
+      const files = readdirSync(mailDir).filter((f) => f.endsWith('.json')).sort().reverse();
+      for (const file of files) {
+        if (Number(file.split('-')[0]) < since) continue;
+        const mail = JSON.parse(readFileSync(path.join(mailDir, file), 'utf8')) as Mail;
+        if (mail.to.some((t) => t.toLowerCase() === address.toLowerCase()) && (!options.subject || options.subject.test(mail.subject))) {
+          return mail;
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail to ${address} within 20 s`);
+}
+
+/** The one link in a mail. */
+export function linkIn(mail: Mail): string {
+  const links = mail.text.match(/https?:\/\/\S+/g) ?? [];
+  expect(links).toHaveLength(1);
+  return links[0];
+}
+
+/** Moves a user's mail links into the past, as if their validity had run out (SQLite suite database). */
+export function expireLinks(email: string): void {
+  if (!sqliteFile) throw new Error('expireLinks needs the suite\'s own SQLite database');
+  const script = [
+    'import sqlite3, sys',
+    'db = sqlite3.connect(sys.argv[1])',
+    "db.execute(\"UPDATE link_tokens SET expires_at = created_at - 1 WHERE user_id IN (SELECT id FROM users WHERE email_key = lower(?))\", (sys.argv[2],))",
+    'db.commit()',
+  ].join('\n');
+  execFileSync('python3', ['-c', script, sqliteFile, email]);
 }
 
 type Fixtures = {

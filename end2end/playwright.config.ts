@@ -1,5 +1,5 @@
 import { defineConfig, devices } from '@playwright/test';
-import { baseURL, externalServer, serverBin, serverEnv, stateDir } from './env';
+import { baseURL, externalServer, mailDir, serverBin, serverEnv, smtpPort, stateDir } from './env';
 
 // Debian's Chromium: Playwright's own browser download cannot work on these machines.
 const chromiumArgs = [
@@ -38,15 +38,25 @@ export default defineConfig({
   ],
   // The real server binary on a fresh SQLite database. A port that is already taken fails the run
   // (reuseExistingServer: false) rather than testing whatever answers there.
+  // A real SMTP server (npm smtp-server) receives the mails.
   webServer: externalServer
     ? undefined
-    : {
-        command: `rm -rf '${stateDir}' && mkdir -p '${stateDir}' && exec '${serverBin}' serve`,
-        url: `${baseURL}/health/ready`,
-        env: serverEnv(),
-        reuseExistingServer: false,
-        timeout: 60_000,
-        stdout: 'pipe',
-        stderr: 'pipe',
-      },
+    : [
+        {
+          command: 'node support/smtp-sink.mjs',
+          port: smtpPort,
+          env: { E2E_SMTP_PORT: String(smtpPort), E2E_MAIL_DIR: mailDir },
+          reuseExistingServer: false,
+          timeout: 20_000,
+        },
+        {
+          command: `rm -rf '${stateDir}' && mkdir -p '${stateDir}' && exec '${serverBin}' serve`,
+          url: `${baseURL}/health/ready`,
+          env: serverEnv(),
+          reuseExistingServer: false,
+          timeout: 60_000,
+          stdout: 'pipe',
+          stderr: 'pipe',
+        },
+      ],
 });

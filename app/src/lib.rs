@@ -143,7 +143,8 @@ pub fn App() -> impl IntoView {
         <Title text=move || t(lang.get(), T::AppName)/>
         <Router>
             <header class="topbar">
-                <span class="brand">"promio.connect"</span>
+                <a class="brand" href="/home">"promio.connect"</a>
+                <SessionBar/>
                 <LanguageSwitch/>
             </header>
             <main class="content">
@@ -157,6 +158,41 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// The logged-in person's navigation and the way out, on every page while logged in.
+#[component]
+fn SessionBar() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    // Asked again on every navigation, so that it follows logins and expiries.
+    let me = Resource::new(move || location.pathname.get(), |_| api::current_user());
+    view! {
+        <Transition>
+            {move || Suspend::new(async move {
+                me.await
+                    .ok()
+                    .flatten()
+                    .map(|me| {
+                        let admin = matches!(me.role, api::Role::Admin | api::Role::Operator);
+                        view! {
+                            <nav class="session">
+                                {admin
+                                    .then(|| {
+                                        view! { <a href="/admin/users">{tr(T::UserAdministration)}</a> }
+                                    })}
+                                <span class="who">{me.display_name()}</span>
+                                // A plain form, so that logging out is a full page load: nothing of
+                                // the logged-in page stays in memory, and the server's
+                                // Clear-Site-Data reaches the browser.
+                                <form method="post" action="/logout">
+                                    <button type="submit" class="secondary">{tr(T::LogOut)}</button>
+                                </form>
+                            </nav>
+                        }
+                    })
+            })}
+        </Transition>
     }
 }
 

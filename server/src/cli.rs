@@ -171,7 +171,9 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
         "promio.connect listening on http://{addr} (public URL {})",
         core.settings.public_url
     );
+    let worker = core.mailer.clone().spawn_worker();
     serve(Arc::new(core), listener, shutdown_signal()).await?;
+    worker.abort();
     Ok(())
 }
 
@@ -330,10 +332,17 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
     )
     .await
     .map_err(explain)?;
-    println!(
-        "user {} created in client {} ({})",
-        user.username, user.client_id, user.status
-    );
+    println!("user {} created ({})", user.username, user.status);
+    if user.status == "invited" {
+        // Send the registration mail now; if that fails, the server's outbox worker retries it.
+        match core.mailer.deliver_due().await {
+            Ok(d) if d.failed == 0 => println!("registration mail sent to {}", user.email),
+            _ => println!(
+                "registration mail queued for {}; the server will retry",
+                user.email
+            ),
+        }
+    }
     Ok(())
 }
 

@@ -42,19 +42,7 @@ fn LoggedIn(me: Me) -> impl IntoView {
                 <dt>{tr(T::Role)}</dt>
                 <dd>{tr(role)}</dd>
             </dl>
-            {matches!(me.role, Role::Admin | Role::Operator)
-                .then(|| {
-                    view! {
-                        <nav class="links">
-                            <a href="/admin/users">{tr(T::UserAdministration)}</a>
-                        </nav>
-                    }
-                })}
-            // A plain form, so that logging out is a full page load: nothing of the logged-in page
-            // stays in memory, and the server's Clear-Site-Data reaches the browser.
-            <form method="post" action="/logout">
-                <button type="submit" class="primary">{tr(T::LogOut)}</button>
-            </form>
+
         </section>
     }
 }

@@ -183,6 +183,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                     Ok(found) => {
                         let pages = found.total.div_ceil(u64::from(found.page_size)).max(1) as u32;
                         let current = found.page;
+                        let first_page = current <= 1;
+                        let last_page = current >= pages;
                         view! {
                             <p class="hint">{found.total} " " {tr(T::UsersCount)}</p>
                             {if found.users.is_empty() {
@@ -227,7 +229,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                             <nav class="pager">
                                 <button
                                     type="button"
-                                    disabled=current <= 1
+                                    disabled=first_page
                                     on:click=move |_| set_page.set(current.saturating_sub(1).max(1))
                                 >
                                     {tr(T::Previous)}
@@ -235,7 +237,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                                 <span>{format!("{current} / {pages}")}</span>
                                 <button
                                     type="button"
-                                    disabled=current >= pages
+                                    disabled=last_page
+
                                     on:click=move |_| set_page.set(current + 1)
                                 >
                                     {tr(T::Next)}

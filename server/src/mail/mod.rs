@@ -24,7 +24,7 @@ pub use transport::{CapturedMail, CapturingTransport, MailTransport};
 const LEASE_SECS: i64 = 120;
 const BATCH: i64 = 20;
 /// How often the worker looks for due mails when nothing wakes it.
-const POLL: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Mailer {
