@@ -149,6 +149,30 @@ pub enum T {
     Status,
     Actions,
     Invitation,
+    TwoFactorCode,
+    TwoFactorCodeHint,
+    TwoFactorTitle,
+    TwoFactorIntro,
+    ActivateTwoFactor,
+    Activate,
+    SecretKey,
+    QrCode,
+    ScanIntro,
+    RecoveryCodes,
+    RecoveryCodesIntro,
+    DeactivateTwoFactor,
+    TwoFactorOn,
+    TwoFactorOff,
+    TwoFactorSetupRequired,
+    Continue,
+    Security,
+    NewRecoveryCodes,
+    TwoFactorNotForSso,
+    RecoveryLeft,
+    ResetTwoFactor,
+    TwoFactorResetDone,
+    TwoFactorDeactivated,
+    TwoFactorRequiredByCompany,
 }
 
 pub fn t(lang: Lang, key: T) -> &'static str {
@@ -334,6 +358,86 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::Actions, De) => "Aktionen",
         (T::Invitation, En) => "Registration",
         (T::Invitation, De) => "Registrierung",
+        (T::TwoFactorCode, En) => "Two-factor code",
+        (T::TwoFactorCode, De) => "Zwei-Faktor-Code",
+        (T::TwoFactorCodeHint, En) => {
+            "The 6-digit code of your authenticator app, or one of your recovery codes."
+        }
+        (T::TwoFactorCodeHint, De) => {
+            "Der 6-stellige Code Ihrer Authenticator-App oder einer Ihrer Wiederherstellungscodes."
+        }
+        (T::TwoFactorTitle, En) => "Two-factor authentication",
+        (T::TwoFactorTitle, De) => "Zwei-Faktor-Authentifizierung",
+        (T::TwoFactorIntro, En) => {
+            "Open your authenticator app (e.g. andOTP, 2FAS Auth) and enter the code shown for the record “promio.net GmbH”."
+        }
+        (T::TwoFactorIntro, De) => {
+            "Öffnen Sie Ihre Authenticator-App (z. B. andOTP, 2FAS Auth) und geben Sie den Code ein, der beim Eintrag „promio.net GmbH“ angezeigt wird."
+        }
+        (T::ActivateTwoFactor, En) => "Activate two-factor authentication",
+        (T::ActivateTwoFactor, De) => "Zwei-Faktor-Authentifizierung aktivieren",
+        (T::Activate, En) => "Activate",
+        (T::Activate, De) => "Aktivieren",
+        (T::SecretKey, En) => "Secret key",
+        (T::SecretKey, De) => "Geheimer Schlüssel",
+        (T::QrCode, En) => "QR code",
+        (T::QrCode, De) => "QR-Code",
+        (T::ScanIntro, En) => {
+            "Scan the QR code with your authenticator app, or type the secret key into it. Then enter the code the app shows."
+        }
+        (T::ScanIntro, De) => {
+            "Scannen Sie den QR-Code mit Ihrer Authenticator-App oder geben Sie den geheimen Schlüssel dort ein. Geben Sie dann den angezeigten Code ein."
+        }
+        (T::RecoveryCodes, En) => "Recovery codes",
+        (T::RecoveryCodes, De) => "Wiederherstellungscodes",
+        (T::RecoveryCodesIntro, En) => {
+            "Two-factor authentication is on. Keep these recovery codes in a safe place: each works once instead of a code from the app. They are shown only now."
+        }
+        (T::RecoveryCodesIntro, De) => {
+            "Die Zwei-Faktor-Authentifizierung ist aktiv. Bewahren Sie diese Wiederherstellungscodes sicher auf: Jeder ersetzt einmal einen Code der App. Sie werden nur jetzt angezeigt."
+        }
+        (T::DeactivateTwoFactor, En) => "Deactivate two-factor authentication",
+        (T::DeactivateTwoFactor, De) => "Zwei-Faktor-Authentifizierung deaktivieren",
+        (T::TwoFactorOn, En) => "Two-factor authentication is on.",
+        (T::TwoFactorOn, De) => "Die Zwei-Faktor-Authentifizierung ist aktiv.",
+        (T::TwoFactorOff, En) => "Two-factor authentication is off.",
+        (T::TwoFactorOff, De) => "Die Zwei-Faktor-Authentifizierung ist nicht aktiv.",
+        (T::TwoFactorSetupRequired, En) => {
+            "Your company requires two-factor authentication. Please set it up to continue."
+        }
+        (T::TwoFactorSetupRequired, De) => {
+            "Ihre Firma verlangt die Zwei-Faktor-Authentifizierung. Bitte richten Sie sie ein, um fortzufahren."
+        }
+        (T::Continue, En) => "Continue",
+        (T::Continue, De) => "Weiter",
+        (T::Security, En) => "Security",
+        (T::Security, De) => "Sicherheit",
+        (T::NewRecoveryCodes, En) => "Make new recovery codes",
+        (T::NewRecoveryCodes, De) => "Neue Wiederherstellungscodes erzeugen",
+        (T::TwoFactorNotForSso, En) => {
+            "Your company logs in with single sign-on; its identity provider handles two-factor authentication."
+        }
+        (T::TwoFactorNotForSso, De) => {
+            "Ihre Firma meldet sich per Single Sign-on an; deren Identitätsanbieter übernimmt die Zwei-Faktor-Authentifizierung."
+        }
+        (T::RecoveryLeft, En) => "Unused recovery codes:",
+        (T::RecoveryLeft, De) => "Unbenutzte Wiederherstellungscodes:",
+        (T::ResetTwoFactor, En) => "Reset two-factor authentication",
+        (T::ResetTwoFactor, De) => "Zwei-Faktor-Authentifizierung zurücksetzen",
+        (T::TwoFactorResetDone, En) => {
+            "Two-factor authentication has been reset; the user has been told by mail."
+        }
+        (T::TwoFactorResetDone, De) => {
+            "Die Zwei-Faktor-Authentifizierung wurde zurückgesetzt; der Benutzer wurde per E-Mail informiert."
+        }
+        (T::TwoFactorDeactivated, En) => "Two-factor authentication has been deactivated.",
+        (T::TwoFactorDeactivated, De) => "Die Zwei-Faktor-Authentifizierung wurde deaktiviert.",
+        (T::TwoFactorRequiredByCompany, En) => {
+            "Your company requires two-factor authentication, so it cannot be turned off."
+        }
+        (T::TwoFactorRequiredByCompany, De) => {
+            "Ihre Firma verlangt die Zwei-Faktor-Authentifizierung, daher kann sie nicht ausgeschaltet werden."
+        }
     }
 }
 

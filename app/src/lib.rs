@@ -155,6 +155,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/set-password") view=pages::SetPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/forgot-password") view=pages::ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/security") view=pages::SecurityPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login/two-factor") view=pages::TwoFactorLoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login/two-factor-setup") view=pages::TwoFactorSetupPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -181,7 +184,9 @@ fn SessionBar() -> impl IntoView {
                                     .then(|| {
                                         view! { <a href="/admin/users">{tr(T::UserAdministration)}</a> }
                                     })}
+                                <a href="/security">{tr(T::Security)}</a>
                                 <span class="who">{me.display_name()}</span>
+
                                 // A plain form, so that logging out is a full page load: nothing of
                                 // the logged-in page stays in memory, and the server's
                                 // Clear-Site-Data reaches the browser.

@@ -2,7 +2,8 @@
 //! request context that server functions hand to them. Only compiled with the `ssr` feature.
 
 use crate::api::{
-    ApiError, LinkState, LoginForm, LoginOutcome, Me, UserForm, UserPage, UserQuery, UserSummary,
+    ApiError, LinkState, LoginForm, LoginOutcome, Me, TwoFactorEnrolment, TwoFactorStatus,
+    UserForm, UserPage, UserQuery, UserSummary,
 };
 use async_trait::async_trait;
 use http::header::{COOKIE, HeaderName, HeaderValue};
@@ -111,6 +112,28 @@ pub trait AdminService: Send + Sync + 'static {
         id: String,
         active: bool,
     ) -> Result<(), ApiError>;
+    async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+}
+
+/// The second factor: the login's second step (with the pending state's cookie), and the user's
+/// own activation and deactivation (with a session, or during enrolment required by the client).
+#[async_trait]
+pub trait TwoFactorService: Send + Sync + 'static {
+    async fn login(&self, req: &RequestCtx, code: String) -> Result<LoginOutcome, ApiError>;
+    async fn status(&self, req: &RequestCtx) -> Result<TwoFactorStatus, ApiError>;
+    async fn start(&self, req: &RequestCtx) -> Result<TwoFactorEnrolment, ApiError>;
+    async fn activate(&self, req: &RequestCtx, code: String) -> Result<Vec<String>, ApiError>;
+    async fn deactivate(
+        &self,
+        req: &RequestCtx,
+        password: String,
+        code: String,
+    ) -> Result<(), ApiError>;
+    async fn new_recovery_codes(
+        &self,
+        req: &RequestCtx,
+        code: String,
+    ) -> Result<Vec<String>, ApiError>;
 }
 
 /// What a person does with links from mails, without being logged in.
@@ -123,6 +146,7 @@ pub trait AccountService: Send + Sync + 'static {
         token: String,
         new_password: String,
         repeat_password: String,
+        code: Option<String>,
     ) -> Result<(), ApiError>;
     /// Always the same answer, whether the account exists or not.
     async fn request_password_reset(
@@ -139,6 +163,7 @@ pub struct Backend {
     pub auth: Arc<dyn AuthService>,
     pub admin: Arc<dyn AdminService>,
     pub accounts: Arc<dyn AccountService>,
+    pub two_factor: Arc<dyn TwoFactorService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

@@ -91,6 +91,7 @@ async fn summary(core: &Core, ctx: &AdminCtx, user: UserRow) -> ServiceResult<Us
             _ => Invitation::Expired,
         }
     };
+    let two_factor = user.has_totp();
     Ok(UserSummary {
         status: status_of(&user),
         role: user.role(),
@@ -98,6 +99,7 @@ async fn summary(core: &Core, ctx: &AdminCtx, user: UserRow) -> ServiceResult<Us
         username: user.username,
         first_name: user.first_name,
         last_name: user.last_name,
+        two_factor,
         email: user.email,
         invitation,
     })
@@ -323,4 +325,30 @@ async fn audit(
         )
         .await?;
     Ok(())
+}
+
+/// Turns a user's 2FA off (lost phone): audited, the user is told by mail, and their sessions end.
+/// If the client requires 2FA, the user sets it up again at the next login.
+pub async fn reset_two_factor(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<()> {
+    let ctx = admin_ctx(core, req).await?;
+    let user = own_user(core, &ctx, &id).await?;
+    if !user.has_totp() {
+        return Ok(());
+    }
+    core.store.clear_totp(&user.id, core.clock.now()).await?;
+    core.store.delete_user_sessions(&user.id).await?;
+    let mut tx = core.store.pool().begin().await?;
+    links::notify(
+        core,
+        &mut tx,
+        &ctx.client,
+        &user,
+        templates::MailContent::TwoFactorReset {
+            login_link: core.settings.public_url.to_string(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    core.mailer.wake();
+    audit(core, &ctx, &user, "2fa.reset", "reset by an administrator").await
 }

@@ -28,6 +28,7 @@ pub const KEYS: &[&str] = &[
     "HASH_WORKERS",
     "LEPTOS_SITE_ADDR",
     "LOG_FORMAT",
+    "TOTP_ISSUER",
     "MAIL_TIME_ZONE",
 ];
 
@@ -60,6 +61,8 @@ pub struct Settings {
     pub session_absolute_secs: i64,
     pub hash_workers: usize,
     pub log_json: bool,
+    /// The issuer that authenticator apps show for the TOTP record.
+    pub totp_issuer: String,
     /// The time zone in which mails and link pages state expiry times.
     pub time_zone: jiff::tz::TimeZone,
 }
@@ -191,6 +194,13 @@ impl Settings {
             Some("json") => true,
             Some(_) => return Err(bad("LOG_FORMAT", "must be text or json")),
         };
+        let totp_issuer = get("TOTP_ISSUER").unwrap_or_else(|| "promio.net GmbH".to_owned());
+        if totp_issuer.is_empty() || totp_issuer.len() > 100 || totp_issuer.contains(':') {
+            return Err(bad(
+                "TOTP_ISSUER",
+                "must be 1 to 100 characters without ':'",
+            ));
+        }
 
         let zone_name = get("MAIL_TIME_ZONE").unwrap_or_else(|| "Europe/Berlin".to_owned());
         let time_zone = jiff::tz::TimeZone::get(&zone_name).map_err(|_| {
@@ -214,6 +224,7 @@ impl Settings {
             session_absolute_secs: session_absolute_hours * 3600,
             hash_workers,
             log_json,
+            totp_issuer,
         })
     }
 

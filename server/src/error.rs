@@ -21,6 +21,10 @@ pub enum ServiceError {
     /// A link that is used, expired or superseded.
     #[error("the link is no longer valid")]
     Gone,
+    #[error("second factor failed")]
+    SecondFactorFailed,
+    #[error("the pending login expired")]
+    LoginExpired,
     #[error("the password hashing pool is saturated")]
     Busy,
     #[error("database error")]
@@ -43,6 +47,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden => ApiError::Forbidden,
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Gone => ApiError::LinkUnusable,
+            ServiceError::SecondFactorFailed => ApiError::SecondFactorFailed,
+            ServiceError::LoginExpired => ApiError::LoginExpired,
+
             ServiceError::Busy => ApiError::Unavailable,
             ServiceError::Database(e) if is_unavailable(&e) => {
                 tracing::error!(error = %e, "database unavailable");

@@ -13,6 +13,8 @@ pub mod links;
 pub mod mail;
 pub mod services;
 pub mod store;
+pub mod totp;
+pub mod two_factor;
 
 use auth::cookies::CookiePolicy;
 use auth::{Auth, SessionPolicy, password::Hasher};

@@ -84,6 +84,19 @@ pub async fn issue_with_mail(
         LinkKind::Registration => MailContent::Registration { link, expires_at },
         LinkKind::PasswordReset => MailContent::PasswordReset { link, expires_at },
     };
+    notify(core, conn, client, user, content).await?;
+    Ok(expires_at)
+}
+
+/// Queues a mail to the user on `conn` (the caller's transaction).
+pub async fn notify(
+    core: &Core,
+    conn: &mut AnyConnection,
+    client: &ClientRow,
+    user: &UserRow,
+    content: MailContent,
+) -> ServiceResult<()> {
+    let now = core.clock.now();
     let name = display_name(user);
     let recipient = Recipient {
         display_name: &name,
@@ -107,7 +120,7 @@ pub async fn issue_with_mail(
         now,
     )
     .await?;
-    Ok(expires_at)
+    Ok(())
 }
 
 /// The link's address: always from `PUBLIC_URL`, never from the request.
@@ -179,6 +192,7 @@ pub async fn link_info(
                 username: user.username.clone(),
                 until: templates::format_time(link.expires_at, req.lang(), &core.time_zone),
                 second_factor_required: client.requires_2fa(),
+                code_required: kind == LinkKind::PasswordReset && user.has_totp(),
             }
         }
     })
@@ -192,6 +206,7 @@ pub async fn set_password(
     raw_token: String,
     new_password: String,
     repeat_password: String,
+    code: Option<String>,
 ) -> ServiceResult<()> {
     let link = find(core, &raw_token)
         .await?
@@ -227,6 +242,14 @@ pub async fn set_password(
             field: Field::RepeatPassword,
             problem: Problem::Mismatch,
         }));
+    }
+    if kind_from(&link.kind) == LinkKind::PasswordReset && user.has_totp() {
+        // A reset must not bypass the second factor: the new password only counts with a code.
+        let code = code.unwrap_or_default();
+        if !crate::two_factor::verify_code(core, &user, &code).await? {
+            audit_link(core, req, &link, "refused", "wrong second factor").await?;
+            return Err(ServiceError::SecondFactorFailed);
+        }
     }
     let hash = core.auth.hasher.hash(password.into_secret()).await?;
 

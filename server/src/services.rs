@@ -2,10 +2,13 @@
 //! the module that owns the behaviour; errors are mapped to the contract's type here, once.
 
 use crate::Core;
-use crate::{admin, links};
+use crate::{admin, links, two_factor};
 use async_trait::async_trait;
-use promio_app::api::{ApiError, LinkKind, LinkState, UserForm, UserPage, UserQuery, UserSummary};
-use promio_app::ssr::{AccountService, AdminService, RequestCtx};
+use promio_app::api::{
+    ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
+    UserPage, UserQuery, UserSummary,
+};
+use promio_app::ssr::{AccountService, AdminService, RequestCtx, TwoFactorService};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -46,6 +49,46 @@ impl AdminService for Services {
     ) -> Result<(), ApiError> {
         Ok(admin::set_active(&self.0, req, id, active).await?)
     }
+
+    async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(admin::reset_two_factor(&self.0, req, id).await?)
+    }
+}
+
+#[async_trait]
+impl TwoFactorService for Services {
+    async fn login(&self, req: &RequestCtx, code: String) -> Result<LoginOutcome, ApiError> {
+        Ok(two_factor::login(&self.0, req, code).await?)
+    }
+
+    async fn status(&self, req: &RequestCtx) -> Result<TwoFactorStatus, ApiError> {
+        Ok(two_factor::status(&self.0, req).await?)
+    }
+
+    async fn start(&self, req: &RequestCtx) -> Result<TwoFactorEnrolment, ApiError> {
+        Ok(two_factor::start(&self.0, req).await?)
+    }
+
+    async fn activate(&self, req: &RequestCtx, code: String) -> Result<Vec<String>, ApiError> {
+        Ok(two_factor::activate(&self.0, req, code).await?)
+    }
+
+    async fn deactivate(
+        &self,
+        req: &RequestCtx,
+        password: String,
+        code: String,
+    ) -> Result<(), ApiError> {
+        Ok(two_factor::deactivate(&self.0, req, password, code).await?)
+    }
+
+    async fn new_recovery_codes(
+        &self,
+        req: &RequestCtx,
+        code: String,
+    ) -> Result<Vec<String>, ApiError> {
+        Ok(two_factor::new_recovery_codes(&self.0, req, code).await?)
+    }
 }
 
 #[async_trait]
@@ -60,8 +103,9 @@ impl AccountService for Services {
         token: String,
         new_password: String,
         repeat_password: String,
+        code: Option<String>,
     ) -> Result<(), ApiError> {
-        Ok(links::set_password(&self.0, req, token, new_password, repeat_password).await?)
+        Ok(links::set_password(&self.0, req, token, new_password, repeat_password, code).await?)
     }
 
     async fn request_password_reset(

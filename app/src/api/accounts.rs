@@ -32,6 +32,8 @@ pub struct UserSummary {
     pub role: Role,
     pub status: UserStatus,
     pub invitation: Invitation,
+    /// Two-factor authentication is on.
+    pub two_factor: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,8 +78,12 @@ pub enum LinkState {
         company_id: String,
         username: String,
         until: String,
+        /// The client requires 2FA (so 8 characters suffice for the password).
         second_factor_required: bool,
+        /// A reset of a user with 2FA on: the form also asks for a two-factor or recovery code.
+        code_required: bool,
     },
+
     Expired {
         kind: LinkKind,
     },
@@ -168,10 +174,11 @@ pub async fn set_password(
     token: String,
     new_password: String,
     repeat_password: String,
+    code: Option<String>,
 ) -> Result<(), ApiError> {
     crate::ssr::call(|b, req| async move {
         b.accounts
-            .set_password(&req, token, new_password, repeat_password)
+            .set_password(&req, token, new_password, repeat_password, code)
             .await
     })
     .await

@@ -103,6 +103,12 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// The two-factor or recovery code was wrong or already used.
+    #[error("second factor failed")]
+    SecondFactorFailed,
+    /// The state between password and second factor ended (expired, or too many wrong codes).
+    #[error("login expired")]
+    LoginExpired,
     /// A link from a mail that is used, expired or replaced by a newer one.
     #[error("the link is no longer valid")]
     LinkUnusable,
@@ -124,7 +130,11 @@ impl ApiError {
             ApiError::LoginFailed {
                 retry_after_secs: Some(_),
             } => 429,
-            ApiError::LoginFailed { .. } | ApiError::Unauthenticated => 401,
+            ApiError::LoginFailed { .. }
+            | ApiError::Unauthenticated
+            | ApiError::SecondFactorFailed
+            | ApiError::LoginExpired => 401,
+
             ApiError::UseSso | ApiError::Forbidden => 403,
             ApiError::NotFound => 404,
             ApiError::LinkUnusable => 410,
@@ -165,6 +175,16 @@ impl ApiError {
             (ApiError::Forbidden, De) => "Dazu sind Sie nicht berechtigt.".to_owned(),
             (ApiError::NotFound, En) => "This entry does not exist.".to_owned(),
             (ApiError::NotFound, De) => "Dieser Eintrag existiert nicht.".to_owned(),
+            (ApiError::SecondFactorFailed, En) => {
+                "The two-factor code is not correct or has already been used.".to_owned()
+            }
+            (ApiError::SecondFactorFailed, De) => {
+                "Der Zwei-Faktor-Code ist nicht korrekt oder wurde bereits verwendet.".to_owned()
+            }
+            (ApiError::LoginExpired, En) => "Your login has expired. Please log in again.".to_owned(),
+            (ApiError::LoginExpired, De) => {
+                "Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.".to_owned()
+            }
             (ApiError::LinkUnusable, En) => {
                 "This link can no longer be used. Please ask for a new one.".to_owned()
             }

@@ -4,9 +4,11 @@
 
 mod accounts;
 mod error;
+mod two_factor;
 
 pub use accounts::*;
 pub use error::{ApiError, Field, Problem};
+pub use two_factor::*;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

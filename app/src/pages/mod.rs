@@ -5,12 +5,14 @@ mod forgot;
 mod home;
 mod login;
 mod set_password;
+mod two_factor;
 mod users;
 
 pub use forgot::ForgotPasswordPage;
 pub use home::HomePage;
 pub use login::LoginPage;
 pub use set_password::SetPasswordPage;
+pub use two_factor::{SecurityPage, TwoFactorLoginPage, TwoFactorSetupPage};
 pub use users::UsersPage;
 
 use crate::i18n::T;

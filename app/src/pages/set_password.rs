@@ -17,7 +17,7 @@ pub fn SetPasswordPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
                 {move || Suspend::new(async move {
                     match link.await {
-                        Ok(LinkState::Valid { kind, company_id, username, until, second_factor_required }) => {
+                        Ok(LinkState::Valid { kind, company_id, username, until, second_factor_required, code_required }) => {
                             view! {
                                 <SetPasswordForm
                                     token=token()
@@ -26,6 +26,7 @@ pub fn SetPasswordPage() -> impl IntoView {
                                     username
                                     until
                                     second_factor_required
+                                    code_required
                                 />
                             }
                                 .into_any()
@@ -74,6 +75,7 @@ fn SetPasswordForm(
     username: String,
     until: String,
     second_factor_required: bool,
+    code_required: bool,
 ) -> impl IntoView {
     let lang = use_lang();
     let hydrated = use_hydrated();
@@ -133,6 +135,15 @@ fn SetPasswordForm(
                 autocomplete="new-password"
                 aria-invalid=invalid(Field::RepeatPassword)
             />
+            {code_required
+                .then(|| {
+                    view! {
+                        <label for="code">{tr(T::TwoFactorCode)}</label>
+                        <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
+                        <p class="hint">{tr(T::TwoFactorCodeHint)}</p>
+                    }
+                })}
+
             <button type="submit" class="primary" disabled=move || !hydrated.get() || action.pending().get()>
                 {tr(T::Ok)}
             </button>

@@ -2,7 +2,8 @@
 //! edit; resend the registration mail; send a password reset mail; deactivate and reactivate.
 
 use super::use_hydrated;
-use crate::api::ResendRegistration;
+use crate::api::{ResendRegistration, ResetUserTwoFactor};
+
 use crate::api::{
     self, ApiError, CreateUser, Field, Invitation, Role, SendPasswordReset, SetUserActive,
     UpdateUser, UserStatus, UserSummary,
@@ -56,6 +57,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let resend = ServerAction::<ResendRegistration>::new();
     let reset = ServerAction::<SendPasswordReset>::new();
     let activate = ServerAction::<SetUserActive>::new();
+    let reset_2fa = ServerAction::<ResetUserTwoFactor>::new();
 
     // Each action reports its own outcome and refreshes the list.
     let report = move |outcome: Option<Result<(), ApiError>>, ok: T| match outcome {
@@ -84,6 +86,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
         report(outcome, T::UserSaved);
     });
     Effect::new(move |_| report(resend.value().get(), T::MailQueued));
+    Effect::new(move |_| report(reset_2fa.value().get(), T::TwoFactorResetDone));
     Effect::new(move |_| report(reset.value().get(), T::MailQueued));
     Effect::new(move |_| {
         let ok = if reactivating.get_untracked() {
@@ -104,7 +107,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                     + update.version().get()
                     + resend.version().get()
                     + reset.version().get()
-                    + activate.version().get(),
+                    + activate.version().get()
+                    + reset_2fa.version().get(),
             )
         },
         |(search, status, page, _)| api::list_users(search, status, page),
@@ -217,6 +221,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                                                             reset
                                                             activate
                                                             set_reactivating
+                                                            reset_2fa
                                                         />
                                                     }
                                                 })
@@ -270,6 +275,7 @@ fn UserRow(
     reset: ServerAction<SendPasswordReset>,
     activate: ServerAction<SetUserActive>,
     set_reactivating: WriteSignal<bool>,
+    reset_2fa: ServerAction<ResetUserTwoFactor>,
 ) -> impl IntoView {
     let status = match user.status {
         UserStatus::Invited => T::StatusInvited,
@@ -292,6 +298,8 @@ fn UserRow(
     let is_invited = user.status == UserStatus::Invited;
     let is_active = user.status == UserStatus::Active;
     let is_deactivated = user.status == UserStatus::Deactivated;
+    let has_two_factor = user.two_factor;
+    let id5 = user.id.clone();
     let edited = user.clone();
     view! {
         <tr>
@@ -334,6 +342,19 @@ fn UserRow(
                                 }
                             >
                                 {tr(T::SendPasswordReset)}
+                            </button>
+                        }
+                    })}
+                {has_two_factor
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button"
+                                on:click=move |_| {
+                                    reset_2fa.dispatch(ResetUserTwoFactor { id: id5.clone() });
+                                }
+                            >
+                                {tr(T::ResetTwoFactor)}
                             </button>
                         }
                     })}

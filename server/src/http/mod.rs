@@ -37,8 +37,10 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
     let backend = Backend {
         auth: Arc::new(core.auth.clone()),
         admin: services.clone(),
-        accounts: services,
+        accounts: services.clone(),
+        two_factor: services,
     };
+
     let context = move || {
         provide_context(backend.clone());
         // A fresh nonce per response for the page's inline scripts (see the page CSP in the shell).

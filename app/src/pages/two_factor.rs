@@ -1,0 +1,250 @@
+//! Two-factor pages: the login's second step, the enrolment a client may require before the first
+//! session, and the Security page.
+
+use super::use_hydrated;
+use crate::api::{
+    self, ActivateTwoFactor, ApiError, DeactivateTwoFactor, LoginOutcome, NewRecoveryCodes,
+    StartTwoFactor, TwoFactorLogin,
+};
+use crate::i18n::T;
+use crate::{tr, use_lang};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_navigate;
+
+/// The second step of the login: a code from the app, or a recovery code.
+#[component]
+pub fn TwoFactorLoginPage() -> impl IntoView {
+    let lang = use_lang();
+    let hydrated = use_hydrated();
+    let action = ServerAction::<TwoFactorLogin>::new();
+    let result = action.value();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(LoginOutcome::LoggedIn)) = result.get() {
+            navigate("/home", Default::default());
+        }
+    });
+    let error = move || result.get().and_then(|r| r.err());
+    let expired = move || matches!(error(), Some(ApiError::LoginExpired));
+    view! {
+        <section class="card">
+            <h1>{tr(T::TwoFactorTitle)}</h1>
+            <p>{tr(T::TwoFactorIntro)}</p>
+            {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+            <Show
+                when=move || !expired()
+                fallback=|| view! { <p><a href="/login">{tr(T::BackToLogin)}</a></p> }
+            >
+                <ActionForm action attr:class="form" attr:novalidate=true>
+                    <label for="code">{tr(T::TwoFactorCode)}</label>
+                    <input
+                        id="code"
+                        name="code"
+                        type="text"
+                        inputmode="numeric"
+                        autocomplete="one-time-code"
+                        autocapitalize="none"
+                        spellcheck="false"
+                        aria-describedby="code_hint"
+                    />
+                    <p id="code_hint" class="hint">{tr(T::TwoFactorCodeHint)}</p>
+                    <button type="submit" class="primary" disabled=move || !hydrated.get() || action.pending().get()>
+                        {tr(T::Ok)}
+                    </button>
+                </ActionForm>
+            </Show>
+        </section>
+    }
+}
+
+/// The enrolment a client requires before the first session.
+#[component]
+pub fn TwoFactorSetupPage() -> impl IntoView {
+    view! {
+        <section class="card">
+            <h1>{tr(T::TwoFactorTitle)}</h1>
+            <p role="status" class="notice">{tr(T::TwoFactorSetupRequired)}</p>
+            <Enrolment after_done="/home"/>
+        </section>
+    }
+}
+
+/// The Security page: the user's own second factor.
+#[component]
+pub fn SecurityPage() -> impl IntoView {
+    let lang = use_lang();
+    let me = Resource::new(|| (), |_| api::current_user());
+    view! {
+        <section class="card">
+            <h1>{tr(T::Security)}</h1>
+            <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
+                {move || Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(_)) => view! { <TwoFactorSettings/> }.into_any(),
+                        Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn TwoFactorSettings() -> impl IntoView {
+    let lang = use_lang();
+    let refresh = RwSignal::new(0u32);
+    let status = Resource::new(move || refresh.get(), |_| api::get_two_factor_status());
+    view! {
+        <h2>{tr(T::TwoFactorTitle)}</h2>
+        <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    Ok(s) if !s.available => view! { <p>{tr(T::TwoFactorNotForSso)}</p> }.into_any(),
+                    Ok(s) if s.enabled => view! {
+                        <p>{tr(T::TwoFactorOn)}</p>
+                        <p class="hint">{tr(T::RecoveryLeft)} " " {s.recovery_codes_left}</p>
+                        <ManageTwoFactor required=s.required refresh/>
+                    }
+                        .into_any(),
+                    Ok(_) => view! {
+                        <p>{tr(T::TwoFactorOff)}</p>
+                        <Enrolment after_done=""/>
+                    }
+                        .into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Activation: button, then QR code, secret key and the first code, then the recovery codes.
+/// `after_done`: where the Continue button leads once the codes are shown ("" for none).
+#[component]
+fn Enrolment(after_done: &'static str) -> impl IntoView {
+    let lang = use_lang();
+    let hydrated = use_hydrated();
+    let start = ServerAction::<StartTwoFactor>::new();
+    let activate = ServerAction::<ActivateTwoFactor>::new();
+    let enrolment = move || start.value().get().and_then(|r| r.ok());
+    let codes = move || activate.value().get().and_then(|r| r.ok());
+    let error = move || {
+        activate
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| start.value().get().and_then(|r| r.err()))
+    };
+    view! {
+        {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        {move || match (enrolment(), codes()) {
+            (_, Some(codes)) => view! { <RecoveryCodeList codes after_done/> }.into_any(),
+            (Some(e), None) => view! {
+                <p>{tr(T::ScanIntro)}</p>
+                <img class="qr" src=e.qr_code alt=tr(T::QrCode) width="220" height="220"/>
+                <div class="form">
+                    <label for="secret_key">{tr(T::SecretKey)}</label>
+                    <input id="secret_key" type="text" readonly=true value=e.secret class="secret"/>
+                </div>
+                <ActionForm action=activate attr:class="form" attr:novalidate=true>
+                    <label for="activation_code">{tr(T::TwoFactorCode)}</label>
+                    <input id="activation_code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
+                    <button type="submit" class="primary" disabled=move || !hydrated.get() || activate.pending().get()>
+                        {tr(T::Activate)}
+                    </button>
+                </ActionForm>
+            }
+                .into_any(),
+            (None, None) => view! {
+                <button
+                    type="button"
+                    class="primary"
+                    disabled=move || !hydrated.get() || start.pending().get()
+                    on:click=move |_| {
+                        start.dispatch(StartTwoFactor {});
+                    }
+                >
+                    {tr(T::ActivateTwoFactor)}
+                </button>
+            }
+                .into_any(),
+        }}
+    }
+}
+
+#[component]
+fn RecoveryCodeList(codes: Vec<String>, after_done: &'static str) -> impl IntoView {
+    view! {
+        <p role="status" class="notice">{tr(T::RecoveryCodesIntro)}</p>
+        <h3 id="recovery_codes_label">{tr(T::RecoveryCodes)}</h3>
+        <ul class="recovery-codes" aria-labelledby="recovery_codes_label">
+            {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+        </ul>
+        {(!after_done.is_empty())
+            .then(|| view! { <a class="button primary" href=after_done rel="external">{tr(T::Continue)}</a> })}
+    }
+}
+
+/// With 2FA on: new recovery codes, and deactivation (unless the client requires 2FA).
+#[component]
+fn ManageTwoFactor(required: bool, refresh: RwSignal<u32>) -> impl IntoView {
+    let lang = use_lang();
+    let hydrated = use_hydrated();
+    let deactivate = ServerAction::<DeactivateTwoFactor>::new();
+    let renew = ServerAction::<NewRecoveryCodes>::new();
+    let (show_deactivate, set_show_deactivate) = signal(false);
+    Effect::new(move |_| {
+        if let Some(Ok(())) = deactivate.value().get() {
+            refresh.update(|n| *n += 1);
+        }
+    });
+    let error = move || {
+        deactivate
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| renew.value().get().and_then(|r| r.err()))
+    };
+    view! {
+        {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        {move || renew.value().get().and_then(|r| r.ok()).map(|codes| view! { <RecoveryCodeList codes after_done=""/> })}
+        <Show when=move || !show_deactivate.get()>
+            <ActionForm action=renew attr:class="form inline" attr:novalidate=true>
+                <label for="renew_code">{tr(T::TwoFactorCode)}</label>
+                <input id="renew_code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
+                <button type="submit" class="secondary" disabled=move || !hydrated.get()>{tr(T::NewRecoveryCodes)}</button>
+            </ActionForm>
+        </Show>
+
+        {if required {
+            view! { <p class="hint">{tr(T::TwoFactorRequiredByCompany)}</p> }.into_any()
+        } else {
+            view! {
+                <Show
+                    when=move || show_deactivate.get()
+                    fallback=move || view! {
+                        <button
+                            type="button"
+                            class="secondary"
+                            disabled=move || !hydrated.get()
+                            on:click=move |_| set_show_deactivate.set(true)
+                        >
+                            {tr(T::DeactivateTwoFactor)}
+                        </button>
+                    }
+                >
+                    <ActionForm action=deactivate attr:class="form" attr:novalidate=true>
+                        <label for="deactivate_password">{tr(T::Password)}</label>
+                        <input id="deactivate_password" name="password" type="password" autocomplete="current-password"/>
+                        <label for="deactivate_code">{tr(T::TwoFactorCode)}</label>
+                        <input id="deactivate_code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
+                        <button type="submit" class="primary">{tr(T::DeactivateTwoFactor)}</button>
+                    </ActionForm>
+                </Show>
+            }
+                .into_any()
+        }}
+    }
+}

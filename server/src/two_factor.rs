@@ -1,0 +1,328 @@
+//! The second factor as the login flow and the Security page use it. The TOTP rules themselves
+//! (window, replay, recovery codes, sealing) are in [`crate::totp`].
+//!
+//! Who may act: the login's second step needs the pending state's cookie (kind `totp`), which is
+//! not a session; activation needs a session, or the pending state of kind `enrol` when the client
+//! requires 2FA and the user has none yet (activation then starts the session).
+
+use crate::Core;
+use crate::auth::{client_ip, cookies};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::audit::AuditEvent;
+use crate::store::clients::ClientRow;
+use crate::store::sessions::ChallengeRow;
+use crate::store::users::UserRow;
+use crate::totp;
+use base64::Engine;
+use http::header::SET_COOKIE;
+use promio_app::api::{LoginOutcome, TwoFactorEnrolment, TwoFactorStatus};
+use promio_app::ssr::RequestCtx;
+use secrecy::{ExposeSecret, SecretString};
+
+/// After this many wrong codes the pending state ends and the login starts over.
+pub const MAX_FAILURES: i64 = 5;
+
+fn key(core: &Core) -> &[u8; 32] {
+    core.settings.secret_key.expose_secret()
+}
+
+/// The pending state of the request, if it is still open.
+async fn challenge(
+    core: &Core,
+    req: &RequestCtx,
+    kind: &str,
+) -> ServiceResult<Option<ChallengeRow>> {
+    let Some(hash) = core.auth.presented(req, cookies::CHALLENGE) else {
+        return Ok(None);
+    };
+    match core.store.challenge(&hash).await? {
+        Some(c)
+            if c.kind == kind && c.expires_at > core.clock.now() && c.failures < MAX_FAILURES =>
+        {
+            Ok(Some(c))
+        }
+        Some(c) => {
+            core.store.delete_challenge(&c.token_hash).await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+async fn user_and_client(core: &Core, user_id: &str) -> ServiceResult<(UserRow, ClientRow)> {
+    let user = core
+        .store
+        .user_by_id(user_id)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let client = core
+        .store
+        .client_by_id(&user.client_id)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    Ok((user, client))
+}
+
+/// Checks a TOTP code (current or previous step, each step once) or a recovery code (once).
+pub async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResult<bool> {
+    if !user.has_totp() {
+        return Ok(false);
+    }
+    if totp::is_recovery_code(code) {
+        let hash = totp::recovery_hash(key(core), code);
+        return Ok(core
+            .store
+            .use_recovery_code(&user.id, &hash, core.clock.now())
+            .await?);
+    }
+    let Some(sealed) = core.store.totp_secret(&user.id).await? else {
+        return Ok(false);
+    };
+    let secret = totp::open(key(core), &sealed).ok_or_else(|| {
+        ServiceError::Internal(anyhow::anyhow!(
+            "a TOTP secret cannot be opened with SECRET_KEY"
+        ))
+    })?;
+    match totp::matching_step(&secret, code, core.clock.now()) {
+        Some(step) => Ok(core.store.use_totp_step(&user.id, step).await?),
+        None => Ok(false),
+    }
+}
+
+/// The login's second step.
+pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult<LoginOutcome> {
+    let Some(pending) = challenge(core, req, "totp").await? else {
+        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+        return Err(ServiceError::LoginExpired);
+    };
+    let (user, client) = user_and_client(core, &pending.user_id).await?;
+    if code.chars().count() > 64 {
+        return Err(ServiceError::SecondFactorFailed);
+    }
+    if !verify_code(core, &user, &code).await? {
+        let failures = core.store.challenge_failed(&pending.token_hash).await?;
+        audit(
+            core,
+            req,
+            &user,
+            "login.second_factor",
+            "failure",
+            &format!("wrong code ({failures})"),
+        )
+        .await?;
+        if failures >= MAX_FAILURES {
+            core.store.delete_challenge(&pending.token_hash).await?;
+            req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+            return Err(ServiceError::LoginExpired);
+        }
+        return Err(ServiceError::SecondFactorFailed);
+    }
+    if !core.store.delete_challenge(&pending.token_hash).await? || !client.is_active() {
+        return Err(ServiceError::LoginExpired);
+    }
+    core.auth.start_session(req, &user).await?;
+    req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+    audit(core, req, &user, "login.second_factor", "success", "").await?;
+    tracing::info!(user_id = %user.id, "login succeeded with second factor");
+    Ok(LoginOutcome::LoggedIn)
+}
+
+/// Who is activating: a logged-in user, or one in the enrolment the client requires.
+enum Enroller {
+    Session,
+    Pending(ChallengeRow),
+}
+
+async fn enroller(core: &Core, req: &RequestCtx) -> ServiceResult<(Enroller, UserRow, ClientRow)> {
+    if let Some(session) = core.auth.session(req).await? {
+        let (user, client) = user_and_client(core, &session.user.id).await?;
+        return Ok((Enroller::Session, user, client));
+    }
+    if let Some(pending) = challenge(core, req, "enrol").await? {
+        let (user, client) = user_and_client(core, &pending.user_id).await?;
+        return Ok((Enroller::Pending(pending), user, client));
+    }
+    Err(ServiceError::Unauthenticated)
+}
+
+pub async fn status(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorStatus> {
+    let (_, user, client) = enroller(core, req).await?;
+    Ok(TwoFactorStatus {
+        enabled: user.has_totp(),
+        available: !client.uses_sso(),
+        required: client.requires_2fa(),
+        recovery_codes_left: core.store.recovery_codes_left(&user.id).await? as u32,
+    })
+}
+
+pub async fn start(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorEnrolment> {
+    let (_, user, client) = enroller(core, req).await?;
+    if client.uses_sso() || user.has_totp() {
+        return Err(ServiceError::Forbidden);
+    }
+    let secret = totp::generate_secret();
+    let sealed = totp::seal(key(core), &secret)
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("cannot seal a TOTP secret")))?;
+    core.store
+        .set_pending_totp(&user.id, &sealed, core.clock.now())
+        .await?;
+    let account = format!("{}/{}", client.company_id, user.username);
+    let uri = totp::otpauth_uri(&secret, &core.settings.totp_issuer, &account)
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("cannot build the otpauth URI")))?;
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("QR: {e}")))?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .build();
+    Ok(TwoFactorEnrolment {
+        secret: totp::secret_base32(&secret),
+        otpauth_uri: uri,
+        qr_code: format!(
+            "data:image/svg+xml;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(svg)
+        ),
+    })
+}
+
+pub async fn activate(core: &Core, req: &RequestCtx, code: String) -> ServiceResult<Vec<String>> {
+    let (who, user, _) = enroller(core, req).await?;
+    if user.has_totp() {
+        return Err(ServiceError::Forbidden);
+    }
+    let sealed = core
+        .store
+        .totp_secret(&user.id)
+        .await?
+        .ok_or(ServiceError::Forbidden)?;
+    let secret = totp::open(key(core), &sealed).ok_or_else(|| {
+        ServiceError::Internal(anyhow::anyhow!(
+            "a TOTP secret cannot be opened with SECRET_KEY"
+        ))
+    })?;
+    let Some(step) = totp::matching_step(&secret, &code, core.clock.now()) else {
+        audit(core, req, &user, "2fa.activation", "failure", "wrong code").await?;
+        return Err(ServiceError::SecondFactorFailed);
+    };
+    let codes = totp::new_recovery_codes();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| totp::recovery_hash(key(core), c))
+        .collect();
+    if !core
+        .store
+        .activate_totp(&user.id, step, &hashes, core.clock.now())
+        .await?
+    {
+        return Err(ServiceError::Forbidden);
+    }
+    if let Enroller::Pending(pending) = who {
+        // The enrolment the client required is done: now there is a session.
+        core.store.delete_challenge(&pending.token_hash).await?;
+        core.auth.start_session(req, &user).await?;
+        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+    }
+    audit(core, req, &user, "2fa.activated", "success", "").await?;
+    Ok(codes)
+}
+
+pub async fn deactivate(
+    core: &Core,
+    req: &RequestCtx,
+    password: String,
+    code: String,
+) -> ServiceResult<()> {
+    let session = core
+        .auth
+        .session(req)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let (user, client) = user_and_client(core, &session.user.id).await?;
+    if client.requires_2fa() || !user.has_totp() {
+        return Err(ServiceError::Forbidden);
+    }
+    let password_ok = core
+        .auth
+        .hasher
+        .verify(
+            user.password_hash.clone(),
+            SecretString::from(password.chars().take(1024).collect::<String>()),
+        )
+        .await?;
+    let code_ok = password_ok && verify_code(core, &user, &code).await?;
+    if !password_ok || !code_ok {
+        audit(
+            core,
+            req,
+            &user,
+            "2fa.deactivation",
+            "failure",
+            "wrong password or code",
+        )
+        .await?;
+        return Err(ServiceError::SecondFactorFailed);
+    }
+    core.store.clear_totp(&user.id, core.clock.now()).await?;
+    audit(core, req, &user, "2fa.deactivated", "success", "").await?;
+    Ok(())
+}
+
+pub async fn new_recovery_codes(
+    core: &Core,
+    req: &RequestCtx,
+    code: String,
+) -> ServiceResult<Vec<String>> {
+    let session = core
+        .auth
+        .session(req)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let user = session.user;
+    if !verify_code(core, &user, &code).await? {
+        return Err(ServiceError::SecondFactorFailed);
+    }
+    let codes = totp::new_recovery_codes();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| totp::recovery_hash(key(core), c))
+        .collect();
+    core.store
+        .replace_recovery_codes(&user.id, &hashes, core.clock.now())
+        .await?;
+    audit(
+        core,
+        req,
+        &user,
+        "2fa.recovery_codes_renewed",
+        "success",
+        "",
+    )
+    .await?;
+    Ok(codes)
+}
+
+async fn audit(
+    core: &Core,
+    req: &RequestCtx,
+    user: &UserRow,
+    action: &str,
+    outcome: &str,
+    detail: &str,
+) -> ServiceResult<()> {
+    let ip = client_ip(req);
+    core.store
+        .record(
+            AuditEvent {
+                client_id: Some(&user.client_id),
+                actor_user_id: Some(&user.id),
+                subject_user_id: Some(&user.id),
+                action,
+                outcome,
+                detail,
+                ip: ip.as_deref(),
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
+}
