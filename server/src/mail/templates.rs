@@ -186,6 +186,46 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// The mail that tells a user their two-factor authentication was reset.
+fn render_notice(login_link: &str, to: &Recipient<'_>) -> Rendered {
+    let (subject, greeting, body, action) = match to.lang {
+        Lang::En => (
+            "Your two-factor authentication was reset",
+            format!("Hello {},", to.display_name),
+            "your company's user administrator has turned off the two-factor authentication of your \
+             promio.connect account. If your company requires it, you will set it up again at your next login. \
+             If you did not ask for this, please contact your user administrator.",
+            "Log in:",
+        ),
+        Lang::De => (
+            "Ihre Zwei-Faktor-Authentifizierung wurde zurückgesetzt",
+            format!("Hallo {},", to.display_name),
+            "die Benutzerverwaltung Ihrer Firma hat die Zwei-Faktor-Authentifizierung Ihres Zugangs zu \
+             promio.connect ausgeschaltet. Verlangt Ihre Firma sie, richten Sie sie bei der nächsten Anmeldung neu ein. \
+             Haben Sie das nicht veranlasst, wenden Sie sich bitte an Ihre Benutzerverwaltung.",
+            "Anmelden:",
+        ),
+    };
+    let text = format!("{greeting}\n\n{body}\n\n{action}\n{login_link}\n\n-- \npromio.connect\n");
+    let e = escape;
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family: sans-serif; line-height: 1.5\"><p>{}</p><p>{}</p>\
+         <p>{}<br><a href=\"{href}\">{href}</a></p><p>promio.connect</p></body></html>",
+        to.lang.code(),
+        e(subject),
+        e(&greeting),
+        e(body),
+        e(action),
+        href = e(login_link),
+    );
+    Rendered {
+        subject: subject.to_owned(),
+        text,
+        html,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,45 +300,5 @@ mod tests {
         );
         assert!(mail.html.contains("&lt;b&gt;Jörg&lt;/b&gt;") && !mail.html.contains("<b>Jörg"));
         assert!(mail.html.contains("token=a&amp;b"));
-    }
-}
-
-/// The mail that tells a user their two-factor authentication was reset.
-fn render_notice(login_link: &str, to: &Recipient<'_>) -> Rendered {
-    let (subject, greeting, body, action) = match to.lang {
-        Lang::En => (
-            "Your two-factor authentication was reset",
-            format!("Hello {},", to.display_name),
-            "your company's user administrator has turned off the two-factor authentication of your \
-             promio.connect account. If your company requires it, you will set it up again at your next login. \
-             If you did not ask for this, please contact your user administrator.",
-            "Log in:",
-        ),
-        Lang::De => (
-            "Ihre Zwei-Faktor-Authentifizierung wurde zurückgesetzt",
-            format!("Hallo {},", to.display_name),
-            "die Benutzerverwaltung Ihrer Firma hat die Zwei-Faktor-Authentifizierung Ihres Zugangs zu \
-             promio.connect ausgeschaltet. Verlangt Ihre Firma sie, richten Sie sie bei der nächsten Anmeldung neu ein. \
-             Haben Sie das nicht veranlasst, wenden Sie sich bitte an Ihre Benutzerverwaltung.",
-            "Anmelden:",
-        ),
-    };
-    let text = format!("{greeting}\n\n{body}\n\n{action}\n{login_link}\n\n-- \npromio.connect\n");
-    let e = escape;
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
-         <body style=\"font-family: sans-serif; line-height: 1.5\"><p>{}</p><p>{}</p>\
-         <p>{}<br><a href=\"{href}\">{href}</a></p><p>promio.connect</p></body></html>",
-        to.lang.code(),
-        e(subject),
-        e(&greeting),
-        e(body),
-        e(action),
-        href = e(login_link),
-    );
-    Rendered {
-        subject: subject.to_owned(),
-        text,
-        html,
     }
 }

@@ -10,3 +10,4 @@ mod mail;
 mod pages;
 mod security;
 mod sessions;
+mod two_factor;

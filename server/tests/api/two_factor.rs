@@ -1,0 +1,404 @@
+//! Two-factor authentication: activation, the second login step, replay, recovery codes,
+//! required enrolment, deactivation and an administrator's reset.
+
+use crate::helpers::{PASSWORD, TestApp, api_error};
+use promio_app::api::{
+    ApiError, LinkState, LoginOutcome, Me, Role, TwoFactorEnrolment, TwoFactorStatus,
+};
+use promio_server::accounts::ClientSettings;
+use promio_server::clock::Clock;
+use promio_server::totp;
+
+/// Activates 2FA for the logged-in user of `app`; returns the secret and the recovery codes.
+async fn activate(app: &TestApp) -> (Vec<u8>, Vec<String>) {
+    let enrolment: TwoFactorEnrolment = app.call("2fa/start", &[]).await.json().await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let code = totp::code_at(&secret, app.clock.now()).unwrap();
+    let response = app.call("2fa/activate", &[("code", &code)]).await;
+    assert_eq!(response.status(), 200);
+    (secret, response.json().await.unwrap())
+}
+
+fn code(app: &TestApp, secret: &[u8], offset_steps: i64) -> String {
+    totp::code_at(secret, app.clock.now() + offset_steps * totp::STEP_SECS).unwrap()
+}
+
+/// A user with 2FA on, logged out again; the clock moved to the next step.
+async fn with_2fa() -> (TestApp, Vec<u8>, Vec<String>) {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    let (secret, codes) = activate(&app).await;
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.clock.advance(totp::STEP_SECS);
+    (app, secret, codes)
+}
+
+async fn second_step(app: &TestApp, code: &str) -> reqwest::Response {
+    app.call("2fa/login", &[("code", code)]).await
+}
+
+async fn password_step(app: &TestApp) -> LoginOutcome {
+    let response = app.login("ACME", "alice", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn activation_shows_a_qr_code_for_promio_net_gmbh_and_gives_ten_recovery_codes() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    let enrolment: TwoFactorEnrolment = app.call("2fa/start", &[]).await.json().await.unwrap();
+    assert!(
+        enrolment
+            .otpauth_uri
+            .starts_with("otpauth://totp/promio.net%20GmbH:ACME%2Falice?"),
+        "{}",
+        enrolment.otpauth_uri
+    );
+    assert!(enrolment.otpauth_uri.contains("issuer=promio.net%20GmbH"));
+    assert!(
+        enrolment
+            .otpauth_uri
+            .contains(&format!("secret={}", enrolment.secret))
+    );
+    assert!(enrolment.qr_code.starts_with("data:image/svg+xml;base64,"));
+    assert_eq!(enrolment.secret.len(), 32, "160 bits in base32");
+
+    let wrong = app.call("2fa/activate", &[("code", "000000")]).await;
+    assert_eq!(api_error(wrong).await, ApiError::SecondFactorFailed);
+    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let response = app
+        .call("2fa/activate", &[("code", &code(&app, &secret, 0))])
+        .await;
+    let codes: Vec<String> = response.json().await.unwrap();
+    assert_eq!(codes.len(), 10);
+    assert!(codes.iter().all(|c| c.len() == 9 && &c[4..5] == "-"));
+    let status: TwoFactorStatus = app.call("2fa/status", &[]).await.json().await.unwrap();
+    assert_eq!(
+        status,
+        TwoFactorStatus {
+            enabled: true,
+            available: true,
+            required: false,
+            recovery_codes_left: 10
+        }
+    );
+
+    // The secret is stored sealed, and is never shown again.
+    use sqlx::Row;
+    let stored: String = sqlx::query("SELECT totp_secret FROM users WHERE username_key = 'alice'")
+        .fetch_one(app.core.store.pool())
+        .await
+        .unwrap()
+        .get("totp_secret");
+    assert!(!stored.contains(&enrolment.secret));
+    assert_eq!(app.call("2fa/start", &[]).await.status(), 403);
+}
+
+#[tokio::test]
+async fn after_the_password_the_pending_state_is_not_a_session() {
+    let (app, secret, _) = with_2fa().await;
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    assert_eq!(app.session_cookie(), None);
+    assert_eq!(app.me().await, None);
+    let protected = app
+        .call(
+            "users/list",
+            &[("search", ""), ("status", ""), ("page", "1")],
+        )
+        .await;
+    assert_eq!(protected.status(), 401);
+    assert_eq!(
+        app.call("2fa/recovery-codes", &[("code", &code(&app, &secret, 0))])
+            .await
+            .status(),
+        401
+    );
+
+    let response = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::LoggedIn
+    );
+    assert!(app.me().await.is_some());
+}
+
+#[tokio::test]
+async fn a_code_is_accepted_once() {
+    let (app, secret, _) = with_2fa().await;
+    let current = code(&app, &secret, 0);
+    password_step(&app).await;
+    assert_eq!(second_step(&app, &current).await.status(), 200);
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    password_step(&app).await;
+    let replay = second_step(&app, &current).await;
+    assert_eq!(replay.status(), 401);
+    assert_eq!(api_error(replay).await, ApiError::SecondFactorFailed);
+}
+
+#[tokio::test]
+async fn two_concurrent_submissions_of_one_code_give_one_session() {
+    let (app, secret, _) = with_2fa().await;
+    let browsers = [app.new_browser(), app.new_browser()];
+    for browser in &browsers {
+        let response = browser
+            .post(app.url("/api/login"))
+            .form(&[
+                ("company_id", "ACME"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.json::<LoginOutcome>().await.unwrap(),
+            LoginOutcome::TwoFactorRequired
+        );
+    }
+    let current = code(&app, &secret, 0);
+    let submit = |b: &reqwest::Client| {
+        b.post(app.url("/api/2fa/login"))
+            .form(&[("code", current.as_str())])
+            .send()
+    };
+    let (a, b) = tokio::join!(submit(&browsers[0]), submit(&browsers[1]));
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401]);
+    assert_eq!(app.active_sessions().await, 1);
+}
+
+#[tokio::test]
+async fn the_previous_step_is_accepted_but_not_older_or_future_ones() {
+    let (app, secret, _) = with_2fa().await;
+    app.clock.advance(5 * totp::STEP_SECS);
+    password_step(&app).await;
+    assert_eq!(
+        second_step(&app, &code(&app, &secret, -2)).await.status(),
+        401,
+        "two steps old"
+    );
+    assert_eq!(
+        second_step(&app, &code(&app, &secret, 1)).await.status(),
+        401,
+        "the next step"
+    );
+    assert_eq!(
+        second_step(&app, &code(&app, &secret, -1)).await.status(),
+        200,
+        "the previous step"
+    );
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_in_the_same_field_once() {
+    let (app, _, codes) = with_2fa().await;
+    password_step(&app).await;
+    assert_eq!(
+        second_step(&app, &codes[3].to_uppercase()).await.status(),
+        200
+    );
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    password_step(&app).await;
+    assert_eq!(second_step(&app, &codes[3]).await.status(), 401, "used up");
+    assert_eq!(second_step(&app, &codes[4]).await.status(), 200);
+    let status: TwoFactorStatus = app.call("2fa/status", &[]).await.json().await.unwrap();
+    assert_eq!(status.recovery_codes_left, 8);
+}
+
+#[tokio::test]
+async fn five_wrong_codes_end_the_pending_state() {
+    let (app, secret, _) = with_2fa().await;
+    password_step(&app).await;
+    for _ in 0..4 {
+        assert_eq!(
+            api_error(second_step(&app, "000000").await).await,
+            ApiError::SecondFactorFailed
+        );
+    }
+    assert_eq!(
+        api_error(second_step(&app, "000000").await).await,
+        ApiError::LoginExpired
+    );
+    let too_late = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(
+        api_error(too_late).await,
+        ApiError::LoginExpired,
+        "the right code no longer helps"
+    );
+    assert_eq!(app.me().await, None);
+}
+
+#[tokio::test]
+async fn the_pending_state_expires_after_five_minutes() {
+    let (app, secret, _) = with_2fa().await;
+    password_step(&app).await;
+    app.clock.advance(5 * 60);
+    let response = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(api_error(response).await, ApiError::LoginExpired);
+}
+
+#[tokio::test]
+async fn a_client_that_requires_2fa_leads_to_enrolment_before_any_session() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.set_client(
+        "ACME",
+        ClientSettings {
+            require_2fa: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        password_step(&app).await,
+        LoginOutcome::TwoFactorEnrolmentRequired
+    );
+    assert_eq!(app.me().await, None);
+    let status: TwoFactorStatus = app.call("2fa/status", &[]).await.json().await.unwrap();
+    assert!(status.required && !status.enabled);
+    let (_, codes) = activate(&app).await;
+    assert_eq!(codes.len(), 10);
+    let me: Option<Me> = app.me().await;
+    assert_eq!(
+        me.map(|m| m.username),
+        Some("alice".into()),
+        "the session starts after activation"
+    );
+    // Required 2FA cannot be turned off.
+    let response = app
+        .call(
+            "2fa/deactivate",
+            &[("password", PASSWORD), ("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn deactivation_needs_the_password_and_a_code() {
+    let (app, secret, _) = with_2fa().await;
+    password_step(&app).await;
+    second_step(&app, &code(&app, &secret, 0)).await;
+    app.clock.advance(totp::STEP_SECS);
+    let wrong_password = app
+        .call(
+            "2fa/deactivate",
+            &[
+                ("password", "not it at all"),
+                ("code", &code(&app, &secret, 0)),
+            ],
+        )
+        .await;
+    assert_eq!(wrong_password.status(), 401);
+    app.clock.advance(totp::STEP_SECS);
+    let ok = app
+        .call(
+            "2fa/deactivate",
+            &[("password", PASSWORD), ("code", &code(&app, &secret, 0))],
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(
+        password_step(&app).await,
+        LoginOutcome::LoggedIn,
+        "no second step any more"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_resets_a_users_2fa_and_the_user_is_told() {
+    let (app, _, _) = with_2fa().await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.login_ok("ACME", "boss").await;
+    let alice = app.user_id("ACME", "alice").await;
+    assert_eq!(
+        app.call("users/reset-2fa", &[("id", &alice)])
+            .await
+            .status(),
+        200
+    );
+    let mail = app.mail_to("alice@acme.example").await;
+    assert_eq!(mail.subject, "Your two-factor authentication was reset");
+    assert!(app.audit().await.iter().any(|e| e.action == "2fa.reset"));
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(password_step(&app).await, LoginOutcome::LoggedIn);
+}
+
+#[tokio::test]
+async fn a_password_reset_of_a_user_with_2fa_needs_a_code() {
+    let (app, _secret, codes) = with_2fa().await;
+    app.call(
+        "forgot-password",
+        &[("company_id", "ACME"), ("username", "alice")],
+    )
+    .await;
+    let token = TestApp::token_of(&app.mail_to("alice@").await);
+    let state: LinkState = app
+        .call("link", &[("token", &token)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(matches!(
+        state,
+        LinkState::Valid {
+            code_required: true,
+            ..
+        }
+    ));
+    let new = "violet orbit canvas thunder";
+    let fields = |c: &str| {
+        vec![
+            ("token", token.clone()),
+            ("new_password", new.into()),
+            ("repeat_password", new.into()),
+            ("code", c.to_owned()),
+        ]
+    };
+    let without = app
+        .client
+        .post(app.url("/api/set-password"))
+        .form(&fields("")[..3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 401);
+    let wrong = app
+        .client
+        .post(app.url("/api/set-password"))
+        .form(&fields("000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = app
+        .client
+        .post(app.url("/api/set-password"))
+        .form(&fields(&codes[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn sso_clients_get_no_2fa() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    sqlx::query("UPDATE clients SET sso_issuer = 'https://idp.acme.example'")
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let status: TwoFactorStatus = app.call("2fa/status", &[]).await.json().await.unwrap();
+    assert!(!status.available);
+    assert_eq!(app.call("2fa/start", &[]).await.status(), 403);
+}
