@@ -173,6 +173,10 @@ pub enum T {
     TwoFactorResetDone,
     TwoFactorDeactivated,
     TwoFactorRequiredByCompany,
+    ThrottledAccounts,
+    FailedAttempts,
+    AllowLoginAgain,
+    ThrottleCleared,
 }
 
 pub fn t(lang: Lang, key: T) -> &'static str {
@@ -432,6 +436,14 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         }
         (T::TwoFactorDeactivated, En) => "Two-factor authentication has been deactivated.",
         (T::TwoFactorDeactivated, De) => "Die Zwei-Faktor-Authentifizierung wurde deaktiviert.",
+        (T::ThrottledAccounts, En) => "Accounts with failed logins",
+        (T::ThrottledAccounts, De) => "Zugänge mit fehlgeschlagenen Anmeldungen",
+        (T::FailedAttempts, En) => "failed attempts in a row; next attempt possible in (seconds):",
+        (T::FailedAttempts, De) => "Fehlversuche in Folge; nächster Versuch möglich in (Sekunden):",
+        (T::AllowLoginAgain, En) => "Allow login again",
+        (T::AllowLoginAgain, De) => "Anmeldung wieder erlauben",
+        (T::ThrottleCleared, En) => "The account can log in again at once.",
+        (T::ThrottleCleared, De) => "Der Zugang kann sich sofort wieder anmelden.",
         (T::TwoFactorRequiredByCompany, En) => {
             "Your company requires two-factor authentication, so it cannot be turned off."
         }

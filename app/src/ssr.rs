@@ -1,11 +1,13 @@
 //! The server side of the contract: the service traits that the server crate implements, and the
 //! request context that server functions hand to them. Only compiled with the `ssr` feature.
 
+use crate::api::ThrottledAccount;
 use crate::api::{
     ApiError, LinkState, LoginForm, LoginOutcome, Me, TwoFactorEnrolment, TwoFactorStatus,
     UserForm, UserPage, UserQuery, UserSummary,
 };
 use async_trait::async_trait;
+
 use http::header::{COOKIE, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use leptos::prelude::*;
@@ -113,6 +115,8 @@ pub trait AdminService: Send + Sync + 'static {
         active: bool,
     ) -> Result<(), ApiError>;
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError>;
+    async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError>;
 }
 
 /// The second factor: the login's second step (with the pending state's cookie), and the user's

@@ -77,3 +77,13 @@ test('an administrator sees their role after login', async ({ page, account }) =
   await expect(page.getByRole('heading', { name: /Logged in as Max Admin/ })).toBeVisible();
   await expect(page.getByText('User administrator')).toBeVisible();
 });
+
+test('repeated failures make the next attempt wait, and the message says how long', async ({ page, account }) => {
+  await logIn(page, { ...account, password: 'wrong once' });
+  await expect(page.getByRole('alert')).toHaveText('The company ID, user name or password is not correct.');
+  await page.getByLabel('Password', { exact: true }).fill('wrong twice');
+  await page.getByRole('button', { name: 'OK' }).click();
+  await expect(page.getByRole('alert')).toHaveText(
+    /^The company ID, user name or password is not correct\. Please wait \d+ seconds? before the next attempt\.$/,
+  );
+});

@@ -12,6 +12,7 @@ use crate::mail::templates;
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
 use crate::store::users::{UserFilter, UserRow, UserStatus};
+use promio_app::api::ThrottledAccount;
 use promio_app::api::{
     Field, Invitation, LinkKind, Problem, Role, UserForm, UserPage, UserQuery, UserSummary,
 };
@@ -351,4 +352,47 @@ pub async fn reset_two_factor(core: &Core, req: &RequestCtx, id: String) -> Serv
     tx.commit().await?;
     core.mailer.wake();
     audit(core, &ctx, &user, "2fa.reset", "reset by an administrator").await
+}
+
+pub async fn list_throttled(core: &Core, req: &RequestCtx) -> ServiceResult<Vec<ThrottledAccount>> {
+    let ctx = admin_ctx(core, req).await?;
+    let now = core.clock.now();
+    let rows = core.store.throttled_accounts(&ctx.client.id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ThrottledAccount {
+            username: r.username.unwrap_or_default(),
+            failures: r.failures.clamp(0, i64::from(u32::MAX)) as u32,
+            wait_secs: (r.blocked_until - now).max(0) as u64,
+        })
+        .collect())
+}
+
+/// Lets an account try again at once (after the administrator has spoken with the user).
+pub async fn clear_throttle(core: &Core, req: &RequestCtx, username: String) -> ServiceResult<()> {
+    let ctx = admin_ctx(core, req).await?;
+    let company = crate::domain::CompanyId::parse(&ctx.client.company_id)?;
+    let name = crate::domain::UserName::parse(&username)?;
+    if !core
+        .store
+        .throttle_clear(&crate::throttle::account_key(&company, &name))
+        .await?
+    {
+        return Err(ServiceError::NotFound);
+    }
+    core.store
+        .record(
+            AuditEvent {
+                client_id: Some(&ctx.client.id),
+                actor_user_id: Some(&ctx.admin.id),
+                action: "login.throttle_cleared",
+                outcome: "success",
+                detail: name.as_str(),
+                ip: ctx.ip.as_deref(),
+                ..Default::default()
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
 }

@@ -23,6 +23,8 @@ pub enum ServiceError {
     Gone,
     #[error("second factor failed")]
     SecondFactorFailed,
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("the pending login expired")]
     LoginExpired,
     #[error("the password hashing pool is saturated")]
@@ -48,6 +50,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Gone => ApiError::LinkUnusable,
             ServiceError::SecondFactorFailed => ApiError::SecondFactorFailed,
+            ServiceError::TooManyAttempts { retry_after_secs } => {
+                ApiError::TooManyAttempts { retry_after_secs }
+            }
+
             ServiceError::LoginExpired => ApiError::LoginExpired,
 
             ServiceError::Busy => ApiError::Unavailable,

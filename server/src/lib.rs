@@ -13,6 +13,8 @@ pub mod links;
 pub mod mail;
 pub mod services;
 pub mod store;
+pub mod throttle;
+
 pub mod totp;
 pub mod two_factor;
 
@@ -72,6 +74,11 @@ impl Core {
             .migrate()
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
+        let from: lettre::message::Mailbox = settings
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("setting MAIL_FROM: {e}"))?;
+        let mailer = Mailer::new(store.clone(), Arc::clone(&clock), transport, from);
         let auth = Auth {
             store: store.clone(),
             clock: Arc::clone(&clock),
@@ -83,12 +90,10 @@ impl Core {
                 idle_secs: settings.session_idle_secs,
                 absolute_secs: settings.session_absolute_secs,
             },
+            mailer: mailer.clone(),
+            public_url: settings.public_url.clone(),
+            time_zone: settings.time_zone.clone(),
         };
-        let from: lettre::message::Mailbox = settings
-            .mail_from
-            .parse()
-            .map_err(|e| anyhow::anyhow!("setting MAIL_FROM: {e}"))?;
-        let mailer = Mailer::new(store.clone(), Arc::clone(&clock), transport, from);
         let time_zone = settings.time_zone.clone();
         let core = Core {
             settings,

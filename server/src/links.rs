@@ -293,6 +293,20 @@ pub async fn request_reset(
         && !client.uses_sso()
         && user.status() == UserStatus::Active
         && user.password_hash.is_some();
+    let ip = crate::auth::client_ip(req);
+    let ip_ok = match &ip {
+        Some(ip) => {
+            core.store
+                .rate_limit(
+                    &format!("forgot-ip:{ip}"),
+                    core.clock.now(),
+                    3600,
+                    crate::throttle::FORGOT_PER_IP_HOUR,
+                )
+                .await?
+        }
+        None => true,
+    };
     let recent = core
         .store
         .links_since(
@@ -301,11 +315,12 @@ pub async fn request_reset(
             core.clock.now() - 3600,
         )
         .await?;
-    let ip = crate::auth::client_ip(req);
     let (outcome, detail) = if !eligible {
         ("refused", "account not eligible")
     } else if recent >= RESETS_PER_HOUR {
         ("refused", "too many reset mails this hour")
+    } else if !ip_ok {
+        ("refused", "too many reset requests from this IP this hour")
     } else {
         let mut tx = core.store.pool().begin().await?;
         issue_with_mail(core, &mut tx, &client, &user, LinkKind::PasswordReset).await?;

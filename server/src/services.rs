@@ -4,6 +4,7 @@
 use crate::Core;
 use crate::{admin, links, two_factor};
 use async_trait::async_trait;
+use promio_app::api::ThrottledAccount;
 use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
     UserPage, UserQuery, UserSummary,
@@ -52,6 +53,14 @@ impl AdminService for Services {
 
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
         Ok(admin::reset_two_factor(&self.0, req, id).await?)
+    }
+
+    async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError> {
+        Ok(admin::list_throttled(&self.0, req).await?)
+    }
+
+    async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError> {
+        Ok(admin::clear_throttle(&self.0, req, username).await?)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
 use crate::store::sessions::ChallengeRow;
 use crate::store::users::UserRow;
+use crate::throttle;
 use crate::totp;
 use base64::Engine;
 use http::header::SET_COOKIE;
@@ -21,6 +22,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// After this many wrong codes the pending state ends and the login starts over.
 pub const MAX_FAILURES: i64 = 5;
+/// Codes tried without any wait: a pending state ends after 5 wrong ones anyway; across pending
+/// states the waits then grow as for passwords.
+const TOTP_FREE_ATTEMPTS: i64 = 5;
 
 fn key(core: &Core) -> &[u8; 32] {
     core.settings.secret_key.expose_secret()
@@ -99,6 +103,27 @@ pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult
     if code.chars().count() > 64 {
         return Err(ServiceError::SecondFactorFailed);
     }
+    // Second-factor failures count apart from password failures, per user.
+    let key = throttle::totp_key(&user.id);
+    let now = core.clock.now();
+    if core
+        .store
+        .throttle_attempt(
+            &key,
+            now,
+            throttle::ACCOUNT_RESET_AFTER,
+            Some(&user.client_id),
+            None,
+            TOTP_FREE_ATTEMPTS,
+        )
+        .await?
+        .is_none()
+    {
+        let wait = throttle::remaining(&core.store, &key, now).await?;
+        return Err(ServiceError::TooManyAttempts {
+            retry_after_secs: wait,
+        });
+    }
     if !verify_code(core, &user, &code).await? {
         let failures = core.store.challenge_failed(&pending.token_hash).await?;
         audit(
@@ -120,9 +145,11 @@ pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult
     if !core.store.delete_challenge(&pending.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
+    core.store.throttle_clear(&key).await?;
     core.auth.start_session(req, &user).await?;
     req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
     audit(core, req, &user, "login.second_factor", "success", "").await?;
+
     tracing::info!(user_id = %user.id, "login succeeded with second factor");
     Ok(LoginOutcome::LoggedIn)
 }

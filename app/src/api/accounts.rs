@@ -193,3 +193,22 @@ pub async fn request_password_reset(company_id: String, username: String) -> Res
     })
     .await
 }
+
+/// An account of the client with failed logins in a row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottledAccount {
+    pub username: String,
+    pub failures: u32,
+    /// Seconds until the next attempt is accepted (0: now).
+    pub wait_secs: u64,
+}
+
+#[server(prefix = "/api", endpoint = "users/throttled")]
+pub async fn list_throttled() -> Result<Vec<ThrottledAccount>, ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.list_throttled(&req).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "users/clear-throttle")]
+pub async fn clear_throttle(username: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.clear_throttle(&req, username).await }).await
+}

@@ -103,6 +103,9 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// Too many attempts in a row: the next one is possible after this wait.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// The two-factor or recovery code was wrong or already used.
     #[error("second factor failed")]
     SecondFactorFailed,
@@ -129,7 +132,8 @@ impl ApiError {
             ApiError::Invalid { .. } | ApiError::BadRequest(_) => 400,
             ApiError::LoginFailed {
                 retry_after_secs: Some(_),
-            } => 429,
+            }
+            | ApiError::TooManyAttempts { .. } => 429,
             ApiError::LoginFailed { .. }
             | ApiError::Unauthenticated
             | ApiError::SecondFactorFailed
@@ -151,6 +155,7 @@ impl ApiError {
             (ApiError::LoginFailed { retry_after_secs }, En) => {
                 let base = "The company ID, user name or password is not correct.";
                 match retry_after_secs {
+                    Some(1) => format!("{base} Please wait 1 second before the next attempt."),
                     Some(s) => format!("{base} Please wait {s} seconds before the next attempt."),
                     None => base.to_owned(),
                 }
@@ -158,7 +163,9 @@ impl ApiError {
             (ApiError::LoginFailed { retry_after_secs }, De) => {
                 let base = "Firmen-ID, Benutzername oder Passwort ist nicht korrekt.";
                 match retry_after_secs {
+                    Some(1) => format!("{base} Bitte warten Sie 1 Sekunde bis zum nächsten Versuch."),
                     Some(s) => format!("{base} Bitte warten Sie {s} Sekunden bis zum nächsten Versuch."),
+
                     None => base.to_owned(),
                 }
             }
@@ -175,7 +182,14 @@ impl ApiError {
             (ApiError::Forbidden, De) => "Dazu sind Sie nicht berechtigt.".to_owned(),
             (ApiError::NotFound, En) => "This entry does not exist.".to_owned(),
             (ApiError::NotFound, De) => "Dieser Eintrag existiert nicht.".to_owned(),
+            (ApiError::TooManyAttempts { retry_after_secs }, En) => {
+                format!("Too many attempts. Please wait {retry_after_secs} seconds before the next one.")
+            }
+            (ApiError::TooManyAttempts { retry_after_secs }, De) => format!(
+                "Zu viele Versuche. Bitte warten Sie {retry_after_secs} Sekunden bis zum nächsten."
+            ),
             (ApiError::SecondFactorFailed, En) => {
+
                 "The two-factor code is not correct or has already been used.".to_owned()
             }
             (ApiError::SecondFactorFailed, De) => {

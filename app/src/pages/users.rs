@@ -2,7 +2,7 @@
 //! edit; resend the registration mail; send a password reset mail; deactivate and reactivate.
 
 use super::use_hydrated;
-use crate::api::{ResendRegistration, ResetUserTwoFactor};
+use crate::api::{ClearThrottle, ResendRegistration, ResetUserTwoFactor};
 
 use crate::api::{
     self, ApiError, CreateUser, Field, Invitation, Role, SendPasswordReset, SetUserActive,
@@ -180,9 +180,11 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                     }
                 })
         }}
+        <ThrottledList version=activate.version()/>
         <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
             {move || Suspend::new(async move {
                 match users.await {
+
                     Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
                     Ok(found) => {
                         let pages = found.total.div_ceil(u64::from(found.page_size)).max(1) as u32;
@@ -470,5 +472,43 @@ fn UserFormView(
         }
             .into_any(),
         _ => ().into_any(),
+    }
+}
+
+/// Accounts that failed to log in several times in a row, with a way to let them try at once.
+#[component]
+fn ThrottledList(version: RwSignal<usize>) -> impl IntoView {
+    let lang = use_lang();
+    let clear = ServerAction::<ClearThrottle>::new();
+    let throttled = Resource::new(
+        move || (version.get(), clear.version().get()),
+        |_| api::list_throttled(),
+    );
+    view! {
+        {move || clear.value().get().map(|r| match r {
+            Ok(()) => view! { <p role="status" class="notice">{tr(T::ThrottleCleared)}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="error">{e.message(lang.get())}</p> }.into_any(),
+        })}
+        <Transition>
+            {move || Suspend::new(async move {
+                throttled.await.ok().filter(|list| !list.is_empty()).map(|list| view! {
+                    <h2>{tr(T::ThrottledAccounts)}</h2>
+                    <ul class="throttled">
+                        {list.into_iter().map(|account| {
+                            let username = account.username.clone();
+                            view! {
+                                <li>
+                                    <strong>{account.username.clone()}</strong> ": " {account.failures} " "
+                                    {tr(T::FailedAttempts)} " " {account.wait_secs} " "
+                                    <button type="button" on:click=move |_| {
+                                        clear.dispatch(ClearThrottle { username: username.clone() });
+                                    }>{tr(T::AllowLoginAgain)}</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                })
+            })}
+        </Transition>
     }
 }

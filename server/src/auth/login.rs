@@ -24,6 +24,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
 use crate::store::users::{UserRow, UserStatus};
+use crate::throttle;
 use http::header::SET_COOKIE;
 use promio_app::api::{LoginForm, LoginOutcome};
 use promio_app::ssr::RequestCtx;
@@ -126,6 +127,51 @@ pub async fn password_step(
         .await?;
         return Err(ServiceError::UseSso);
     }
+    // Throttling, before any hashing: the source IP, then the account (counted even when the
+    // company or user does not exist, so the answer cannot tell them apart).
+    let now = auth.now();
+    let ip = super::client_ip(req);
+    if let Some(wait) = throttle::ip_wait(&auth.store, ip.as_deref(), now).await? {
+        record(
+            auth,
+            req,
+            client.as_ref(),
+            None,
+            "throttled",
+            "too many failures from this IP",
+        )
+        .await?;
+        return Err(ServiceError::LoginFailed {
+            retry_after_secs: Some(wait.max(1) as u64),
+        });
+    }
+    let key = throttle::account_key(&company_id, &username);
+    let attempts = auth
+        .store
+        .throttle_attempt(
+            &key,
+            now,
+            throttle::ACCOUNT_RESET_AFTER,
+            client.as_ref().map(|c| c.id.as_str()),
+            Some(username.as_str()),
+            0,
+        )
+        .await?;
+    let Some(attempts) = attempts else {
+        let wait = throttle::remaining(&auth.store, &key, now).await?;
+        record(
+            auth,
+            req,
+            client.as_ref(),
+            None,
+            "throttled",
+            "account waiting after failures",
+        )
+        .await?;
+        return Err(ServiceError::LoginFailed {
+            retry_after_secs: Some(wait),
+        });
+    };
     let user = match &client {
         Some(c) => auth.store.user_by_name(&c.id, &username).await?,
         None => None,
@@ -148,9 +194,17 @@ pub async fn password_step(
                 reason.as_str(),
             )
             .await?;
-            tracing::info!(reason = reason.as_str(), "login failed");
+            tracing::info!(reason = reason.as_str(), attempts, "login failed");
+            throttle::ip_failed(&auth.store, ip.as_deref(), now).await?;
+            if attempts >= throttle::NOTIFY_AFTER
+                && let Some(user) = &user
+                && auth.store.throttle_mark_notified(&key, now).await?
+            {
+                auth.notify_failed_logins(user, attempts).await?;
+            }
+            let wait = throttle::delay_secs(attempts);
             return Err(ServiceError::LoginFailed {
-                retry_after_secs: None,
+                retry_after_secs: (wait > 0).then_some(wait as u64),
             });
         }
         (PasswordStep::UseSso, _) => return Err(ServiceError::UseSso),
@@ -165,6 +219,7 @@ pub async fn password_step(
     let client = client.as_ref();
     match step {
         PasswordStep::PendingTotp => {
+            auth.store.throttle_clear(&key).await?;
             challenge(auth, req, &user, "totp").await?;
             record(
                 auth,
@@ -178,6 +233,7 @@ pub async fn password_step(
             Ok(LoginOutcome::TwoFactorRequired)
         }
         PasswordStep::PendingEnrolment => {
+            auth.store.throttle_clear(&key).await?;
             challenge(auth, req, &user, "enrol").await?;
             record(
                 auth,
@@ -191,6 +247,7 @@ pub async fn password_step(
             Ok(LoginOutcome::TwoFactorEnrolmentRequired)
         }
         _ => {
+            auth.store.throttle_clear(&key).await?;
             auth.start_session(req, &user).await?;
             record(auth, req, client, Some(&user), "success", "password").await?;
             tracing::info!(user_id = %user.id, "login succeeded");

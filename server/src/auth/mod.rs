@@ -40,6 +40,10 @@ pub struct Auth {
     pub hasher: password::Hasher,
     pub cookies: CookiePolicy,
     pub sessions: SessionPolicy,
+    /// For the mail that tells a user about repeated failed logins.
+    pub mailer: crate::mail::Mailer,
+    pub public_url: url::Url,
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 /// A valid session and its user.
@@ -134,6 +138,45 @@ impl Auth {
             self.store.touch_session(&token_hash, now).await?;
         }
         Ok(user.map(|user| CurrentSession { token_hash, user }))
+    }
+
+    /// Tells the user that someone keeps failing to log in as them (the caller limits this to
+    /// one mail a day).
+    pub async fn notify_failed_logins(&self, user: &UserRow, attempts: i64) -> ServiceResult<()> {
+        use crate::mail::templates::{self, MailContent, Recipient};
+        let Some(client) = self.store.client_by_id(&user.client_id).await? else {
+            return Ok(());
+        };
+        let name = crate::links::display_name(user);
+        let recipient = Recipient {
+            display_name: &name,
+            company_id: &client.company_id,
+            username: &user.username,
+            lang: crate::links::user_lang(user),
+        };
+        let content = MailContent::FailedLogins {
+            login_link: self.public_url.to_string(),
+            attempts,
+        };
+        let rendered = templates::render(&content, &recipient, &self.time_zone);
+        let to = format!("{name} <{}>", user.email).replace(['\r', '\n'], " ");
+        let mut conn = self.store.pool().acquire().await?;
+        crate::store::outbox::enqueue(
+            &mut conn,
+            crate::store::outbox::NewMail {
+                recipient: &to,
+                subject: &rendered.subject,
+                body_text: &rendered.text,
+                body_html: &rendered.html,
+                client_id: Some(&client.id),
+                user_id: Some(&user.id),
+                kind: content.kind(),
+            },
+            self.now(),
+        )
+        .await?;
+        self.mailer.wake();
+        Ok(())
     }
 
     pub async fn end_session(&self, req: &RequestCtx) -> ServiceResult<()> {

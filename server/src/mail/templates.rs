@@ -20,6 +20,11 @@ pub enum MailContent {
     TwoFactorReset {
         login_link: String,
     },
+    /// Someone keeps failing to log in as the user.
+    FailedLogins {
+        login_link: String,
+        attempts: i64,
+    },
 }
 
 impl MailContent {
@@ -28,6 +33,7 @@ impl MailContent {
             MailContent::Registration { .. } => "registration",
             MailContent::PasswordReset { .. } => "password_reset",
             MailContent::TwoFactorReset { .. } => "two_factor_reset",
+            MailContent::FailedLogins { .. } => "failed_logins",
         }
     }
 }
@@ -87,7 +93,18 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
     let lang = to.lang;
 
     let (subject, intro, action, link, expires_at, after) = match (content, lang) {
-        (MailContent::TwoFactorReset { login_link }, _) => return render_notice(login_link, to),
+        (MailContent::TwoFactorReset { login_link }, _) => {
+            return render_notice(login_link, to, Notice::TwoFactorReset);
+        }
+        (
+            MailContent::FailedLogins {
+                login_link,
+                attempts,
+            },
+            _,
+        ) => {
+            return render_notice(login_link, to, Notice::FailedLogins(*attempts));
+        }
         (MailContent::Registration { link, expires_at }, Lang::En) => (
             "Your promio.connect account",
             "an account has been created for you at promio.connect.",
@@ -187,7 +204,39 @@ fn escape(s: &str) -> String {
 }
 
 /// The mail that tells a user their two-factor authentication was reset.
-fn render_notice(login_link: &str, to: &Recipient<'_>) -> Rendered {
+enum Notice {
+    TwoFactorReset,
+    FailedLogins(i64),
+}
+
+fn render_notice(login_link: &str, to: &Recipient<'_>, notice: Notice) -> Rendered {
+    if let Notice::FailedLogins(attempts) = notice {
+        let (subject, greeting, body, action) = match to.lang {
+            Lang::En => (
+                "Failed logins to your promio.connect account",
+                format!("Hello {},", to.display_name),
+                format!(
+                    "someone has tried to log in as you (company ID {}, user name {}) {attempts} times in a row \
+                     with a wrong password. Further attempts are slowed down. If this was not you, nothing is \
+                     lost, but consider choosing a new password and turning on two-factor authentication.",
+                    to.company_id, to.username
+                ),
+                "Log in:",
+            ),
+            Lang::De => (
+                "Fehlgeschlagene Anmeldungen bei promio.connect",
+                format!("Hallo {},", to.display_name),
+                format!(
+                    "jemand hat {attempts}-mal hintereinander versucht, sich mit falschem Passwort als Sie anzumelden \
+                     (Firmen-ID {}, Benutzername {}). Weitere Versuche werden verlangsamt. Waren Sie das nicht, \
+                     wählen Sie am besten ein neues Passwort und aktivieren Sie die Zwei-Faktor-Authentifizierung.",
+                    to.company_id, to.username
+                ),
+                "Anmelden:",
+            ),
+        };
+        return notice_mail(subject, &greeting, &body, action, login_link, to.lang);
+    }
     let (subject, greeting, body, action) = match to.lang {
         Lang::En => (
             "Your two-factor authentication was reset",
@@ -206,15 +255,26 @@ fn render_notice(login_link: &str, to: &Recipient<'_>) -> Rendered {
             "Anmelden:",
         ),
     };
+    notice_mail(subject, &greeting, body, action, login_link, to.lang)
+}
+
+fn notice_mail(
+    subject: &str,
+    greeting: &str,
+    body: &str,
+    action: &str,
+    login_link: &str,
+    lang: Lang,
+) -> Rendered {
     let text = format!("{greeting}\n\n{body}\n\n{action}\n{login_link}\n\n-- \npromio.connect\n");
     let e = escape;
     let html = format!(
         "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
          <body style=\"font-family: sans-serif; line-height: 1.5\"><p>{}</p><p>{}</p>\
          <p>{}<br><a href=\"{href}\">{href}</a></p><p>promio.connect</p></body></html>",
-        to.lang.code(),
+        lang.code(),
         e(subject),
-        e(&greeting),
+        e(greeting),
         e(body),
         e(action),
         href = e(login_link),

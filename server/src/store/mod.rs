@@ -8,6 +8,8 @@ pub mod clients;
 pub mod links;
 pub mod outbox;
 pub mod sessions;
+pub mod throttle;
+
 pub mod users;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -10,4 +10,6 @@ mod mail;
 mod pages;
 mod security;
 mod sessions;
+mod throttle;
+
 mod two_factor;

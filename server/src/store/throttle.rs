@@ -1,0 +1,136 @@
+//! Throttling counters as rows (see `crate::throttle` for the policy).
+
+use super::Store;
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ThrottleRow {
+    pub key: String,
+    pub failures: i64,
+    pub blocked_until: i64,
+    pub username: Option<String>,
+    pub notified_at: Option<i64>,
+}
+
+/// The wait after `f` counted attempts, as SQL (the same steps as `crate::throttle::delay_secs`).
+fn delay_sql(f: &str) -> String {
+    format!(
+        "CASE WHEN {f} >= 100 THEN 3600 WHEN {f} >= 6 THEN 30 WHEN {f} = 5 THEN 10 \
+         WHEN {f} = 4 THEN 5 WHEN {f} = 3 THEN 3 WHEN {f} = 2 THEN 1 ELSE 0 END"
+    )
+}
+
+impl Store {
+    /// Counts an attempt against `key` unless the key is waiting; returns the attempts counted so
+    /// far (including this one), or `None` when the key must wait. One statement, so concurrent
+    /// attempts cannot slip past the wait together. A counter whose last attempt is older than
+    /// `reset_after` starts again. The first `free_attempts` attempts do not wait.
+    pub async fn throttle_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        reset_after: i64,
+        client_id: Option<&str>,
+        username: Option<&str>,
+        free_attempts: i64,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        use sqlx::Row;
+        let delay_new = delay_sql(&format!(
+            "((CASE WHEN throttle.last_at < $2 - $3 THEN 1 ELSE throttle.failures + 1 END) - {})",
+            free_attempts.max(0)
+        ));
+
+        let sql = format!(
+            "INSERT INTO throttle (key, failures, window_start, last_at, blocked_until, client_id, username)
+             VALUES ($1, 1, $2, $2, $2, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET
+                 failures = CASE WHEN throttle.last_at < $2 - $3 THEN 1 ELSE throttle.failures + 1 END,
+                 blocked_until = $2 + {delay_new},
+                 last_at = $2
+             WHERE throttle.blocked_until <= $2
+             RETURNING failures"
+        );
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .bind(now)
+            .bind(reset_after)
+            .bind(client_id)
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.try_get::<i64, _>("failures")).transpose()
+    }
+
+    pub async fn throttle_row(&self, key: &str) -> Result<Option<ThrottleRow>, sqlx::Error> {
+        sqlx::query_as::<_, ThrottleRow>(
+            "SELECT key, failures, blocked_until, username, notified_at FROM throttle WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn throttle_clear(&self, key: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM throttle WHERE key = $1")
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Marks that the user was told about failed logins; false if they were told in the last day.
+    pub async fn throttle_mark_notified(
+        &self,
+        key: &str,
+        now: UnixTime,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE throttle SET notified_at = $2 WHERE key = $1 AND (notified_at IS NULL OR notified_at <= $2 - 86400)",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Accounts of a client with failed attempts, most failures first.
+    pub async fn throttled_accounts(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<ThrottleRow>, sqlx::Error> {
+        sqlx::query_as::<_, ThrottleRow>(
+            "SELECT key, failures, blocked_until, username, notified_at FROM throttle
+             WHERE client_id = $1 AND key LIKE 'pw:%' AND failures >= 2
+             ORDER BY failures DESC, key LIMIT 200",
+        )
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Counts a request against a per-window limit; true when it is within the limit.
+    pub async fn rate_limit(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window: i64,
+        limit: i64,
+    ) -> Result<bool, sqlx::Error> {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "INSERT INTO throttle (key, failures, window_start, last_at) VALUES ($1, 1, $2, $2)
+             ON CONFLICT (key) DO UPDATE SET
+                 failures = CASE WHEN throttle.window_start <= $2 - $3 THEN 1 ELSE throttle.failures + 1 END,
+                 window_start = CASE WHEN throttle.window_start <= $2 - $3 THEN $2 ELSE throttle.window_start END,
+                 last_at = $2
+             RETURNING failures",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<i64, _>("failures")? <= limit)
+    }
+}

@@ -1,0 +1,112 @@
+//! Throttling that slows guessing down without letting attackers lock users out.
+//!
+//! ```text
+//! per account (client + user name, also for names that do not exist), counted before hashing:
+//!   attempts  1   2   3   4   5    6 … 99   100 …
+//!   wait      0   1s  3s  5s  10s  30s      1 h      (a success resets; a day without attempts too)
+//! per source IP: 100 failed logins in 15 minutes, then wait until the window ends
+//! second factor: counted apart, per user: 5 codes without waiting (5 wrong codes end the pending
+//!   state), then the same steps
+
+//! forgot password: 3 mails per account and hour, 20 requests per IP and hour (beyond: the same
+//!   answer, no mail)
+//! ```
+//!
+//! So a scripted guesser gets at most 5 + 120 = 125 tries at one account in its first hour and one
+//! an hour after the 100th. The counters are rows (shared by all instances) keyed by the client's
+//! company ID, so bob at client A is never slowed by failures against bob at client B. Waiting is
+//! enforced by refusing early with the time to wait, never by sleeping in a handler; the answer is
+//! the generic one whether or not the account exists.
+
+use crate::clock::UnixTime;
+use crate::domain::{CompanyId, UserName};
+use crate::error::ServiceResult;
+use crate::store::Store;
+
+pub const ACCOUNT_RESET_AFTER: i64 = 24 * 3600;
+pub const IP_WINDOW: i64 = 15 * 60;
+pub const IP_FAILURES: i64 = 100;
+/// Consecutive failures after which the user gets a mail (at most one a day).
+pub const NOTIFY_AFTER: i64 = 10;
+pub const FORGOT_PER_IP_HOUR: i64 = 20;
+
+/// The wait after `attempts` counted attempts (the same steps as the SQL in `store::throttle`).
+pub fn delay_secs(attempts: i64) -> i64 {
+    match attempts {
+        a if a >= 100 => 3600,
+        a if a >= 6 => 30,
+        5 => 10,
+        4 => 5,
+        3 => 3,
+        2 => 1,
+        _ => 0,
+    }
+}
+
+pub fn account_key(company_id: &CompanyId, username: &UserName) -> String {
+    format!("pw:{}:{}", company_id.key(), username.key())
+}
+
+pub fn totp_key(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+fn ip_key(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+/// Whether logins from this IP must wait, and how long.
+pub async fn ip_wait(store: &Store, ip: Option<&str>, now: UnixTime) -> ServiceResult<Option<i64>> {
+    let Some(ip) = ip else { return Ok(None) };
+    let row = store.throttle_row(&ip_key(ip)).await?;
+    Ok(row.and_then(|r| {
+        let window_end = r.blocked_until; // for IP rows: the end of the counting window
+        (r.failures >= IP_FAILURES && window_end > now).then_some(window_end - now)
+    }))
+}
+
+/// Counts a failed login from an IP.
+pub async fn ip_failed(store: &Store, ip: Option<&str>, now: UnixTime) -> ServiceResult<()> {
+    let Some(ip) = ip else { return Ok(()) };
+    store
+        .rate_limit(&ip_key(ip), now, IP_WINDOW, i64::MAX)
+        .await?;
+    // Keep the window's end where ip_wait reads it.
+    sqlx::query("UPDATE throttle SET blocked_until = window_start + $2 WHERE key = $1")
+        .bind(ip_key(ip))
+        .bind(IP_WINDOW)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// How long the key must still wait (at least one second when it is waiting at all).
+pub async fn remaining(store: &Store, key: &str, now: UnixTime) -> ServiceResult<u64> {
+    let row = store.throttle_row(key).await?;
+    Ok(row
+        .map(|r| (r.blocked_until - now).max(1) as u64)
+        .unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delay_secs;
+
+    #[test]
+    fn the_wait_grows_step_by_step() {
+        let waits: Vec<i64> = (1..=8).map(delay_secs).collect();
+        assert_eq!(waits, [0, 1, 3, 5, 10, 30, 30, 30]);
+        assert_eq!(delay_secs(99), 30);
+        assert_eq!(delay_secs(100), 3600);
+    }
+
+    #[test]
+    fn a_guesser_gets_at_most_125_tries_in_the_first_hour() {
+        let (mut t, mut tries) = (0, 0);
+        while t < 3600 {
+            tries += 1;
+            t += delay_secs(tries);
+        }
+        assert!(tries <= 125, "{tries}");
+    }
+}
