@@ -156,6 +156,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/forgot-password") view=pages::ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/security") view=pages::SecurityPage ssr=SsrMode::Async/>
+                    <Route path=path!("/operator/clients") view=pages::ClientsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/login/two-factor") view=pages::TwoFactorLoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/login/two-factor-setup") view=pages::TwoFactorSetupPage ssr=SsrMode::Async/>
                 </Routes>
@@ -182,8 +184,14 @@ fn SessionBar() -> impl IntoView {
                             <nav class="session">
                                 {admin
                                     .then(|| {
-                                        view! { <a href="/admin/users">{tr(T::UserAdministration)}</a> }
+                                        view! {
+                                            <a href="/admin/users">{tr(T::UserAdministration)}</a>
+                                            <a href="/admin/audit">{tr(T::AuditLog)}</a>
+                                        }
                                     })}
+                                {(me.role == api::Role::Operator)
+                                    .then(|| view! { <a href="/operator/clients">{tr(T::Clients)}</a> })}
+
                                 <a href="/security">{tr(T::Security)}</a>
                                 <span class="who">{me.display_name()}</span>
 

@@ -1,11 +1,11 @@
 //! The server side of the contract: the service traits that the server crate implements, and the
 //! request context that server functions hand to them. Only compiled with the `ssr` feature.
 
-use crate::api::ThrottledAccount;
 use crate::api::{
     ApiError, LinkState, LoginForm, LoginOutcome, Me, TwoFactorEnrolment, TwoFactorStatus,
     UserForm, UserPage, UserQuery, UserSummary,
 };
+use crate::api::{AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, ThrottledAccount};
 use async_trait::async_trait;
 
 use http::header::{COOKIE, HeaderName, HeaderValue};
@@ -117,6 +117,35 @@ pub trait AdminService: Send + Sync + 'static {
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError>;
     async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError>;
+    /// The client's audit log (operators: every client's).
+    async fn list_audit(&self, req: &RequestCtx, query: AuditQuery) -> Result<AuditPage, ApiError>;
+}
+
+/// The platform operators' management of clients.
+#[async_trait]
+pub trait OperatorService: Send + Sync + 'static {
+    async fn list_clients(
+        &self,
+        req: &RequestCtx,
+        search: String,
+        page: u32,
+    ) -> Result<ClientPage, ApiError>;
+    async fn create_client(
+        &self,
+        req: &RequestCtx,
+        form: ClientForm,
+    ) -> Result<ClientSummary, ApiError>;
+    async fn update_client(
+        &self,
+        req: &RequestCtx,
+        form: ClientForm,
+    ) -> Result<ClientSummary, ApiError>;
+    async fn set_client_active(
+        &self,
+        req: &RequestCtx,
+        company_id: String,
+        active: bool,
+    ) -> Result<(), ApiError>;
 }
 
 /// The second factor: the login's second step (with the pending state's cookie), and the user's
@@ -168,6 +197,7 @@ pub struct Backend {
     pub admin: Arc<dyn AdminService>,
     pub accounts: Arc<dyn AccountService>,
     pub two_factor: Arc<dyn TwoFactorService>,
+    pub operator: Arc<dyn OperatorService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

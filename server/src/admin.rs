@@ -10,9 +10,10 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::links::{self, LinkStatus};
 use crate::mail::templates;
 use crate::store::audit::AuditEvent;
+use crate::store::audit::AuditFilter;
 use crate::store::clients::ClientRow;
 use crate::store::users::{UserFilter, UserRow, UserStatus};
-use promio_app::api::ThrottledAccount;
+use promio_app::api::{AuditEntry, AuditPage, AuditQuery, ThrottledAccount};
 use promio_app::api::{
     Field, Invitation, LinkKind, Problem, Role, UserForm, UserPage, UserQuery, UserSummary,
 };
@@ -395,4 +396,186 @@ pub async fn clear_throttle(core: &Core, req: &RequestCtx, username: String) -> 
         )
         .await?;
     Ok(())
+}
+
+pub const AUDIT_PAGE_SIZE: u32 = 50;
+
+/// The client's audit log for its administrators; operators see every client's.
+pub async fn list_audit(
+    core: &Core,
+    req: &RequestCtx,
+    query: AuditQuery,
+) -> ServiceResult<AuditPage> {
+    let ctx = admin_ctx(core, req).await?;
+    let (rows, total, page) = search_audit(core, &ctx, &query, AUDIT_PAGE_SIZE).await?;
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut companies: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        entries.push(AuditEntry {
+            at: templates::format_time(row.created_at, ctx.lang, &core.time_zone),
+            company_id: company_name(core, &mut companies, row.client_id.as_deref()).await?,
+            actor: user_name(core, &mut names, row.actor_user_id.as_deref()).await?,
+            subject: user_name(core, &mut names, row.subject_user_id.as_deref()).await?,
+            action: row.action,
+            outcome: row.outcome,
+            detail: row.detail,
+            ip: row.ip.unwrap_or_default(),
+        });
+    }
+    Ok(AuditPage {
+        entries,
+        total: total as u64,
+        page,
+        page_size: AUDIT_PAGE_SIZE,
+    })
+}
+
+/// Every matching event (up to 100,000) as CSV, for the export.
+pub async fn audit_csv(core: &Core, req: &RequestCtx, query: AuditQuery) -> ServiceResult<String> {
+    let ctx = admin_ctx(core, req).await?;
+    let (rows, _, _) = search_audit(core, &ctx, &AuditQuery { page: 1, ..query }, 100_000).await?;
+    let mut names = std::collections::HashMap::new();
+    let mut companies = std::collections::HashMap::new();
+    let mut out = String::from("time_utc,company_id,actor,subject,action,outcome,detail,ip\r\n");
+    for row in rows {
+        let at = jiff::Timestamp::from_second(row.created_at)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let fields = [
+            at,
+            company_name(core, &mut companies, row.client_id.as_deref()).await?,
+            user_name(core, &mut names, row.actor_user_id.as_deref()).await?,
+            user_name(core, &mut names, row.subject_user_id.as_deref()).await?,
+            row.action,
+            row.outcome,
+            row.detail,
+            row.ip.unwrap_or_default(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    Ok(out)
+}
+
+/// Quotes a CSV field, and defuses formulas for spreadsheet programs.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+async fn search_audit(
+    core: &Core,
+    ctx: &AdminCtx,
+    query: &AuditQuery,
+    page_size: u32,
+) -> ServiceResult<(Vec<crate::store::audit::AuditRow>, i64, u32)> {
+    let operator = ctx.admin.role() == Role::Operator
+        && ctx
+            .client
+            .company_id
+            .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
+    let user_id = match query.user.trim() {
+        "" => None,
+        name => {
+            let name = crate::domain::UserName::parse(name)?;
+            match core.store.user_by_name(&ctx.client.id, &name).await? {
+                Some(u) => Some(u.id),
+                // An unknown name matches nothing.
+                None => Some(String::new()),
+            }
+        }
+    };
+    if query.action.chars().count() > 64 {
+        return Err(Invalid {
+            field: Field::Name,
+            problem: Problem::TooLong { max: 64 },
+        }
+        .into());
+    }
+    let page = query.page.clamp(1, 100_000);
+    let filter = AuditFilter {
+        client_id: if operator {
+            None
+        } else {
+            Some(ctx.client.id.clone())
+        },
+        user_id,
+        action: query.action.clone(),
+        from: day(core, &query.from, false)?,
+        to: day(core, &query.to, true)?,
+        limit: i64::from(page_size),
+        offset: i64::from((page - 1) * page_size),
+    };
+    let (rows, total) = core.store.search_audit(&filter).await?;
+    Ok((rows, total, page))
+}
+
+/// The start of a YYYY-MM-DD day in the deployment's time zone (`end`: the start of the next day).
+fn day(core: &Core, raw: &str, end: bool) -> ServiceResult<Option<i64>> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        ServiceError::Invalid(Invalid {
+            field: Field::Name,
+            problem: Problem::Malformed,
+        })
+    };
+    let date: jiff::civil::Date = raw.parse().map_err(|_| bad())?;
+    let date = if end {
+        date.tomorrow().map_err(|_| bad())?
+    } else {
+        date
+    };
+    let zoned = date.to_zoned(core.time_zone.clone()).map_err(|_| bad())?;
+    Ok(Some(zoned.timestamp().as_second()))
+}
+
+async fn user_name(
+    core: &Core,
+    cache: &mut std::collections::HashMap<String, String>,
+    id: Option<&str>,
+) -> ServiceResult<String> {
+    let Some(id) = id else {
+        return Ok(String::new());
+    };
+    if let Some(name) = cache.get(id) {
+        return Ok(name.clone());
+    }
+    let name = core
+        .store
+        .user_by_id(id)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    cache.insert(id.to_owned(), name.clone());
+    Ok(name)
+}
+
+async fn company_name(
+    core: &Core,
+    cache: &mut std::collections::HashMap<String, String>,
+    id: Option<&str>,
+) -> ServiceResult<String> {
+    let Some(id) = id else {
+        return Ok(String::new());
+    };
+    if let Some(name) = cache.get(id) {
+        return Ok(name.clone());
+    }
+    let name = core
+        .store
+        .client_by_id(id)
+        .await?
+        .map(|c| c.company_id)
+        .unwrap_or_default();
+    cache.insert(id.to_owned(), name.clone());
+    Ok(name)
 }

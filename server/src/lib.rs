@@ -11,6 +11,8 @@ pub mod error;
 pub mod http;
 pub mod links;
 pub mod mail;
+pub mod operator;
+
 pub mod services;
 pub mod store;
 pub mod throttle;

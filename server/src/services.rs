@@ -2,14 +2,18 @@
 //! the module that owns the behaviour; errors are mapped to the contract's type here, once.
 
 use crate::Core;
-use crate::{admin, links, two_factor};
+use crate::{admin, links, operator, two_factor};
 use async_trait::async_trait;
-use promio_app::api::ThrottledAccount;
 use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
     UserPage, UserQuery, UserSummary,
 };
-use promio_app::ssr::{AccountService, AdminService, RequestCtx, TwoFactorService};
+use promio_app::api::{
+    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, ThrottledAccount,
+};
+use promio_app::ssr::{
+    AccountService, AdminService, OperatorService, RequestCtx, TwoFactorService,
+};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -61,6 +65,10 @@ impl AdminService for Services {
 
     async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError> {
         Ok(admin::clear_throttle(&self.0, req, username).await?)
+    }
+
+    async fn list_audit(&self, req: &RequestCtx, query: AuditQuery) -> Result<AuditPage, ApiError> {
+        Ok(admin::list_audit(&self.0, req, query).await?)
     }
 }
 
@@ -124,5 +132,42 @@ impl AccountService for Services {
         username: String,
     ) -> Result<(), ApiError> {
         Ok(links::request_reset(&self.0, req, company_id, username).await?)
+    }
+}
+
+#[async_trait]
+impl OperatorService for Services {
+    async fn list_clients(
+        &self,
+        req: &RequestCtx,
+        search: String,
+        page: u32,
+    ) -> Result<ClientPage, ApiError> {
+        Ok(operator::list(&self.0, req, search, page).await?)
+    }
+
+    async fn create_client(
+        &self,
+        req: &RequestCtx,
+        form: ClientForm,
+    ) -> Result<ClientSummary, ApiError> {
+        Ok(operator::create(&self.0, req, form).await?)
+    }
+
+    async fn update_client(
+        &self,
+        req: &RequestCtx,
+        form: ClientForm,
+    ) -> Result<ClientSummary, ApiError> {
+        Ok(operator::update(&self.0, req, form).await?)
+    }
+
+    async fn set_client_active(
+        &self,
+        req: &RequestCtx,
+        company_id: String,
+        active: bool,
+    ) -> Result<(), ApiError> {
+        Ok(operator::set_active(&self.0, req, company_id, active).await?)
     }
 }

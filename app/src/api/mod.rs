@@ -4,10 +4,12 @@
 
 mod accounts;
 mod error;
+mod operator;
 mod two_factor;
 
 pub use accounts::*;
 pub use error::{ApiError, Field, Problem};
+pub use operator::*;
 pub use two_factor::*;
 
 use leptos::prelude::*;

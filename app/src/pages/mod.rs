@@ -1,6 +1,8 @@
 //! The pages of the app. Each page only gathers input and shows results: every rule is enforced by
 //! the server behind the server functions.
 
+mod audit;
+mod clients;
 mod forgot;
 mod home;
 mod login;
@@ -8,7 +10,10 @@ mod set_password;
 mod two_factor;
 mod users;
 
+pub use audit::AuditPage;
+pub use clients::ClientsPage;
 pub use forgot::ForgotPasswordPage;
+
 pub use home::HomePage;
 pub use login::LoginPage;
 pub use set_password::SetPasswordPage;

@@ -38,7 +38,8 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         auth: Arc::new(core.auth.clone()),
         admin: services.clone(),
         accounts: services.clone(),
-        two_factor: services,
+        two_factor: services.clone(),
+        operator: services,
     };
 
     let context = move || {
@@ -54,6 +55,7 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
 
     Router::new()
         .route("/logout", post(logout))
+        .route("/admin/audit.csv", get(audit_csv))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), {
@@ -110,6 +112,41 @@ async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Respo
     }
     headers.insert("clear-site-data", HeaderValue::from_static("\"cache\""));
     response
+}
+
+/// The audit log as CSV (same filters as the page: user, action, from, to).
+async fn audit_csv(
+    State(state): State<HttpState>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+    request: Request<Body>,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let req = request_ctx(request.headers().clone(), peer);
+    let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let query = promio_app::api::AuditQuery {
+        user: get("user"),
+        action: get("action"),
+        from: get("from"),
+        to: get("to"),
+        page: 1,
+    };
+    match crate::admin::audit_csv(&state.core, &req, query).await {
+        Ok(csv) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit-log.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => HttpError(e.into()).into_response(),
+    }
 }
 
 async fn ready(State(state): State<HttpState>) -> Response {

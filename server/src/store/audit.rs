@@ -27,7 +27,64 @@ pub struct AuditRow {
     pub ip: Option<String>,
 }
 
+/// Filters of the audit log view.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// `None`: every client (operators only).
+    pub client_id: Option<String>,
+    /// A user id the event is about or by.
+    pub user_id: Option<String>,
+    /// An action, or the start of one (`login.` finds every login event).
+    pub action: String,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 impl Store {
+    /// Events matching the filter, newest first, and how many match in all.
+    pub async fn search_audit(&self, f: &AuditFilter) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
+        use sqlx::Row;
+        let action = format!(
+            "{}%",
+            f.action
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let filter = "($1 IS NULL OR client_id = $1)
+            AND ($2 IS NULL OR actor_user_id = $2 OR subject_user_id = $2)
+            AND action LIKE $3 ESCAPE '\\'
+            AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)";
+        let total: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE {filter}"
+        ))
+        .bind(f.client_id.as_deref())
+        .bind(f.user_id.as_deref())
+        .bind(&action)
+        .bind(f.from)
+        .bind(f.to)
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query_as::<_, AuditRow>(&format!(
+            "SELECT created_at, client_id, actor_user_id, subject_user_id, action, outcome, detail, ip
+             FROM audit_events WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
+        ))
+        .bind(f.client_id.as_deref())
+        .bind(f.user_id.as_deref())
+        .bind(&action)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.limit)
+        .bind(f.offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((rows, total))
+    }
+
     pub async fn record(&self, event: AuditEvent<'_>, now: UnixTime) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id,

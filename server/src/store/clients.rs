@@ -116,3 +116,57 @@ impl Store {
         self.client_by_company_id(company_id).await
     }
 }
+
+impl Store {
+    /// A page of clients matching `search` (company ID or name), ordered by company ID.
+    pub async fn list_clients(
+        &self,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ClientRow>, i64), sqlx::Error> {
+        use sqlx::Row;
+        let search = search.trim().to_lowercase();
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let filter =
+            "($1 = '' OR company_key LIKE $2 ESCAPE '\\' OR LOWER(name) LIKE $2 ESCAPE '\\')";
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM clients WHERE {filter}"))
+            .bind(&search)
+            .bind(&pattern)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query_as::<_, ClientRow>(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE {filter} ORDER BY company_key LIMIT $3 OFFSET $4"
+        ))
+        .bind(&search)
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((rows, total))
+    }
+
+    pub async fn set_client_active(
+        &self,
+        company_id: &CompanyId,
+        active: bool,
+        now: UnixTime,
+    ) -> Result<bool, sqlx::Error> {
+        let done =
+            sqlx::query("UPDATE clients SET active = $2, updated_at = $3 WHERE company_key = $1")
+                .bind(company_id.key())
+                .bind(i64::from(active))
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -7,6 +7,8 @@ mod accounts;
 mod admin;
 mod login;
 mod mail;
+mod operator;
+
 mod pages;
 mod security;
 mod sessions;

@@ -1,0 +1,224 @@
+//! The operator console: clients and their settings.
+
+use super::use_hydrated;
+use crate::api::{
+    self, ApiError, ClientSummary, CreateClient, Field, Role, SetClientActive, UpdateClient,
+};
+use crate::i18n::T;
+use crate::{tr, use_lang};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+#[component]
+pub fn ClientsPage() -> impl IntoView {
+    let lang = use_lang();
+    let me = Resource::new(|| (), |_| api::current_user());
+    view! {
+        <section class="card wide">
+            <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
+                {move || Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(me)) if me.role == Role::Operator => view! { <ClientConsole/> }.into_any(),
+                        Ok(Some(_)) => view! {
+                            <p role="alert" class="error">{ApiError::Forbidden.message(lang.get_untracked())}</p>
+                        }
+                            .into_any(),
+                        Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn ClientConsole() -> impl IntoView {
+    let lang = use_lang();
+    let hydrated = use_hydrated();
+    let (search, set_search) = signal(String::new());
+    let (show_new, set_show_new) = signal(false);
+    let (editing, set_editing) = signal(None::<ClientSummary>);
+    let (notice, set_notice) = signal(None::<T>);
+    let (error, set_error) = signal(None::<ApiError>);
+    let (reactivating, set_reactivating) = signal(false);
+    let create = ServerAction::<CreateClient>::new();
+    let update = ServerAction::<UpdateClient>::new();
+    let activate = ServerAction::<SetClientActive>::new();
+    let report = move |outcome: Option<Result<(), ApiError>>, ok: T| match outcome {
+        Some(Ok(())) => {
+            set_error.set(None);
+            set_notice.set(Some(ok));
+        }
+        Some(Err(e)) => {
+            set_notice.set(None);
+            set_error.set(Some(e));
+        }
+        None => {}
+    };
+    Effect::new(move |_| {
+        let outcome = create.value().get().map(|r| r.map(|_| ()));
+        if matches!(outcome, Some(Ok(()))) {
+            set_show_new.set(false);
+        }
+        report(outcome, T::ClientCreated);
+    });
+    Effect::new(move |_| {
+        let outcome = update.value().get().map(|r| r.map(|_| ()));
+        if matches!(outcome, Some(Ok(()))) {
+            set_editing.set(None);
+        }
+        report(outcome, T::ClientSaved);
+    });
+    Effect::new(move |_| {
+        let ok = if reactivating.get_untracked() {
+            T::ClientReactivated
+        } else {
+            T::ClientDeactivated
+        };
+        report(activate.value().get(), ok)
+    });
+    let clients = Resource::new(
+        move || {
+            (
+                search.get(),
+                create.version().get() + update.version().get() + activate.version().get(),
+            )
+        },
+        |(search, _)| api::list_clients(search, 1),
+    );
+    view! {
+        <h1>{tr(T::Clients)}</h1>
+        {move || notice.get().map(|n| view! { <p role="status" class="notice">{tr(n)}</p> })}
+        {move || error.get().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        <div class="toolbar">
+            <label for="client_search">{tr(T::Search)}</label>
+            <input id="client_search" type="search" prop:value=search on:input=move |ev| set_search.set(event_target_value(&ev))/>
+            <button type="button" class="primary" disabled=move || !hydrated.get()
+                on:click=move |_| { set_editing.set(None); set_show_new.set(true); }>
+                {tr(T::NewClient)}
+            </button>
+        </div>
+        <Show when=move || show_new.get()>
+            <ClientFormView existing=None create=Some(create) update=None error on_cancel=Callback::new(move |_| set_show_new.set(false))/>
+        </Show>
+        {move || editing.get().map(|c| view! {
+            <ClientFormView existing=Some(c) create=None update=Some(update) error on_cancel=Callback::new(move |_| set_editing.set(None))/>
+        })}
+        <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
+            {move || Suspend::new(async move {
+                match clients.await {
+                    Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    Ok(page) => view! {
+                        <p class="hint">{page.total} " " {tr(T::Clients)}</p>
+                        <table class="users">
+                            <thead><tr>
+                                <th>{tr(T::CompanyId)}</th><th>{tr(T::Name)}</th>
+                                <th>{tr(T::RegistrationLinkHours)}</th><th>{tr(T::ResetLinkHours)}</th>
+                                <th>{tr(T::Require2fa)}</th><th>{tr(T::Sso)}</th><th>{tr(T::Status)}</th><th>{tr(T::Actions)}</th>
+                            </tr></thead>
+                            <tbody>
+                                {page.clients.into_iter().map(|c| {
+                                    let edited = c.clone();
+                                    let id = c.company_id.clone();
+                                    let active = c.active;
+                                    view! {
+                                        <tr>
+                                            <td>{c.company_id.clone()}</td>
+                                            <td>{c.name.clone()}</td>
+                                            <td>{c.registration_link_hours}</td>
+                                            <td>{c.reset_link_hours}</td>
+                                            <td>{tr(if c.require_2fa { T::Yes } else { T::No })}</td>
+                                            <td>{tr(if c.sso { T::Yes } else { T::No })}</td>
+                                            <td class="status">{tr(if c.active { T::StatusActive } else { T::StatusDeactivated })}</td>
+                                            <td class="actions">
+                                                <button type="button" on:click=move |_| {
+                                                    set_show_new.set(false);
+                                                    set_editing.set(Some(edited.clone()));
+                                                }>{tr(T::Edit)}</button>
+                                                <button type="button" on:click=move |_| {
+                                                    set_reactivating.set(!active);
+                                                    activate.dispatch(SetClientActive { company_id: id.clone(), active: !active });
+                                                }>{tr(if active { T::Deactivate } else { T::Reactivate })}</button>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ClientFormView(
+    existing: Option<ClientSummary>,
+    create: Option<ServerAction<CreateClient>>,
+    update: Option<ServerAction<UpdateClient>>,
+    error: ReadSignal<Option<ApiError>>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let invalid = move |field: Field| {
+        move || {
+            matches!(error.get(), Some(ApiError::Invalid { field: f, .. }) if f == field)
+                .to_string()
+        }
+    };
+    let name = existing
+        .as_ref()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let reg = existing
+        .as_ref()
+        .map(|c| c.registration_link_hours)
+        .unwrap_or(24)
+        .to_string();
+    let reset = existing
+        .as_ref()
+        .map(|c| c.reset_link_hours)
+        .unwrap_or(24)
+        .to_string();
+    let require = existing.as_ref().is_some_and(|c| c.require_2fa);
+    let fields = move || {
+        view! {
+            <label for="client_name">{tr(T::Name)}</label>
+            <input id="client_name" name="name" type="text" value=name.clone() aria-invalid=invalid(Field::Name)/>
+            <label for="registration_link_hours">{tr(T::RegistrationLinkHours)}</label>
+            <input id="registration_link_hours" name="registration_link_hours" type="text" inputmode="numeric"
+                value=reg.clone() aria-invalid=invalid(Field::RegistrationLinkHours)/>
+            <label for="reset_link_hours">{tr(T::ResetLinkHours)}</label>
+            <input id="reset_link_hours" name="reset_link_hours" type="text" inputmode="numeric"
+                value=reset.clone() aria-invalid=invalid(Field::ResetLinkHours)/>
+            <label class="check">
+                <input type="checkbox" name="require_2fa" value="on" checked=require/>
+                {tr(T::Require2fa)}
+            </label>
+            <div class="buttons">
+                <button type="submit" class="primary" disabled=move || !hydrated.get()>{tr(T::Save)}</button>
+                <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>{tr(T::Cancel)}</button>
+            </div>
+        }
+    };
+    match (create, update, existing.clone()) {
+        (Some(create), _, None) => view! {
+            <ActionForm action=create attr:class="form user-form" attr:novalidate=true>
+                <label for="company_id">{tr(T::CompanyId)}</label>
+                <input id="company_id" name="company_id" type="text" autocapitalize="none" spellcheck="false"
+                    aria-invalid=invalid(Field::CompanyId)/>
+                {fields()}
+            </ActionForm>
+        }.into_any(),
+        (_, Some(update), Some(client)) => view! {
+            <ActionForm action=update attr:class="form user-form" attr:novalidate=true>
+                <input type="hidden" name="company_id" value=client.company_id.clone()/>
+                <p class="hint">{tr(T::CompanyId)} ": " {client.company_id.clone()}</p>
+                {fields()}
+            </ActionForm>
+        }.into_any(),
+        _ => ().into_any(),
+    }
+}

@@ -1,0 +1,198 @@
+//! The operator console: the platform's support staff (users with role operator in the platform
+//! client) create clients and set what is per client. Everyone else gets 403.
+
+use crate::Core;
+use crate::accounts::{self, Actor, ClientSettings};
+use crate::domain::{CompanyId, Invalid};
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::clients::ClientRow;
+use promio_app::api::{ClientForm, ClientPage, ClientSummary, Field, Problem, Role};
+use promio_app::ssr::RequestCtx;
+
+pub const PAGE_SIZE: u32 = 25;
+
+pub struct OperatorCtx {
+    pub user_id: String,
+    pub ip: Option<String>,
+}
+
+pub async fn operator_ctx(core: &Core, req: &RequestCtx) -> ServiceResult<OperatorCtx> {
+    let session = core
+        .auth
+        .session(req)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let client = core
+        .store
+        .client_by_id(&session.user.client_id)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let platform = client
+        .company_id
+        .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
+    if session.user.role() != Role::Operator || !platform {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(OperatorCtx {
+        user_id: session.user.id,
+        ip: crate::auth::client_ip(req),
+    })
+}
+
+pub fn summary(c: ClientRow) -> ClientSummary {
+    ClientSummary {
+        sso: c.uses_sso(),
+        require_2fa: c.requires_2fa(),
+        active: c.is_active(),
+        registration_link_hours: c.registration_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
+        reset_link_hours: c.reset_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
+        company_id: c.company_id,
+        name: c.name,
+    }
+}
+
+/// Whole hours from 1 to 720, as typed into the form.
+fn hours(field: Field, raw: &str) -> Result<i64, Invalid> {
+    let out_of_range = Invalid {
+        field,
+        problem: Problem::OutOfRange { min: 1, max: 720 },
+    };
+    if raw.trim().is_empty() {
+        return Err(Invalid {
+            field,
+            problem: Problem::Missing,
+        });
+    }
+    let n: i64 = raw.trim().parse().map_err(|_| out_of_range)?;
+    accounts::link_hours(field, n)
+}
+
+fn settings(form: &ClientForm) -> Result<ClientSettings, Invalid> {
+    Ok(ClientSettings {
+        name: Some(form.name.clone()),
+        registration_link_hours: Some(hours(
+            Field::RegistrationLinkHours,
+            &form.registration_link_hours,
+        )?),
+        reset_link_hours: Some(hours(Field::ResetLinkHours, &form.reset_link_hours)?),
+        require_2fa: Some(form.require_2fa),
+    })
+}
+
+pub async fn list(
+    core: &Core,
+    req: &RequestCtx,
+    search: String,
+    page: u32,
+) -> ServiceResult<ClientPage> {
+    operator_ctx(core, req).await?;
+    if search.chars().count() > 100 {
+        return Err(Invalid {
+            field: Field::Name,
+            problem: Problem::TooLong { max: 100 },
+        }
+        .into());
+    }
+    let page = page.clamp(1, 100_000);
+    let (rows, total) = core
+        .store
+        .list_clients(
+            &search,
+            i64::from(PAGE_SIZE),
+            i64::from((page - 1) * PAGE_SIZE),
+        )
+        .await?;
+    Ok(ClientPage {
+        clients: rows.into_iter().map(summary).collect(),
+        total: total as u64,
+        page,
+        page_size: PAGE_SIZE,
+    })
+}
+
+pub async fn create(
+    core: &Core,
+    req: &RequestCtx,
+    form: ClientForm,
+) -> ServiceResult<ClientSummary> {
+    let ctx = operator_ctx(core, req).await?;
+    // Check everything before anything is written.
+    CompanyId::parse(&form.company_id)?;
+    let settings = settings(&form)?;
+    let actor = Actor {
+        user_id: Some(&ctx.user_id),
+        ip: ctx.ip.as_deref(),
+    };
+    accounts::create_client(core, actor, &form.company_id, &form.name).await?;
+    let client = accounts::update_client(core, actor, &form.company_id, settings).await?;
+    Ok(summary(client))
+}
+
+pub async fn update(
+    core: &Core,
+    req: &RequestCtx,
+    form: ClientForm,
+) -> ServiceResult<ClientSummary> {
+    let ctx = operator_ctx(core, req).await?;
+    let settings = settings(&form)?;
+    let actor = Actor {
+        user_id: Some(&ctx.user_id),
+        ip: ctx.ip.as_deref(),
+    };
+    Ok(summary(
+        accounts::update_client(core, actor, &form.company_id, settings).await?,
+    ))
+}
+
+/// Deactivating a client stops its users from logging in and ends their sessions; nothing is deleted.
+pub async fn set_active(
+    core: &Core,
+    req: &RequestCtx,
+    company_id: String,
+    active: bool,
+) -> ServiceResult<()> {
+    let ctx = operator_ctx(core, req).await?;
+    let id = CompanyId::parse(&company_id)?;
+    if id.key() == core.settings.platform_company_id.key() {
+        return Err(ServiceError::Forbidden);
+    }
+    if !core
+        .store
+        .set_client_active(&id, active, core.clock.now())
+        .await?
+    {
+        return Err(ServiceError::NotFound);
+    }
+    let client = core
+        .store
+        .client_by_company_id(&id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if !active {
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE client_id = $1)",
+        )
+        .bind(&client.id)
+        .execute(core.store.pool())
+        .await?;
+    }
+    core.store
+        .record(
+            crate::store::audit::AuditEvent {
+                client_id: Some(&client.id),
+                actor_user_id: Some(&ctx.user_id),
+                action: if active {
+                    "client.reactivated"
+                } else {
+                    "client.deactivated"
+                },
+                outcome: "success",
+                detail: &client.company_id,
+                ip: ctx.ip.as_deref(),
+                ..Default::default()
+            },
+            core.clock.now(),
+        )
+        .await?;
+    Ok(())
+}
