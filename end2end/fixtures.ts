@@ -69,7 +69,7 @@ export async function logIn(page: Page, account: Pick<Account, 'companyId' | 'us
   await page.getByRole('button', { name: 'OK' }).click();
 }
 
-export type Mail = { to: string[]; subject: string; text: string; html: string };
+export type Mail = { to: string[]; subject: string; text: string; html: string; receivedAt?: string };
 
 /** Waits (up to 20 s) for a mail to `address` received after `since`, as the SMTP sink stored it. */
 export async function waitForMail(address: string, options: { subject?: RegExp; since?: number } = {}): Promise<Mail> {
