@@ -202,6 +202,14 @@ pub enum T {
     Ip,
     ExportCsv,
     Filter,
+    ActiveSessions,
+    Started,
+    LastSeen,
+    Device,
+    ThisSession,
+    EndSession,
+    EndAllSessions,
+    SessionsEnded,
 }
 
 pub fn t(lang: Lang, key: T) -> &'static str {
@@ -523,6 +531,22 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::ExportCsv, De) => "Als CSV exportieren",
         (T::Filter, En) => "Filter",
         (T::Filter, De) => "Filtern",
+        (T::ActiveSessions, En) => "Active sessions",
+        (T::ActiveSessions, De) => "Aktive Sitzungen",
+        (T::Started, En) => "Started",
+        (T::Started, De) => "Begonnen",
+        (T::LastSeen, En) => "Last used",
+        (T::LastSeen, De) => "Zuletzt genutzt",
+        (T::Device, En) => "Device",
+        (T::Device, De) => "Gerät",
+        (T::ThisSession, En) => "(this browser)",
+        (T::ThisSession, De) => "(dieser Browser)",
+        (T::EndSession, En) => "End session",
+        (T::EndSession, De) => "Sitzung beenden",
+        (T::EndAllSessions, En) => "End all sessions",
+        (T::EndAllSessions, De) => "Alle Sitzungen beenden",
+        (T::SessionsEnded, En) => "The sessions have been ended.",
+        (T::SessionsEnded, De) => "Die Sitzungen wurden beendet.",
         (T::TwoFactorRequiredByCompany, En) => {
             "Your company requires two-factor authentication, so it cannot be turned off."
         }

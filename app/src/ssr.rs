@@ -5,7 +5,9 @@ use crate::api::{
     ApiError, LinkState, LoginForm, LoginOutcome, Me, TwoFactorEnrolment, TwoFactorStatus,
     UserForm, UserPage, UserQuery, UserSummary,
 };
-use crate::api::{AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, ThrottledAccount};
+use crate::api::{
+    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SessionInfo, ThrottledAccount,
+};
 use async_trait::async_trait;
 
 use http::header::{COOKIE, HeaderName, HeaderValue};
@@ -121,6 +123,14 @@ pub trait AdminService: Send + Sync + 'static {
     async fn list_audit(&self, req: &RequestCtx, query: AuditQuery) -> Result<AuditPage, ApiError>;
 }
 
+/// Active sessions: a user's own, and an administrator ending all of a user's.
+#[async_trait]
+pub trait SessionService: Send + Sync + 'static {
+    async fn list(&self, req: &RequestCtx) -> Result<Vec<SessionInfo>, ApiError>;
+    async fn end(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError>;
+}
+
 /// The platform operators' management of clients.
 #[async_trait]
 pub trait OperatorService: Send + Sync + 'static {
@@ -198,6 +208,7 @@ pub struct Backend {
     pub accounts: Arc<dyn AccountService>,
     pub two_factor: Arc<dyn TwoFactorService>,
     pub operator: Arc<dyn OperatorService>,
+    pub sessions: Arc<dyn SessionService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

@@ -579,3 +579,65 @@ async fn company_name(
     cache.insert(id.to_owned(), name.clone());
     Ok(name)
 }
+
+/// Ends every session of a user of the administrator's client; returns how many there were.
+pub async fn end_user_sessions(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<u32> {
+    let ctx = admin_ctx(core, req).await?;
+    let user = own_user(core, &ctx, &id).await?;
+    let ended = core.store.delete_user_sessions(&user.id).await?;
+    audit(
+        core,
+        &ctx,
+        &user,
+        "user.sessions_ended",
+        &format!("{ended} sessions"),
+    )
+    .await?;
+    Ok(ended as u32)
+}
+
+/// The sessions of the request's user, newest use first.
+pub async fn my_sessions(
+    core: &Core,
+    req: &RequestCtx,
+) -> ServiceResult<Vec<promio_app::api::SessionInfo>> {
+    let current = core
+        .auth
+        .session(req)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let lang = req.lang();
+    let rows = core.store.user_sessions(&current.user.id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| promio_app::api::SessionInfo {
+            current: r.token_hash == current.token_hash,
+            id: r.token_hash,
+            started: templates::format_time(r.created_at, lang, &core.time_zone),
+            last_seen: templates::format_time(r.last_seen_at, lang, &core.time_zone),
+            ip: r.ip.unwrap_or_default(),
+            device: r.user_agent.unwrap_or_default(),
+        })
+        .collect())
+}
+
+pub async fn end_my_session(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<()> {
+    let current = core
+        .auth
+        .session(req)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    if id.len() != 64 || !core.store.delete_own_session(&current.user.id, &id).await? {
+        return Err(ServiceError::NotFound);
+    }
+    core.auth
+        .audit(
+            req,
+            &current.user,
+            "session.ended",
+            "success",
+            "ended by the user",
+        )
+        .await?;
+    Ok(())
+}

@@ -171,3 +171,18 @@ impl OperatorService for Services {
         Ok(operator::set_active(&self.0, req, company_id, active).await?)
     }
 }
+
+#[async_trait]
+impl promio_app::ssr::SessionService for Services {
+    async fn list(&self, req: &RequestCtx) -> Result<Vec<promio_app::api::SessionInfo>, ApiError> {
+        Ok(admin::my_sessions(&self.0, req).await?)
+    }
+
+    async fn end(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(admin::end_my_session(&self.0, req, id).await?)
+    }
+
+    async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError> {
+        Ok(admin::end_user_sessions(&self.0, req, user_id).await?)
+    }
+}

@@ -135,3 +135,30 @@ pub async fn list_audit(
     };
     crate::ssr::call(|b, req| async move { b.admin.list_audit(&req, query).await }).await
 }
+
+/// One of the user's active sessions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub started: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub device: String,
+    /// The session of this browser.
+    pub current: bool,
+}
+
+#[server(prefix = "/api", endpoint = "sessions/list")]
+pub async fn my_sessions() -> Result<Vec<SessionInfo>, ApiError> {
+    crate::ssr::call(|b, req| async move { b.sessions.list(&req).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "sessions/end")]
+pub async fn end_my_session(id: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.sessions.end(&req, id).await }).await
+}
+
+#[server(prefix = "/api", endpoint = "users/end-sessions")]
+pub async fn end_user_sessions(id: String) -> Result<u32, ApiError> {
+    crate::ssr::call(|b, req| async move { b.sessions.end_all_of_user(&req, id).await }).await
+}

@@ -132,11 +132,11 @@ fn ClientConsole() -> impl IntoView {
                                             <td>{tr(if c.sso { T::Yes } else { T::No })}</td>
                                             <td class="status">{tr(if c.active { T::StatusActive } else { T::StatusDeactivated })}</td>
                                             <td class="actions">
-                                                <button type="button" on:click=move |_| {
+                                                <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
                                                     set_show_new.set(false);
                                                     set_editing.set(Some(edited.clone()));
                                                 }>{tr(T::Edit)}</button>
-                                                <button type="button" on:click=move |_| {
+                                                <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
                                                     set_reactivating.set(!active);
                                                     activate.dispatch(SetClientActive { company_id: id.clone(), active: !active });
                                                 }>{tr(if active { T::Deactivate } else { T::Reactivate })}</button>

@@ -81,7 +81,8 @@ pub fn SecurityPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
                 {move || Suspend::new(async move {
                     match me.await {
-                        Ok(Some(_)) => view! { <TwoFactorSettings/> }.into_any(),
+                        Ok(Some(_)) => view! { <TwoFactorSettings/> <SessionList/> }.into_any(),
+
                         Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
                     }
@@ -246,5 +247,46 @@ fn ManageTwoFactor(required: bool, refresh: RwSignal<u32>) -> impl IntoView {
             }
                 .into_any()
         }}
+    }
+}
+
+/// The user's active sessions, each with a way to end it.
+#[component]
+fn SessionList() -> impl IntoView {
+    let hydrated = use_hydrated();
+    let lang = use_lang();
+    let end = ServerAction::<crate::api::EndMySession>::new();
+    let sessions = Resource::new(move || end.version().get(), |_| api::my_sessions());
+    view! {
+        <h2>{tr(T::ActiveSessions)}</h2>
+        {move || end.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
+            {move || Suspend::new(async move {
+                sessions.await.ok().map(|list| view! {
+                    <table class="users">
+                        <thead><tr>
+                            <th>{tr(T::Started)}</th><th>{tr(T::LastSeen)}</th><th>{tr(T::Ip)}</th>
+                            <th>{tr(T::Device)}</th><th>{tr(T::Actions)}</th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|s| {
+                                let id = s.id.clone();
+                                view! {
+                                    <tr>
+                                        <td>{s.started}</td><td>{s.last_seen}</td><td>{s.ip}</td>
+                                        <td>{s.device} " " {s.current.then(|| tr(T::ThisSession))}</td>
+                                        <td>{(!s.current).then(|| view! {
+                                            <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
+                                                end.dispatch(crate::api::EndMySession { id: id.clone() });
+                                            }>{tr(T::EndSession)}</button>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                })
+            })}
+        </Transition>
     }
 }

@@ -2,7 +2,7 @@
 //! edit; resend the registration mail; send a password reset mail; deactivate and reactivate.
 
 use super::use_hydrated;
-use crate::api::{ClearThrottle, ResendRegistration, ResetUserTwoFactor};
+use crate::api::{ClearThrottle, EndUserSessions, ResendRegistration, ResetUserTwoFactor};
 
 use crate::api::{
     self, ApiError, CreateUser, Field, Invitation, Role, SendPasswordReset, SetUserActive,
@@ -58,6 +58,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let reset = ServerAction::<SendPasswordReset>::new();
     let activate = ServerAction::<SetUserActive>::new();
     let reset_2fa = ServerAction::<ResetUserTwoFactor>::new();
+    let end_sessions = ServerAction::<EndUserSessions>::new();
 
     // Each action reports its own outcome and refreshes the list.
     let report = move |outcome: Option<Result<(), ApiError>>, ok: T| match outcome {
@@ -87,6 +88,12 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     });
     Effect::new(move |_| report(resend.value().get(), T::MailQueued));
     Effect::new(move |_| report(reset_2fa.value().get(), T::TwoFactorResetDone));
+    Effect::new(move |_| {
+        report(
+            end_sessions.value().get().map(|r| r.map(|_| ())),
+            T::SessionsEnded,
+        )
+    });
     Effect::new(move |_| report(reset.value().get(), T::MailQueued));
     Effect::new(move |_| {
         let ok = if reactivating.get_untracked() {
@@ -224,6 +231,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                                                             activate
                                                             set_reactivating
                                                             reset_2fa
+                                                            end_sessions
                                                         />
                                                     }
                                                 })
@@ -278,7 +286,9 @@ fn UserRow(
     activate: ServerAction<SetUserActive>,
     set_reactivating: WriteSignal<bool>,
     reset_2fa: ServerAction<ResetUserTwoFactor>,
+    end_sessions: ServerAction<EndUserSessions>,
 ) -> impl IntoView {
+    let hydrated = use_hydrated();
     let status = match user.status {
         UserStatus::Invited => T::StatusInvited,
         UserStatus::Active => T::StatusActive,
@@ -302,6 +312,7 @@ fn UserRow(
     let is_deactivated = user.status == UserStatus::Deactivated;
     let has_two_factor = user.two_factor;
     let id5 = user.id.clone();
+    let id6 = user.id.clone();
     let edited = user.clone();
     view! {
         <tr>
@@ -313,7 +324,7 @@ fn UserRow(
             <td>{invitation}</td>
             <td class="actions">
                 <button
-                    type="button"
+                    type="button" disabled=move || !hydrated.get()
                     on:click=move |_| {
                         set_show_new.set(false);
                         set_editing.set(Some(edited.clone()));
@@ -325,7 +336,7 @@ fn UserRow(
                     .then(|| {
                         view! {
                             <button
-                                type="button"
+                                type="button" disabled=move || !hydrated.get()
                                 on:click=move |_| {
                                     resend.dispatch(ResendRegistration { id: id1.clone() });
                                 }
@@ -338,7 +349,7 @@ fn UserRow(
                     .then(|| {
                         view! {
                             <button
-                                type="button"
+                                type="button" disabled=move || !hydrated.get()
                                 on:click=move |_| {
                                     reset.dispatch(SendPasswordReset { id: id2.clone() });
                                 }
@@ -347,11 +358,24 @@ fn UserRow(
                             </button>
                         }
                     })}
+                {is_active
+                    .then(|| {
+                        view! {
+                            <button
+                                type="button" disabled=move || !hydrated.get()
+                                on:click=move |_| {
+                                    end_sessions.dispatch(EndUserSessions { id: id6.clone() });
+                                }
+                            >
+                                {tr(T::EndAllSessions)}
+                            </button>
+                        }
+                    })}
                 {has_two_factor
                     .then(|| {
                         view! {
                             <button
-                                type="button"
+                                type="button" disabled=move || !hydrated.get()
                                 on:click=move |_| {
                                     reset_2fa.dispatch(ResetUserTwoFactor { id: id5.clone() });
                                 }
@@ -364,7 +388,7 @@ fn UserRow(
                     .then(|| {
                         view! {
                             <button
-                                type="button"
+                                type="button" disabled=move || !hydrated.get()
                                 on:click=move |_| {
                                     set_reactivating.set(false);
                                     activate.dispatch(SetUserActive { id: id3.clone(), active: false });
@@ -378,7 +402,7 @@ fn UserRow(
                     .then(|| {
                         view! {
                             <button
-                                type="button"
+                                type="button" disabled=move || !hydrated.get()
                                 on:click=move |_| {
                                     set_reactivating.set(true);
                                     activate.dispatch(SetUserActive { id: id4.clone(), active: true });
@@ -478,6 +502,7 @@ fn UserFormView(
 /// Accounts that failed to log in several times in a row, with a way to let them try at once.
 #[component]
 fn ThrottledList(version: RwSignal<usize>) -> impl IntoView {
+    let hydrated = use_hydrated();
     let lang = use_lang();
     let clear = ServerAction::<ClearThrottle>::new();
     let throttled = Resource::new(
@@ -500,7 +525,7 @@ fn ThrottledList(version: RwSignal<usize>) -> impl IntoView {
                                 <li>
                                     <strong>{account.username.clone()}</strong> ": " {account.failures} " "
                                     {tr(T::FailedAttempts)} " " {account.wait_secs} " "
-                                    <button type="button" on:click=move |_| {
+                                    <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
                                         clear.dispatch(ClearThrottle { username: username.clone() });
                                     }>{tr(T::AllowLoginAgain)}</button>
                                 </li>

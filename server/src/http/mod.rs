@@ -39,7 +39,8 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         admin: services.clone(),
         accounts: services.clone(),
         two_factor: services.clone(),
-        operator: services,
+        operator: services.clone(),
+        sessions: services,
     };
 
     let context = move || {

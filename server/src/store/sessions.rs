@@ -285,3 +285,38 @@ async fn replace_recovery_codes(
     }
     Ok(())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionListRow {
+    pub token_hash: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Store {
+    pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionListRow>, sqlx::Error> {
+        sqlx::query_as::<_, SessionListRow>(
+            "SELECT token_hash, created_at, last_seen_at, ip, user_agent FROM sessions
+             WHERE user_id = $1 ORDER BY last_seen_at DESC",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Ends one of the user's own sessions; false when it is not theirs or gone.
+    pub async fn delete_own_session(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1 AND user_id = $2")
+            .bind(token_hash)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -185,3 +185,125 @@ async fn logging_out_without_a_session_is_harmless() {
     );
     assert_eq!(app.me().await, None);
 }
+
+#[tokio::test]
+async fn a_user_sees_their_sessions_and_ends_another_one() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let other = app.new_browser();
+    other
+        .post(app.url("/api/login"))
+        .header("user-agent", "Phone Browser")
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "alice"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    app.login_ok("ACME", "alice").await;
+    let list: Vec<promio_app::api::SessionInfo> =
+        app.call("sessions/list", &[]).await.json().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.iter().filter(|s| s.current).count(), 1);
+    let phone = list.iter().find(|s| !s.current).unwrap();
+    assert_eq!(phone.device, "Phone Browser");
+    assert_eq!(phone.ip, "127.0.0.1");
+    assert_eq!(
+        app.call("sessions/end", &[("id", &phone.id)])
+            .await
+            .status(),
+        200
+    );
+    let me: Option<promio_app::api::Me> = other
+        .post(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me, None, "the other browser is logged out");
+    assert!(app.me().await.is_some(), "this one is not");
+    assert_eq!(
+        app.call("sessions/end", &[("id", &phone.id)])
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_user_cannot_end_someone_elses_session() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.create_user("ACME", "bob", Role::User).await;
+    let bob = app.new_browser();
+    bob.post(app.url("/api/login"))
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "bob"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    use sqlx::Row;
+    let bobs: String = sqlx::query("SELECT token_hash FROM sessions")
+        .fetch_one(app.core.store.pool())
+        .await
+        .unwrap()
+        .get("token_hash");
+    app.login_ok("ACME", "alice").await;
+    assert_eq!(
+        app.call("sessions/end", &[("id", &bobs)]).await.status(),
+        404
+    );
+    let me: Option<promio_app::api::Me> = bob
+        .post(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(me.is_some());
+}
+
+#[tokio::test]
+async fn an_admin_ends_all_sessions_of_a_user_of_their_client_only() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.create_client("OTHER").await;
+    app.create_user("OTHER", "victim", Role::User).await;
+    let alice = app.new_browser();
+    alice
+        .post(app.url("/api/login"))
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "alice"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    app.login_ok("ACME", "boss").await;
+    let id = app.user_id("ACME", "alice").await;
+    let response = app.call("users/end-sessions", &[("id", &id)]).await;
+    assert_eq!(response.json::<u32>().await.unwrap(), 1);
+    let me: Option<promio_app::api::Me> = alice
+        .post(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me, None);
+    let victim = app.user_id("OTHER", "victim").await;
+    assert_eq!(
+        app.call("users/end-sessions", &[("id", &victim)])
+            .await
+            .status(),
+        404
+    );
+}
