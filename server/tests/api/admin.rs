@@ -232,16 +232,7 @@ async fn deactivation_ends_sessions_and_blocks_login_until_reactivated() {
     let app = admin_app().await;
     app.create_user("ACME", "erika", Role::User).await;
     let erika = app.new_browser();
-    let login = erika
-        .post(app.url("/api/login"))
-        .form(&[
-            ("company_id", "ACME"),
-            ("username", "erika"),
-            ("password", crate::helpers::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = app.login_in(&erika, "ACME", "erika").await;
     assert_eq!(login.status(), 200);
     let id = app.user_id("ACME", "erika").await;
     assert_eq!(
@@ -250,14 +241,7 @@ async fn deactivation_ends_sessions_and_blocks_login_until_reactivated() {
             .status(),
         200
     );
-    let me: Option<promio_app::api::Me> = erika
-        .post(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.me_in(&erika).await;
     assert_eq!(me, None, "logged out at once");
     assert_eq!(app.login_as_other("erika").await, 401);
     assert_eq!(

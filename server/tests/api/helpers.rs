@@ -278,6 +278,37 @@ impl TestApp {
             .id
     }
 
+    /// Logs in with [`PASSWORD`] in another browser (see [`TestApp::new_browser`]).
+    pub async fn login_in(
+        &self,
+        browser: &reqwest::Client,
+        company_id: &str,
+        username: &str,
+    ) -> reqwest::Response {
+        browser
+            .post(self.url("/api/login"))
+            .form(&[
+                ("company_id", company_id),
+                ("username", username),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Who another browser is logged in as.
+    pub async fn me_in(&self, browser: &reqwest::Client) -> Option<Me> {
+        browser
+            .post(self.url("/api/me"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("me")
+    }
+
     /// A second client (own cookie jar) on the same server.
     pub fn new_browser(&self) -> reqwest::Client {
         reqwest::Client::builder()

@@ -143,16 +143,7 @@ async fn a_deactivated_client_cannot_log_in_and_loses_its_sessions() {
     app.create_client("ACME").await;
     app.create_user("ACME", "alice", Role::User).await;
     let alice = app.new_browser();
-    alice
-        .post(app.url("/api/login"))
-        .form(&[
-            ("company_id", "ACME"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.login_in(&alice, "ACME", "alice").await;
     assert_eq!(
         app.call(
             "clients/set-active",
@@ -162,25 +153,9 @@ async fn a_deactivated_client_cannot_log_in_and_loses_its_sessions() {
         .status(),
         200
     );
-    let me: Option<promio_app::api::Me> = alice
-        .post(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.me_in(&alice).await;
     assert_eq!(me, None);
-    let login = alice
-        .post(app.url("/api/login"))
-        .form(&[
-            ("company_id", "ACME"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = app.login_in(&alice, "ACME", "alice").await;
     assert_eq!(login.status(), 401);
     assert_eq!(
         app.call(

@@ -215,14 +215,7 @@ async fn a_user_sees_their_sessions_and_ends_another_one() {
             .status(),
         200
     );
-    let me: Option<promio_app::api::Me> = other
-        .post(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.me_in(&other).await;
     assert_eq!(me, None, "the other browser is logged out");
     assert!(app.me().await.is_some(), "this one is not");
     assert_eq!(
@@ -238,15 +231,7 @@ async fn a_user_cannot_end_someone_elses_session() {
     let app = TestApp::with_user("ACME", "alice").await;
     app.create_user("ACME", "bob", Role::User).await;
     let bob = app.new_browser();
-    bob.post(app.url("/api/login"))
-        .form(&[
-            ("company_id", "ACME"),
-            ("username", "bob"),
-            ("password", crate::helpers::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.login_in(&bob, "ACME", "bob").await;
     use sqlx::Row;
     let bobs: String = sqlx::query("SELECT token_hash FROM sessions")
         .fetch_one(app.core.store.pool())
@@ -258,14 +243,7 @@ async fn a_user_cannot_end_someone_elses_session() {
         app.call("sessions/end", &[("id", &bobs)]).await.status(),
         404
     );
-    let me: Option<promio_app::api::Me> = bob
-        .post(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.me_in(&bob).await;
     assert!(me.is_some());
 }
 
@@ -276,28 +254,12 @@ async fn an_admin_ends_all_sessions_of_a_user_of_their_client_only() {
     app.create_client("OTHER").await;
     app.create_user("OTHER", "victim", Role::User).await;
     let alice = app.new_browser();
-    alice
-        .post(app.url("/api/login"))
-        .form(&[
-            ("company_id", "ACME"),
-            ("username", "alice"),
-            ("password", crate::helpers::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.login_in(&alice, "ACME", "alice").await;
     app.login_ok("ACME", "boss").await;
     let id = app.user_id("ACME", "alice").await;
     let response = app.call("users/end-sessions", &[("id", &id)]).await;
     assert_eq!(response.json::<u32>().await.unwrap(), 1);
-    let me: Option<promio_app::api::Me> = alice
-        .post(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.me_in(&alice).await;
     assert_eq!(me, None);
     let victim = app.user_id("OTHER", "victim").await;
     assert_eq!(
