@@ -1,6 +1,6 @@
 //! The operator console and the audit log.
 
-use crate::helpers::{PASSWORD, TestApp, api_error};
+use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, AuditPage, ClientPage, ClientSummary, Field, Problem, Role};
 
 async fn operator_app() -> TestApp {
