@@ -21,6 +21,8 @@ use promio_app::i18n::Lang;
 use promio_app::ssr::RequestCtx;
 
 pub const PAGE_SIZE: u32 = 25;
+/// Registration or reset mails an administrator may send one user per hour.
+pub const ADMIN_MAILS_PER_HOUR: i64 = 5;
 
 /// The logged-in administrator and their client.
 pub struct AdminCtx {
@@ -255,6 +257,19 @@ pub async fn send_link(
     if !allowed || ctx.client.uses_sso() {
         return Err(ServiceError::Forbidden);
     }
+    // A few mails per user and hour; a stuck button or a script cannot flood an inbox.
+    let hour_ago = core.clock.now() - 3600;
+    if core
+        .store
+        .links_since(&user.id, links::kind_str(kind), hour_ago)
+        .await?
+        >= ADMIN_MAILS_PER_HOUR
+    {
+        return Err(ServiceError::TooManyAttempts {
+            retry_after_secs: 3600,
+        });
+    }
+
     let mut tx = core.store.pool().begin().await?;
     links::issue_with_mail(core, &mut tx, &ctx.client, &user, kind).await?;
     tx.commit().await?;

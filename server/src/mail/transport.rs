@@ -152,3 +152,32 @@ fn decode_qp(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn without_smtp_mails_become_eml_files_in_the_outbox_folder() {
+        let dir =
+            std::env::temp_dir().join(format!("promio-outbox-{}", uuid::Uuid::new_v4().simple()));
+        let folder = Folder::new(dir.clone()).unwrap();
+        let message = Message::builder()
+            .from("promio.connect <no-reply@promio.example>".parse().unwrap())
+            .to("Erika <erika@acme.example>".parse().unwrap())
+            .subject("Your promio.connect account")
+            .body("Set your password: https://login.example/set-password?token=abc\n".to_owned())
+            .unwrap();
+        folder.send(message).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(text.contains("To: Erika <erika@acme.example>"));
+        assert!(text.contains("https://login.example/set-password?token=abc"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

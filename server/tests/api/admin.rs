@@ -337,3 +337,20 @@ impl TestApp {
             .as_u16()
     }
 }
+
+#[tokio::test]
+async fn an_admin_can_send_a_user_only_a_few_mails_an_hour() {
+    let app = admin_app().await;
+    app.create_user("ACME", "erika", Role::User).await;
+    let id = app.user_id("ACME", "erika").await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.call("users/send-reset", &[("id", &id)]).await.status(),
+            200
+        );
+    }
+    let sixth = app.call("users/send-reset", &[("id", &id)]).await;
+    assert_eq!(sixth.status(), 429);
+    app.deliver().await;
+    assert_eq!(app.mails_to("erika@"), 5);
+}
