@@ -29,6 +29,7 @@ pub const KEYS: &[&str] = &[
     "LEPTOS_SITE_ADDR",
     "LOG_FORMAT",
     "TOTP_ISSUER",
+    "TRUSTED_PROXIES",
     "MAIL_TIME_ZONE",
 ];
 
@@ -63,6 +64,8 @@ pub struct Settings {
     pub log_json: bool,
     /// The issuer that authenticator apps show for the TOTP record.
     pub totp_issuer: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The time zone in which mails and link pages state expiry times.
     pub time_zone: jiff::tz::TimeZone,
 }
@@ -194,7 +197,18 @@ impl Settings {
             Some("json") => true,
             Some(_) => return Err(bad("LOG_FORMAT", "must be text or json")),
         };
+        let trusted_proxies = get("TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| bad("TRUSTED_PROXIES", format!("{s} is not an IP address")))
+            })
+            .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
         let totp_issuer = get("TOTP_ISSUER").unwrap_or_else(|| "promio.net GmbH".to_owned());
+
         if totp_issuer.is_empty() || totp_issuer.len() > 100 || totp_issuer.contains(':') {
             return Err(bad(
                 "TOTP_ISSUER",
@@ -225,6 +239,7 @@ impl Settings {
             hash_workers,
             log_json,
             totp_issuer,
+            trusted_proxies,
         })
     }
 

@@ -72,7 +72,11 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
             policy.clone(),
             security::check_origin,
         ))
-        .layer(middleware::from_fn_with_state(policy, security::headers))
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            security::headers,
+        ))
+        .layer(middleware::from_fn_with_state(policy, security::real_ip))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CompressionLayer::new().br(true).gzip(true))
         .with_state(state)

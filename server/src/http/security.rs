@@ -16,6 +16,7 @@ const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-ev
 pub struct Policy {
     origin: String,
     https: bool,
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Policy {
@@ -23,6 +24,7 @@ impl Policy {
         Policy {
             origin: settings.public_origin(),
             https: settings.is_https(),
+            trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
 
@@ -39,6 +41,49 @@ impl Policy {
             },
         }
     }
+}
+
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_addr(
+    policy: &Policy,
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+) -> std::net::IpAddr {
+    if !policy.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .unwrap_or_default()
+        .rsplit(',')
+        .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .find(|ip| !policy.trusted_proxies.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// Replaces the peer address that handlers see with the client's (see [`client_addr`]).
+pub async fn real_ip(
+    State(policy): State<Policy>,
+    mut request: Request<Body>,
+    next: Next,
+) -> Response {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    if let Some(ConnectInfo(peer)) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+    {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = client_addr(&policy, peer.ip(), forwarded);
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(ip, peer.port())));
+    }
+    next.run(request).await
 }
 
 pub async fn check_origin(
@@ -105,6 +150,7 @@ mod tests {
         let p = Policy {
             origin: "https://login.example".into(),
             https: true,
+            trusted_proxies: vec![],
         };
         assert!(p.allows(Some("same-origin"), Some("https://login.example")));
         assert!(
@@ -117,5 +163,37 @@ mod tests {
         assert!(!p.allows(None, Some("null")));
         assert!(p.allows(None, Some("https://login.example")));
         assert!(p.allows(None, None), "not a browser");
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let p = Policy {
+            origin: "https://login.example".into(),
+            https: true,
+            trusted_proxies: vec![proxy],
+        };
+        let stranger: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            client_addr(&p, stranger, Some("203.0.113.9")),
+            stranger,
+            "untrusted peers cannot claim an address"
+        );
+        assert_eq!(
+            client_addr(&p, proxy, Some("203.0.113.9")),
+            "203.0.113.9".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_addr(&p, proxy, Some("1.2.3.4, 203.0.113.9, 10.0.0.5")),
+            "203.0.113.9".parse::<std::net::IpAddr>().unwrap(),
+            "the right-most address that is not a proxy; entries to its left are client-controlled"
+        );
+        assert_eq!(client_addr(&p, proxy, None), proxy);
+        assert_eq!(client_addr(&p, proxy, Some("garbage")), proxy);
     }
 }

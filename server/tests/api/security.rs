@@ -196,3 +196,48 @@ async fn a_closed_database_gives_503_not_500() {
         promio_app::api::ApiError::Unavailable
     );
 }
+
+#[tokio::test]
+async fn forwarded_addresses_are_used_only_from_trusted_proxies() {
+    let trusting = TestApp::spawn_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    trusting.create_client("ACME").await;
+    trusting
+        .client
+        .post(trusting.url("/api/login"))
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "nobody"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let events = trusting.audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "login.password" && e.ip.as_deref() == Some("203.0.113.9"))
+    );
+
+    let plain = TestApp::spawn().await;
+    plain.create_client("ACME").await;
+    plain
+        .client
+        .post(plain.url("/api/login"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "nobody"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let events = plain.audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "login.password" && e.ip.as_deref() == Some("127.0.0.1"))
+    );
+}
