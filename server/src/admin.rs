@@ -429,9 +429,21 @@ pub async fn list_audit(
     for row in rows {
         entries.push(AuditEntry {
             at: templates::format_time(row.created_at, ctx.lang, &core.time_zone),
-            company_id: company_name(core, &mut companies, row.client_id.as_deref()).await?,
-            actor: user_name(core, &mut names, row.actor_user_id.as_deref()).await?,
-            subject: user_name(core, &mut names, row.subject_user_id.as_deref()).await?,
+            company_id: name_of(
+                core,
+                &mut companies,
+                Named::Client,
+                row.client_id.as_deref(),
+            )
+            .await?,
+            actor: name_of(core, &mut names, Named::User, row.actor_user_id.as_deref()).await?,
+            subject: name_of(
+                core,
+                &mut names,
+                Named::User,
+                row.subject_user_id.as_deref(),
+            )
+            .await?,
             action: row.action,
             outcome: row.outcome,
             detail: row.detail,
@@ -459,9 +471,21 @@ pub async fn audit_csv(core: &Core, req: &RequestCtx, query: AuditQuery) -> Serv
             .unwrap_or_default();
         let fields = [
             at,
-            company_name(core, &mut companies, row.client_id.as_deref()).await?,
-            user_name(core, &mut names, row.actor_user_id.as_deref()).await?,
-            user_name(core, &mut names, row.subject_user_id.as_deref()).await?,
+            name_of(
+                core,
+                &mut companies,
+                Named::Client,
+                row.client_id.as_deref(),
+            )
+            .await?,
+            name_of(core, &mut names, Named::User, row.actor_user_id.as_deref()).await?,
+            name_of(
+                core,
+                &mut names,
+                Named::User,
+                row.subject_user_id.as_deref(),
+            )
+            .await?,
             row.action,
             row.outcome,
             row.detail,
@@ -553,30 +577,17 @@ fn day(core: &Core, raw: &str, end: bool) -> ServiceResult<Option<i64>> {
     Ok(Some(zoned.timestamp().as_second()))
 }
 
-async fn user_name(
-    core: &Core,
-    cache: &mut std::collections::HashMap<String, String>,
-    id: Option<&str>,
-) -> ServiceResult<String> {
-    let Some(id) = id else {
-        return Ok(String::new());
-    };
-    if let Some(name) = cache.get(id) {
-        return Ok(name.clone());
-    }
-    let name = core
-        .store
-        .user_by_id(id)
-        .await?
-        .map(|u| u.username)
-        .unwrap_or_default();
-    cache.insert(id.to_owned(), name.clone());
-    Ok(name)
+/// Who or what an id names, for the log view: a user name or a company ID, looked up once per page.
+#[derive(Clone, Copy)]
+enum Named {
+    User,
+    Client,
 }
 
-async fn company_name(
+async fn name_of(
     core: &Core,
     cache: &mut std::collections::HashMap<String, String>,
+    kind: Named,
     id: Option<&str>,
 ) -> ServiceResult<String> {
     let Some(id) = id else {
@@ -585,12 +596,11 @@ async fn company_name(
     if let Some(name) = cache.get(id) {
         return Ok(name.clone());
     }
-    let name = core
-        .store
-        .client_by_id(id)
-        .await?
-        .map(|c| c.company_id)
-        .unwrap_or_default();
+    let name = match kind {
+        Named::User => core.store.user_by_id(id).await?.map(|u| u.username),
+        Named::Client => core.store.client_by_id(id).await?.map(|c| c.company_id),
+    }
+    .unwrap_or_default();
     cache.insert(id.to_owned(), name.clone());
     Ok(name)
 }
