@@ -262,10 +262,7 @@ pub async fn set_password(
     }
     users::set_password(&mut tx, &user.id, &hash, core.clock.now()).await?;
     if kind_from(&link.kind) == LinkKind::PasswordReset {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
+        crate::store::sessions::delete_user_sessions_in(&mut tx, &user.id).await?;
     }
     tx.commit().await?;
     audit_link(core, req, &link, "success", "password set").await?;

@@ -169,12 +169,7 @@ pub async fn set_active(
         .await?
         .ok_or(ServiceError::NotFound)?;
     if !active {
-        sqlx::query(
-            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE client_id = $1)",
-        )
-        .bind(&client.id)
-        .execute(core.store.pool())
-        .await?;
+        core.store.delete_client_sessions(&client.id).await?;
     }
     core.store
         .record(

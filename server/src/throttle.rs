@@ -68,15 +68,7 @@ pub async fn ip_wait(store: &Store, ip: Option<&str>, now: UnixTime) -> ServiceR
 /// Counts a failed login from an IP.
 pub async fn ip_failed(store: &Store, ip: Option<&str>, now: UnixTime) -> ServiceResult<()> {
     let Some(ip) = ip else { return Ok(()) };
-    store
-        .rate_limit(&ip_key(ip), now, IP_WINDOW, i64::MAX)
-        .await?;
-    // Keep the window's end where ip_wait reads it.
-    sqlx::query("UPDATE throttle SET blocked_until = window_start + $2 WHERE key = $1")
-        .bind(ip_key(ip))
-        .bind(IP_WINDOW)
-        .execute(store.pool())
-        .await?;
+    store.count_in_window(&ip_key(ip), now, IP_WINDOW).await?;
     Ok(())
 }
 

@@ -320,3 +320,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+/// Ends every session of a user inside the caller's transaction (a password reset).
+pub async fn delete_user_sessions_in(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+impl Store {
+    /// Ends every session of every user of a client (the client was deactivated).
+    pub async fn delete_client_sessions(&self, client_id: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE client_id = $1)",
+        )
+        .bind(client_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

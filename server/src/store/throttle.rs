@@ -133,4 +133,21 @@ impl Store {
         .await?;
         Ok(row.try_get::<i64, _>("failures")? <= limit)
     }
+
+    /// Counts one event in a fixed window and records the window's end in `blocked_until`, where
+    /// a caller that checks the count finds how long to wait.
+    pub async fn count_in_window(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window: i64,
+    ) -> Result<(), sqlx::Error> {
+        self.rate_limit(key, now, window, i64::MAX).await?;
+        sqlx::query("UPDATE throttle SET blocked_until = window_start + $2 WHERE key = $1")
+            .bind(key)
+            .bind(window)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }
