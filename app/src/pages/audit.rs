@@ -1,32 +1,13 @@
 //! The audit log: a client's administrators see their client's events, operators everyone's.
 
-use crate::api::{self, ApiError, Role};
+use crate::api::{self, Role};
 use crate::i18n::T;
 use crate::{tr, use_lang};
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let lang = use_lang();
-    let me = Resource::new(|| (), |_| api::current_user());
-    view! {
-        <section class="card wide">
-            <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
-                {move || Suspend::new(async move {
-                    match me.await {
-                        Ok(Some(me)) if matches!(me.role, Role::Admin | Role::Operator) => view! { <AuditLog/> }.into_any(),
-                        Ok(Some(_)) => view! {
-                            <p role="alert" class="error">{ApiError::Forbidden.message(lang.get_untracked())}</p>
-                        }
-                            .into_any(),
-                        Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </section>
-    }
+    view! { <super::RoleGate allow=|r| matches!(r, Role::Admin | Role::Operator) page=|_| view! { <AuditLog/> }/> }
 }
 
 #[component]

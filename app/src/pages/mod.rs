@@ -46,3 +46,31 @@ pub fn NotFound() -> impl IntoView {
         </p>
     }
 }
+
+/// A page for some roles only: signed-out visitors go to the login page, others see 403's message,
+/// and the allowed ones get `page` with their role.
+#[component]
+pub fn RoleGate<V: IntoView + 'static>(
+    allow: fn(crate::api::Role) -> bool,
+    page: fn(crate::api::Role) -> V,
+) -> impl IntoView {
+    use crate::api::{self, ApiError};
+    use leptos_router::components::Redirect;
+    let lang = crate::use_lang();
+    let me = Resource::new(|| (), |_| api::current_user());
+    view! {
+        <section class="card wide">
+            <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
+                {move || Suspend::new(async move {
+                    let error = |e: ApiError| view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any();
+                    match me.await {
+                        Ok(Some(me)) if allow(me.role) => page(me.role).into_any(),
+                        Ok(Some(_)) => error(ApiError::Forbidden),
+                        Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                        Err(e) => error(e),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

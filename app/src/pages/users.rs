@@ -11,31 +11,10 @@ use crate::api::{
 use crate::i18n::T;
 use crate::{tr, use_lang};
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let lang = use_lang();
-    let me = Resource::new(|| (), |_| api::current_user());
-    view! {
-        <section class="card wide">
-            <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
-                {move || Suspend::new(async move {
-                    match me.await {
-                        Ok(Some(me)) if matches!(me.role, Role::Admin | Role::Operator) => {
-                            view! { <UserAdministration operator=me.role == Role::Operator/> }.into_any()
-                        }
-                        Ok(Some(_)) => view! {
-                            <p role="alert" class="error">{ApiError::Forbidden.message(lang.get_untracked())}</p>
-                        }
-                            .into_any(),
-                        Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </section>
-    }
+    view! { <super::RoleGate allow=|r| matches!(r, Role::Admin | Role::Operator) page=|r| view! { <UserAdministration operator=r == Role::Operator/> }/> }
 }
 
 #[component]
