@@ -20,23 +20,13 @@ fn ClientConsole() -> impl IntoView {
     let (search, set_search) = signal(String::new());
     let (show_new, set_show_new) = signal(false);
     let (editing, set_editing) = signal(None::<ClientSummary>);
-    let (notice, set_notice) = signal(None::<T>);
-    let (error, set_error) = signal(None::<ApiError>);
+    let feedback = super::Feedback::new();
+    let error = feedback.error();
     let (reactivating, set_reactivating) = signal(false);
     let create = ServerAction::<CreateClient>::new();
     let update = ServerAction::<UpdateClient>::new();
     let activate = ServerAction::<SetClientActive>::new();
-    let report = move |outcome: Option<Result<(), ApiError>>, ok: T| match outcome {
-        Some(Ok(())) => {
-            set_error.set(None);
-            set_notice.set(Some(ok));
-        }
-        Some(Err(e)) => {
-            set_notice.set(None);
-            set_error.set(Some(e));
-        }
-        None => {}
-    };
+    let report = move |outcome, ok| feedback.report(outcome, ok);
     Effect::new(move |_| {
         let outcome = create.value().get().map(|r| r.map(|_| ()));
         if matches!(outcome, Some(Ok(()))) {
@@ -70,8 +60,7 @@ fn ClientConsole() -> impl IntoView {
     );
     view! {
         <h1>{tr(T::Clients)}</h1>
-        {move || notice.get().map(|n| view! { <p role="status" class="notice">{tr(n)}</p> })}
-        {move || error.get().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        {feedback.view()}
         <div class="toolbar">
             <label for="client_search">{tr(T::Search)}</label>
             <input id="client_search" type="search" prop:value=search on:input=move |ev| set_search.set(event_target_value(&ev))/>

@@ -74,3 +74,48 @@ pub fn RoleGate<V: IntoView + 'static>(
         </section>
     }
 }
+
+/// The outcome of the last action on a page: a notice (`role="status"`) or an error
+/// (`role="alert"`), never both.
+#[derive(Clone, Copy)]
+pub struct Feedback {
+    notice: RwSignal<Option<T>>,
+    error: RwSignal<Option<crate::api::ApiError>>,
+}
+
+impl Feedback {
+    pub fn new() -> Self {
+        Feedback {
+            notice: RwSignal::new(None),
+            error: RwSignal::new(None),
+        }
+    }
+
+    /// The current error, for forms that mark the field it names.
+    pub fn error(&self) -> ReadSignal<Option<crate::api::ApiError>> {
+        self.error.read_only()
+    }
+
+    /// Shows `ok` for a success and the error's message for a failure; `None` changes nothing.
+    pub fn report(&self, outcome: Option<Result<(), crate::api::ApiError>>, ok: T) {
+        match outcome {
+            Some(Ok(())) => {
+                self.error.set(None);
+                self.notice.set(Some(ok));
+            }
+            Some(Err(e)) => {
+                self.notice.set(None);
+                self.error.set(Some(e));
+            }
+            None => {}
+        }
+    }
+
+    pub fn view(self) -> impl IntoView {
+        let lang = crate::use_lang();
+        view! {
+            {move || self.notice.get().map(|n| view! { <p role="status" class="notice">{tr(n)}</p> })}
+            {move || self.error.get().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        }
+    }
+}

@@ -26,8 +26,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let (page, set_page) = signal(1u32);
     let (show_new, set_show_new) = signal(false);
     let (editing, set_editing) = signal(None::<UserSummary>);
-    let (notice, set_notice) = signal(None::<T>);
-    let (error, set_error) = signal(None::<ApiError>);
+    let feedback = super::Feedback::new();
+    let error = feedback.error();
     // Whether the last activation change was a reactivation (the action's input is gone once it is done).
     let (reactivating, set_reactivating) = signal(false);
 
@@ -40,17 +40,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let end_sessions = ServerAction::<EndUserSessions>::new();
 
     // Each action reports its own outcome and refreshes the list.
-    let report = move |outcome: Option<Result<(), ApiError>>, ok: T| match outcome {
-        Some(Ok(())) => {
-            set_error.set(None);
-            set_notice.set(Some(ok));
-        }
-        Some(Err(e)) => {
-            set_notice.set(None);
-            set_error.set(Some(e));
-        }
-        None => {}
-    };
+    let report = move |outcome, ok| feedback.report(outcome, ok);
     Effect::new(move |_| {
         let outcome = create.value().get().map(|r| r.map(|_| ()));
         if matches!(outcome, Some(Ok(()))) {
@@ -102,8 +92,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
 
     view! {
         <h1>{tr(T::UserAdministration)}</h1>
-        {move || notice.get().map(|n| view! { <p role="status" class="notice">{tr(n)}</p> })}
-        {move || error.get().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        {feedback.view()}
         <div class="toolbar">
             <label for="user_search">{tr(T::Search)}</label>
             <input
