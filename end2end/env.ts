@@ -11,6 +11,15 @@ export const baseURL = process.env.E2E_BASE_URL ?? `http://127.0.0.1:${port}`;
 export const stateDir = process.env.E2E_STATE_DIR ?? path.join(__dirname, '.state');
 export const serverBin = process.env.E2E_SERVER_BIN ?? path.join(root, 'target', 'debug', 'promio-connect');
 export const smtpPort = Number(process.env.E2E_SMTP_PORT ?? 2525);
+/** The customer's identity provider (npm oidc-provider, support/oidc-idp.mjs). */
+export const idpPort = Number(process.env.E2E_IDP_PORT ?? 4010);
+export const idpIssuer = process.env.E2E_IDP_ISSUER ?? `http://127.0.0.1:${idpPort}`;
+/** The client the suite's server is registered as at that provider. */
+export const idpClient = {
+  client_id: 'promio-connect-e2e',
+  client_secret: 'e2e-client-secret-that-is-long-enough-0123456789',
+  redirect_uris: [`${baseURL}/sso/callback`],
+};
 /** Where the SMTP sink writes each received mail as JSON. */
 export const mailDir = process.env.E2E_MAIL_DIR ?? path.join(__dirname, '.mail');
 export const siteRoot = process.env.E2E_SITE_ROOT ?? path.join(root, 'target', 'site');

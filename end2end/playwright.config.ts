@@ -1,5 +1,5 @@
 import { defineConfig, devices } from '@playwright/test';
-import { baseURL, externalServer, mailDir, serverBin, serverEnv, smtpPort, stateDir } from './env';
+import { baseURL, externalServer, idpClient, idpPort, mailDir, serverBin, serverEnv, smtpPort, stateDir } from './env';
 
 // Debian's Chromium: Playwright's own browser download cannot work on these machines.
 const chromiumArgs = [
@@ -38,7 +38,8 @@ export default defineConfig({
   ],
   // The real server binary on a fresh SQLite database. A port that is already taken fails the run
   // (reuseExistingServer: false) rather than testing whatever answers there.
-  // A real SMTP server (npm smtp-server) receives the mails.
+  // A real SMTP server (npm smtp-server) receives the mails; a real OpenID provider (npm
+  // oidc-provider) is the SSO clients' identity provider.
   webServer: externalServer
     ? undefined
     : [
@@ -46,6 +47,13 @@ export default defineConfig({
           command: 'node support/smtp-sink.mjs',
           port: smtpPort,
           env: { E2E_SMTP_PORT: String(smtpPort), E2E_MAIL_DIR: mailDir },
+          reuseExistingServer: false,
+          timeout: 20_000,
+        },
+        {
+          command: 'node support/oidc-idp.mjs',
+          url: `http://127.0.0.1:${idpPort}/.well-known/openid-configuration`,
+          env: { IDP_PORT: String(idpPort), IDP_CLIENTS: JSON.stringify([idpClient]) },
           reuseExistingServer: false,
           timeout: 20_000,
         },

@@ -210,6 +210,25 @@ pub enum T {
     EndSession,
     EndAllSessions,
     SessionsEnded,
+    SsoTitle,
+    SsoIntro,
+    SsoExpired,
+    SsoCancelled,
+    SsoNotRegistered,
+    SsoFailed,
+    SsoRedirecting,
+    SsoSettings,
+    SsoHint,
+    IssuerUrl,
+    SsoClientId,
+    ClientSecret,
+    ClientSecretKept,
+    EmailDomains,
+    EmailClaim,
+    SsoCreateUsers,
+    TestConnection,
+    SsoRedirectUri,
+    ConnectionOk,
 }
 
 pub fn t(lang: Lang, key: T) -> &'static str {
@@ -547,6 +566,70 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::EndAllSessions, De) => "Alle Sitzungen beenden",
         (T::SessionsEnded, En) => "The sessions have been ended.",
         (T::SessionsEnded, De) => "Die Sitzungen wurden beendet.",
+        (T::SsoTitle, En) => "Login with SSO",
+        (T::SsoTitle, De) => "Mit SSO anmelden",
+        (T::SsoIntro, En) => {
+            "Enter the email address that your company uses for single sign-on. You will be sent to your company's login; if you are logged in there already, you are logged in here at once."
+        }
+        (T::SsoIntro, De) => {
+            "Geben Sie die E-Mail-Adresse ein, die Ihre Firma für Single Sign-on verwendet. Sie werden zur Anmeldung Ihrer Firma weitergeleitet; sind Sie dort schon angemeldet, sind Sie hier sofort angemeldet."
+        }
+        (T::SsoExpired, En) => {
+            "The login through your company took too long or was started in another browser. Please start again."
+        }
+        (T::SsoExpired, De) => {
+            "Die Anmeldung über Ihre Firma hat zu lange gedauert oder wurde in einem anderen Browser begonnen. Bitte beginnen Sie erneut."
+        }
+        (T::SsoCancelled, En) => "The login at your company's identity provider was cancelled.",
+        (T::SsoCancelled, De) => {
+            "Die Anmeldung beim Identity Provider Ihrer Firma wurde abgebrochen."
+        }
+        (T::SsoNotRegistered, En) => {
+            "Your company confirmed who you are, but there is no active promio.connect account for your email address. Please ask your user administrator."
+        }
+        (T::SsoNotRegistered, De) => {
+            "Ihre Firma hat Sie bestätigt, aber für Ihre E-Mail-Adresse gibt es kein aktives promio.connect-Konto. Bitte wenden Sie sich an Ihre Benutzerverwaltung."
+        }
+        (T::SsoFailed, En) => {
+            "The login through your company's identity provider could not be completed. Please try again."
+        }
+        (T::SsoFailed, De) => {
+            "Die Anmeldung über den Identity Provider Ihrer Firma konnte nicht abgeschlossen werden. Bitte versuchen Sie es erneut."
+        }
+        (T::SsoRedirecting, En) => "Taking you to your company's login…",
+        (T::SsoRedirecting, De) => "Sie werden zur Anmeldung Ihrer Firma weitergeleitet …",
+        (T::SsoSettings, En) => "Single sign-on (OpenID Connect)",
+        (T::SsoSettings, De) => "Single Sign-on (OpenID Connect)",
+        (T::SsoHint, En) => {
+            "Leave the Issuer URL empty to turn single sign-on off. With it on, all users of the client log in through their identity provider."
+        }
+        (T::SsoHint, De) => {
+            "Ohne Issuer-URL ist Single Sign-on aus. Ist es an, melden sich alle Benutzer des Clients über ihren Identity Provider an."
+        }
+        (T::IssuerUrl, En) => "Issuer URL",
+        (T::IssuerUrl, De) => "Issuer-URL",
+        (T::SsoClientId, En) => "Client ID",
+        (T::SsoClientId, De) => "Client-ID",
+        (T::ClientSecret, En) => "Client secret",
+        (T::ClientSecret, De) => "Client-Secret",
+        (T::ClientSecretKept, En) => "A secret is stored; leave the field empty to keep it.",
+        (T::ClientSecretKept, De) => {
+            "Ein Secret ist gespeichert; lassen Sie das Feld leer, um es zu behalten."
+        }
+        (T::EmailDomains, En) => "Email domains",
+        (T::EmailDomains, De) => "E-Mail-Domains",
+        (T::EmailClaim, En) => "Email claim",
+        (T::EmailClaim, De) => "E-Mail-Claim",
+        (T::SsoCreateUsers, En) => "Create users on their first SSO login",
+        (T::SsoCreateUsers, De) => "Benutzer bei der ersten SSO-Anmeldung anlegen",
+        (T::TestConnection, En) => "Test connection",
+        (T::TestConnection, De) => "Verbindung testen",
+        (T::SsoRedirectUri, En) => "Redirect URI to register at the identity provider:",
+        (T::SsoRedirectUri, De) => "Beim Identity Provider einzutragende Redirect-URI:",
+        (T::ConnectionOk, En) => "Connection OK: the discovery document was read and checked.",
+        (T::ConnectionOk, De) => {
+            "Verbindung in Ordnung: Das Discovery-Dokument wurde gelesen und geprüft."
+        }
         (T::TwoFactorRequiredByCompany, En) => {
             "Your company requires two-factor authentication, so it cannot be turned off."
         }

@@ -154,6 +154,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/home") view=pages::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/set-password") view=pages::SetPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/forgot-password") view=pages::ForgotPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sso") view=pages::SsoPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/security") view=pages::SecurityPage ssr=SsrMode::Async/>
                     <Route path=path!("/operator/clients") view=pages::ClientsPage ssr=SsrMode::Async/>

@@ -6,7 +6,8 @@ use crate::api::{
     UserForm, UserPage, UserQuery, UserSummary,
 };
 use crate::api::{
-    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SessionInfo, ThrottledAccount,
+    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SessionInfo, SsoCheck,
+    ThrottledAccount,
 };
 use async_trait::async_trait;
 
@@ -156,6 +157,20 @@ pub trait OperatorService: Send + Sync + 'static {
         company_id: String,
         active: bool,
     ) -> Result<(), ApiError>;
+    /// Fetches and checks an identity provider's discovery document ("Test connection").
+    async fn test_sso_connection(
+        &self,
+        req: &RequestCtx,
+        issuer: String,
+    ) -> Result<SsoCheck, ApiError>;
+}
+
+/// Single sign-on: the start of the round trip to a client's identity provider.
+#[async_trait]
+pub trait SsoService: Send + Sync + 'static {
+    /// The authorization URL of the identity provider of the client that the email's domain
+    /// belongs to.
+    async fn start(&self, req: &RequestCtx, email: String) -> Result<String, ApiError>;
 }
 
 /// The second factor: the login's second step (with the pending state's cookie), and the user's
@@ -209,6 +224,7 @@ pub struct Backend {
     pub two_factor: Arc<dyn TwoFactorService>,
     pub operator: Arc<dyn OperatorService>,
     pub sessions: Arc<dyn SessionService>,
+    pub sso: Arc<dyn SsoService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

@@ -74,6 +74,36 @@ enum ClientCommand {
         #[arg(long = "require-2fa", value_name = "true|false")]
         require_2fa: Option<bool>,
     },
+    /// Connect a client to its identity provider (OpenID Connect), or turn SSO off with --off.
+    /// The issuer's discovery document is fetched and checked first.
+    Sso {
+        #[arg(long)]
+        company_id: String,
+        /// The issuer URL (https; its /.well-known/openid-configuration must name this issuer).
+        #[arg(long, required_unless_present = "off")]
+        issuer: Option<String>,
+        #[arg(long, required_unless_present = "off")]
+        client_id: Option<String>,
+        /// May be left out when the client has one stored already.
+        #[arg(long)]
+        client_secret: Option<String>,
+        /// Email domains routed to this identity provider, separated by commas.
+        #[arg(long, required_unless_present = "off", value_name = "DOMAIN[,…]")]
+        domains: Option<String>,
+        /// The claim that holds the email address (ADFS often sends it as upn).
+        #[arg(long, default_value = "email")]
+        email_claim: String,
+        /// Make the user (role user) on the first SSO login of someone from the client's domains.
+        #[arg(
+            long = "create-users",
+            value_name = "true|false",
+            default_value = "false"
+        )]
+        create_users: bool,
+        /// Turn single sign-on off (the users can then be sent password links).
+        #[arg(long, conflicts_with_all = ["issuer", "client_id", "client_secret", "domains"])]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -284,6 +314,41 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
                 client.requires_2fa()
             );
         }
+        ClientCommand::Sso {
+            company_id,
+            issuer,
+            client_id,
+            client_secret,
+            domains,
+            email_claim,
+            create_users,
+            off,
+        } => {
+            let input = if off {
+                crate::sso::SsoInput::default()
+            } else {
+                crate::sso::SsoInput {
+                    issuer: issuer.unwrap_or_default(),
+                    client_id: client_id.unwrap_or_default(),
+                    client_secret: client_secret.unwrap_or_default(),
+                    domains: domains.unwrap_or_default(),
+                    email_claim,
+                    jit: create_users,
+                }
+            };
+            let client = crate::sso::configure(core, Actor::default(), &company_id, input)
+                .await
+                .map_err(explain)?;
+            match &client.sso_issuer {
+                Some(issuer) => println!(
+                    "client {}: single sign-on through {issuer} for {}; redirect URI to register at the identity provider: {}",
+                    client.company_id,
+                    core.store.sso_domains(&client.id).await?.join(", "),
+                    core.settings.public_url.join("sso/callback")?,
+                ),
+                None => println!("client {}: single sign-on off", client.company_id),
+            }
+        }
     }
     Ok(())
 }
@@ -361,11 +426,20 @@ fn explain(err: ServiceError) -> anyhow::Error {
                 Field::RegistrationLinkHours => "--registration-link-hours",
                 Field::ResetLinkHours => "--reset-link-hours",
                 Field::Password | Field::NewPassword | Field::RepeatPassword => "--password-stdin",
+                Field::SsoIssuer => "--issuer",
+                Field::SsoClientId => "--client-id",
+                Field::SsoClientSecret => "--client-secret",
+                Field::SsoDomains => "--domains",
+                Field::SsoEmailClaim => "--email-claim",
             };
             let message = promio_app::api::ApiError::from(invalid).message(Lang::En);
             anyhow::anyhow!("{flag}: {message}")
         }
         ServiceError::NotFound => anyhow::anyhow!("--company-id: no such client"),
+        ServiceError::SsoProvider(detail) => anyhow::anyhow!("--issuer: {detail}"),
+        ServiceError::Forbidden => {
+            anyhow::anyhow!("--company-id: the platform client cannot use single sign-on")
+        }
         other => anyhow::anyhow!(
             "{}",
             promio_app::api::ApiError::from(other).message(Lang::En)

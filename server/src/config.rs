@@ -26,6 +26,8 @@ pub const KEYS: &[&str] = &[
     "SESSION_IDLE_MINUTES",
     "SESSION_ABSOLUTE_HOURS",
     "HASH_WORKERS",
+    "HASH_QUEUE",
+    "METRICS_TOKEN",
     "LEPTOS_SITE_ADDR",
     "LOG_FORMAT",
     "TOTP_ISSUER",
@@ -61,6 +63,11 @@ pub struct Settings {
     pub session_idle_secs: i64,
     pub session_absolute_secs: i64,
     pub hash_workers: usize,
+    /// How many password checks may wait for a hashing worker; more get "try again" (503) at once.
+    pub hash_queue: usize,
+    /// When set, `/metrics` answers only with `Authorization: Bearer <token>`; unset, only to
+    /// loopback peers.
+    pub metrics_token: Option<SecretString>,
     pub log_json: bool,
     /// The issuer that authenticator apps show for the TOTP record.
     pub totp_issuer: String,
@@ -191,6 +198,14 @@ impl Settings {
             .map(|n| n.get() as i64)
             .unwrap_or(2);
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
+        let hash_queue = number(&get, "HASH_QUEUE", 64, 0, 100_000)? as usize;
+        let metrics_token = match get("METRICS_TOKEN") {
+            Some(t) if t.len() < 16 => {
+                return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
+            }
+            Some(t) => Some(SecretString::from(t)),
+            None => None,
+        };
 
         let log_json = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => false,
@@ -237,6 +252,8 @@ impl Settings {
             session_idle_secs: session_idle_minutes * 60,
             session_absolute_secs: session_absolute_hours * 3600,
             hash_workers,
+            hash_queue,
+            metrics_token,
             log_json,
             totp_issuer,
             trusted_proxies,

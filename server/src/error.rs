@@ -27,6 +27,11 @@ pub enum ServiceError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the pending login expired")]
     LoginExpired,
+    #[error("no single sign-on for this email domain")]
+    SsoNotSetUp,
+    /// An identity provider's settings could not be used (the text says what failed).
+    #[error("identity provider: {0}")]
+    SsoProvider(String),
     #[error("the password hashing pool is saturated")]
     Busy,
     #[error("database error")]
@@ -55,6 +60,8 @@ impl From<ServiceError> for ApiError {
             }
 
             ServiceError::LoginExpired => ApiError::LoginExpired,
+            ServiceError::SsoNotSetUp => ApiError::SsoNotSetUp,
+            ServiceError::SsoProvider(detail) => ApiError::SsoProvider { detail },
 
             ServiceError::Busy => ApiError::Unavailable,
             ServiceError::Database(e) if is_unavailable(&e) => {

@@ -11,9 +11,11 @@ pub mod error;
 pub mod http;
 pub mod links;
 pub mod mail;
+pub mod metrics;
 pub mod operator;
 
 pub mod services;
+pub mod sso;
 pub mod store;
 pub mod throttle;
 
@@ -39,6 +41,8 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
     pub time_zone: jiff::tz::TimeZone,
+    /// Identity providers: the HTTP client and the discovery cache.
+    pub sso: sso::Sso,
 }
 
 impl Core {
@@ -84,7 +88,7 @@ impl Core {
         let auth = Auth {
             store: store.clone(),
             clock: Arc::clone(&clock),
-            hasher: Hasher::new(settings.hash_workers)?,
+            hasher: Hasher::new(settings.hash_workers, settings.hash_queue)?,
             cookies: CookiePolicy {
                 https: settings.is_https(),
             },
@@ -95,6 +99,7 @@ impl Core {
             mailer: mailer.clone(),
             public_url: settings.public_url.clone(),
             time_zone: settings.time_zone.clone(),
+            metrics: Arc::default(),
         };
         let time_zone = settings.time_zone.clone();
         let core = Core {
@@ -104,6 +109,7 @@ impl Core {
             clock,
             mailer,
             time_zone,
+            sso: sso::Sso::new()?,
         };
         accounts::ensure_platform_client(&core)
             .await

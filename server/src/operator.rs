@@ -5,8 +5,9 @@ use crate::Core;
 use crate::accounts::{self, Actor, ClientSettings};
 use crate::domain::{CompanyId, Invalid};
 use crate::error::{ServiceError, ServiceResult};
+use crate::sso::{self, SsoInput};
 use crate::store::clients::ClientRow;
-use promio_app::api::{ClientForm, ClientPage, ClientSummary, Field, Problem, Role};
+use promio_app::api::{ClientForm, ClientPage, ClientSummary, Field, Problem, Role, SsoCheck};
 use promio_app::ssr::RequestCtx;
 
 pub const PAGE_SIZE: u32 = 25;
@@ -39,15 +40,37 @@ pub async fn operator_ctx(core: &Core, req: &RequestCtx) -> ServiceResult<Operat
     })
 }
 
-pub fn summary(c: ClientRow) -> ClientSummary {
-    ClientSummary {
+pub async fn summary(core: &Core, c: ClientRow) -> ServiceResult<ClientSummary> {
+    let sso_domains = if c.uses_sso() {
+        core.store.sso_domains(&c.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(ClientSummary {
         sso: c.uses_sso(),
+        sso_issuer: c.sso_issuer.clone().unwrap_or_default(),
+        sso_client_id: c.sso_client_id.clone().unwrap_or_default(),
+        sso_secret_set: c.sso_client_secret.is_some(),
+        sso_domains,
+        sso_email_claim: c.sso_email_claim.clone().unwrap_or_default(),
+        sso_jit: c.sso_creates_users(),
         require_2fa: c.requires_2fa(),
         active: c.is_active(),
         registration_link_hours: c.registration_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
         reset_link_hours: c.reset_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
         company_id: c.company_id,
         name: c.name,
+    })
+}
+
+fn sso_input(form: &ClientForm) -> SsoInput {
+    SsoInput {
+        issuer: form.sso_issuer.clone(),
+        client_id: form.sso_client_id.clone(),
+        client_secret: form.sso_client_secret.clone(),
+        domains: form.sso_domains.clone(),
+        email_claim: form.sso_email_claim.clone(),
+        jit: form.sso_jit,
     }
 }
 
@@ -102,8 +125,12 @@ pub async fn list(
             i64::from((page - 1) * PAGE_SIZE),
         )
         .await?;
+    let mut clients = Vec::with_capacity(rows.len());
+    for row in rows {
+        clients.push(summary(core, row).await?);
+    }
     Ok(ClientPage {
-        clients: rows.into_iter().map(summary).collect(),
+        clients,
         total: total as u64,
         page,
         page_size: PAGE_SIZE,
@@ -117,15 +144,27 @@ pub async fn create(
 ) -> ServiceResult<ClientSummary> {
     let ctx = operator_ctx(core, req).await?;
     // Check everything before anything is written.
-    CompanyId::parse(&form.company_id)?;
+    let id = CompanyId::parse(&form.company_id)?;
+    crate::domain::ClientName::parse(&form.name)?;
     let settings = settings(&form)?;
+    if core.store.client_by_company_id(&id).await?.is_some() {
+        return Err(Invalid {
+            field: Field::CompanyId,
+            problem: Problem::Taken,
+        }
+        .into());
+    }
+    let sso = sso::prepare(core, &sso_input(&form), None).await?;
     let actor = Actor {
         user_id: Some(&ctx.user_id),
         ip: ctx.ip.as_deref(),
     };
-    accounts::create_client(core, actor, &form.company_id, &form.name).await?;
+    let client = accounts::create_client(core, actor, &form.company_id, &form.name).await?;
+    if sso.changes(core, &client).await? {
+        sso::store_prepared(core, actor, &client, sso).await?;
+    }
     let client = accounts::update_client(core, actor, &form.company_id, settings).await?;
-    Ok(summary(client))
+    summary(core, client).await
 }
 
 pub async fn update(
@@ -135,13 +174,39 @@ pub async fn update(
 ) -> ServiceResult<ClientSummary> {
     let ctx = operator_ctx(core, req).await?;
     let settings = settings(&form)?;
+    let id = CompanyId::parse(&form.company_id)?;
+    let client = core
+        .store
+        .client_by_company_id(&id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let sso = sso::prepare(core, &sso_input(&form), Some(&client)).await?;
     let actor = Actor {
         user_id: Some(&ctx.user_id),
         ip: ctx.ip.as_deref(),
     };
-    Ok(summary(
-        accounts::update_client(core, actor, &form.company_id, settings).await?,
-    ))
+    if sso.changes(core, &client).await? {
+        sso::store_prepared(core, actor, &client, sso).await?;
+    }
+    let client = accounts::update_client(core, actor, &form.company_id, settings).await?;
+    summary(core, client).await
+}
+
+/// "Test connection": fetches and checks the issuer's discovery document; stores nothing.
+pub async fn test_sso_connection(
+    core: &Core,
+    req: &RequestCtx,
+    issuer: String,
+) -> ServiceResult<SsoCheck> {
+    operator_ctx(core, req).await?;
+    if issuer.trim().is_empty() {
+        return Err(Invalid {
+            field: Field::SsoIssuer,
+            problem: Problem::Missing,
+        }
+        .into());
+    }
+    sso::check_provider(core, &issuer).await
 }
 
 /// Deactivating a client stops its users from logging in and ends their sessions; nothing is deleted.

@@ -2,17 +2,17 @@
 //! the module that owns the behaviour; errors are mapped to the contract's type here, once.
 
 use crate::Core;
-use crate::{admin, links, operator, two_factor};
+use crate::{admin, links, operator, sso, two_factor};
 use async_trait::async_trait;
 use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
     UserPage, UserQuery, UserSummary,
 };
 use promio_app::api::{
-    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, ThrottledAccount,
+    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SsoCheck, ThrottledAccount,
 };
 use promio_app::ssr::{
-    AccountService, AdminService, OperatorService, RequestCtx, TwoFactorService,
+    AccountService, AdminService, OperatorService, RequestCtx, SsoService, TwoFactorService,
 };
 use std::sync::Arc;
 
@@ -170,6 +170,14 @@ impl OperatorService for Services {
     ) -> Result<(), ApiError> {
         Ok(operator::set_active(&self.0, req, company_id, active).await?)
     }
+
+    async fn test_sso_connection(
+        &self,
+        req: &RequestCtx,
+        issuer: String,
+    ) -> Result<SsoCheck, ApiError> {
+        Ok(operator::test_sso_connection(&self.0, req, issuer).await?)
+    }
 }
 
 #[async_trait]
@@ -184,5 +192,12 @@ impl promio_app::ssr::SessionService for Services {
 
     async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError> {
         Ok(admin::end_user_sessions(&self.0, req, user_id).await?)
+    }
+}
+
+#[async_trait]
+impl SsoService for Services {
+    async fn start(&self, req: &RequestCtx, email: String) -> Result<String, ApiError> {
+        Ok(sso::start(&self.0, req, email).await?)
     }
 }

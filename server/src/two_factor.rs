@@ -337,6 +337,9 @@ async fn audit(
     detail: &str,
 ) -> ServiceResult<()> {
     let ip = client_ip(req);
+    if action == "login.second_factor" {
+        core.auth.metrics.login("second_factor", outcome);
+    }
     core.store
         .record(
             AuditEvent {

@@ -22,6 +22,11 @@ pub enum Field {
     Role,
     RegistrationLinkHours,
     ResetLinkHours,
+    SsoIssuer,
+    SsoClientId,
+    SsoClientSecret,
+    SsoDomains,
+    SsoEmailClaim,
 }
 
 impl Field {
@@ -52,6 +57,16 @@ impl Field {
             (Field::RegistrationLinkHours, De) => "Gültigkeit des Registrierungslinks (Stunden)",
             (Field::ResetLinkHours, En) => "Password reset link validity (hours)",
             (Field::ResetLinkHours, De) => "Gültigkeit des Links zum Zurücksetzen (Stunden)",
+            (Field::SsoIssuer, En) => "Issuer URL",
+            (Field::SsoIssuer, De) => "Issuer-URL",
+            (Field::SsoClientId, En) => "Client ID",
+            (Field::SsoClientId, De) => "Client-ID",
+            (Field::SsoClientSecret, En) => "Client secret",
+            (Field::SsoClientSecret, De) => "Client-Secret",
+            (Field::SsoDomains, En) => "Email domains",
+            (Field::SsoDomains, De) => "E-Mail-Domains",
+            (Field::SsoEmailClaim, En) => "Email claim",
+            (Field::SsoEmailClaim, De) => "E-Mail-Claim",
         }
     }
 }
@@ -117,6 +132,13 @@ pub enum ApiError {
     LinkUnusable,
     #[error("temporarily unavailable")]
     Unavailable,
+    /// No client logs in with single sign-on for this email address's domain.
+    #[error("no single sign-on for this email address")]
+    SsoNotSetUp,
+    /// An identity provider's settings could not be used; the detail says what failed (it is
+    /// technical, for the operator who entered them).
+    #[error("identity provider check failed: {detail}")]
+    SsoProvider { detail: String },
     /// An error on the server whose cause went to the log under this id.
     #[error("internal error {id}")]
     Internal { id: String },
@@ -140,7 +162,8 @@ impl ApiError {
             | ApiError::LoginExpired => 401,
 
             ApiError::UseSso | ApiError::Forbidden => 403,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::SsoNotSetUp => 404,
+            ApiError::SsoProvider { .. } => 400,
             ApiError::LinkUnusable => 410,
             ApiError::Unavailable => 503,
             ApiError::Internal { .. } => 500,
@@ -211,6 +234,18 @@ impl ApiError {
             (ApiError::Unavailable, De) => {
                 "Der Dienst ist vorübergehend nicht erreichbar. Bitte versuchen Sie es gleich noch einmal."
                     .to_owned()
+            }
+            (ApiError::SsoNotSetUp, En) => {
+                "Single sign-on is not set up for this email address. Please check the address, or log in with your company ID, user name and password.".to_owned()
+            }
+            (ApiError::SsoNotSetUp, De) => {
+                "Für diese E-Mail-Adresse ist kein Single Sign-on eingerichtet. Bitte prüfen Sie die Adresse oder melden Sie sich mit Firmen-ID, Benutzername und Passwort an.".to_owned()
+            }
+            (ApiError::SsoProvider { detail }, En) => {
+                format!("The identity provider could not be used: {detail}")
+            }
+            (ApiError::SsoProvider { detail }, De) => {
+                format!("Der Identity Provider kann nicht verwendet werden: {detail}")
             }
             (ApiError::Internal { id }, En) => {
                 format!("Something went wrong on our side. Please try again later (error ID {id}).")
@@ -309,6 +344,11 @@ fn german_accusative(field: Field) -> &'static str {
         Field::Name => "einen Namen",
         Field::Role => "eine Rolle",
         Field::RegistrationLinkHours | Field::ResetLinkHours => "eine Anzahl Stunden",
+        Field::SsoIssuer => "die Issuer-URL",
+        Field::SsoClientId => "die Client-ID",
+        Field::SsoClientSecret => "das Client-Secret",
+        Field::SsoDomains => "mindestens eine E-Mail-Domain",
+        Field::SsoEmailClaim => "den E-Mail-Claim",
     }
 }
 

@@ -5,11 +5,13 @@
 mod accounts;
 mod error;
 mod operator;
+mod sso;
 mod two_factor;
 
 pub use accounts::*;
 pub use error::{ApiError, Field, Problem};
 pub use operator::*;
+pub use sso::*;
 pub use two_factor::*;
 
 use leptos::prelude::*;

@@ -14,6 +14,13 @@ pub struct ClientSummary {
     pub active: bool,
     /// The client logs in through its own identity provider.
     pub sso: bool,
+    /// The identity provider's settings (empty when `sso` is off). The secret is never sent back.
+    pub sso_issuer: String,
+    pub sso_client_id: String,
+    pub sso_secret_set: bool,
+    pub sso_domains: Vec<String>,
+    pub sso_email_claim: String,
+    pub sso_jit: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +40,27 @@ pub struct ClientForm {
     pub registration_link_hours: String,
     pub reset_link_hours: String,
     pub require_2fa: bool,
+    /// Empty turns single sign-on off.
+    pub sso_issuer: String,
+    pub sso_client_id: String,
+    /// Empty keeps the stored secret.
+    pub sso_client_secret: String,
+    /// Separated by commas, spaces or new lines.
+    pub sso_domains: String,
+    /// Empty means `email`.
+    pub sso_email_claim: String,
+    pub sso_jit: bool,
+}
+
+/// What "Test connection" found at an issuer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoCheck {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub signing_keys: u32,
+    /// The redirect URI to register at the identity provider.
+    pub redirect_uri: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,40 +102,66 @@ pub async fn list_clients(search: String, page: u32) -> Result<ClientPage, ApiEr
         .await
 }
 
+/// The fields of the client form as posted; the SSO fields may be left out (SSO stays off).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClientFormInput {
+    pub company_id: String,
+    pub name: String,
+    pub registration_link_hours: String,
+    pub reset_link_hours: String,
+    pub require_2fa: Option<String>,
+    #[serde(default)]
+    pub sso_issuer: String,
+    #[serde(default)]
+    pub sso_client_id: String,
+    #[serde(default)]
+    pub sso_client_secret: String,
+    #[serde(default)]
+    pub sso_domains: String,
+    #[serde(default)]
+    pub sso_email_claim: String,
+    pub sso_jit: Option<String>,
+}
+
+impl From<ClientFormInput> for ClientForm {
+    fn from(f: ClientFormInput) -> Self {
+        ClientForm {
+            company_id: f.company_id,
+            name: f.name,
+            registration_link_hours: f.registration_link_hours,
+            reset_link_hours: f.reset_link_hours,
+            require_2fa: f.require_2fa.is_some(),
+            sso_issuer: f.sso_issuer,
+            sso_client_id: f.sso_client_id,
+            sso_client_secret: f.sso_client_secret,
+            sso_domains: f.sso_domains,
+            sso_email_claim: f.sso_email_claim,
+            sso_jit: f.sso_jit.is_some(),
+        }
+    }
+}
+
 #[server(prefix = "/api", endpoint = "clients/create")]
 pub async fn create_client(
-    company_id: String,
-    name: String,
-    registration_link_hours: String,
-    reset_link_hours: String,
-    require_2fa: Option<String>,
+    #[server(flatten)] client: ClientFormInput,
 ) -> Result<ClientSummary, ApiError> {
-    let form = ClientForm {
-        company_id,
-        name,
-        registration_link_hours,
-        reset_link_hours,
-        require_2fa: require_2fa.is_some(),
-    };
+    let form = ClientForm::from(client);
     crate::ssr::call(|b, req| async move { b.operator.create_client(&req, form).await }).await
 }
 
 #[server(prefix = "/api", endpoint = "clients/update")]
 pub async fn update_client(
-    company_id: String,
-    name: String,
-    registration_link_hours: String,
-    reset_link_hours: String,
-    require_2fa: Option<String>,
+    #[server(flatten)] client: ClientFormInput,
 ) -> Result<ClientSummary, ApiError> {
-    let form = ClientForm {
-        company_id,
-        name,
-        registration_link_hours,
-        reset_link_hours,
-        require_2fa: require_2fa.is_some(),
-    };
+    let form = ClientForm::from(client);
     crate::ssr::call(|b, req| async move { b.operator.update_client(&req, form).await }).await
+}
+
+/// Fetches and checks an issuer's discovery document, without saving anything.
+#[server(prefix = "/api", endpoint = "clients/test-sso")]
+pub async fn test_sso_connection(issuer: String) -> Result<SsoCheck, ApiError> {
+    crate::ssr::call(|b, req| async move { b.operator.test_sso_connection(&req, issuer).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "clients/set-active")]

@@ -2,7 +2,8 @@
 
 use super::use_hydrated;
 use crate::api::{
-    self, ApiError, ClientSummary, CreateClient, Field, Role, SetClientActive, UpdateClient,
+    self, ApiError, ClientSummary, CreateClient, Field, Role, SetClientActive, TestSsoConnection,
+    UpdateClient,
 };
 use crate::i18n::T;
 use crate::{tr, use_lang};
@@ -153,7 +154,37 @@ fn ClientFormView(
         .unwrap_or(24)
         .to_string();
     let require = existing.as_ref().is_some_and(|c| c.require_2fa);
+    let sso = existing.clone().unwrap_or_else(|| ClientSummary {
+        company_id: String::new(),
+        name: String::new(),
+        registration_link_hours: 24,
+        reset_link_hours: 24,
+        require_2fa: false,
+        active: true,
+        sso: false,
+        sso_issuer: String::new(),
+        sso_client_id: String::new(),
+        sso_secret_set: false,
+        sso_domains: Vec::new(),
+        sso_email_claim: String::new(),
+        sso_jit: false,
+    });
+    let lang = crate::use_lang();
+    let issuer_input = NodeRef::<leptos::html::Input>::new();
+    let test = ServerAction::<TestSsoConnection>::new();
+    let test_result = move || {
+        test.value().get().map(|r| match r {
+            Ok(check) => view! {
+                <div role="status" class="notice">
+                    <p>{tr(T::ConnectionOk)} " (" {check.issuer.clone()} ", " {check.signing_keys} " keys)"</p>
+                    <p>{tr(T::SsoRedirectUri)} " " <code>{check.redirect_uri.clone()}</code></p>
+                </div>
+            }.into_any(),
+            Err(e) => view! { <p role="alert" class="error">{e.message(lang.get())}</p> }.into_any(),
+        })
+    };
     let fields = move || {
+        let sso = sso.clone();
         view! {
             <label for="client_name">{tr(T::Name)}</label>
             <input id="client_name" name="name" type="text" value=name.clone() aria-invalid=invalid(Field::Name)/>
@@ -167,6 +198,38 @@ fn ClientFormView(
                 <input type="checkbox" name="require_2fa" value="on" checked=require/>
                 {tr(T::Require2fa)}
             </label>
+            <fieldset class="sso">
+                <legend>{tr(T::SsoSettings)}</legend>
+                <p class="hint">{tr(T::SsoHint)}</p>
+                <label for="sso_issuer">{tr(T::IssuerUrl)}</label>
+                <input id="sso_issuer" name="sso_issuer" type="url" autocapitalize="none" spellcheck="false"
+                    node_ref=issuer_input value=sso.sso_issuer.clone() aria-invalid=invalid(Field::SsoIssuer)/>
+                <label for="sso_client_id">{tr(T::SsoClientId)}</label>
+                <input id="sso_client_id" name="sso_client_id" type="text" autocapitalize="none" spellcheck="false"
+                    value=sso.sso_client_id.clone() aria-invalid=invalid(Field::SsoClientId)/>
+                <label for="sso_client_secret">{tr(T::ClientSecret)}</label>
+                <input id="sso_client_secret" name="sso_client_secret" type="password" autocomplete="off"
+                    aria-invalid=invalid(Field::SsoClientSecret)/>
+                {sso.sso_secret_set.then(|| view! { <p class="hint">{tr(T::ClientSecretKept)}</p> })}
+                <label for="sso_domains">{tr(T::EmailDomains)}</label>
+                <input id="sso_domains" name="sso_domains" type="text" autocapitalize="none" spellcheck="false"
+                    value=sso.sso_domains.join(", ") aria-invalid=invalid(Field::SsoDomains)/>
+                <label for="sso_email_claim">{tr(T::EmailClaim)}</label>
+                <input id="sso_email_claim" name="sso_email_claim" type="text" autocapitalize="none" spellcheck="false"
+                    placeholder="email" value=sso.sso_email_claim.clone() aria-invalid=invalid(Field::SsoEmailClaim)/>
+                <label class="check">
+                    <input type="checkbox" name="sso_jit" value="on" checked=sso.sso_jit/>
+                    {tr(T::SsoCreateUsers)}
+                </label>
+                <button type="button" class="secondary" disabled=move || !hydrated.get() || test.pending().get()
+                    on:click=move |_| {
+                        let issuer = issuer_input.get().map(|i| i.value()).unwrap_or_default();
+                        test.dispatch(TestSsoConnection { issuer });
+                    }>
+                    {tr(T::TestConnection)}
+                </button>
+                {test_result}
+            </fieldset>
             <div class="buttons">
                 <button type="submit" class="primary" disabled=move || !hydrated.get()>{tr(T::Save)}</button>
                 <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>{tr(T::Cancel)}</button>

@@ -7,6 +7,7 @@ mod forgot;
 mod home;
 mod login;
 mod set_password;
+mod sso;
 mod two_factor;
 mod users;
 
@@ -17,6 +18,7 @@ pub use forgot::ForgotPasswordPage;
 pub use home::HomePage;
 pub use login::LoginPage;
 pub use set_password::SetPasswordPage;
+pub use sso::SsoPage;
 pub use two_factor::{SecurityPage, TwoFactorLoginPage, TwoFactorSetupPage};
 pub use users::UsersPage;
 

@@ -44,6 +44,11 @@ impl CookiePolicy {
         self.build(CHALLENGE, token.to_owned(), Some(max_age_secs))
     }
 
+    /// Another short-lived cookie (e.g. the SSO flow's), under the given base name.
+    pub fn short_lived(&self, base: &str, token: &str, max_age_secs: i64) -> HeaderValue {
+        self.build(base, token.to_owned(), Some(max_age_secs))
+    }
+
     /// A header that makes the browser forget the named cookie.
     pub fn clear(&self, base: &str) -> HeaderValue {
         self.build(base, String::new(), Some(0))

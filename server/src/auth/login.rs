@@ -281,6 +281,7 @@ async fn record(
     detail: &str,
 ) -> ServiceResult<()> {
     let ip = super::client_ip(req);
+    auth.metrics.login("password", outcome);
     auth.store
         .record(
             AuditEvent {
@@ -312,6 +313,10 @@ mod tests {
             require_2fa: require_2fa.into(),
             active: active.into(),
             sso_issuer: sso.then(|| "https://idp.example".into()),
+            sso_client_id: None,
+            sso_client_secret: None,
+            sso_email_claim: None,
+            sso_jit: 0,
         }
     }
 

@@ -44,6 +44,7 @@ pub struct Auth {
     pub mailer: crate::mail::Mailer,
     pub public_url: url::Url,
     pub time_zone: jiff::tz::TimeZone,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A valid session and its user.

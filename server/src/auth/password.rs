@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
 pub const MEMORY_KIB: u32 = 19_456;
@@ -43,20 +43,54 @@ pub fn verify_blocking(phc: &str, password: &str) -> bool {
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    workers: usize,
+    /// Requests waiting for a permit, and how many may.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     dummy: Arc<str>,
     verifications: Arc<AtomicU64>,
+    rejected: Arc<AtomicU64>,
+}
+
+/// A snapshot of the pool, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub workers: usize,
+    pub busy: usize,
+    pub waiting: usize,
+    pub max_waiting: usize,
+    pub verifications: u64,
+    pub rejected: u64,
 }
 
 impl Hasher {
-    /// `workers` hashes run at once; further requests wait for a permit.
-    pub fn new(workers: usize) -> anyhow::Result<Self> {
+    /// `workers` hashes run at once (each holds argon2's 19 MiB while it runs); up to
+    /// `max_waiting` further requests wait for a worker, and any beyond that are refused at once
+    /// with [`ServiceError::Busy`], so a flood neither queues without bound nor grows memory.
+    pub fn new(workers: usize, max_waiting: usize) -> anyhow::Result<Self> {
         let random: [u8; 16] = rand::random();
         let dummy = hash_blocking(&format!("{random:?}")).map_err(|e| anyhow!("argon2: {e}"))?;
+        let workers = workers.max(1);
         Ok(Hasher {
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+            permits: Arc::new(Semaphore::new(workers)),
+            workers,
+            waiting: Arc::default(),
+            max_waiting,
             dummy: dummy.into(),
             verifications: Arc::default(),
+            rejected: Arc::default(),
         })
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            workers: self.workers,
+            busy: self.workers - self.permits.available_permits().min(self.workers),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            max_waiting: self.max_waiting,
+            verifications: self.verifications(),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
     }
 
     /// How many verifications (real or dummy) have run: equal work per login attempt is checked
@@ -69,11 +103,21 @@ impl Hasher {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> ServiceResult<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ServiceError::Busy)?;
+        let _permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+                let _leave = Leave(&self.waiting);
+                if queued >= self.max_waiting {
+                    self.rejected.fetch_add(1, Ordering::Relaxed);
+                    return Err(ServiceError::Busy);
+                }
+                Arc::clone(&self.permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ServiceError::Busy)?
+            }
+        };
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| ServiceError::Internal(anyhow!("hashing task failed: {e}")))
@@ -99,9 +143,47 @@ impl Hasher {
     }
 }
 
+/// Leaves the waiting count when dropped (also when the request is cancelled while waiting).
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_beyond_the_queue_is_refused_at_once() {
+        let hasher = Hasher::new(1, 2).unwrap();
+        let phc = hasher.dummy.to_string();
+        let attempts: Vec<_> = (0..12)
+            .map(|_| {
+                let hasher = hasher.clone();
+                let phc = phc.clone();
+                tokio::spawn(async move { hasher.verify(Some(phc), SecretString::from("x")).await })
+            })
+            .collect();
+        let mut busy = 0;
+        let mut done = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(_) => done += 1,
+                Err(ServiceError::Busy) => busy += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        // One runs, two wait; the rest are refused without hashing.
+        assert!(done >= 3, "{done} ran");
+        assert!(busy >= 1, "{busy} refused");
+        assert_eq!(done + busy, 12);
+        assert_eq!(hasher.stats().rejected, busy as u64);
+        assert_eq!(hasher.stats().waiting, 0, "nobody is left waiting");
+        assert_eq!(hasher.verifications(), done as u64);
+    }
 
     #[test]
     fn hashes_are_argon2id_with_the_baseline_parameters_and_salted() {
@@ -119,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_dummy_hash_never_verifies() {
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, 8).unwrap();
         let dummy = hasher.dummy.to_string();
         assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(

@@ -40,7 +40,8 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         accounts: services.clone(),
         two_factor: services.clone(),
         operator: services.clone(),
-        sessions: services,
+        sessions: services.clone(),
+        sso: services,
     };
 
     let context = move || {
@@ -57,8 +58,10 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
     Router::new()
         .route("/logout", post(logout))
         .route("/admin/audit.csv", get(audit_csv))
+        .route("/sso/callback", get(sso_callback))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
@@ -151,6 +154,75 @@ async fn audit_csv(
         )
             .into_response(),
         Err(e) => HttpError(e.into()).into_response(),
+    }
+}
+
+/// The identity provider sends the browser back here. Success lands on the home page with a
+/// session; any failure on the SSO page with a reason (no session).
+async fn sso_callback(
+    State(state): State<HttpState>,
+    axum::extract::Query(params): axum::extract::Query<crate::sso::CallbackParams>,
+    request: Request<Body>,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let req = request_ctx(request.headers().clone(), peer);
+    let target = match crate::sso::callback(&state.core, &req, params).await {
+        Ok(()) => "/home".to_owned(),
+        Err(failure) => format!("/sso?error={}", failure.code()),
+    };
+    let mut response = Redirect::to(&target).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in req.take_response_headers() {
+        headers.append(name, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Prometheus metrics: with `METRICS_TOKEN` set, for its bearer; otherwise for loopback peers only.
+async fn metrics(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    use secrecy::ExposeSecret;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let allowed = match &state.core.settings.metrics_token {
+        Some(token) => request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                let want = token.expose_secret().as_bytes();
+                given.len() == want.len()
+                    && given
+                        .as_bytes()
+                        .iter()
+                        .zip(want)
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }),
+        None => peer.is_some_and(|ip| ip.is_loopback()),
+    };
+    if !allowed {
+        return (StatusCode::FORBIDDEN, "forbidden").into_response();
+    }
+    match crate::metrics::render(&state.core).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
     }
 }
 

@@ -14,11 +14,21 @@ pub struct ClientRow {
     pub require_2fa: i64,
     pub active: i64,
     pub sso_issuer: Option<String>,
+    pub sso_client_id: Option<String>,
+    /// Sealed with a key derived from `SECRET_KEY` (see `sso::seal_secret`).
+    pub sso_client_secret: Option<String>,
+    pub sso_email_claim: Option<String>,
+    pub sso_jit: i64,
 }
 
 impl ClientRow {
     pub fn uses_sso(&self) -> bool {
         self.sso_issuer.is_some()
+    }
+
+    /// Users are made on their first SSO login (just in time).
+    pub fn sso_creates_users(&self) -> bool {
+        self.sso_jit != 0
     }
 
     pub fn requires_2fa(&self) -> bool {
@@ -30,7 +40,7 @@ impl ClientRow {
     }
 }
 
-const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer";
+const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer, sso_client_id, sso_client_secret, sso_email_claim, sso_jit";
 
 /// Per-client settings an operator may change; `None` leaves a setting as it is.
 #[derive(Debug, Default, Clone)]

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod links;
 pub mod outbox;
 pub mod sessions;
+pub mod sso;
 pub mod throttle;
 
 pub mod users;

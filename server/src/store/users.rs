@@ -110,6 +110,21 @@ impl Store {
             .await
     }
 
+    /// The users of a client with this email address (case-insensitive), in any status.
+    pub async fn users_by_email(
+        &self,
+        client_id: &str,
+        email_key: &str,
+    ) -> Result<Vec<UserRow>, sqlx::Error> {
+        sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {COLUMNS} FROM users WHERE client_id = $1 AND email_key = $2 ORDER BY username_key"
+        ))
+        .bind(client_id)
+        .bind(email_key)
+        .fetch_all(self.pool())
+        .await
+    }
+
     /// Inserts a user; `Ok(None)` when the user name is taken in that client.
     pub async fn insert_user(
         &self,

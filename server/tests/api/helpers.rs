@@ -42,6 +42,21 @@ impl TestApp {
 
     /// Starts an app with extra settings (environment-variable names and values).
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_at(START, extra).await
+    }
+
+    /// Starts an app whose clock begins at the real time: for tests with another process (an
+    /// identity provider) that stamps what it issues with the real clock.
+    pub async fn spawn_at_real_time() -> TestApp {
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time after 1970")
+            .as_secs() as i64;
+        Self::spawn_at(now, &[]).await
+    }
+
+    pub async fn spawn_at(start: i64, extra: &[(&str, &str)]) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a port");
@@ -62,7 +77,7 @@ impl TestApp {
             env.insert((*k).into(), (*v).into());
         }
         let settings = Settings::from_sources(&env).expect("test settings");
-        let clock = ManualClock::new(START);
+        let clock = ManualClock::new(start);
         let mails = Arc::new(CapturingTransport::default());
         let transport: Arc<dyn MailTransport> = mails.clone();
         let core = Arc::new(

@@ -7,11 +7,13 @@ mod accounts;
 mod admin;
 mod login;
 mod mail;
+mod metrics;
 mod operator;
 
 mod pages;
 mod security;
 mod sessions;
+mod sso;
 mod throttle;
 
 mod two_factor;

@@ -1,0 +1,101 @@
+//! Prometheus metrics at `/metrics`: logins by method and outcome, the password hashing pool, the
+//! mail outbox. Counters are per instance (Prometheus sums them across instances); the outbox
+//! figures are read from the shared database at each scrape.
+
+use crate::Core;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    logins: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+impl Metrics {
+    /// Counts one login attempt's outcome (`method`: password, second_factor, sso).
+    pub fn login(&self, method: &'static str, outcome: &str) {
+        if let Ok(mut logins) = self.logins.lock() {
+            *logins.entry((method, outcome.to_owned())).or_default() += 1;
+        }
+    }
+
+    fn logins(&self) -> Vec<((&'static str, String), u64)> {
+        self.logins
+            .lock()
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The metrics in Prometheus's text format.
+pub async fn render(core: &Core) -> Result<String, sqlx::Error> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP promio_logins_total Login attempts by method and outcome.\n# TYPE promio_logins_total counter"
+    );
+    for ((method, outcome), n) in core.auth.metrics.logins() {
+        let _ = writeln!(
+            out,
+            "promio_logins_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    let pool = core.auth.hasher.stats();
+    let gauges = [
+        (
+            "promio_hash_pool_workers",
+            "Password hashing workers.",
+            pool.workers as u64,
+        ),
+        (
+            "promio_hash_pool_busy",
+            "Hashing workers at work now.",
+            pool.busy as u64,
+        ),
+        (
+            "promio_hash_pool_queue",
+            "Password checks waiting for a worker.",
+            pool.waiting as u64,
+        ),
+        (
+            "promio_hash_pool_queue_limit",
+            "Waiting checks allowed before refusing (HASH_QUEUE).",
+            pool.max_waiting as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    let counters = [
+        (
+            "promio_hash_verifications_total",
+            "Password verifications run (real or dummy).",
+            pool.verifications,
+        ),
+        (
+            "promio_hash_pool_rejected_total",
+            "Password checks refused because the queue was full.",
+            pool.rejected,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let (depth, age) = core.store.outbox_depth(core.clock.now()).await?;
+    let _ = writeln!(
+        out,
+        "# HELP promio_mail_outbox_depth Mails waiting to be sent.\n# TYPE promio_mail_outbox_depth gauge\npromio_mail_outbox_depth {depth}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP promio_mail_outbox_oldest_age_seconds Age of the oldest unsent mail.\n# TYPE promio_mail_outbox_oldest_age_seconds gauge\npromio_mail_outbox_oldest_age_seconds {age}"
+    );
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! Single sign-on: a client's identity provider settings, the email domains routed to it, and the
+//! round trips in progress (`sso_flows`).
+
+use super::Store;
+use super::clients::ClientRow;
+use crate::clock::UnixTime;
+use crate::domain::CompanyId;
+
+/// A client's identity provider, as stored (the secret sealed).
+#[derive(Debug, Clone)]
+pub struct SsoSettingsRow {
+    pub issuer: String,
+    pub client_id: String,
+    pub sealed_secret: String,
+    pub email_claim: String,
+    pub jit: bool,
+}
+
+/// Why SSO settings were not stored.
+#[derive(Debug)]
+pub enum SetSsoError {
+    NoSuchClient,
+    /// The domain belongs to another client.
+    DomainTaken(String),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for SetSsoError {
+    fn from(e: sqlx::Error) -> Self {
+        SetSsoError::Database(e)
+    }
+}
+
+/// A round trip to an identity provider, as started.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SsoFlowRow {
+    pub client_id: String,
+    pub issuer: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub email: String,
+    pub created_at: i64,
+}
+
+pub struct NewFlow<'a> {
+    pub id_hash: &'a str,
+    pub client_id: &'a str,
+    pub issuer: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub pkce_verifier: &'a str,
+    pub email: &'a str,
+}
+
+impl Store {
+    /// Sets (or with `None` removes) a client's identity provider and its email domains, in one
+    /// transaction: either all of it is stored or nothing.
+    pub async fn set_client_sso(
+        &self,
+        company_id: &CompanyId,
+        settings: Option<&SsoSettingsRow>,
+        domains: &[String],
+        now: UnixTime,
+    ) -> Result<ClientRow, SetSsoError> {
+        let mut tx = self.pool().begin().await?;
+        let client_id: Option<String> =
+            sqlx::query_scalar::<_, String>("SELECT id FROM clients WHERE company_key = $1")
+                .bind(company_id.key())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(client_id) = client_id else {
+            return Err(SetSsoError::NoSuchClient);
+        };
+        sqlx::query(
+            "UPDATE clients SET sso_issuer = $2, sso_client_id = $3, sso_client_secret = $4,
+                sso_email_claim = $5, sso_jit = $6, updated_at = $7
+             WHERE id = $1",
+        )
+        .bind(&client_id)
+        .bind(settings.map(|s| s.issuer.clone()))
+        .bind(settings.map(|s| s.client_id.clone()))
+        .bind(settings.map(|s| s.sealed_secret.clone()))
+        .bind(settings.map(|s| s.email_claim.clone()))
+        .bind(i64::from(settings.is_some_and(|s| s.jit)))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM client_sso_domains WHERE client_id = $1")
+            .bind(&client_id)
+            .execute(&mut *tx)
+            .await?;
+        if settings.is_some() {
+            for domain in domains {
+                let inserted = sqlx::query(
+                    "INSERT INTO client_sso_domains (domain, client_id) VALUES ($1, $2)
+                     ON CONFLICT (domain) DO NOTHING",
+                )
+                .bind(domain)
+                .bind(&client_id)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Err(SetSsoError::DomainTaken(domain.clone()));
+                }
+            }
+        }
+        tx.commit().await?;
+        self.client_by_id(&client_id)
+            .await?
+            .ok_or(SetSsoError::NoSuchClient)
+    }
+
+    /// The client's SSO email domains, sorted.
+    pub async fn sso_domains(&self, client_id: &str) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT domain FROM client_sso_domains WHERE client_id = $1 ORDER BY domain",
+        )
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// The client that an email domain (lower case) is routed to.
+    pub async fn client_by_sso_domain(
+        &self,
+        domain: &str,
+    ) -> Result<Option<ClientRow>, sqlx::Error> {
+        let id = sqlx::query_scalar::<_, String>(
+            "SELECT client_id FROM client_sso_domains WHERE domain = $1",
+        )
+        .bind(domain)
+        .fetch_optional(self.pool())
+        .await?;
+        match id {
+            Some(id) => self.client_by_id(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a flow, and forgets flows older than `purge_before` (they can no longer finish).
+    pub async fn insert_sso_flow(
+        &self,
+        flow: NewFlow<'_>,
+        now: UnixTime,
+        purge_before: UnixTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sso_flows WHERE created_at < $1")
+            .bind(purge_before)
+            .execute(self.pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO sso_flows (id_hash, client_id, issuer, state, nonce, pkce_verifier, email,
+                created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(flow.id_hash)
+        .bind(flow.client_id)
+        .bind(flow.issuer)
+        .bind(flow.state)
+        .bind(flow.nonce)
+        .bind(flow.pkce_verifier)
+        .bind(flow.email)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Removes and returns the flow: a flow can be finished once, whatever the outcome. Of two
+    /// concurrent callbacks with the same cookie, one gets the row.
+    pub async fn take_sso_flow(&self, id_hash: &str) -> Result<Option<SsoFlowRow>, sqlx::Error> {
+        sqlx::query_as::<_, SsoFlowRow>(
+            "DELETE FROM sso_flows WHERE id_hash = $1
+             RETURNING client_id, issuer, state, nonce, pkce_verifier, email, created_at",
+        )
+        .bind(id_hash)
+        .fetch_optional(self.pool())
+        .await
+    }
+}

@@ -1,0 +1,75 @@
+//! `/metrics`: Prometheus text with logins by outcome, the hashing pool and the mail outbox.
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn metrics_count_logins_by_outcome_and_show_pool_and_outbox() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login("ACME", "alice", "wrong password").await;
+    app.login_ok("ACME", "alice").await;
+    // A queued mail (the tests run no delivery worker): a user invited without a password.
+    app.create_user_with("ACME", "bob", promio_app::api::Role::User, None)
+        .await;
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "promio_logins_total{method=\"password\",outcome=\"failure\"} 1",
+        "promio_logins_total{method=\"password\",outcome=\"success\"} 1",
+        "promio_hash_pool_workers 2",
+        "promio_hash_pool_queue 0",
+        "promio_hash_pool_queue_limit 64",
+        "promio_hash_verifications_total 2",
+        "promio_mail_outbox_depth 1",
+        "promio_mail_outbox_oldest_age_seconds 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing in:\n{text}"
+        );
+    }
+    app.clock.advance(90);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("promio_mail_outbox_oldest_age_seconds 90"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn with_a_token_metrics_need_it() {
+    let app = TestApp::spawn_with(&[("METRICS_TOKEN", "a-long-metrics-token-123")]).await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("a-long-metrics-token-wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("a-long-metrics-token-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

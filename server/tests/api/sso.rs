@@ -1,0 +1,870 @@
+//! Single sign-on against a real OpenID provider: npm `oidc-provider`, started once for this test
+//! binary (end2end/support/oidc-idp.mjs). Each test registers its own client at the provider
+//! (dynamic registration), with its own server's redirect URI.
+
+use crate::helpers::{TestApp, api_error};
+use promio_app::api::{ApiError, Field, Problem, Role};
+use promio_server::accounts::Actor;
+use promio_server::sso::{SsoInput, configure};
+use reqwest::redirect::Policy;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+struct Idp {
+    issuer: String,
+    // Holds the provider's stdin open: it exits when this test process ends.
+    _process: Mutex<Child>,
+}
+
+fn idp() -> &'static Idp {
+    static IDP: OnceLock<Idp> = OnceLock::new();
+    IDP.get_or_init(|| {
+        let end2end = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
+        assert!(
+            end2end.join("node_modules/oidc-provider").is_dir(),
+            "the OpenID provider for these tests is an npm package: run `npm ci` in end2end/ (make test does)"
+        );
+        let mut child = Command::new("node")
+            .arg(end2end.join("support/oidc-idp.mjs"))
+            .env("IDP_WATCH_STDIN", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node with the OpenID provider");
+        let stdout = child.stdout.take().expect("provider stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the provider's first line");
+        let ready: serde_json::Value = serde_json::from_str(&line).expect("{\"issuer\": …}");
+        Idp {
+            issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
+            _process: Mutex::new(child),
+        }
+    })
+}
+
+/// A client registered at the provider for one test server.
+struct Registration {
+    client_id: String,
+    client_secret: String,
+}
+
+async fn register(app: &TestApp) -> Registration {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/reg", idp().issuer))
+        .json(&serde_json::json!({
+            "redirect_uris": [app.url("/sso/callback")],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .expect("register at the provider")
+        .json()
+        .await
+        .expect("registration answer");
+    Registration {
+        client_id: answer["client_id"].as_str().expect("client_id").to_owned(),
+        client_secret: answer["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_owned(),
+    }
+}
+
+async fn connect(app: &TestApp, company_id: &str, domain: &str, jit: bool) -> Registration {
+    app.create_client(company_id).await;
+    let registration = register(app).await;
+    configure(
+        &app.core,
+        Actor::default(),
+        company_id,
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: registration.client_id.clone(),
+            client_secret: registration.client_secret.clone(),
+            domains: domain.to_owned(),
+            email_claim: String::new(),
+            jit,
+        },
+    )
+    .await
+    .expect("configure SSO");
+    registration
+}
+
+/// An SSO client ACME (acme.example) with the active user jane (jane@acme.example).
+async fn sso_app() -> (TestApp, Registration) {
+    let app = TestApp::spawn_at_real_time().await;
+    let registration = connect(&app, "ACME", "acme.example", false).await;
+    app.create_user_with("ACME", "jane", Role::User, None).await;
+    (app, registration)
+}
+
+/// A browser: one cookie jar, seen through a client that follows redirects up to (not into) our
+/// callback, and one that follows none (to read our answers as they are).
+struct Browser {
+    jar: Arc<reqwest::cookie::Jar>,
+    following: reqwest::Client,
+    plain: reqwest::Client,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let following = reqwest::Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(Policy::custom(|attempt| {
+                if attempt.url().path() == "/sso/callback" || attempt.previous().len() > 10 {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .expect("client");
+        let plain = reqwest::Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        Browser {
+            jar,
+            following,
+            plain,
+        }
+    }
+
+    /// "Login with SSO" with the email: the provider's authorization URL.
+    async fn start(&self, app: &TestApp, email: &str) -> reqwest::Response {
+        self.plain
+            .post(app.url("/api/sso/start"))
+            .form(&[("email", email)])
+            .send()
+            .await
+            .expect("start")
+    }
+
+    async fn start_ok(&self, app: &TestApp, email: &str) -> String {
+        let response = self.start(app, email).await;
+        assert_eq!(response.status(), 200, "SSO start for {email}");
+        response.json().await.expect("authorization URL")
+    }
+
+    /// Opens the authorization URL; logs in at the provider's form as `login` when it shows one.
+    /// Returns the callback URL the provider sends the browser to, and whether a form was shown.
+    async fn at_provider(&self, auth_url: &str, login: &str) -> (String, bool) {
+        let response = self
+            .following
+            .get(auth_url)
+            .send()
+            .await
+            .expect("authorize");
+        if let Some(callback) = callback_location(&response) {
+            return (callback, false);
+        }
+        let page = response.text().await.expect("login page");
+        assert!(
+            page.contains("name=\"login\""),
+            "the provider's login form: {page}"
+        );
+        let action = form_action(&page);
+        let response = self
+            .following
+            .post(action)
+            .form(&[("prompt", "login"), ("login", login), ("password", "any")])
+            .send()
+            .await
+            .expect("log in at the provider");
+        let callback = callback_location(&response).expect("sent back to /sso/callback");
+        (callback, true)
+    }
+
+    /// Opens the callback URL; answers where our server sends the browser.
+    async fn back(&self, callback: &str) -> String {
+        let response = self.plain.get(callback).send().await.expect("callback");
+        assert_eq!(response.status(), 303, "the callback redirects");
+        response.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned()
+    }
+
+    async fn logged_in_as(&self, app: &TestApp) -> Option<String> {
+        let me: Option<promio_app::api::Me> = self
+            .plain
+            .post(app.url("/api/me"))
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("me answer");
+        me.map(|m| m.username)
+    }
+
+    fn cookie(&self, app: &TestApp, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&app.address.parse().ok()?)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+fn callback_location(response: &reqwest::Response) -> Option<String> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let location = response.headers().get("location")?.to_str().ok()?;
+    location
+        .contains("/sso/callback")
+        .then(|| location.to_owned())
+}
+
+/// The provider's form target, as an absolute URL.
+fn form_action(page: &str) -> String {
+    let start = page.find("action=\"").expect("a form") + "action=\"".len();
+    let end = page[start..].find('"').expect("end of action") + start;
+    let action = &page[start..end];
+    if action.starts_with("http") {
+        action.to_owned()
+    } else {
+        format!("{}{action}", idp().issuer)
+    }
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .expect("URL")
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+}
+
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("URL");
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+async fn tamper(registration: &Registration, change: serde_json::Value) {
+    let mut change = change;
+    change["client_id"] = registration.client_id.clone().into();
+    let status = reqwest::Client::new()
+        .post(format!("{}/__test/tamper", idp().issuer))
+        .json(&change)
+        .send()
+        .await
+        .expect("tamper")
+        .status();
+    assert_eq!(status, 204);
+}
+
+/// The newest `login.sso` audit event: (outcome, detail).
+async fn last_sso_event(app: &TestApp) -> (String, String) {
+    let event = app
+        .audit()
+        .await
+        .into_iter()
+        .find(|e| e.action == "login.sso")
+        .expect("a login.sso event");
+    (event.outcome, event.detail)
+}
+
+/// Runs a full round trip whose ID token the provider was told to spoil, and checks the refusal.
+async fn refused_with(app: &TestApp, browser: &Browser, reason: &str) {
+    let auth = browser.start_ok(app, "jane@acme.example").await;
+    let (callback, _) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/sso?error=failed");
+    assert_eq!(browser.logged_in_as(app).await, None);
+    assert_eq!(app.active_sessions().await, 0);
+    let (outcome, detail) = last_sso_event(app).await;
+    assert_eq!(outcome, "failure");
+    assert!(detail.contains(reason), "{detail:?} should name {reason:?}");
+}
+
+#[tokio::test]
+async fn login_with_sso_logs_in_and_a_second_time_without_the_providers_form() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "Jane@ACME.example").await;
+    // Authorization code flow with PKCE S256, fresh state and nonce, the email as login hint.
+    assert!(
+        auth.starts_with(&format!("{}/auth?", idp().issuer)),
+        "{auth}"
+    );
+    assert_eq!(query_param(&auth, "response_type"), "code");
+    assert_eq!(query_param(&auth, "code_challenge_method"), "S256");
+    assert_eq!(query_param(&auth, "login_hint"), "Jane@acme.example");
+    assert_eq!(query_param(&auth, "redirect_uri"), app.url("/sso/callback"));
+    assert!(query_param(&auth, "scope").contains("email"));
+    assert!(query_param(&auth, "state").len() >= 20);
+    assert!(query_param(&auth, "nonce").len() >= 20);
+    assert!(
+        browser.cookie(&app, "sso-flow").is_some(),
+        "the flow cookie"
+    );
+
+    let (callback, form_shown) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert!(form_shown, "no session at the provider yet: it asks");
+    assert_eq!(browser.back(&callback).await, "/home");
+    assert_eq!(browser.logged_in_as(&app).await.as_deref(), Some("jane"));
+    assert!(
+        browser.cookie(&app, "sso-flow").is_none(),
+        "the flow cookie is spent"
+    );
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!((outcome.as_str(), detail.as_str()), ("success", "sso"));
+
+    // Log out here; the provider still knows the browser, so it does not ask again.
+    let logout = browser
+        .plain
+        .post(app.url("/logout"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 303);
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    let (callback, form_shown) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert!(!form_shown, "the provider's session answers at once");
+    assert_eq!(browser.back(&callback).await, "/home");
+    assert_eq!(browser.logged_in_as(&app).await.as_deref(), Some("jane"));
+}
+
+#[tokio::test]
+async fn an_unknown_domain_or_a_bad_address_is_refused_before_any_redirect() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let response = browser.start(&app, "jane@elsewhere.example").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(api_error(response).await, ApiError::SsoNotSetUp);
+    assert!(browser.cookie(&app, "sso-flow").is_none());
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "refused");
+    assert!(detail.contains("elsewhere.example"), "{detail}");
+
+    let response = browser.start(&app, "not an address").await;
+    assert_eq!(response.status(), 400);
+    assert!(matches!(
+        api_error(response).await,
+        ApiError::Invalid {
+            field: Field::Email,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn the_state_is_single_use() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    let flow_cookie = browser.cookie(&app, "sso-flow").expect("flow cookie");
+    let (callback, _) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/home");
+
+    app.clock.advance(1); // (audit events are ordered by time)
+    // The same callback again, even with the flow's cookie presented again: refused.
+    let replay = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+        .get(&callback)
+        .header("cookie", format!("sso-flow={flow_cookie}"))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status(), 303);
+    assert_eq!(replay.headers()["location"], "/sso?error=expired");
+    assert!(
+        !replay
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("session=")),
+        "no session for a replay"
+    );
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "failure");
+    assert!(detail.contains("already finished"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_wrong_nonce_is_refused() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    // The provider is asked with another nonce than the flow holds (as if the request was forged).
+    let forged = with_param(&auth, "nonce", "a-nonce-the-flow-never-issued-0123456789");
+    let (callback, _) = browser.at_provider(&forged, "jane@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/sso?error=failed");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "failure");
+    assert!(detail.to_lowercase().contains("nonce"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    let (app, registration) = sso_app().await;
+    tamper(
+        &registration,
+        serde_json::json!({"aud": "some-other-client"}),
+    )
+    .await;
+    refused_with(&app, &Browser::new(), "audience").await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let (app, registration) = sso_app().await;
+    let past = app.core.clock.now() - 120;
+    tamper(&registration, serde_json::json!({"exp": past})).await;
+    refused_with(&app, &Browser::new(), "expired").await;
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_refused() {
+    let (app, registration) = sso_app().await;
+    tamper(&registration, serde_json::json!({"unsigned": true})).await;
+    refused_with(&app, &Browser::new(), "signature").await;
+}
+
+#[tokio::test]
+async fn a_token_from_another_issuer_is_refused() {
+    let (app, registration) = sso_app().await;
+    tamper(
+        &registration,
+        serde_json::json!({"iss": "https://evil.example"}),
+    )
+    .await;
+    refused_with(&app, &Browser::new(), "issuer").await;
+}
+
+#[tokio::test]
+async fn a_flow_started_for_one_client_cannot_be_finished_by_another_clients_provider() {
+    let (app, _) = sso_app().await;
+    connect(&app, "OTHER", "other.example", false).await;
+    app.create_user_with("OTHER", "olaf", Role::User, None)
+        .await;
+
+    // Browser A starts for ACME; browser B goes all the way to OTHER's callback.
+    let a = Browser::new();
+    let auth_a = a.start_ok(&app, "jane@acme.example").await;
+    let b = Browser::new();
+    let auth_b = b.start_ok(&app, "olaf@other.example").await;
+    let (callback_b, _) = b.at_provider(&auth_b, "olaf@other.example").await;
+    let code_b = query_param(&callback_b, "code");
+
+    // B's code with A's state, in A's browser: the code was issued to OTHER's registration, so
+    // ACME's credentials cannot redeem it.
+    let state_a = query_param(&auth_a, "state");
+    let forged = format!("{}?code={code_b}&state={state_a}", app.url("/sso/callback"));
+    assert_eq!(a.back(&forged).await, "/sso?error=failed");
+    assert_eq!(a.logged_in_as(&app).await, None);
+    let (_, detail) = last_sso_event(&app).await;
+    assert!(detail.contains("token request failed"), "{detail}");
+
+    // B's whole callback in A's browser: A's flow does not have B's state.
+    app.clock.advance(1);
+    let a = Browser::new();
+    a.start_ok(&app, "jane@acme.example").await;
+    assert_eq!(a.back(&callback_b).await, "/sso?error=failed");
+    assert_eq!(a.logged_in_as(&app).await, None);
+    let (_, detail) = last_sso_event(&app).await;
+    assert!(detail.contains("state"), "{detail}");
+    assert_eq!(app.active_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn someone_without_an_account_gets_no_session() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "nobody@acme.example").await;
+    let (callback, _) = browser.at_provider(&auth, "nobody@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/sso?error=not_registered");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "failure");
+    assert!(detail.contains("no user"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_deactivated_user_gets_no_session() {
+    let (app, _) = sso_app().await;
+    let id = app.user_id("ACME", "jane").await;
+    app.core
+        .store
+        .set_user_status(
+            &id,
+            promio_server::store::users::UserStatus::Deactivated,
+            app.core.clock.now(),
+        )
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    let (callback, _) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/sso?error=not_registered");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (_, detail) = last_sso_event(&app).await;
+    assert!(detail.contains("not active"), "{detail}");
+}
+
+#[tokio::test]
+async fn cancelling_at_the_provider_is_reported_as_such() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    let page = browser
+        .following
+        .get(&auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The provider's "[ Cancel ]" link.
+    let abort = format!("{}/abort", form_action(&page));
+    let response = browser
+        .following
+        .get(abort)
+        .send()
+        .await
+        .unwrap();
+    let callback = callback_location(&response).expect("back to the callback");
+    assert_eq!(browser.back(&callback).await, "/sso?error=cancelled");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (_, detail) = last_sso_event(&app).await;
+    assert!(detail.contains("access_denied"), "{detail}");
+}
+
+#[tokio::test]
+async fn users_of_an_sso_client_cannot_log_in_with_a_password_nor_reset_it() {
+    let (app, _) = sso_app().await;
+    let response = app.login("ACME", "jane", crate::helpers::PASSWORD).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(api_error(response).await, ApiError::UseSso);
+    let response = app
+        .call(
+            "forgot-password",
+            &[("company_id", "ACME"), ("username", "jane")],
+        )
+        .await;
+    assert_eq!(response.status(), 200, "the same answer as for everyone");
+    app.deliver().await;
+    assert_eq!(app.mails_to("jane@acme.example"), 0, "no reset mail");
+}
+
+#[tokio::test]
+async fn with_just_in_time_creation_a_new_colleague_gets_an_account() {
+    let app = TestApp::spawn_at_real_time().await;
+    connect(&app, "ACME", "acme.example", true).await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "new.colleague@acme.example").await;
+    let (callback, _) = browser
+        .at_provider(&auth, "new.colleague@acme.example")
+        .await;
+    assert_eq!(browser.back(&callback).await, "/home");
+    assert_eq!(
+        browser.logged_in_as(&app).await.as_deref(),
+        Some("new.colleague@acme.example")
+    );
+    let users = app
+        .core
+        .store
+        .users_by_email(
+            &app.core
+                .store
+                .client_by_company_id(&promio_server::domain::CompanyId::parse("ACME").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            "new.colleague@acme.example",
+        )
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].role(), Role::User);
+    assert_eq!(users[0].first_name, "New.colleague");
+    assert!(users[0].password_hash.is_none());
+
+    // The next login finds the same account.
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "new.colleague@acme.example").await;
+    let (callback, _) = browser
+        .at_provider(&auth, "new.colleague@acme.example")
+        .await;
+    assert_eq!(browser.back(&callback).await, "/home");
+    let count = app
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e.action == "user.created")
+        .count();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn the_email_can_come_from_another_claim() {
+    let (app, registration) = sso_app().await;
+    configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: registration.client_id.clone(),
+            client_secret: String::new(),
+            domains: "acme.example".into(),
+            email_claim: "upn".into(),
+            jit: false,
+        },
+    )
+    .await
+    .expect("the stored secret is kept");
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    let (callback, _) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/home");
+    assert_eq!(browser.logged_in_as(&app).await.as_deref(), Some("jane"));
+}
+
+#[tokio::test]
+async fn settings_are_checked_against_the_providers_discovery_document() {
+    let app = TestApp::spawn_at_real_time().await;
+    app.create_client("ACME").await;
+    app.create_client("OTHER").await;
+    let registration = register(&app).await;
+    let input = |issuer: &str, domains: &str| SsoInput {
+        issuer: issuer.to_owned(),
+        client_id: registration.client_id.clone(),
+        client_secret: registration.client_secret.clone(),
+        domains: domains.to_owned(),
+        email_claim: String::new(),
+        jit: false,
+    };
+    // An issuer whose discovery document names another issuer (or none at all).
+    let wrong = format!("{}/tenant", idp().issuer);
+    let err = configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        input(&wrong, "acme.example"),
+    )
+    .await
+    .unwrap_err();
+    let promio_server::error::ServiceError::SsoProvider(detail) = err else {
+        panic!("expected a provider error, got {err:?}");
+    };
+    assert!(!detail.is_empty());
+    // Nobody listens there.
+    let closed = "http://127.0.0.1:9";
+    assert!(matches!(
+        configure(
+            &app.core,
+            Actor::default(),
+            "ACME",
+            input(closed, "acme.example")
+        )
+        .await,
+        Err(promio_server::error::ServiceError::SsoProvider(_))
+    ));
+    let acme = |app: &TestApp| {
+        let store = app.core.store.clone();
+        async move {
+            store
+                .client_by_company_id(&promio_server::domain::CompanyId::parse("ACME").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert!(!acme(&app).await.uses_sso(), "nothing stored");
+
+    configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        input(&idp().issuer, "acme.example"),
+    )
+    .await
+    .expect("a good issuer");
+    let stored = acme(&app).await;
+    assert!(stored.uses_sso());
+    let sealed = stored.sso_client_secret.expect("a stored secret");
+    assert!(
+        !sealed.contains(&registration.client_secret),
+        "the secret is encrypted at rest"
+    );
+    // A domain belongs to one client only.
+    let err = configure(
+        &app.core,
+        Actor::default(),
+        "OTHER",
+        input(&idp().issuer, "acme.example"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        promio_server::error::ServiceError::Invalid(promio_server::domain::Invalid {
+            field: Field::SsoDomains,
+            problem: Problem::Taken
+        })
+    ));
+    // Turned off again; the audit log has each change.
+    configure(&app.core, Actor::default(), "ACME", SsoInput::default())
+        .await
+        .expect("off");
+    assert!(!acme(&app).await.uses_sso());
+    let changes: Vec<String> = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "client.sso_changed")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes.iter().any(|d| d == "single sign-on off"));
+    assert!(
+        changes
+            .iter()
+            .all(|d| !d.contains(&registration.client_secret))
+    );
+}
+
+#[tokio::test]
+async fn operators_set_sso_in_the_console_and_test_the_connection() {
+    let app = TestApp::spawn_at_real_time().await;
+    app.create_user("promio", "ops", Role::Operator).await;
+    app.login_ok("promio", "ops").await;
+    let registration = register(&app).await;
+
+    // Test connection: a good issuer, then one where nobody answers.
+    let response = app
+        .call("clients/test-sso", &[("issuer", idp().issuer.as_str())])
+        .await;
+    assert_eq!(response.status(), 200);
+    let check: promio_app::api::SsoCheck = response.json().await.unwrap();
+    assert_eq!(check.issuer, idp().issuer);
+    assert!(check.signing_keys >= 1);
+    assert_eq!(check.redirect_uri, app.url("/sso/callback"));
+    let response = app
+        .call("clients/test-sso", &[("issuer", "http://127.0.0.1:9")])
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(matches!(
+        api_error(response).await,
+        ApiError::SsoProvider { .. }
+    ));
+
+    // A new client with SSO in one go; a bad issuer changes nothing.
+    let fields = |issuer: &str| {
+        vec![
+            ("company_id".to_owned(), "ACME".to_owned()),
+            ("name".to_owned(), "ACME GmbH".to_owned()),
+            ("registration_link_hours".to_owned(), "24".to_owned()),
+            ("reset_link_hours".to_owned(), "24".to_owned()),
+            ("sso_issuer".to_owned(), issuer.to_owned()),
+            ("sso_client_id".to_owned(), registration.client_id.clone()),
+            (
+                "sso_client_secret".to_owned(),
+                registration.client_secret.clone(),
+            ),
+            (
+                "sso_domains".to_owned(),
+                "acme.example, acme.test".to_owned(),
+            ),
+            ("sso_email_claim".to_owned(), String::new()),
+        ]
+    };
+    let post = |endpoint: &'static str, fields: Vec<(String, String)>| {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/{endpoint}"));
+        async move { client.post(url).form(&fields).send().await.unwrap() }
+    };
+    let response = post("clients/create", fields("ftp://idp.example")).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        api_error(response).await,
+        ApiError::Invalid {
+            field: Field::SsoIssuer,
+            problem: Problem::Malformed
+        }
+    );
+    let response = post("clients/create", fields("http://127.0.0.1:9")).await;
+    assert_eq!(response.status(), 400);
+    let created = app
+        .core
+        .store
+        .client_by_company_id(&promio_server::domain::CompanyId::parse("ACME").unwrap())
+        .await
+        .unwrap();
+    assert!(created.is_none(), "a refused form creates nothing");
+
+    let response = post("clients/create", fields(&idp().issuer)).await;
+    assert_eq!(response.status(), 200);
+    let client: promio_app::api::ClientSummary = response.json().await.unwrap();
+    assert!(client.sso && client.sso_secret_set);
+    assert_eq!(client.sso_domains, vec!["acme.example", "acme.test"]);
+    assert_eq!(client.sso_email_claim, "email");
+
+    // Editing other settings with the secret field empty keeps SSO as it is, and adds no event.
+    let mut edit = fields(&idp().issuer);
+    edit.retain(|(k, _)| k != "sso_client_secret");
+    edit.push(("sso_client_secret".into(), String::new()));
+    edit.push(("require_2fa".into(), "on".into()));
+    let response = post("clients/update", edit).await;
+    assert_eq!(response.status(), 200);
+    let client: promio_app::api::ClientSummary = response.json().await.unwrap();
+    assert!(client.sso && client.require_2fa);
+    let sso_events = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "client.sso_changed")
+        .collect::<Vec<_>>();
+    assert_eq!(sso_events.len(), 1, "only the creation changed SSO");
+    assert_eq!(
+        sso_events[0].actor_user_id.as_deref(),
+        Some(app.user_id("promio", "ops").await.as_str())
+    );
+
+    // The platform client cannot be put behind SSO (operators log in with passwords).
+    let mut platform = fields(&idp().issuer);
+    platform[0].1 = "promio".into();
+    platform[7].1 = "promio.example".into();
+    let response = post("clients/update", platform).await;
+    assert_eq!(response.status(), 403);
+
+    // Only operators may test connections.
+    let other = TestApp::spawn().await;
+    let response = other
+        .call("clients/test-sso", &[("issuer", idp().issuer.as_str())])
+        .await;
+    assert_eq!(response.status(), 401);
+}
