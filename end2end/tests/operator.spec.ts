@@ -1,4 +1,5 @@
 import { test, expect, logIn, createUser, uniqueId, waitForMail, linkIn } from '../fixtures';
+import { baseURL, idpClient, idpIssuer } from '../env';
 
 test('an operator makes a client with 2 h registration links; its admin invites a user; the mail says 2 h; the audit log shows it', async ({ page }) => {
   const ops = createUser('promio', `ops${uniqueId('').toLowerCase()}`, { role: 'operator', firstName: 'Olga', lastName: 'Operator' });
@@ -47,4 +48,49 @@ test('an operator makes a client with 2 h registration links; its admin invites 
   await page.getByLabel('Action').fill('user.created');
   await page.getByLabel('Action').press('Tab');
   await expect(page.getByRole('row', { name: /user\.created.*nina/ })).toBeVisible();
+});
+
+test('an operator connects a client to its identity provider in the console', async ({ page }) => {
+  const ops = createUser('promio', `ops${uniqueId('').toLowerCase()}`, { role: 'operator' });
+  await logIn(page, ops);
+  await page.getByRole('link', { name: 'Clients' }).click();
+  const companyId = uniqueId('SSOCO');
+  await page.getByRole('button', { name: 'New client' }).click();
+  await page.getByLabel('Company ID').fill(companyId);
+  await page.getByLabel('Name', { exact: true }).fill(`${companyId} GmbH`);
+
+  // A wrong issuer: Test connection says what failed, and Save stores nothing.
+  await page.getByLabel('Issuer URL').fill(`${idpIssuer}/no-such-tenant`);
+  const sso = page.getByRole('group', { name: /Single sign-on/ });
+  await sso.getByRole('button', { name: 'Test connection' }).click();
+  await expect(sso.getByRole('alert')).toContainText('The identity provider could not be used');
+  await page.getByLabel('Client ID', { exact: true }).fill(idpClient.client_id);
+  await page.getByLabel('Client secret').fill(idpClient.client_secret);
+  await page.getByLabel('Email domains').fill(`${companyId.toLowerCase()}.example`);
+  await page.getByRole('button', { name: 'Save' }).click();
+  // The form's own message, above the form (the test result stays in its section).
+  await expect(page.getByRole('alert').first()).toContainText('The identity provider could not be used');
+  await expect(page.getByRole('alert')).toHaveCount(2);
+
+  await page.getByLabel('Issuer URL').fill(idpIssuer);
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  const ok = page.getByRole('status').filter({ hasText: 'Connection OK' });
+  await expect(ok).toBeVisible();
+  await expect(ok).toContainText(`${baseURL}/sso/callback`);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'The client has been created.' })).toBeVisible();
+  const row = page.getByRole('row', { name: new RegExp(companyId) });
+  await expect(row.getByRole('cell', { name: 'Yes' })).toHaveCount(1);
+
+  // Its users now log in through the IdP.
+  createUser(companyId, 'jane', { password: null });
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Login with SSO' }).click();
+  await page.getByLabel('Email address').fill(`jane@${companyId.toLowerCase()}.example`);
+  await page.getByRole('button', { name: 'OK' }).click();
+  await expect(page).toHaveURL(new RegExp(`^${idpIssuer}/interaction/`));
+  await page.locator('input[name="password"]').fill('x');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  await expect(page).toHaveURL(/\/home$/);
+  await expect(page.getByText(`${companyId} GmbH`)).toBeVisible();
 });
