@@ -8,7 +8,7 @@ use crate::Core;
 use crate::auth::Auth;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRef, State};
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -96,29 +96,41 @@ impl IntoResponse for HttpError {
     }
 }
 
-fn request_ctx(headers: HeaderMap, addr: Option<SocketAddr>) -> RequestCtx {
-    RequestCtx::new(headers, addr.map(|a| a.ip()))
+/// The TCP peer's address (after `security::real_ip` applied `TRUSTED_PROXIES`).
+fn peer(request: &Request<Body>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn request_ctx(request: &Request<Body>) -> RequestCtx {
+    RequestCtx::new(request.headers().clone(), peer(request))
+}
+
+/// Adds the headers a service asked for (cookies) to a plain route's response.
+fn with_service_headers(mut response: Response, req: &RequestCtx) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in req.take_response_headers() {
+        headers.append(name, value);
+    }
+    response
 }
 
 /// Ends the session and lands on the login form. A plain form post, so that the browser does a
 /// full page load; `Clear-Site-Data` keeps Back from showing the logged-in page from its cache.
 async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let req = request_ctx(request.headers().clone(), peer);
+    let req = request_ctx(&request);
     let auth: &Auth = &state.core.auth;
     let result = auth.end_session(&req).await;
-    let mut response = match result {
+    let response = match result {
         Ok(()) => Redirect::to("/login?notice=logged_out").into_response(),
         Err(e) => HttpError(e.into()).into_response(),
     };
-    let headers = response.headers_mut();
-    for (name, value) in req.take_response_headers() {
-        headers.append(name, value);
-    }
-    headers.insert("clear-site-data", HeaderValue::from_static("\"cache\""));
+    let mut response = with_service_headers(response, &req);
+    response
+        .headers_mut()
+        .insert("clear-site-data", HeaderValue::from_static("\"cache\""));
     response
 }
 
@@ -128,11 +140,7 @@ async fn audit_csv(
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
     request: Request<Body>,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let req = request_ctx(request.headers().clone(), peer);
+    let req = request_ctx(&request);
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
     let query = promio_app::api::AuditQuery {
         user: get("user"),
@@ -164,31 +172,22 @@ async fn sso_callback(
     axum::extract::Query(params): axum::extract::Query<crate::sso::CallbackParams>,
     request: Request<Body>,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let req = request_ctx(request.headers().clone(), peer);
+    let req = request_ctx(&request);
     let target = match crate::sso::callback(&state.core, &req, params).await {
         Ok(()) => "/home".to_owned(),
         Err(failure) => format!("/sso?error={}", failure.code()),
     };
-    let mut response = Redirect::to(&target).into_response();
-    let headers = response.headers_mut();
-    for (name, value) in req.take_response_headers() {
-        headers.append(name, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = with_service_headers(Redirect::to(&target).into_response(), &req);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 /// Prometheus metrics: with `METRICS_TOKEN` set, for its bearer; otherwise for loopback peers only.
 async fn metrics(State(state): State<HttpState>, request: Request<Body>) -> Response {
     use secrecy::ExposeSecret;
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = peer(&request);
     let allowed = match &state.core.settings.metrics_token {
         Some(token) => request
             .headers()

@@ -548,12 +548,7 @@ async fn cancelling_at_the_provider_is_reported_as_such() {
         .unwrap();
     // The provider's "[ Cancel ]" link.
     let abort = format!("{}/abort", form_action(&page));
-    let response = browser
-        .following
-        .get(abort)
-        .send()
-        .await
-        .unwrap();
+    let response = browser.following.get(abort).send().await.unwrap();
     let callback = callback_location(&response).expect("back to the callback");
     assert_eq!(browser.back(&callback).await, "/sso?error=cancelled");
     assert_eq!(browser.logged_in_as(&app).await, None);
