@@ -33,6 +33,7 @@ pub const KEYS: &[&str] = &[
     "TOTP_ISSUER",
     "TRUSTED_PROXIES",
     "MAIL_TIME_ZONE",
+    "MAIL_RETRY_SECONDS",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,8 @@ pub struct Settings {
     pub session_idle_secs: i64,
     pub session_absolute_secs: i64,
     pub hash_workers: usize,
+    /// The wait before a failed mail is tried again (doubling with each failure, up to 1 hour).
+    pub mail_retry_secs: i64,
     /// How many password checks may wait for a hashing worker; more get "try again" (503) at once.
     pub hash_queue: usize,
     /// When set, `/metrics` answers only with `Authorization: Bearer <token>`; unset, only to
@@ -199,6 +202,7 @@ impl Settings {
             .unwrap_or(2);
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
         let hash_queue = number(&get, "HASH_QUEUE", 64, 0, 100_000)? as usize;
+        let mail_retry_secs = number(&get, "MAIL_RETRY_SECONDS", 30, 1, 3600)?;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
                 return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
@@ -252,6 +256,7 @@ impl Settings {
             session_idle_secs: session_idle_minutes * 60,
             session_absolute_secs: session_absolute_hours * 3600,
             hash_workers,
+            mail_retry_secs,
             hash_queue,
             metrics_token,
             log_json,

@@ -84,7 +84,8 @@ impl Core {
             .mail_from
             .parse()
             .map_err(|e| anyhow::anyhow!("setting MAIL_FROM: {e}"))?;
-        let mailer = Mailer::new(store.clone(), Arc::clone(&clock), transport, from);
+        let mailer = Mailer::new(store.clone(), Arc::clone(&clock), transport, from)
+            .with_retry_base(settings.mail_retry_secs);
         let auth = Auth {
             store: store.clone(),
             clock: Arc::clone(&clock),

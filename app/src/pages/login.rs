@@ -5,7 +5,6 @@ use crate::api::{self, ApiError, Field, Login, LoginOutcome};
 use crate::i18n::T;
 use crate::{tr, use_lang};
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 #[component]
@@ -16,9 +15,21 @@ pub fn LoginPage() -> impl IntoView {
     let pending = login.pending();
     let result = login.value();
     let query = use_query_map();
-    let me = Resource::new(|| (), |_| api::current_user());
 
+    // Someone already logged in has nothing to do here. The server answers such a request with a
+    // redirect before rendering; in the browser (e.g. back to a cached login page) this asks.
     let navigate = use_navigate();
+    Effect::new({
+        let navigate = navigate.clone();
+        move |_| {
+            let navigate = navigate.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(Some(_)) = api::current_user().await {
+                    navigate("/home", Default::default());
+                }
+            });
+        }
+    });
     Effect::new(move |_| {
         let target = match result.get() {
             Some(Ok(LoginOutcome::LoggedIn)) => "/home",
@@ -49,12 +60,6 @@ pub fn LoginPage() -> impl IntoView {
     };
 
     view! {
-        <Suspense>
-            {move || Suspend::new(async move {
-                // Someone already logged in has nothing to do here.
-                matches!(me.await, Ok(Some(_))).then(|| view! { <Redirect path="/home"/> })
-            })}
-        </Suspense>
         <section class="card">
             <h1>{tr(T::LoginTitle)}</h1>
             {move || notice().map(|text| view! { <p role="status" class="notice">{text}</p> })}

@@ -70,6 +70,10 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
             HttpState,
             _,
         >(context, shell))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.core),
+            logged_in_skip_login,
+        ))
         .layer(middleware::from_fn(server_fn_statuses))
         .layer(middleware::from_fn_with_state(
             policy.clone(),
@@ -83,6 +87,25 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CompressionLayer::new().br(true).gzip(true))
         .with_state(state)
+}
+
+/// A logged-in user asking for the login form is sent on to the home page (decided here, before
+/// the page is rendered).
+async fn logged_in_skip_login(
+    State(core): State<Arc<Core>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let login_form =
+        request.method() == http::Method::GET && matches!(request.uri().path(), "/" | "/login");
+    if login_form {
+        let req = request_ctx(&request);
+        if let Ok(Some(_)) = core.auth.session(&req).await {
+            let found = (StatusCode::FOUND, [(header::LOCATION, "/home")]).into_response();
+            return with_service_headers(found, &req);
+        }
+    }
+    next.run(request).await
 }
 
 /// The answer of a plain (non-leptos) route that failed: the contract's error as JSON, with its status.

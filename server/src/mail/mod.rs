@@ -33,6 +33,8 @@ pub struct Mailer {
     transport: Arc<dyn MailTransport>,
     from: Mailbox,
     wake: Arc<Notify>,
+    /// The wait before the first retry of a failed mail; it doubles with each failure (to 1 h).
+    retry_base_secs: i64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +44,9 @@ pub struct Delivery {
 }
 
 /// The delay before the next attempt after `attempts` failures.
-pub fn backoff_secs(attempts: i64) -> i64 {
-    let exp = attempts.clamp(1, 8) - 1;
-    (30 * (1i64 << exp)).min(3600)
+pub fn backoff_secs(base: i64, attempts: i64) -> i64 {
+    let exp = attempts.clamp(1, 12) - 1;
+    (base.max(1) * (1i64 << exp)).min(3600)
 }
 
 impl Mailer {
@@ -60,7 +62,14 @@ impl Mailer {
             transport,
             from,
             wake: Arc::new(Notify::new()),
+            retry_base_secs: 30,
         }
+    }
+
+    /// Sets the wait before the first retry (`MAIL_RETRY_SECONDS`).
+    pub fn with_retry_base(mut self, secs: i64) -> Self {
+        self.retry_base_secs = secs;
+        self
     }
 
     /// Tells the worker that a mail was queued (it would find it at its next poll anyway).
@@ -88,7 +97,8 @@ impl Mailer {
                         report.sent += 1;
                     }
                     Err(e) => {
-                        let next = self.clock.now() + backoff_secs(mail.attempts);
+                        let next =
+                            self.clock.now() + backoff_secs(self.retry_base_secs, mail.attempts);
                         let reason = format!("{e:#}");
                         self.store.reschedule_mail(&mail.id, next, &reason).await?;
                         self.audit(&mail, "failure", &reason).await?;
@@ -165,11 +175,13 @@ mod tests {
 
     #[test]
     fn retries_back_off_up_to_an_hour() {
-        assert_eq!(backoff_secs(1), 30);
-        assert_eq!(backoff_secs(2), 60);
-        assert_eq!(backoff_secs(3), 120);
-        assert_eq!(backoff_secs(7), 1920);
-        assert_eq!(backoff_secs(8), 3600);
-        assert_eq!(backoff_secs(50), 3600);
+        assert_eq!(backoff_secs(30, 1), 30);
+        assert_eq!(backoff_secs(30, 2), 60);
+        assert_eq!(backoff_secs(30, 3), 120);
+        assert_eq!(backoff_secs(30, 7), 1920);
+        assert_eq!(backoff_secs(30, 8), 3600);
+        assert_eq!(backoff_secs(30, 50), 3600);
+        assert_eq!(backoff_secs(1, 1), 1);
+        assert_eq!(backoff_secs(1, 3), 4);
     }
 }

@@ -1,0 +1,570 @@
+//! `make bench`: measures the release server on this machine against baselines taken in the same
+//! run, and prints one table. Every loop is bounded in time and count, and only loopback is used.
+//!
+//! 1. Password-login throughput through the real HTTP endpoint (concurrent clients) against raw
+//!    argon2id verification with the same parameters on as many threads as the server hashes with.
+//! 2. p50/p99 latency of a session check while password logins saturate the CPU.
+//! 3. Peak server memory during a flood of 500 concurrent login attempts, against the bound of
+//!    hashing workers × argon2's 19 MiB over the server's memory at rest.
+//! 4. The login page's WASM + JS + CSS as served with `Accept-Encoding: br`.
+//!
+//! Usage: promio-bench [SERVER_BINARY] [SITE_ROOT] (defaults: target/release/promio-connect,
+//! target/site). Exits 1 when a figure misses its target.
+
+use anyhow::{Context, anyhow};
+use promio_server::auth::password;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const WINDOW: Duration = Duration::from_secs(6);
+const LOGIN_CLIENTS: usize = 8;
+const FLOOD: usize = 500;
+const PASSWORD: &str = "a long and unusual bench passphrase";
+const ARGON2_MIB: f64 = password::MEMORY_KIB as f64 / 1024.0;
+
+struct Row {
+    figure: String,
+    value: String,
+    target: String,
+    ok: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let server_bin = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "target/release/promio-connect".into()),
+    );
+    let site_root = args.next().unwrap_or_else(|| "target/site".into());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+
+    let server = Server::start(&server_bin, &site_root, workers).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rest_mib = server.rss_mib()?;
+    let mut rows = Vec::new();
+
+    // 1. Raw argon2id on `workers` threads, then logins through HTTP.
+    let raw = raw_verifications_per_sec(workers).await?;
+    let http = server.logins_per_sec(LOGIN_CLIENTS, WINDOW).await?;
+    let ratio = http.rate / raw;
+    rows.push(Row {
+        figure: format!(
+            "password logins/s via HTTP ({LOGIN_CLIENTS} clients) ÷ raw argon2id/s ({workers} threads)"
+        ),
+        value: format!("{:.1} / {:.1} = {ratio:.2}", http.rate, raw),
+        target: "≥ 0.90".into(),
+        ok: ratio >= 0.90,
+    });
+
+    // 2. A session check while logins saturate the CPU.
+    let (p50, p99, probes) = server.latency_under_load(LOGIN_CLIENTS, WINDOW).await?;
+    rows.push(Row {
+        figure: format!("session check under login load: p50 / p99 ({probes} probes)"),
+        value: format!("{p50:.1} ms / {p99:.1} ms"),
+        target: "p99 < 50 ms".into(),
+        ok: p99 < 50.0,
+    });
+
+    // 3. Memory during a flood.
+    let flood = server.flood(FLOOD).await?;
+    // The fixed base: the server at rest, plus up to 64 KiB for each of the flood's connections
+    // while it is open (buffers of HTTP/1 connections); the queue itself holds no memory.
+    let connections_mib = FLOOD as f64 * 64.0 / 1024.0;
+    let bound = rest_mib + workers as f64 * ARGON2_MIB + connections_mib;
+    rows.push(Row {
+        figure: format!(
+            "peak RSS in a flood of {FLOOD} logins (before it {:.1} MiB; {} hashed, {} told to retry, {:.0} ms)",
+            flood.before_mib, flood.hashed, flood.retry, flood.millis
+        ),
+        value: format!("{:.1} MiB", flood.peak_mib),
+        target: format!(
+            "≤ rest + {workers} workers × {ARGON2_MIB:.0} MiB + {FLOOD} connections × 64 KiB = {bound:.1} MiB"
+        ),
+        ok: flood.peak_mib <= bound,
+    });
+    rows.push(Row {
+        figure: "server memory at rest (started, ready, before any login)".into(),
+        value: format!("{rest_mib:.1} MiB"),
+        target: "< 50 MiB".into(),
+        ok: rest_mib < 50.0,
+    });
+
+    // 4. What the browser downloads for the login page.
+    let assets = server.login_page_assets().await?;
+    let total: usize = assets.iter().map(|a| a.bytes).sum();
+    let all_br = assets.iter().all(|a| a.encoding == "br");
+    let cached = assets.iter().all(|a| a.immutable);
+    rows.push(Row {
+        figure: format!(
+            "login page WASM + JS + CSS as served ({})",
+            assets
+                .iter()
+                .map(|a| format!("{} {} B {}", a.name, a.bytes, a.encoding))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        value: format!("{:.1} KB", total as f64 / 1000.0),
+        target: "< 250 KB, br".into(),
+        ok: total < 250_000 && all_br,
+    });
+    rows.push(Row {
+        figure: "those files under hashed names with a long-lived Cache-Control".into(),
+        value: if cached { "yes" } else { "no" }.into(),
+        target: "yes".into(),
+        ok: cached,
+    });
+    drop(server);
+
+    println!();
+    println!("| figure | measured | target | met |");
+    println!("|---|---|---|---|");
+    for row in &rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            row.figure,
+            row.value,
+            row.target,
+            if row.ok { "yes" } else { "NO" }
+        );
+    }
+    if rows.iter().all(|r| r.ok) {
+        Ok(())
+    } else {
+        std::process::exit(1)
+    }
+}
+
+/// The users every figure logs in as: one per concurrent client (the account throttle counts an
+/// attempt before hashing, so concurrent logins to one account would wait), all with the same
+/// password hash, written straight into the database before the server starts.
+const USERS: usize = FLOOD + 10;
+
+fn user(i: usize) -> String {
+    format!("u{i}")
+}
+
+async fn seed(database_url: &str) -> anyhow::Result<()> {
+    use promio_server::domain::{ClientName, CompanyId, EmailAddress, PersonName, UserName};
+    use promio_server::store::{Store, users::NewUser, users::UserStatus};
+    let store = Store::connect(database_url).await?;
+    store.migrate().await?;
+    let client = store
+        .insert_client(
+            &CompanyId::parse("BENCH")?,
+            &ClientName::parse("Bench GmbH")?,
+            0,
+        )
+        .await?
+        .ok_or_else(|| anyhow!("the bench client exists already"))?;
+    let phc = password::hash_blocking(PASSWORD).map_err(|e| anyhow!("argon2: {e}"))?;
+    let name = PersonName::parse(promio_app::api::Field::FirstName, "Bench")?;
+    for i in 0..USERS {
+        store
+            .insert_user(
+                NewUser {
+                    client_id: &client.id,
+                    username: &UserName::parse(&user(i))?,
+                    email: &EmailAddress::parse(&format!("{}@bench.example", user(i)))?,
+                    first_name: &name,
+                    last_name: &name,
+                    role: promio_app::api::Role::User,
+                    language: "en",
+                    password_hash: Some(phc.clone()),
+                    status: UserStatus::Active,
+                },
+                0,
+            )
+            .await?;
+    }
+    store.pool().close().await;
+    Ok(())
+}
+
+/// Verifications per second of the server's own argon2id parameters on `threads` threads.
+async fn raw_verifications_per_sec(threads: usize) -> anyhow::Result<f64> {
+    let phc = password::hash_blocking(PASSWORD).map_err(|e| anyhow!("argon2: {e}"))?;
+    let phc = Arc::new(phc);
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let phc = Arc::clone(&phc);
+            let count = Arc::clone(&count);
+            std::thread::spawn(move || {
+                // As the server's workers do: argon2's memory allocated once per thread.
+                let mut scratch = password::Scratch::new();
+                while started.elapsed() < WINDOW {
+                    assert!(scratch.verify(&phc, PASSWORD));
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow!("a verification thread panicked"))?;
+    }
+    Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+struct Throughput {
+    rate: f64,
+}
+
+struct Flood {
+    before_mib: f64,
+    peak_mib: f64,
+    hashed: usize,
+    retry: usize,
+    millis: f64,
+}
+
+struct Asset {
+    name: String,
+    bytes: usize,
+    encoding: String,
+    immutable: bool,
+}
+
+impl Server {
+    async fn start(bin: &PathBuf, site_root: &str, workers: usize) -> anyhow::Result<Server> {
+        let dir = std::env::temp_dir().join(format!("promio-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let env = [
+            (
+                "DATABASE_URL".to_owned(),
+                format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            ),
+            ("DATA_DIR".to_owned(), dir.display().to_string()),
+            ("LEPTOS_SITE_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+            ("PUBLIC_URL".to_owned(), base.clone()),
+            ("HASH_WORKERS".to_owned(), workers.to_string()),
+            ("LEPTOS_SITE_ROOT".to_owned(), site_root.to_owned()),
+            ("LEPTOS_SITE_PKG_DIR".to_owned(), "pkg".to_owned()),
+            ("LEPTOS_OUTPUT_NAME".to_owned(), "promio-connect".to_owned()),
+            ("RUST_LOG".to_owned(), "error".to_owned()),
+        ];
+        seed(&env[0].1).await?;
+        let child = tokio::process::Command::new(bin)
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let pid = child.id().ok_or_else(|| anyhow!("the server has no pid"))?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let server = Server {
+            child,
+            pid,
+            base,
+            dir,
+            http,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = server
+                .http
+                .get(server.url("/health/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the server did not get ready in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(server)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `clients` loops of password logins for `window`; the successful logins per second.
+    async fn logins_per_sec(&self, clients: usize, window: Duration) -> anyhow::Result<Throughput> {
+        let ok = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..clients {
+            let ok = Arc::clone(&ok);
+            let server = self.handle();
+            tasks.push(tokio::spawn(async move {
+                while started.elapsed() < window {
+                    let response = server.login(&user(i)).await?;
+                    anyhow::ensure!(
+                        response.status() == 200,
+                        "login answered {}",
+                        response.status()
+                    );
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(Throughput {
+            rate: ok.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// p50 and p99 (ms) of session checks (`/api/me` with a session) every 20 ms while `clients`
+    /// loops of logins keep the hashing workers busy.
+    async fn latency_under_load(
+        &self,
+        clients: usize,
+        window: Duration,
+    ) -> anyhow::Result<(f64, f64, usize)> {
+        let probe = reqwest::Client::builder().cookie_store(true).build()?;
+        let response = probe
+            .post(self.url("/api/login"))
+            .form(&[
+                ("company_id", "BENCH"),
+                ("username", user(USERS - 1).as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "probe login failed");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut load = Vec::new();
+        for i in 0..clients {
+            let server = self.handle();
+            let stop = Arc::clone(&stop);
+            load.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = server.login(&user(i)).await;
+                }
+            }));
+        }
+        // Let the load reach the CPU first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut samples = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < window && samples.len() < 2000 {
+            let t = Instant::now();
+            let response = probe.post(self.url("/api/me")).send().await?;
+            let body = response.text().await?;
+            anyhow::ensure!(
+                body.contains(&user(USERS - 1)),
+                "the session check lost the session: {body}"
+            );
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for task in load {
+            let _ = task.await;
+        }
+        samples.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1]
+        };
+        Ok((pick(0.50), pick(0.99), samples.len()))
+    }
+
+    fn rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        rss_of(&status).ok_or_else(|| anyhow!("no VmRSS for the server"))
+    }
+
+    /// `n` login attempts at once, each on its own connection; RSS sampled every 5 ms.
+    async fn flood(&self, n: usize) -> anyhow::Result<Flood> {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before_mib = self.rss_mib()?;
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let done = Arc::clone(&done);
+            let pid = self.pid;
+            tokio::spawn(async move {
+                let mut peak: f64 = 0.0;
+                let path = format!("/proc/{pid}/status");
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(mib) = std::fs::read_to_string(&path)
+                        .ok()
+                        .as_deref()
+                        .and_then(rss_of)
+                    {
+                        peak = peak.max(mib);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                peak
+            })
+        };
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let base = self.base.clone();
+            let username = user(i);
+            tasks.push(tokio::spawn(async move {
+                // A connection of its own, as 500 separate browsers would have.
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .build()?;
+                let response = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    client
+                        .post(format!("{base}/api/login"))
+                        .form(&[
+                            ("company_id", "BENCH"),
+                            ("username", username.as_str()),
+                            ("password", PASSWORD),
+                        ])
+                        .send(),
+                )
+                .await??;
+                anyhow::Ok(response.status().as_u16())
+            }));
+        }
+        let (mut hashed, mut retry) = (0, 0);
+        for task in tasks {
+            match task.await?? {
+                200 => hashed += 1,
+                503 => retry += 1,
+                other => anyhow::bail!("a flood login answered {other}"),
+            }
+        }
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        done.store(true, Ordering::Relaxed);
+        let peak_mib = sampler.await?.max(self.rss_mib()?);
+        Ok(Flood {
+            before_mib,
+            peak_mib,
+            hashed,
+            retry,
+            millis,
+        })
+    }
+
+    /// The scripts, WASM and styles the login page loads, fetched as a browser does.
+    async fn login_page_assets(&self) -> anyhow::Result<Vec<Asset>> {
+        let page = self
+            .http
+            .get(self.url("/login"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let mut paths: Vec<String> = Vec::new();
+        for quote in page.split('"').skip(1).step_by(2) {
+            let path = quote.trim();
+            let wanted = path.starts_with("/pkg/")
+                && [".js", ".wasm", ".css"]
+                    .iter()
+                    .any(|ext| path.ends_with(ext));
+            if wanted && !paths.iter().any(|p| p == path) {
+                paths.push(path.to_owned());
+            }
+        }
+        anyhow::ensure!(
+            paths.iter().any(|p| p.ends_with(".wasm")),
+            "the login page names no WASM file: {paths:?}"
+        );
+        let mut assets = Vec::new();
+        for path in paths {
+            let response = self
+                .http
+                .get(self.url(&path))
+                .header("accept-encoding", "br, gzip")
+                .send()
+                .await?;
+            anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let encoding = header("content-encoding");
+            let cache = header("cache-control");
+            let immutable = cache.contains("immutable") || cache.contains("max-age=31536000");
+            let bytes = response.bytes().await?.len();
+            assets.push(Asset {
+                name: path.rsplit('/').next().unwrap_or_default().to_owned(),
+                bytes,
+                encoding: if encoding.is_empty() {
+                    "identity".into()
+                } else {
+                    encoding
+                },
+                immutable,
+            });
+        }
+        Ok(assets)
+    }
+}
+
+/// The resident set (MiB) in a /proc/PID/status text.
+fn rss_of(status: &str) -> Option<f64> {
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib / 1024.0)
+}
+
+#[derive(Clone)]
+struct ServerHandle {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl ServerHandle {
+    async fn login(&self, username: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http
+            .post(format!("{}/api/login", self.base))
+            .form(&[
+                ("company_id", "BENCH"),
+                ("username", username),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await?)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
