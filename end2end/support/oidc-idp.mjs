@@ -65,7 +65,8 @@ const provider = new Provider(issuer, {
           sub: email,
           email,
           email_verified: true,
-          upn: email,
+          // Differs from email, so that a test can tell which claim was read.
+          upn: `upn.${email}`,
           given_name: local.charAt(0).toUpperCase() + local.slice(1),
           family_name: 'Tester',
           name: `${local} Tester`,

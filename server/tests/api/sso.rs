@@ -641,11 +641,17 @@ async fn the_email_can_come_from_another_claim() {
     )
     .await
     .expect("the stored secret is kept");
+    // The provider's upn for jane@acme.example is upn.jane@acme.example: that user is meant.
+    app.create_user_with("ACME", "upn.jane", Role::User, None)
+        .await;
     let browser = Browser::new();
     let auth = browser.start_ok(&app, "jane@acme.example").await;
     let (callback, _) = browser.at_provider(&auth, "jane@acme.example").await;
     assert_eq!(browser.back(&callback).await, "/home");
-    assert_eq!(browser.logged_in_as(&app).await.as_deref(), Some("jane"));
+    assert_eq!(
+        browser.logged_in_as(&app).await.as_deref(),
+        Some("upn.jane")
+    );
 }
 
 #[tokio::test]
