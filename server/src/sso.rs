@@ -76,7 +76,7 @@ impl SsoFailure {
 }
 
 /// The query of the identity provider's redirect back to `/sso/callback`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -84,6 +84,27 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
     /// The issuer that answered (RFC 9207), when the provider sends it.
     pub iss: Option<String>,
+}
+
+impl CallbackParams {
+    /// From a query string; the first of repeated names counts, unknown names are ignored.
+    pub fn from_query(query: &str) -> CallbackParams {
+        let mut params = CallbackParams::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match name.as_ref() {
+                "code" => &mut params.code,
+                "state" => &mut params.state,
+                "error" => &mut params.error,
+                "error_description" => &mut params.error_description,
+                "iss" => &mut params.iss,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value.into_owned());
+            }
+        }
+        params
+    }
 }
 
 /// Every claim besides the standard ones, so that any configured claim (e.g. ADFS's `upn`) can

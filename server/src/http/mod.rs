@@ -190,11 +190,9 @@ async fn audit_csv(
 
 /// The identity provider sends the browser back here. Success lands on the home page with a
 /// session; any failure on the SSO page with a reason (no session).
-async fn sso_callback(
-    State(state): State<HttpState>,
-    axum::extract::Query(params): axum::extract::Query<crate::sso::CallbackParams>,
-    request: Request<Body>,
-) -> Response {
+async fn sso_callback(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    // Read leniently: whatever the query holds, the answer is the SSO page, never a bare 400.
+    let params = crate::sso::CallbackParams::from_query(request.uri().query().unwrap_or_default());
     let req = request_ctx(&request);
     let target = match crate::sso::callback(&state.core, &req, params).await {
         Ok(()) => "/home".to_owned(),

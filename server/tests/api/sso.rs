@@ -869,3 +869,23 @@ async fn operators_set_sso_in_the_console_and_test_the_connection() {
         .await;
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn a_malformed_callback_lands_on_the_sso_page_without_a_session() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    browser.start_ok(&app, "jane@acme.example").await;
+    for query in [
+        "",
+        "?code=a&code=b&state=x&state=y",
+        "?state=%FF%FE",
+        "?error",
+    ] {
+        let target = browser
+            .back(&format!("{}{query}", app.url("/sso/callback")))
+            .await;
+        assert!(target.starts_with("/sso?error="), "{query}: {target}");
+    }
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    assert_eq!(app.active_sessions().await, 0);
+}
