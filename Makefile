@@ -7,12 +7,16 @@ export PATH := $(HOME)/.cargo/bin:$(TOOLS_DIR)/node_modules/.bin:$(PATH)
 export PROMIO_TOOLS_DIR := $(TOOLS_DIR)
 # The built server finds its compiled site (WASM, JS, CSS) through these.
 SITE_ENV := LEPTOS_OUTPUT_NAME=promio-connect LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg
+# The site is split into WASM chunks (pages other than the login page load on demand); release
+# builds also leave brotli and gzip copies of each file for the server to send as they are.
+LEPTOS_BUILD := cargo leptos build --split
+LEPTOS_RELEASE := cargo leptos build --release --split --precompress
 
 .PHONY: run test bench tools browser e2e-deps lint rust-tests site e2e
 
 run: tools
 	@echo "==> building the release server and site (first time: about 10 minutes)"
-	cargo leptos build --release
+	$(LEPTOS_RELEASE)
 	@echo "==> serving on http://127.0.0.1:3000 (data in ./data)"
 	$(SITE_ENV) ./target/release/promio-connect serve --demo
 
@@ -22,7 +26,7 @@ test: tools e2e-deps lint rust-tests e2e
 # Performance on this machine, against baselines measured in the same run (see README "Performance").
 bench: tools
 	@echo "==> building the release server and site, and the bench"
-	cargo leptos build --release
+	$(LEPTOS_RELEASE)
 	cargo build --release -p promio-bench
 	./target/release/promio-bench target/release/promio-connect target/site
 
@@ -65,7 +69,7 @@ rust-tests:
 
 site:
 	@echo "==> building the server and the WASM site"
-	cargo leptos build
+	$(LEPTOS_BUILD)
 
 e2e: e2e-deps site
 	@echo "==> Playwright in Debian's chromium"

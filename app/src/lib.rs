@@ -9,21 +9,28 @@ pub mod ssr;
 
 use i18n::{LANG_COOKIE, Lang, T, t};
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let lang = request_lang();
     #[cfg(feature = "ssr")]
     set_page_csp();
+    #[cfg(feature = "ssr")]
+    let stylesheet = ssr::stylesheet_href(&options);
+    #[cfg(not(feature = "ssr"))]
+    let stylesheet = String::new();
     view! {
         <!DOCTYPE html>
         <html lang=lang.code()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // No icon: spares every page load a request that would only find nothing.
+                <link rel="icon" href="data:,"/>
+                <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -139,7 +146,6 @@ pub fn App() -> impl IntoView {
     provide_context(UiLang(lang));
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/promio-connect.css"/>
         <Title text=move || t(lang.get(), T::AppName)/>
         <Router>
             <header class="topbar">
@@ -151,16 +157,16 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::NotFound>
                     <Route path=path!("/") view=pages::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
-                    <Route path=path!("/home") view=pages::HomePage ssr=SsrMode::Async/>
-                    <Route path=path!("/set-password") view=pages::SetPasswordPage ssr=SsrMode::Async/>
-                    <Route path=path!("/forgot-password") view=pages::ForgotPasswordPage ssr=SsrMode::Async/>
-                    <Route path=path!("/sso") view=pages::SsoPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/users") view=pages::UsersPage ssr=SsrMode::Async/>
-                    <Route path=path!("/security") view=pages::SecurityPage ssr=SsrMode::Async/>
-                    <Route path=path!("/operator/clients") view=pages::ClientsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/audit") view=pages::AuditPage ssr=SsrMode::Async/>
-                    <Route path=path!("/login/two-factor") view=pages::TwoFactorLoginPage ssr=SsrMode::Async/>
-                    <Route path=path!("/login/two-factor-setup") view=pages::TwoFactorSetupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/home") view={Lazy::<pages::HomeRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/set-password") view={Lazy::<pages::SetPasswordRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/forgot-password") view={Lazy::<pages::ForgotPasswordRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/sso") view={Lazy::<pages::SsoRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view={Lazy::<pages::UsersRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/security") view={Lazy::<pages::SecurityRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/operator/clients") view={Lazy::<pages::ClientsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view={Lazy::<pages::AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/login/two-factor") view={Lazy::<pages::TwoFactorLoginRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/login/two-factor-setup") view={Lazy::<pages::TwoFactorSetupRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -254,3 +254,71 @@ where
     }
     result
 }
+
+/// The content hashes cargo-leptos put into the compiled site's file names (`hash-files`), read
+/// from the hash file it writes next to the server binary; `None` when the site's names are plain.
+/// Read once per process.
+pub fn site_hashes() -> Option<&'static [(String, String)]> {
+    static HASHES: std::sync::OnceLock<Option<Vec<(String, String)>>> = std::sync::OnceLock::new();
+    HASHES
+        .get_or_init(|| {
+            let file = hash_file_path()?;
+            let text = std::fs::read_to_string(file).ok()?;
+            Some(parse_hashes(&text))
+        })
+        .as_deref()
+}
+
+/// Where cargo-leptos writes the hash file: beside the executable, named by `LEPTOS_HASH_FILE_NAME`
+/// (default `hash.txt`).
+pub fn hash_file_path() -> Option<std::path::PathBuf> {
+    let name = std::env::var("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|_| "hash.txt".to_owned());
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(name))
+}
+
+/// The `kind: hash` lines of a hash file (`js`, `wasm`, `css`, `manifest`, `split`).
+fn parse_hashes(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(kind, hash)| (kind.trim().to_owned(), hash.trim().to_owned()))
+        .filter(|(kind, hash)| !kind.is_empty() && !hash.is_empty())
+        .collect()
+}
+
+/// The address of the site's stylesheet, with its content hash when the site has them.
+pub fn stylesheet_href(options: &LeptosOptions) -> String {
+    let hash = options
+        .hash_files
+        .then(site_hashes)
+        .flatten()
+        .and_then(|hashes| hashes.iter().find(|(kind, _)| kind == "css"))
+        .map(|(_, hash)| format!(".{hash}"))
+        .unwrap_or_default();
+    format!(
+        "/{}/{}{hash}.css",
+        options.site_pkg_dir, options.output_name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_file_lines_are_read_and_blank_ones_skipped() {
+        let text = "js: AbC-_1\nwasm: xyz\n\ncss: Q9\nmanifest: m1\nsplit: s2\n";
+        let hashes = parse_hashes(text);
+        assert_eq!(hashes.len(), 5);
+        assert_eq!(hashes[2], ("css".to_owned(), "Q9".to_owned()));
+    }
+
+    #[test]
+    fn the_stylesheet_is_plain_without_hashed_files() {
+        let options = LeptosOptions::builder()
+            .output_name("promio-connect")
+            .site_pkg_dir("pkg")
+            .build();
+        assert_eq!(stylesheet_href(&options), "/pkg/promio-connect.css");
+    }
+}

@@ -28,6 +28,7 @@ use clock::Clock;
 use config::Settings;
 use leptos::config::LeptosOptions;
 use mail::{MailTransport, Mailer};
+use promio_app::ssr::site_hashes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,14 +121,18 @@ impl Core {
 }
 
 /// The leptos settings: where the compiled site (WASM, JS, CSS) is served from. cargo-leptos
-/// passes them as `LEPTOS_*` variables; without them the defaults of this workspace apply.
+/// passes them as `LEPTOS_*` variables; without them the defaults of this workspace apply. The
+/// site's file names carry content hashes when cargo-leptos left its hash file beside this binary
+/// (`LEPTOS_HASH_FILES=false` turns that off).
 pub fn leptos_options(settings: &Settings) -> LeptosOptions {
     let env = |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_owned());
+    let hash_files = env("LEPTOS_HASH_FILES", "true") != "false" && site_hashes().is_some();
     LeptosOptions::builder()
         .output_name(env("LEPTOS_OUTPUT_NAME", "promio-connect"))
         .site_root(env("LEPTOS_SITE_ROOT", "target/site"))
         .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR", "pkg"))
         .site_addr(settings.site_addr)
+        .hash_files(hash_files)
         .build()
 }
 

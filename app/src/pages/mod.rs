@@ -26,6 +26,40 @@ use crate::i18n::T;
 use crate::tr;
 use leptos::prelude::*;
 
+/// Declares a route whose page is loaded on demand: in the browser, the page's code is a separate
+/// WASM chunk fetched when the route is first shown (the server names it in a preload link when it
+/// renders that page). Only the login page and the shell stay in the main bundle.
+macro_rules! lazy_page {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        #[doc = concat!("The lazily loaded route of [`", stringify!($page), "`].")]
+        pub struct $route;
+
+        #[leptos_router::lazy_route]
+        impl leptos_router::LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    HomeRoute => HomePage,
+    SetPasswordRoute => SetPasswordPage,
+    ForgotPasswordRoute => ForgotPasswordPage,
+    SsoRoute => SsoPage,
+    UsersRoute => UsersPage,
+    SecurityRoute => SecurityPage,
+    ClientsRoute => ClientsPage,
+    AuditRoute => AuditPage,
+    TwoFactorLoginRoute => TwoFactorLoginPage,
+    TwoFactorSetupRoute => TwoFactorSetupPage,
+}
+
 /// True once the page is interactive. Submit buttons stay disabled until then, so that a click
 /// before the WASM has loaded cannot fall through to a plain form post that shows no result.
 pub fn use_hydrated() -> ReadSignal<bool> {

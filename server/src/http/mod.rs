@@ -2,6 +2,7 @@
 //! (logout, health), and the policies every request passes through (security headers, Origin
 //! check, body limit, compression).
 
+mod assets;
 mod security;
 
 use crate::Core;
@@ -62,6 +63,7 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(assets::pkg_router(&leptos_options))
         .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
