@@ -27,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "SESSION_ABSOLUTE_HOURS",
     "HASH_WORKERS",
     "HASH_QUEUE",
+    "DATABASE_POOL_SIZE",
     "METRICS_TOKEN",
     "LEPTOS_SITE_ADDR",
     "LOG_FORMAT",
@@ -53,6 +54,8 @@ fn bad(name: &'static str, reason: impl Into<String>) -> ConfigError {
 
 pub struct Settings {
     pub database_url: String,
+    /// Connections to the database at most.
+    pub database_pool_size: u32,
     /// The origin of mail links and the SSO redirect; never taken from a request.
     pub public_url: Url,
     pub site_addr: SocketAddr,
@@ -202,6 +205,14 @@ impl Settings {
             .unwrap_or(2);
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
         let hash_queue = number(&get, "HASH_QUEUE", 64, 0, 100_000)? as usize;
+        // SQLite runs each connection on a thread of its own and writes one at a time: as many
+        // connections as cores keeps those threads busy instead of waking ever different ones.
+        let default_pool = if database_url.starts_with("sqlite:") {
+            default_workers.max(2)
+        } else {
+            16
+        };
+        let database_pool_size = number(&get, "DATABASE_POOL_SIZE", default_pool, 1, 1000)? as u32;
         let mail_retry_secs = number(&get, "MAIL_RETRY_SECONDS", 30, 1, 3600)?;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
@@ -246,6 +257,7 @@ impl Settings {
         Ok(Settings {
             time_zone,
             database_url,
+            database_pool_size,
             public_url,
             site_addr,
             smtp_url,
@@ -421,6 +433,19 @@ mod tests {
         assert_eq!(s.session_absolute_secs, 24 * 3600);
         assert_eq!(s.platform_company_id.as_str(), "promio");
         assert!(!s.is_https());
+        assert!(s.database_pool_size >= 2);
+    }
+
+    #[test]
+    fn the_pool_size_follows_the_database_unless_set() {
+        let pg = settings(&[("DATABASE_URL", "postgres://db/promio")]).unwrap();
+        assert_eq!(pg.database_pool_size, 16);
+        let set = settings(&[("DATABASE_POOL_SIZE", "5")]).unwrap();
+        assert_eq!(set.database_pool_size, 5);
+        assert_eq!(
+            failing_setting(&[("DATABASE_POOL_SIZE", "0")]),
+            "DATABASE_POOL_SIZE"
+        );
     }
 
     #[test]

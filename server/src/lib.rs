@@ -71,12 +71,14 @@ impl Core {
         clock: Arc<dyn Clock>,
         transport: Arc<dyn MailTransport>,
     ) -> anyhow::Result<Core> {
-        let store = Store::connect(&settings.database_url).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the database {}: {e}",
-                config::redact_url(&settings.database_url)
-            )
-        })?;
+        let store = Store::connect(&settings.database_url, settings.database_pool_size)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the database {}: {e}",
+                    config::redact_url(&settings.database_url)
+                )
+            })?;
         store
             .migrate()
             .await

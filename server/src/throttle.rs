@@ -22,6 +22,7 @@ use crate::clock::UnixTime;
 use crate::domain::{CompanyId, UserName};
 use crate::error::ServiceResult;
 use crate::store::Store;
+use crate::store::throttle::ThrottleRow;
 
 pub const ACCOUNT_RESET_AFTER: i64 = 24 * 3600;
 pub const IP_WINDOW: i64 = 15 * 60;
@@ -51,18 +52,16 @@ pub fn totp_key(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 
-fn ip_key(ip: &str) -> String {
+pub fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
-/// Whether logins from this IP must wait, and how long.
-pub async fn ip_wait(store: &Store, ip: Option<&str>, now: UnixTime) -> ServiceResult<Option<i64>> {
-    let Some(ip) = ip else { return Ok(None) };
-    let row = store.throttle_row(&ip_key(ip)).await?;
-    Ok(row.and_then(|r| {
+/// How long logins from an IP must still wait, given its throttling row (`None`: they need not).
+pub fn ip_wait(row: Option<&ThrottleRow>, now: UnixTime) -> Option<i64> {
+    row.and_then(|r| {
         let window_end = r.blocked_until; // for IP rows: the end of the counting window
         (r.failures >= IP_FAILURES && window_end > now).then_some(window_end - now)
-    }))
+    })
 }
 
 /// Counts a failed login from an IP.

@@ -23,6 +23,7 @@ use crate::domain::{CompanyId, LoginPassword, UserName};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
+use crate::store::login::LoginLookup;
 use crate::store::users::{UserRow, UserStatus};
 use crate::throttle;
 use http::header::SET_COOKIE;
@@ -113,7 +114,16 @@ pub async fn password_step(
     let username = UserName::parse(&form.username)?;
     let password = LoginPassword::parse(form.password)?;
 
-    let client = auth.store.client_by_company_id(&company_id).await?;
+    let ip = super::client_ip(req);
+    let ip_key = ip.as_deref().map(throttle::ip_key);
+    let LoginLookup {
+        client,
+        user,
+        ip_row,
+    } = auth
+        .store
+        .login_lookup(&company_id, &username, ip_key.as_deref())
+        .await?;
     if client.as_ref().is_some_and(ClientRow::uses_sso) {
         // Decided before any hashing: SSO clients' users have no password to check.
         record(
@@ -130,8 +140,7 @@ pub async fn password_step(
     // Throttling, before any hashing: the source IP, then the account (counted even when the
     // company or user does not exist, so the answer cannot tell them apart).
     let now = auth.now();
-    let ip = super::client_ip(req);
-    if let Some(wait) = throttle::ip_wait(&auth.store, ip.as_deref(), now).await? {
+    if let Some(wait) = throttle::ip_wait(ip_row.as_ref(), now) {
         record(
             auth,
             req,
@@ -171,10 +180,6 @@ pub async fn password_step(
         return Err(ServiceError::LoginFailed {
             retry_after_secs: Some(wait),
         });
-    };
-    let user = match &client {
-        Some(c) => auth.store.user_by_name(&c.id, &username).await?,
-        None => None,
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = auth

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod clients;
 pub mod links;
+pub mod login;
 pub mod outbox;
 pub mod sessions;
 pub mod sso;
@@ -33,8 +34,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file and its folder when needed). Does not migrate.
-    pub async fn connect(url: &str) -> Result<Store, sqlx::Error> {
+    /// Connects with at most `pool_size` connections (creating a SQLite file and its folder when
+    /// needed). Does not migrate.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Store, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -48,12 +50,14 @@ impl Store {
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
         let pool = AnyPoolOptions::new()
-            .max_connections(match dialect {
-                Dialect::Sqlite => 8,
-                Dialect::Postgres => 16,
-            })
+            .max_connections(pool_size.max(1))
             // A request waits briefly for a connection, then fails fast with 503 instead of hanging.
             .acquire_timeout(Duration::from_secs(5))
+            // A SQLite connection is a file in this process: it cannot have gone away, so it is
+            // not pinged before every use (which would double each statement's trips to its
+            // worker thread). PostgreSQL connections are checked, so that the pool replaces those
+            // a restart or a network fault broke instead of failing a request with them.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
