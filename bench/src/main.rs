@@ -62,7 +62,10 @@ async fn main() -> anyhow::Result<()> {
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
         let raw = raw_verifications_per_sec(workers, ROUND_WINDOW)?;
-        let http = server.logins_per_sec(LOGIN_CLIENTS, ROUND_WINDOW).await?.rate;
+        let http = server
+            .logins_per_sec(LOGIN_CLIENTS, ROUND_WINDOW)
+            .await?
+            .rate;
         rounds.push((raw, http));
     }
     let raw = rounds.iter().map(|r| r.0).sum::<f64>() / ROUNDS as f64;
