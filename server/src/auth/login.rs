@@ -252,9 +252,11 @@ pub async fn password_step(
             Ok(LoginOutcome::TwoFactorEnrolmentRequired)
         }
         _ => {
-            auth.store.throttle_clear(&key).await?;
-            auth.start_session(req, &user).await?;
-            record(auth, req, client, Some(&user), "success", "password").await?;
+            let ip = super::client_ip(req);
+            let audit = login_event(client, Some(&user), "success", "password", ip.as_deref());
+            auth.start_session_after_password(req, &user, &key, audit)
+                .await?;
+            auth.metrics.login("password", "success");
             tracing::info!(user_id = %user.id, "login succeeded");
             Ok(LoginOutcome::LoggedIn)
         }
@@ -287,21 +289,28 @@ async fn record(
 ) -> ServiceResult<()> {
     let ip = super::client_ip(req);
     auth.metrics.login("password", outcome);
-    auth.store
-        .record(
-            AuditEvent {
-                client_id: client.map(|c| c.id.as_str()),
-                actor_user_id: user.map(|u| u.id.as_str()),
-                subject_user_id: user.map(|u| u.id.as_str()),
-                action: "login.password",
-                outcome,
-                detail,
-                ip: ip.as_deref(),
-            },
-            auth.now(),
-        )
-        .await?;
+    let event = login_event(client, user, outcome, detail, ip.as_deref());
+    auth.store.record(event, auth.now()).await?;
     Ok(())
+}
+
+/// The audit event of a password login attempt.
+fn login_event<'a>(
+    client: Option<&'a ClientRow>,
+    user: Option<&'a UserRow>,
+    outcome: &'a str,
+    detail: &'a str,
+    ip: Option<&'a str>,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        client_id: client.map(|c| c.id.as_str()),
+        actor_user_id: user.map(|u| u.id.as_str()),
+        subject_user_id: user.map(|u| u.id.as_str()),
+        action: "login.password",
+        outcome,
+        detail,
+        ip,
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::Store;
 use crate::store::audit::AuditEvent;
+use crate::store::login::{LoginSuccess, NewSession};
 use crate::store::users::{UserRow, UserStatus};
 use async_trait::async_trait;
 use cookies::CookiePolicy;
@@ -61,6 +62,28 @@ impl Auth {
     /// Starts a session for the user: a new token every time (no fixation), and any session the
     /// browser presented before is ended.
     pub async fn start_session(&self, req: &RequestCtx, user: &UserRow) -> ServiceResult<()> {
+        self.start_session_writing(req, user, None).await
+    }
+
+    /// [`Auth::start_session`] after a correct password: in the same trip to the database, the
+    /// account's failure counter (`throttle_key`) is cleared and `audit` recorded.
+    pub async fn start_session_after_password(
+        &self,
+        req: &RequestCtx,
+        user: &UserRow,
+        throttle_key: &str,
+        audit: AuditEvent<'_>,
+    ) -> ServiceResult<()> {
+        self.start_session_writing(req, user, Some((throttle_key, audit)))
+            .await
+    }
+
+    async fn start_session_writing(
+        &self,
+        req: &RequestCtx,
+        user: &UserRow,
+        with_login: Option<(&str, AuditEvent<'_>)>,
+    ) -> ServiceResult<()> {
         if let Some(old) = self.presented(req, cookies::SESSION) {
             self.store.delete_session(&old).await?;
         }
@@ -69,15 +92,33 @@ impl Auth {
         let agent = req
             .header(USER_AGENT.as_str())
             .map(|a| a.chars().take(256).collect::<String>());
-        self.store
-            .insert_session(
-                &issued.hash,
-                &user.id,
-                self.now(),
-                ip.as_deref(),
-                agent.as_deref(),
-            )
-            .await?;
+        match with_login {
+            Some((throttle_key, audit)) => {
+                let session = NewSession {
+                    token_hash: &issued.hash,
+                    user_id: &user.id,
+                    ip: ip.as_deref(),
+                    user_agent: agent.as_deref(),
+                };
+                let success = LoginSuccess {
+                    throttle_key,
+                    session,
+                    audit,
+                };
+                self.store.record_login_success(success, self.now()).await?;
+            }
+            None => {
+                self.store
+                    .insert_session(
+                        &issued.hash,
+                        &user.id,
+                        self.now(),
+                        ip.as_deref(),
+                        agent.as_deref(),
+                    )
+                    .await?;
+            }
+        }
         req.add_response_header(
             SET_COOKIE,
             self.cookies.session(issued.secret.expose_secret()),

@@ -1,11 +1,14 @@
-//! The one read a password login makes before hashing: the client by company ID, its user by
-//! name, and the source IP's throttling row, in a single round trip (each statement costs a trip
-//! to the database, and on SQLite two thread switches).
+//! What a password login reads before hashing (the client by company ID, its user by name, the
+//! source IP's throttling row) and writes after a success (counter cleared, session, audit event),
+//! each in a single trip: every statement costs a trip to the database, and on SQLite two thread
+//! switches, which under load take CPU from hashing.
 
-use super::Store;
+use super::audit::AuditEvent;
 use super::clients::ClientRow;
 use super::throttle::ThrottleRow;
 use super::users::UserRow;
+use super::{Dialect, Store, new_id};
+use crate::clock::UnixTime;
 use crate::domain::{CompanyId, UserName};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -108,4 +111,77 @@ fn throttle_of(row: &AnyRow) -> Result<Option<ThrottleRow>, sqlx::Error> {
         username: row.try_get("t_username")?,
         notified_at: row.try_get("t_notified_at")?,
     }))
+}
+
+/// What a successful password login writes.
+pub struct LoginSuccess<'a> {
+    /// The account's throttling key: its failure counter is cleared.
+    pub throttle_key: &'a str,
+    /// The new session.
+    pub session: NewSession<'a>,
+    /// The login's audit event.
+    pub audit: AuditEvent<'a>,
+}
+
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub user_id: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// PostgreSQL: one statement (data-modifying CTEs, so all three rows or none).
+const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key = $1),
+    started AS (
+        INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
+        VALUES ($2, $3, $4, $4, $5, $6))
+    INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
+        outcome, detail, ip)
+    VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
+
+/// SQLite: three statements sent to the connection at once, each committed as it runs (as they
+/// were when sent one by one).
+const SUCCESS_SQLITE: &str = "DELETE FROM throttle WHERE key = $1;
+    INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
+    VALUES ($2, $3, $4, $4, $5, $6);
+    INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
+        outcome, detail, ip)
+    VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
+
+impl Store {
+    /// Writes a successful login in one trip to the database: the failure counter is cleared, the
+    /// session starts, the login is audited.
+    pub async fn record_login_success(
+        &self,
+        success: LoginSuccess<'_>,
+        now: UnixTime,
+    ) -> Result<(), sqlx::Error> {
+        let sql = match self.dialect() {
+            Dialect::Postgres => SUCCESS_POSTGRES,
+            Dialect::Sqlite => SUCCESS_SQLITE,
+        };
+        let LoginSuccess {
+            throttle_key,
+            session,
+            audit,
+        } = success;
+        sqlx::query(sql)
+            .bind(throttle_key)
+            .bind(session.token_hash)
+            .bind(session.user_id)
+            .bind(now)
+            .bind(session.ip)
+            .bind(session.user_agent)
+            .bind(new_id())
+            .bind(audit.client_id)
+            .bind(audit.actor_user_id)
+            .bind(audit.subject_user_id)
+            .bind(audit.action)
+            .bind(audit.outcome)
+            .bind(audit.detail)
+            .bind(audit.ip)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }
