@@ -270,17 +270,13 @@ fn UserRow(
         Invitation::Expired => view! { <span>{tr(T::InvitationExpired)}</span> }.into_any(),
         Invitation::Accepted => view! { <span>{tr(T::InvitationAccepted)}</span> }.into_any(),
     };
-    let id = user.id.clone();
-    let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id);
     let name = format!("{} {}", user.first_name, user.last_name)
         .trim()
         .to_owned();
     let is_invited = user.status == UserStatus::Invited;
     let is_active = user.status == UserStatus::Active;
     let is_deactivated = user.status == UserStatus::Deactivated;
-    let has_two_factor = user.two_factor;
-    let id5 = user.id.clone();
-    let id6 = user.id.clone();
+    let id = user.id.clone();
     let edited = user.clone();
     view! {
         <tr>
@@ -291,98 +287,57 @@ fn UserRow(
             <td class="status">{tr(status)}</td>
             <td>{invitation}</td>
             <td class="actions">
-                <button
-                    type="button" disabled=move || !hydrated.get()
-                    on:click=move |_| {
-                        set_show_new.set(false);
-                        set_editing.set(Some(edited.clone()));
+                {row_action(true, T::Edit, hydrated, move || {
+                    set_show_new.set(false);
+                    set_editing.set(Some(edited.clone()));
+                })}
+                {row_action(is_invited, T::ResendRegistration, hydrated, {
+                    let id = id.clone();
+                    move || { resend.dispatch(ResendRegistration { id: id.clone() }); }
+                })}
+                {row_action(is_active, T::SendPasswordReset, hydrated, {
+                    let id = id.clone();
+                    move || { reset.dispatch(SendPasswordReset { id: id.clone() }); }
+                })}
+                {row_action(is_active, T::EndAllSessions, hydrated, {
+                    let id = id.clone();
+                    move || { end_sessions.dispatch(EndUserSessions { id: id.clone() }); }
+                })}
+                {row_action(user.two_factor, T::ResetTwoFactor, hydrated, {
+                    let id = id.clone();
+                    move || { reset_2fa.dispatch(ResetUserTwoFactor { id: id.clone() }); }
+                })}
+                {row_action(!is_deactivated, T::Deactivate, hydrated, {
+                    let id = id.clone();
+                    move || {
+                        set_reactivating.set(false);
+                        activate.dispatch(SetUserActive { id: id.clone(), active: false });
                     }
-                >
-                    {tr(T::Edit)}
-                </button>
-                {is_invited
-                    .then(|| {
-                        view! {
-                            <button
-                                type="button" disabled=move || !hydrated.get()
-                                on:click=move |_| {
-                                    resend.dispatch(ResendRegistration { id: id1.clone() });
-                                }
-                            >
-                                {tr(T::ResendRegistration)}
-                            </button>
-                        }
-                    })}
-                {is_active
-                    .then(|| {
-                        view! {
-                            <button
-                                type="button" disabled=move || !hydrated.get()
-                                on:click=move |_| {
-                                    reset.dispatch(SendPasswordReset { id: id2.clone() });
-                                }
-                            >
-                                {tr(T::SendPasswordReset)}
-                            </button>
-                        }
-                    })}
-                {is_active
-                    .then(|| {
-                        view! {
-                            <button
-                                type="button" disabled=move || !hydrated.get()
-                                on:click=move |_| {
-                                    end_sessions.dispatch(EndUserSessions { id: id6.clone() });
-                                }
-                            >
-                                {tr(T::EndAllSessions)}
-                            </button>
-                        }
-                    })}
-                {has_two_factor
-                    .then(|| {
-                        view! {
-                            <button
-                                type="button" disabled=move || !hydrated.get()
-                                on:click=move |_| {
-                                    reset_2fa.dispatch(ResetUserTwoFactor { id: id5.clone() });
-                                }
-                            >
-                                {tr(T::ResetTwoFactor)}
-                            </button>
-                        }
-                    })}
-                {(!is_deactivated)
-                    .then(|| {
-                        view! {
-                            <button
-                                type="button" disabled=move || !hydrated.get()
-                                on:click=move |_| {
-                                    set_reactivating.set(false);
-                                    activate.dispatch(SetUserActive { id: id3.clone(), active: false });
-                                }
-                            >
-                                {tr(T::Deactivate)}
-                            </button>
-                        }
-                    })}
-                {is_deactivated
-                    .then(|| {
-                        view! {
-                            <button
-                                type="button" disabled=move || !hydrated.get()
-                                on:click=move |_| {
-                                    set_reactivating.set(true);
-                                    activate.dispatch(SetUserActive { id: id4.clone(), active: true });
-                                }
-                            >
-                                {tr(T::Reactivate)}
-                            </button>
-                        }
-                    })}
+                })}
+                {row_action(is_deactivated, T::Reactivate, hydrated, move || {
+                    set_reactivating.set(true);
+                    activate.dispatch(SetUserActive { id: id.clone(), active: true });
+                })}
             </td>
         </tr>
     }
+}
+
+/// One button among a user row's actions, there only when `shown`; usable once the page is
+/// interactive.
+fn row_action(
+    shown: bool,
+    label: T,
+    hydrated: ReadSignal<bool>,
+    act: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    shown.then(|| {
+        view! {
+            <button type="button" disabled=move || !hydrated.get() on:click=move |_| act()>
+                {tr(label)}
+            </button>
+        }
+    })
 }
 
 /// The New user form, or the edit form of an existing user (whose user name stays).
