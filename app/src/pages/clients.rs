@@ -231,7 +231,9 @@ fn ClientFormView(
                 {test_result}
             </fieldset>
             <div class="buttons">
-                <button type="submit" class="primary" disabled=move || !hydrated.get()>{tr(T::Save)}</button>
+                // An earlier connection test's result makes way for what Save answers.
+                <button type="submit" class="primary" disabled=move || !hydrated.get()
+                    on:click=move |_| test.value().set(None)>{tr(T::Save)}</button>
                 <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>{tr(T::Cancel)}</button>
             </div>
         }
