@@ -271,7 +271,7 @@ pub fn site_hashes() -> Option<&'static [(String, String)]> {
 
 /// Where cargo-leptos writes the hash file: beside the executable, named by `LEPTOS_HASH_FILE_NAME`
 /// (default `hash.txt`).
-pub fn hash_file_path() -> Option<std::path::PathBuf> {
+fn hash_file_path() -> Option<std::path::PathBuf> {
     let name = std::env::var("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|_| "hash.txt".to_owned());
     let exe = std::env::current_exe().ok()?;
     Some(exe.parent()?.join(name))
@@ -288,10 +288,11 @@ fn parse_hashes(text: &str) -> Vec<(String, String)> {
 
 /// The address of the site's stylesheet, with its content hash when the site has them.
 pub fn stylesheet_href(options: &LeptosOptions) -> String {
-    let hash = options
-        .hash_files
-        .then(site_hashes)
-        .flatten()
+    stylesheet_href_with(options, options.hash_files.then(site_hashes).flatten())
+}
+
+fn stylesheet_href_with(options: &LeptosOptions, hashes: Option<&[(String, String)]>) -> String {
+    let hash = hashes
         .and_then(|hashes| hashes.iter().find(|(kind, _)| kind == "css"))
         .map(|(_, hash)| format!(".{hash}"))
         .unwrap_or_default();
@@ -320,5 +321,22 @@ mod tests {
             .site_pkg_dir("pkg")
             .build();
         assert_eq!(stylesheet_href(&options), "/pkg/promio-connect.css");
+    }
+
+    #[test]
+    fn the_stylesheet_carries_its_hash_from_the_hash_file() {
+        let options = LeptosOptions::builder()
+            .output_name("promio-connect")
+            .site_pkg_dir("pkg")
+            .build();
+        let hashes = parse_hashes("js: J1\nwasm: W2\ncss: Cs-3_\n");
+        assert_eq!(
+            stylesheet_href_with(&options, Some(&hashes)),
+            "/pkg/promio-connect.Cs-3_.css"
+        );
+        assert_eq!(
+            stylesheet_href_with(&options, Some(&parse_hashes("js: J1\n"))),
+            "/pkg/promio-connect.css"
+        );
     }
 }
