@@ -366,26 +366,7 @@ impl Drop for TestApp {
                 let _ = std::fs::remove_dir_all(dir);
             }
             TestDatabase::Postgres { admin_url, name } => {
-                let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime; a separate thread may block on its own.
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
-                    if let Ok(rt) = rt {
-                        rt.block_on(async {
-                            use sqlx::Connection;
-                            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                                let _ = sqlx::query(&format!(
-                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                                ))
-                                .execute(&mut conn)
-                                .await;
-                            }
-                        });
-                    }
-                })
-                .join();
+                crate::pg::drop_database(admin_url.clone(), name.clone());
             }
         }
     }
@@ -397,18 +378,8 @@ async fn fresh_database() -> (String, TestDatabase) {
         .filter(|u| !u.is_empty())
     {
         Some(admin_url) => {
-            use sqlx::Connection;
-            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-            url.set_path(&name);
-            (url.to_string(), TestDatabase::Postgres { admin_url, name })
+            let (url, name) = crate::pg::create(&admin_url, "t").await;
+            (url, TestDatabase::Postgres { admin_url, name })
         }
         None => {
             let dir =

@@ -2,6 +2,8 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set), driven over HTTP with a cookie-jar client.
 
 mod helpers;
+#[path = "../common/pg.rs"]
+mod pg;
 
 mod accounts;
 mod admin;

@@ -5,6 +5,8 @@
 //! These need PostgreSQL: they are ignored unless asked for, and `make test` runs them with
 //! `--ignored` when `TEST_DATABASE_URL` is set.
 
+#[path = "../common/pg.rs"]
+mod pg;
 mod support;
 
 use std::time::Duration;

@@ -66,23 +66,13 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     pub async fn fresh() -> PgDatabase {
-        use sqlx::Connection;
         let admin_url = std::env::var("TEST_DATABASE_URL").expect(
             "these tests need PostgreSQL: set TEST_DATABASE_URL (make test does when one answers)",
         );
-        let name = format!("s_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        let pool = sqlx::PgPool::connect_lazy(url.as_str()).expect("pool");
+        let (url, name) = crate::pg::create(&admin_url, "s").await;
+        let pool = sqlx::PgPool::connect_lazy(&url).expect("pool");
         PgDatabase {
-            url: url.to_string(),
+            url,
             admin_url,
             name,
             pool,
@@ -151,25 +141,7 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
-                }
-            });
-        })
-        .join();
+        crate::pg::drop_database(self.admin_url.clone(), self.name.clone());
     }
 }
 
