@@ -135,3 +135,19 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+
+    #[tokio::test]
+    async fn the_pool_holds_at_most_the_configured_connections() {
+        let dir = std::env::temp_dir().join(format!("promio-pool-{}", super::new_id()));
+        let url = format!("sqlite://{}?mode=rwc", dir.join("pool.db").display());
+        let store = Store::connect(&url, 3).await.expect("connect");
+        assert_eq!(store.pool().options().get_max_connections(), 3);
+        assert!(!store.pool().options().get_test_before_acquire());
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
