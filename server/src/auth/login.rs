@@ -252,7 +252,6 @@ pub async fn password_step(
             Ok(LoginOutcome::TwoFactorEnrolmentRequired)
         }
         _ => {
-            let ip = super::client_ip(req);
             let audit = login_event(client, Some(&user), "success", "password", ip.as_deref());
             auth.start_session_after_password(req, &user, &key, audit)
                 .await?;
