@@ -118,13 +118,18 @@ type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
 
 #[derive(Clone)]
 pub struct Hasher {
-    /// The dedicated worker threads take jobs from here; the permits keep at most `workers` jobs
-    /// in it, so it never queues.
+    /// The dedicated worker threads take jobs from here. A permit is a place in it: one per
+    /// worker for the job it works on, and up to one more per worker for the job it takes next,
+    /// so a worker that finishes starts again at once instead of idling until the async side has
+    /// answered the last request and sent the next job.
     jobs: std::sync::mpsc::Sender<Job>,
     permits: Arc<Semaphore>,
     workers: usize,
-    /// Requests waiting for a permit, and how many may.
+    /// Places for jobs that wait in the channel (they count towards `max_waiting`).
+    ready: usize,
+    /// Requests waiting for a permit.
     waiting: Arc<AtomicUsize>,
+    /// Checks that may wait in all, in the channel or for a permit (`HASH_QUEUE`).
     max_waiting: usize,
     dummy: Arc<str>,
     verifications: Arc<AtomicU64>,
@@ -150,6 +155,7 @@ impl Hasher {
         let random: [u8; 16] = rand::random();
         let dummy = hash_blocking(&format!("{random:?}")).map_err(|e| anyhow!("argon2: {e}"))?;
         let workers = workers.max(1);
+        let ready = workers.min(max_waiting);
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for i in 0..workers {
@@ -177,8 +183,9 @@ impl Hasher {
         }
         Ok(Hasher {
             jobs,
-            permits: Arc::new(Semaphore::new(workers)),
+            permits: Arc::new(Semaphore::new(workers + ready)),
             workers,
+            ready,
             waiting: Arc::default(),
             max_waiting,
             dummy: dummy.into(),
@@ -188,10 +195,12 @@ impl Hasher {
     }
 
     pub fn stats(&self) -> PoolStats {
+        let places = self.workers + self.ready;
+        let in_pool = places - self.permits.available_permits().min(places);
         PoolStats {
             workers: self.workers,
-            busy: self.workers - self.permits.available_permits().min(self.workers),
-            waiting: self.waiting.load(Ordering::Relaxed),
+            busy: in_pool.min(self.workers),
+            waiting: self.waiting.load(Ordering::Relaxed) + in_pool.saturating_sub(self.workers),
             max_waiting: self.max_waiting,
             verifications: self.verifications(),
             rejected: self.rejected.load(Ordering::Relaxed),
@@ -213,7 +222,7 @@ impl Hasher {
             Err(_) => {
                 let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
                 let _leave = Leave(&self.waiting);
-                if queued >= self.max_waiting {
+                if queued >= self.max_waiting - self.ready {
                     self.rejected.fetch_add(1, Ordering::Relaxed);
                     return Err(ServiceError::Busy);
                 }
@@ -293,6 +302,43 @@ mod tests {
         assert_eq!(hasher.stats().rejected, busy as u64);
         assert_eq!(hasher.stats().waiting, 0, "nobody is left waiting");
         assert_eq!(hasher.verifications(), done as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_has_its_next_job_ready_and_the_queue_limit_counts_it() {
+        let hasher = Hasher::new(1, 1).unwrap();
+        // The worker is held on its first job until the test lets it go.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(move |_| held.recv().is_ok()).await })
+        };
+        let second = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(|_| true).await })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.permits.available_permits() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the jobs were not sent"
+            );
+            tokio::task::yield_now().await;
+        }
+        // Both got a place at once: one job runs, the other waits in the channel for the worker.
+        let stats = hasher.stats();
+        assert_eq!((stats.busy, stats.waiting), (1, 1), "{stats:?}");
+        // HASH_QUEUE = 1 is taken by the job in the channel: a third check is refused.
+        let phc = hasher.dummy.to_string();
+        assert!(matches!(
+            hasher.verify(Some(phc), SecretString::from("x")).await,
+            Err(ServiceError::Busy)
+        ));
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        assert!(second.await.unwrap().unwrap());
+        let stats = hasher.stats();
+        assert_eq!((stats.busy, stats.waiting, stats.rejected), (0, 0, 1));
     }
 
     #[test]
