@@ -23,7 +23,7 @@ use crate::domain::{CompanyId, LoginPassword, UserName};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
-use crate::store::login::LoginLookup;
+use crate::store::login::{LoginKeys, LoginLookup};
 use crate::store::users::{UserRow, UserStatus};
 use crate::throttle;
 use http::header::SET_COOKIE;
@@ -116,13 +116,29 @@ pub async fn password_step(
 
     let ip = super::client_ip(req);
     let ip_key = ip.as_deref().map(throttle::ip_key);
+    let key = throttle::account_key(&company_id, &username);
+    let now = auth.now();
+    // One trip: the client, the user, the IP's counter, and this attempt counted on the account
+    // (before any hashing, and even when the company or user does not exist, so the answer cannot
+    // tell them apart) unless the client uses SSO or the IP must wait.
     let LoginLookup {
         client,
         user,
         ip_row,
+        attempts,
     } = auth
         .store
-        .login_lookup(&company_id, &username, ip_key.as_deref())
+        .login_lookup(
+            &LoginKeys {
+                company_id: &company_id,
+                username: &username,
+                ip_key: ip_key.as_deref(),
+                account_key: &key,
+                ip_failures: throttle::IP_FAILURES,
+                reset_after: throttle::ACCOUNT_RESET_AFTER,
+            },
+            now,
+        )
         .await?;
     if client.as_ref().is_some_and(ClientRow::uses_sso) {
         // Decided before any hashing: SSO clients' users have no password to check.
@@ -137,9 +153,6 @@ pub async fn password_step(
         .await?;
         return Err(ServiceError::UseSso);
     }
-    // Throttling, before any hashing: the source IP, then the account (counted even when the
-    // company or user does not exist, so the answer cannot tell them apart).
-    let now = auth.now();
     if let Some(wait) = throttle::ip_wait(ip_row.as_ref(), now) {
         record(
             auth,
@@ -154,18 +167,6 @@ pub async fn password_step(
             retry_after_secs: Some(wait.max(1) as u64),
         });
     }
-    let key = throttle::account_key(&company_id, &username);
-    let attempts = auth
-        .store
-        .throttle_attempt(
-            &key,
-            now,
-            throttle::ACCOUNT_RESET_AFTER,
-            client.as_ref().map(|c| c.id.as_str()),
-            Some(username.as_str()),
-            0,
-        )
-        .await?;
     let Some(attempts) = attempts else {
         let wait = throttle::remaining(&auth.store, &key, now).await?;
         record(

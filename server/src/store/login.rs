@@ -1,11 +1,12 @@
-//! What a password login reads before hashing (the client by company ID, its user by name, the
-//! source IP's throttling row) and writes after a success (counter cleared, session, audit event),
-//! each in a single trip: every statement costs a trip to the database, and on SQLite two thread
-//! switches, which under load take CPU from hashing.
+//! What a password login reads and counts before hashing (the client by company ID, its user by
+//! name, the source IP's throttling row, and the attempt on the account's counter) and what it
+//! writes after a success (counter cleared, session, audit event), each in a single trip: every
+//! statement costs a trip to the database, and on SQLite two thread switches, which under load take
+//! CPU from hashing.
 
 use super::audit::AuditEvent;
 use super::clients::ClientRow;
-use super::throttle::ThrottleRow;
+use super::throttle::{ThrottleRow, attempt_sql};
 use super::users::UserRow;
 use super::{Dialect, Store, new_id};
 use crate::clock::UnixTime;
@@ -13,15 +14,33 @@ use crate::domain::{CompanyId, UserName};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+/// What a login attempt is looked up and counted by.
+pub struct LoginKeys<'a> {
+    pub company_id: &'a CompanyId,
+    pub username: &'a UserName,
+    /// The source address's throttling key, if there is an address.
+    pub ip_key: Option<&'a str>,
+    /// The account's throttling key (counted even when the company or user does not exist).
+    pub account_key: &'a str,
+    /// Failures in the IP's window from which logins from it wait.
+    pub ip_failures: i64,
+    /// An account counter whose last attempt is older than this (seconds) starts again.
+    pub reset_after: i64,
+}
+
 #[derive(Debug, Default)]
 pub struct LoginLookup {
     pub client: Option<ClientRow>,
     /// Only looked for within `client`.
     pub user: Option<UserRow>,
     pub ip_row: Option<ThrottleRow>,
+    /// The attempts on the account's counter including this one; `None` when this attempt was not
+    /// counted: the client uses SSO, the IP must wait, or the account must wait.
+    pub attempts: Option<i64>,
 }
 
-const SQL: &str = "SELECT
+/// The lookup's columns; `$1` company key, `$2` user name key, `$3` IP key.
+const LOOKUP: &str = "SELECT
         c.id AS c_id, c.company_id AS c_company_id, c.name AS c_name,
         c.registration_link_hours AS c_registration_link_hours,
         c.reset_link_hours AS c_reset_link_hours, c.require_2fa AS c_require_2fa,
@@ -39,24 +58,62 @@ const SQL: &str = "SELECT
     LEFT JOIN users u ON u.client_id = c.id AND u.username_key = $2
     LEFT JOIN throttle t ON t.key = $3";
 
+/// The attempt is counted unless the client uses SSO (its users have no password) or the IP must
+/// wait: the same rules as `ClientRow::uses_sso` and `crate::throttle::ip_wait`, so the caller
+/// can tell from the rows why an attempt was not counted. `lookup` is the looked-up row as a table;
+/// `$4` account key, `$5` now, `$6` user name, `$7` reset after, `$8` IP failures.
+fn count_sql(lookup: &str) -> String {
+    attempt_sql(
+        &format!(
+            "SELECT $4, $5, $5, $5, c_id, $6, 1 FROM {lookup}
+             WHERE c_sso_issuer IS NULL
+               AND (COALESCE(t_failures, 0) < $8 OR COALESCE(t_blocked_until, 0) <= $5)"
+        ),
+        "$5",
+        "$7",
+        0,
+    )
+}
+
 impl Store {
-    /// `ip_key` is the throttling key of the source address, if there is one.
+    /// Looks the attempt up and counts it on the account, in one trip.
     pub async fn login_lookup(
         &self,
-        company_id: &CompanyId,
-        username: &UserName,
-        ip_key: Option<&str>,
+        keys: &LoginKeys<'_>,
+        now: UnixTime,
     ) -> Result<LoginLookup, sqlx::Error> {
-        let row = sqlx::query(SQL)
-            .bind(company_id.key())
-            .bind(username.key())
-            .bind(ip_key)
-            .fetch_one(self.pool())
+        let sql = match self.dialect() {
+            // One statement, one snapshot: the count is a data-modifying CTE beside the lookup.
+            Dialect::Postgres => format!(
+                "WITH lookup AS ({LOOKUP}), counted AS ({count})
+                 SELECT lookup.*, (SELECT failures FROM counted) AS attempts FROM lookup",
+                count = count_sql("lookup")
+            ),
+            // Two statements sent at once: the count (a row only when it counted), the lookup.
+            Dialect::Sqlite => format!("{};\n{LOOKUP}", count_sql(&format!("({LOOKUP})"))),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(keys.company_id.key())
+            .bind(keys.username.key())
+            .bind(keys.ip_key)
+            .bind(keys.account_key)
+            .bind(now)
+            .bind(keys.username.as_str())
+            .bind(keys.reset_after)
+            .bind(keys.ip_failures)
+            .fetch_all(self.pool())
             .await?;
+        let (row, attempts) = match (self.dialect(), rows.as_slice()) {
+            (Dialect::Postgres, [row]) => (row, row.try_get("attempts")?),
+            (Dialect::Sqlite, [row]) => (row, None),
+            (Dialect::Sqlite, [counted, row]) => (row, Some(counted.try_get("failures")?)),
+            _ => return Err(sqlx::Error::RowNotFound),
+        };
         Ok(LoginLookup {
-            client: client_of(&row)?,
-            user: user_of(&row)?,
-            ip_row: throttle_of(&row)?,
+            client: client_of(row)?,
+            user: user_of(row)?,
+            ip_row: throttle_of(row)?,
+            attempts,
         })
     }
 }

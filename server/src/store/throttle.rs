@@ -20,11 +20,32 @@ fn delay_sql(f: &str) -> String {
     )
 }
 
+/// The pessimistic counter as one `INSERT … ON CONFLICT DO UPDATE … RETURNING failures`: `rows`
+/// gives the new row's (key, now, client ID, user name), either `VALUES (…)` or a `SELECT … WHERE
+/// …` (which counts nothing when it selects nothing); `now` and `reset_after` are SQL expressions.
+/// The update only happens when the key is not waiting, so concurrent attempts cannot slip past
+/// the wait together; a counter whose last attempt is older than `reset_after` starts again; the
+/// first `free_attempts` attempts do not wait.
+pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempts: i64) -> String {
+    let counted = format!(
+        "(CASE WHEN throttle.last_at < {now} - {reset_after} THEN 1 ELSE throttle.failures + 1 END)"
+    );
+    let delay = delay_sql(&format!("({counted} - {})", free_attempts.max(0)));
+    format!(
+        "INSERT INTO throttle (key, window_start, last_at, blocked_until, client_id, username, failures)
+         {rows}
+         ON CONFLICT (key) DO UPDATE SET
+             failures = {counted},
+             blocked_until = {now} + {delay},
+             last_at = {now}
+         WHERE throttle.blocked_until <= {now}
+         RETURNING failures"
+    )
+}
+
 impl Store {
     /// Counts an attempt against `key` unless the key is waiting; returns the attempts counted so
-    /// far (including this one), or `None` when the key must wait. One statement, so concurrent
-    /// attempts cannot slip past the wait together. A counter whose last attempt is older than
-    /// `reset_after` starts again. The first `free_attempts` attempts do not wait.
+    /// far (including this one), or `None` when the key must wait (see [`attempt_sql`]).
     pub async fn throttle_attempt(
         &self,
         key: &str,
@@ -35,20 +56,11 @@ impl Store {
         free_attempts: i64,
     ) -> Result<Option<i64>, sqlx::Error> {
         use sqlx::Row;
-        let delay_new = delay_sql(&format!(
-            "((CASE WHEN throttle.last_at < $2 - $3 THEN 1 ELSE throttle.failures + 1 END) - {})",
-            free_attempts.max(0)
-        ));
-
-        let sql = format!(
-            "INSERT INTO throttle (key, failures, window_start, last_at, blocked_until, client_id, username)
-             VALUES ($1, 1, $2, $2, $2, $4, $5)
-             ON CONFLICT (key) DO UPDATE SET
-                 failures = CASE WHEN throttle.last_at < $2 - $3 THEN 1 ELSE throttle.failures + 1 END,
-                 blocked_until = $2 + {delay_new},
-                 last_at = $2
-             WHERE throttle.blocked_until <= $2
-             RETURNING failures"
+        let sql = attempt_sql(
+            "VALUES ($1, $2, $2, $2, $4, $5, 1)",
+            "$2",
+            "$3",
+            free_attempts,
         );
         let row = sqlx::query(&sql)
             .bind(key)

@@ -128,6 +128,16 @@ async fn many_failures_from_one_address_make_it_wait() {
         "the address waits until its 15-minute window ends"
     );
     assert!(wait(&e).unwrap() <= 15 * 60);
+    // Attempts refused for the address are not counted on the account.
+    for _ in 0..3 {
+        assert_eq!(attempt(&app, "ACME", "alice", WRONG).await.0, 429);
+    }
+    let counted: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM throttle WHERE key LIKE 'pw:%alice'")
+            .fetch_one(app.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(counted, 0);
     app.clock.advance(15 * 60);
     assert_eq!(attempt(&app, "ACME", "alice", PASSWORD).await.0, 200);
 }
