@@ -60,12 +60,15 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. Raw argon2id on `workers` threads, then logins through HTTP.
     let mut rounds = Vec::new();
+    let mut cpu = CpuSplit::default();
     for _ in 0..ROUNDS {
         let raw = raw_verifications_per_sec(workers, ROUND_WINDOW)?;
+        let before = CpuSplit::now(server.pid)?;
         let http = server
             .logins_per_sec(LOGIN_CLIENTS, ROUND_WINDOW)
             .await?
             .rate;
+        cpu.add(&CpuSplit::now(server.pid)?.minus(&before));
         rounds.push((raw, http));
     }
     let raw = rounds.iter().map(|r| r.0).sum::<f64>() / ROUNDS as f64;
@@ -142,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
     drop(server);
 
     println!();
+    println!("{}", cpu.describe(workers));
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");
     for row in &rows {
@@ -359,11 +363,10 @@ impl Server {
             tasks.push(tokio::spawn(async move {
                 while started.elapsed() < WARM_UP + window {
                     let response = server.login(&user(i)).await?;
-                    anyhow::ensure!(
-                        response.status() == 200,
-                        "login answered {}",
-                        response.status()
-                    );
+                    let status = response.status();
+                    // Read to the end, as a browser does, so the connection is kept for the next.
+                    response.bytes().await?;
+                    anyhow::ensure!(status == 200, "login answered {status}");
                     if in_window(started.elapsed(), window) {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
@@ -411,7 +414,9 @@ impl Server {
             let stop = Arc::clone(&stop);
             load.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = server.login(&user(i)).await;
+                    if let Ok(response) = server.login(&user(i)).await {
+                        let _ = response.bytes().await;
+                    }
                 }
             }));
         }
@@ -620,6 +625,97 @@ fn static_imports(source: &str) -> Vec<String> {
     found
 }
 
+/// CPU time (clock ticks) spent while logins ran over HTTP: the server's hashing threads, the rest
+/// of the server, and this load generator.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct CpuSplit {
+    hashing: u64,
+    server_rest: u64,
+    load_generator: u64,
+    wall: Duration,
+}
+
+impl CpuSplit {
+    fn now(server_pid: u32) -> anyhow::Result<CpuSplit> {
+        let mut split = CpuSplit::default();
+        for (name, ticks) in thread_ticks(&format!("/proc/{server_pid}/task"))? {
+            if name.starts_with("argon2-") {
+                split.hashing += ticks;
+            } else {
+                split.server_rest += ticks;
+            }
+        }
+        split.load_generator = thread_ticks("/proc/self/task")?
+            .iter()
+            .map(|(_, t)| t)
+            .sum();
+        split.wall = started_at().elapsed();
+        Ok(split)
+    }
+
+    fn minus(&self, earlier: &CpuSplit) -> CpuSplit {
+        CpuSplit {
+            hashing: self.hashing.saturating_sub(earlier.hashing),
+            server_rest: self.server_rest.saturating_sub(earlier.server_rest),
+            load_generator: self.load_generator.saturating_sub(earlier.load_generator),
+            wall: self.wall.saturating_sub(earlier.wall),
+        }
+    }
+
+    fn add(&mut self, other: &CpuSplit) {
+        self.hashing += other.hashing;
+        self.server_rest += other.server_rest;
+        self.load_generator += other.load_generator;
+        self.wall += other.wall;
+    }
+
+    /// Shares of the machine's CPU time (all `cores`) over the measured wall time.
+    fn describe(&self, cores: usize) -> String {
+        // Linux reports thread times in USER_HZ, which is 100 on every architecture it runs on.
+        let capacity = self.wall.as_secs_f64() * 100.0 * cores as f64;
+        let share = |ticks: u64| 100.0 * ticks as f64 / capacity.max(1.0);
+        format!(
+            "CPU while logins ran over HTTP ({cores} cores, {:.1} s): hashing threads {:.0} %, \
+             rest of the server {:.0} %, load generator {:.0} %",
+            self.wall.as_secs_f64(),
+            share(self.hashing),
+            share(self.server_rest),
+            share(self.load_generator)
+        )
+    }
+}
+
+fn started_at() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+/// Each thread's name and user + system time (clock ticks) under a /proc/PID/task folder.
+fn thread_ticks(task_dir: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(task_dir)? {
+        let Ok(stat) = std::fs::read_to_string(entry?.path().join("stat")) else {
+            continue; // the thread ended
+        };
+        if let Some(thread) = parse_thread_stat(&stat) {
+            threads.push(thread);
+        }
+    }
+    Ok(threads)
+}
+
+/// A thread's name and utime + stime from a /proc/…/stat line (`pid (name) state … utime stime`).
+fn parse_thread_stat(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    // After the name: state is field 3 of the line, utime field 14, stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
 /// The resident set (MiB) in a /proc/PID/status text.
 fn rss_of(status: &str) -> Option<f64> {
     let kib: f64 = status
@@ -659,7 +755,18 @@ impl Drop for Server {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, static_imports};
+    use super::{median, parse_thread_stat, static_imports};
+
+    #[test]
+    fn thread_times_are_read_from_a_stat_line_even_with_odd_names() {
+        let stat = "4242 (argon2-1 (x)) R 1 4242 4242 0 -1 4194368 90 0 0 0 1234 56 0 0 20 0 \
+                    1 0 100 1000 10 18446744073709551615";
+        assert_eq!(
+            parse_thread_stat(stat),
+            Some(("argon2-1 (x)".to_owned(), 1234 + 56))
+        );
+        assert_eq!(parse_thread_stat("4242 (cut"), None);
+    }
 
     #[test]
     fn the_median_ignores_one_outlier() {
