@@ -92,16 +92,20 @@ impl Store {
             // Two statements sent at once: the count (a row only when it counted), the lookup.
             Dialect::Sqlite => format!("{};\n{LOOKUP}", count_sql(&format!("({LOOKUP})"))),
         };
-        let rows = sqlx::query(&sql)
-            .bind(keys.company_id.key())
-            .bind(keys.username.key())
-            .bind(keys.ip_key)
-            .bind(keys.account_key)
-            .bind(now)
-            .bind(keys.username.as_str())
-            .bind(keys.reset_after)
-            .bind(keys.ip_failures)
-            .fetch_all(self.pool())
+        let rows = self
+            .on_hot_path(async |conn| {
+                sqlx::query(&sql)
+                    .bind(keys.company_id.key())
+                    .bind(keys.username.key())
+                    .bind(keys.ip_key)
+                    .bind(keys.account_key)
+                    .bind(now)
+                    .bind(keys.username.as_str())
+                    .bind(keys.reset_after)
+                    .bind(keys.ip_failures)
+                    .fetch_all(conn)
+                    .await
+            })
             .await?;
         let (row, attempts) = match (self.dialect(), rows.as_slice()) {
             (Dialect::Postgres, [row]) => (row, row.try_get("attempts")?),
@@ -196,14 +200,16 @@ const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key 
         outcome, detail, ip)
     VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
 
-/// SQLite: three statements sent to the connection at once, each committed as it runs (as they
-/// were when sent one by one).
-const SUCCESS_SQLITE: &str = "DELETE FROM throttle WHERE key = $1;
+/// SQLite: three statements sent to the connection at once, in one transaction (a connection
+/// whose statements fail is closed, which rolls back what they began; see `direct`).
+const SUCCESS_SQLITE: &str = "BEGIN IMMEDIATE;
+    DELETE FROM throttle WHERE key = $1;
     INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
     VALUES ($2, $3, $4, $4, $5, $6);
     INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
         outcome, detail, ip)
-    VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
+    VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14);
+    COMMIT";
 
 impl Store {
     /// Writes a successful login in one trip to the database: the failure counter is cleared, the
@@ -222,23 +228,26 @@ impl Store {
             session,
             audit,
         } = success;
-        sqlx::query(sql)
-            .bind(throttle_key)
-            .bind(session.token_hash)
-            .bind(session.user_id)
-            .bind(now)
-            .bind(session.ip)
-            .bind(session.user_agent)
-            .bind(new_id())
-            .bind(audit.client_id)
-            .bind(audit.actor_user_id)
-            .bind(audit.subject_user_id)
-            .bind(audit.action)
-            .bind(audit.outcome)
-            .bind(audit.detail)
-            .bind(audit.ip)
-            .execute(self.pool())
-            .await?;
+        self.on_hot_path(async |conn| {
+            sqlx::query(sql)
+                .bind(throttle_key)
+                .bind(session.token_hash)
+                .bind(session.user_id)
+                .bind(now)
+                .bind(session.ip)
+                .bind(session.user_agent)
+                .bind(new_id())
+                .bind(audit.client_id)
+                .bind(audit.actor_user_id)
+                .bind(audit.subject_user_id)
+                .bind(audit.action)
+                .bind(audit.outcome)
+                .bind(audit.detail)
+                .bind(audit.ip)
+                .execute(conn)
+                .await
+        })
+        .await?;
         Ok(())
     }
 }

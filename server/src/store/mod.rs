@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod clients;
+mod direct;
 pub mod links;
 pub mod login;
 pub mod outbox;
@@ -14,10 +15,15 @@ pub mod throttle;
 
 pub mod users;
 
+use sqlx::AnyConnection;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a request waits for a connection before it fails (503).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -27,10 +33,21 @@ pub enum Dialect {
     Postgres,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite only: connections for the statements of every password login (see `direct`).
+    direct: Option<Arc<direct::Direct>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool)
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -52,7 +69,7 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(pool_size.max(1))
             // A request waits briefly for a connection, then fails fast with 503 instead of hanging.
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // A SQLite connection is a file in this process: it cannot have gone away, so it is
             // not pinged before every use (which would double each statement's trips to its
             // worker thread). PostgreSQL connections are checked, so that the pool replaces those
@@ -61,18 +78,20 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                        )
-                        .await?;
+                        conn.execute(direct::SQLITE_SETUP).await?;
                     }
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Store { pool, dialect })
+        let direct = (dialect == Dialect::Sqlite)
+            .then(|| Arc::new(direct::Direct::new(options, pool_size, ACQUIRE_TIMEOUT)));
+        Ok(Store {
+            pool,
+            dialect,
+            direct,
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -88,7 +107,28 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.pool.close().await;
+    }
+
+    /// Runs `statements` on a connection that is given back without a ping when they succeed
+    /// (SQLite; see `direct`), or on one of the pool's (PostgreSQL, whose connections are checked
+    /// before use because a restart or a network fault can break them).
+    pub(crate) async fn on_hot_path<T>(
+        &self,
+        statements: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        match &self.direct {
+            Some(direct) => {
+                let mut conn = direct.acquire().await?;
+                let out = statements(&mut conn).await?;
+                conn.release();
+                Ok(out)
+            }
+            None => statements(&mut *self.pool.acquire().await?).await,
+        }
     }
 
     /// A cheap round trip, for readiness checks.
