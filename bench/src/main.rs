@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(6);
 /// Throughput is measured in this many HTTP rounds, each between two raw rounds.
-const ROUNDS: usize = 9;
+const ROUNDS: usize = 15;
 const ROUND_WINDOW: Duration = Duration::from_secs(2);
 /// Each round counts completions inside a window that opens after this warm-up (threads started,
 /// argon2 memory touched, connections made), for the baseline and the server alike.
