@@ -30,6 +30,7 @@ pub const KEYS: &[&str] = &[
     "DATABASE_POOL_SIZE",
     "METRICS_TOKEN",
     "LEPTOS_SITE_ADDR",
+    "LEPTOS_HASH_FILES",
     "LOG_FORMAT",
     "TOTP_ISSUER",
     "TRUSTED_PROXIES",
@@ -75,6 +76,9 @@ pub struct Settings {
     /// loopback peers.
     pub metrics_token: Option<SecretString>,
     pub log_json: bool,
+    /// Whether the site's file names carry content hashes (when cargo-leptos left its hash file
+    /// beside the binary); `LEPTOS_HASH_FILES`.
+    pub hash_files: bool,
     /// The issuer that authenticator apps show for the TOTP record.
     pub totp_issuer: String,
     /// Reverse proxies whose `X-Forwarded-For` names the client's address.
@@ -227,6 +231,11 @@ impl Settings {
             Some("json") => true,
             Some(_) => return Err(bad("LOG_FORMAT", "must be text or json")),
         };
+        let hash_files = match get("LEPTOS_HASH_FILES").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(bad("LEPTOS_HASH_FILES", "must be true or false")),
+        };
         let trusted_proxies = get("TRUSTED_PROXIES")
             .unwrap_or_default()
             .split(',')
@@ -272,6 +281,7 @@ impl Settings {
             hash_queue,
             metrics_token,
             log_json,
+            hash_files,
             totp_issuer,
             trusted_proxies,
         })
@@ -421,6 +431,25 @@ mod tests {
             Err(ConfigError::Invalid { name, .. }) => name,
             other => panic!("expected a refused setting, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn hashed_file_names_are_on_unless_turned_off_and_other_values_are_refused() {
+        assert!(settings(&[]).unwrap().hash_files);
+        assert!(
+            settings(&[("LEPTOS_HASH_FILES", "true")])
+                .unwrap()
+                .hash_files
+        );
+        assert!(
+            !settings(&[("LEPTOS_HASH_FILES", "false")])
+                .unwrap()
+                .hash_files
+        );
+        assert_eq!(
+            failing_setting(&[("LEPTOS_HASH_FILES", "no")]),
+            "LEPTOS_HASH_FILES"
+        );
     }
 
     #[test]

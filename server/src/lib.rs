@@ -125,10 +125,10 @@ impl Core {
 /// The leptos settings: where the compiled site (WASM, JS, CSS) is served from. cargo-leptos
 /// passes them as `LEPTOS_*` variables; without them the defaults of this workspace apply. The
 /// site's file names carry content hashes when cargo-leptos left its hash file beside this binary
-/// (`LEPTOS_HASH_FILES=false` turns that off).
+/// (unless `LEPTOS_HASH_FILES` is `false`).
 pub fn leptos_options(settings: &Settings) -> LeptosOptions {
     let env = |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_owned());
-    let hash_files = env("LEPTOS_HASH_FILES", "true") != "false" && site_hashes().is_some();
+    let hash_files = settings.hash_files && site_hashes().is_some();
     LeptosOptions::builder()
         .output_name(env("LEPTOS_OUTPUT_NAME", "promio-connect"))
         .site_root(env("LEPTOS_SITE_ROOT", "target/site"))
