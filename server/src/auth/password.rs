@@ -217,7 +217,7 @@ impl Hasher {
         &self,
         job: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> ServiceResult<T> {
-        let _permit = match Arc::clone(&self.permits).try_acquire_owned() {
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
@@ -233,9 +233,15 @@ impl Hasher {
             }
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // The place is given back when the job leaves the worker, not when the request does: a
+        // client that goes away cannot free a place its job still takes. The work is skipped
+        // when nobody waits for its answer any more.
         self.jobs
             .send(Box::new(move |scratch: &mut Scratch| {
-                let _ = tx.send(job(scratch));
+                let _place = permit;
+                if !tx.is_closed() {
+                    let _ = tx.send(job(scratch));
+                }
             }))
             .map_err(|_| ServiceError::Internal(anyhow!("the hashing threads are gone")))?;
         rx.await
@@ -309,10 +315,22 @@ mod tests {
         let hasher = Hasher::new(1, 1).unwrap();
         // The worker is held on its first job until the test lets it go.
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
         let first = {
             let hasher = hasher.clone();
-            tokio::spawn(async move { hasher.run(move |_| held.recv().is_ok()).await })
+            tokio::spawn(async move {
+                hasher
+                    .run(move |_| {
+                        let _ = started.send(());
+                        held.recv().is_ok()
+                    })
+                    .await
+            })
         };
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .unwrap()
+            .expect("the first job runs");
         let second = {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.run(|_| true).await })
@@ -339,6 +357,59 @@ mod tests {
         assert!(second.await.unwrap().unwrap());
         let stats = hasher.stats();
         assert_eq!((stats.busy, stats.waiting, stats.rejected), (0, 0, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_check_keeps_its_place_until_its_job_leaves_the_worker() {
+        let hasher = Hasher::new(1, 1).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(move |_| {
+                        let _ = started.send(());
+                        held.recv().is_ok()
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .unwrap()
+            .expect("the first job runs");
+        let phc = hasher.dummy.to_string();
+        let abandoned = {
+            let hasher = hasher.clone();
+            let phc = phc.clone();
+            tokio::spawn(async move { hasher.verify(Some(phc), SecretString::from("x")).await })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.permits.available_permits() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the job was not sent");
+            tokio::task::yield_now().await;
+        }
+        // The client goes away while its job waits in the channel: the place stays taken.
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert_eq!(hasher.permits.available_permits(), 0);
+        assert!(matches!(
+            hasher.verify(Some(phc), SecretString::from("x")).await,
+            Err(ServiceError::Busy)
+        ));
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        // The abandoned job left the worker without hashing, and gave its place back.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.permits.available_permits() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the places were not given back"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.verifications(), 0);
     }
 
     #[test]

@@ -89,8 +89,12 @@ impl Store {
                  SELECT lookup.*, (SELECT failures FROM counted) AS attempts FROM lookup",
                 count = count_sql("lookup")
             ),
-            // Two statements sent at once: the count (a row only when it counted), the lookup.
-            Dialect::Sqlite => format!("{};\n{LOOKUP}", count_sql(&format!("({LOOKUP})"))),
+            // Two statements sent at once in one transaction, so both see the same rows: the
+            // count (a row only when it counted), the lookup.
+            Dialect::Sqlite => format!(
+                "BEGIN IMMEDIATE;\n{};\n{LOOKUP};\nCOMMIT",
+                count_sql(&format!("({LOOKUP})"))
+            ),
         };
         let rows = self
             .on_hot_path(async |conn| {

@@ -1,5 +1,6 @@
 //! Storage: one sqlx `AnyPool` over SQLite (the embedded default) or PostgreSQL (to scale out), with
-//! one schema and one set of queries for both. Only the few statements whose dialects differ ask
+//! one schema and one set of queries for both (on SQLite, a password login's statements use a few
+//! connections kept beside the pool: see `direct`). Only the few statements whose dialects differ ask
 //! [`Store::dialect`]. Everything that matters across instances (sessions, tokens, counters, mails,
 //! the audit log) is a row here; nothing of it lives in process memory.
 
@@ -51,8 +52,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects with at most `pool_size` connections (creating a SQLite file and its folder when
-    /// needed). Does not migrate.
+    /// Connects with a pool of at most `pool_size` connections, on SQLite plus as many again for
+    /// password logins (creating a SQLite file and its folder when needed). Does not migrate.
     pub async fn connect(url: &str, pool_size: u32) -> Result<Store, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
@@ -108,7 +109,7 @@ impl Store {
 
     pub async fn close(&self) {
         if let Some(direct) = &self.direct {
-            direct.close();
+            direct.close().await;
         }
         self.pool.close().await;
     }

@@ -20,12 +20,14 @@ fn delay_sql(f: &str) -> String {
     )
 }
 
-/// The pessimistic counter as one `INSERT … ON CONFLICT DO UPDATE … RETURNING failures`: `rows`
-/// gives the new row's (key, now, client ID, user name), either `VALUES (…)` or a `SELECT … WHERE
-/// …` (which counts nothing when it selects nothing); `now` and `reset_after` are SQL expressions.
-/// The update only happens when the key is not waiting, so concurrent attempts cannot slip past
-/// the wait together; a counter whose last attempt is older than `reset_after` starts again; the
-/// first `free_attempts` attempts do not wait.
+/// The pessimistic counter as one `INSERT … ON CONFLICT DO UPDATE … RETURNING failures`. `rows`
+/// gives the new row's columns in this order: key, now, now, now, client ID, user name, 1 (window
+/// start, last attempt, blocked until, failures); either `VALUES (…)` or a `SELECT … WHERE …`,
+/// which counts nothing when it selects nothing (its `WHERE` is needed anyway: without one,
+/// SQLite would read `ON CONFLICT` as part of the `SELECT`). `now` and `reset_after` are SQL
+/// expressions. The update only happens when the key is not waiting, so concurrent attempts cannot
+/// slip past the wait together; a counter whose last attempt is older than `reset_after` starts
+/// again; the first `free_attempts` attempts do not wait.
 pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempts: i64) -> String {
     let counted = format!(
         "(CASE WHEN throttle.last_at < {now} - {reset_after} THEN 1 ELSE throttle.failures + 1 END)"
