@@ -28,6 +28,8 @@ bench: tools
 	@echo "==> building the release server and site, and the bench"
 	$(LEPTOS_RELEASE)
 	cargo build --release -p promio-bench
+	@# The build's output is written out first, so that the kernel does not do it while measuring.
+	sync
 	./target/release/promio-bench target/release/promio-connect target/site
 
 tools:
