@@ -238,10 +238,13 @@ impl Hasher {
         // when nobody waits for its answer any more.
         self.jobs
             .send(Box::new(move |scratch: &mut Scratch| {
-                let _place = permit;
-                if !tx.is_closed() {
-                    let _ = tx.send(job(scratch));
+                if tx.is_closed() {
+                    return; // `permit` is dropped here
                 }
+                let answer = job(scratch);
+                // Free before answering, so that whoever reads the answer sees the place free.
+                drop(permit);
+                let _ = tx.send(answer);
             }))
             .map_err(|_| ServiceError::Internal(anyhow!("the hashing threads are gone")))?;
         rx.await
@@ -310,13 +313,17 @@ mod tests {
         assert_eq!(hasher.verifications(), done as u64);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_worker_has_its_next_job_ready_and_the_queue_limit_counts_it() {
-        let hasher = Hasher::new(1, 1).unwrap();
-        // The worker is held on its first job until the test lets it go.
+    /// Holds the pool's one worker on a job until the returned sender is used (or dropped); the
+    /// job is running when this returns, and answers `true` when it was let go.
+    async fn hold_the_worker(
+        hasher: &Hasher,
+    ) -> (
+        tokio::task::JoinHandle<ServiceResult<bool>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (release, held) = std::sync::mpsc::channel::<()>();
         let (started, running) = std::sync::mpsc::channel::<()>();
-        let first = {
+        let job = {
             let hasher = hasher.clone();
             tokio::spawn(async move {
                 hasher
@@ -330,19 +337,32 @@ mod tests {
         tokio::task::spawn_blocking(move || running.recv())
             .await
             .unwrap()
-            .expect("the first job runs");
+            .expect("the held job runs");
+        (job, release)
+    }
+
+    /// Waits (at most 5 s) until exactly `n` places in the pool are free.
+    async fn free_places_become(hasher: &Hasher, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.permits.available_permits() != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} places free, not {n}",
+                hasher.permits.available_permits()
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_has_its_next_job_ready_and_the_queue_limit_counts_it() {
+        let hasher = Hasher::new(1, 1).unwrap();
+        let (first, release) = hold_the_worker(&hasher).await;
         let second = {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.run(|_| true).await })
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while hasher.permits.available_permits() > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the jobs were not sent"
-            );
-            tokio::task::yield_now().await;
-        }
+        free_places_become(&hasher, 0).await;
         // Both got a place at once: one job runs, the other waits in the channel for the worker.
         let stats = hasher.stats();
         assert_eq!((stats.busy, stats.waiting), (1, 1), "{stats:?}");
@@ -362,34 +382,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cancelled_check_keeps_its_place_until_its_job_leaves_the_worker() {
         let hasher = Hasher::new(1, 1).unwrap();
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        let first = {
-            let hasher = hasher.clone();
-            tokio::spawn(async move {
-                hasher
-                    .run(move |_| {
-                        let _ = started.send(());
-                        held.recv().is_ok()
-                    })
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || running.recv())
-            .await
-            .unwrap()
-            .expect("the first job runs");
+        let (first, release) = hold_the_worker(&hasher).await;
         let phc = hasher.dummy.to_string();
         let abandoned = {
             let hasher = hasher.clone();
             let phc = phc.clone();
             tokio::spawn(async move { hasher.verify(Some(phc), SecretString::from("x")).await })
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while hasher.permits.available_permits() > 0 {
-            assert!(std::time::Instant::now() < deadline, "the job was not sent");
-            tokio::task::yield_now().await;
-        }
+        free_places_become(&hasher, 0).await;
         // The client goes away while its job waits in the channel: the place stays taken.
         abandoned.abort();
         let _ = abandoned.await;
@@ -401,14 +401,7 @@ mod tests {
         release.send(()).unwrap();
         assert!(first.await.unwrap().unwrap());
         // The abandoned job left the worker without hashing, and gave its place back.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while hasher.permits.available_permits() < 2 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the places were not given back"
-            );
-            tokio::task::yield_now().await;
-        }
+        free_places_become(&hasher, 2).await;
         assert_eq!(hasher.verifications(), 0);
     }
 
