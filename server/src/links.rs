@@ -291,11 +291,11 @@ pub async fn request_reset(
         && user.status() == UserStatus::Active
         && user.password_hash.is_some();
     let ip = crate::auth::client_ip(req);
-    let ip_ok = match &ip {
-        Some(ip) => {
+    let ip_ok = match crate::auth::client_ip_bucket(req) {
+        Some(bucket) => {
             core.store
                 .rate_limit(
-                    &format!("forgot-ip:{ip}"),
+                    &format!("forgot-ip:{bucket}"),
                     core.clock.now(),
                     3600,
                     crate::throttle::FORGOT_PER_IP_HOUR,

@@ -52,8 +52,27 @@ pub fn totp_key(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 
-pub fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
+/// The key of an IP's login counter; `bucket` comes from [`ip_bucket`].
+pub fn ip_key(bucket: &str) -> String {
+    format!("ip:{bucket}")
+}
+
+/// What one source counts as: an IPv4 address, or an IPv6 address's /64 (one subscriber's or one
+/// host's network: an attacker holding a /64 can rotate through 2^64 addresses of it). An IPv4
+/// address in IPv6 form counts as the IPv4 address.
+pub fn ip_bucket(ip: std::net::IpAddr) -> String {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+    }
 }
 
 /// How long logins from an IP must still wait, given its throttling row (`None`: they need not).
@@ -64,10 +83,10 @@ pub fn ip_wait(row: Option<&ThrottleRow>, now: UnixTime) -> Option<i64> {
     })
 }
 
-/// Counts a failed login from an IP.
-pub async fn ip_failed(store: &Store, ip: Option<&str>, now: UnixTime) -> ServiceResult<()> {
-    let Some(ip) = ip else { return Ok(()) };
-    store.count_in_window(&ip_key(ip), now, IP_WINDOW).await?;
+/// Counts a failed login from an IP (`bucket` from [`ip_bucket`]).
+pub async fn ip_failed(store: &Store, bucket: Option<&str>, now: UnixTime) -> ServiceResult<()> {
+    let Some(bucket) = bucket else { return Ok(()) };
+    store.count_in_window(&ip_key(bucket), now, IP_WINDOW).await?;
     Ok(())
 }
 
@@ -81,7 +100,18 @@ pub async fn remaining(store: &Store, key: &str, now: UnixTime) -> ServiceResult
 
 #[cfg(test)]
 mod tests {
-    use super::delay_secs;
+    use super::{delay_secs, ip_bucket};
+
+    #[test]
+    fn ipv6_counts_per_64_and_ipv4_per_address() {
+        let b = |s: &str| ip_bucket(s.parse().unwrap());
+        assert_eq!(b("203.0.113.7"), "203.0.113.7");
+        assert_ne!(b("203.0.113.7"), b("203.0.113.8"));
+        assert_eq!(b("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(b("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(b("2001:db8:1:2:ffff:1:2:3"), b("2001:db8:1:2::1"));
+        assert_ne!(b("2001:db8:1:3::1"), b("2001:db8:1:2::1"));
+    }
 
     #[test]
     fn the_wait_grows_step_by_step() {

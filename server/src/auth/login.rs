@@ -115,7 +115,8 @@ pub async fn password_step(
     let password = LoginPassword::parse(form.password)?;
 
     let ip = super::client_ip(req);
-    let ip_key = ip.as_deref().map(throttle::ip_key);
+    let ip_bucket = super::client_ip_bucket(req);
+    let ip_key = ip_bucket.as_deref().map(throttle::ip_key);
     let key = throttle::account_key(&company_id, &username);
     let now = auth.now();
     // One trip: the client, the user, the IP's counter, and this attempt counted on the account
@@ -201,7 +202,7 @@ pub async fn password_step(
             )
             .await?;
             tracing::info!(reason = reason.as_str(), attempts, "login failed");
-            throttle::ip_failed(&auth.store, ip.as_deref(), now).await?;
+            throttle::ip_failed(&auth.store, ip_bucket.as_deref(), now).await?;
             if attempts >= throttle::NOTIFY_AFTER
                 && let Some(user) = &user
                 && auth.store.throttle_mark_notified(&key, now).await?

@@ -279,8 +279,14 @@ impl Auth {
     }
 }
 
+/// The client's address as it is written to the audit log.
 pub fn client_ip(req: &RequestCtx) -> Option<String> {
     req.client_ip.map(|ip| ip.to_string())
+}
+
+/// What the client's address counts as in per-IP limits ([`crate::throttle::ip_bucket`]).
+pub fn client_ip_bucket(req: &RequestCtx) -> Option<String> {
+    req.client_ip.map(crate::throttle::ip_bucket)
 }
 
 #[async_trait]

@@ -42,6 +42,24 @@ pub struct AuditFilter {
     pub offset: i64,
 }
 
+/// The most characters of a text from outside (an IdP's error, a user agent) that reach the audit
+/// log or the log.
+pub const OUTSIDE_TEXT_MAX: usize = 200;
+
+/// A text that may come from outside, made fit for the audit log and the log: control characters
+/// (CR, LF, ANSI escapes …) become spaces and it is cut to `max` characters (with `…` when cut).
+pub fn clean_text(raw: &str, max: usize) -> String {
+    let mut out: String = raw
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if raw.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl Store {
     /// Events matching the filter, newest first, and how many match in all.
     pub async fn search_audit(&self, f: &AuditFilter) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
@@ -85,7 +103,10 @@ impl Store {
         Ok((rows, total))
     }
 
+    /// Appends an event. Its detail is cleaned first ([`clean_text`], 500 characters at most),
+    /// whatever its source.
     pub async fn record(&self, event: AuditEvent<'_>, now: UnixTime) -> Result<(), sqlx::Error> {
+        let detail = clean_text(event.detail, 500);
         sqlx::query(
             "INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id,
                 action, outcome, detail, ip)
@@ -98,7 +119,7 @@ impl Store {
         .bind(event.subject_user_id)
         .bind(event.action)
         .bind(event.outcome)
-        .bind(event.detail)
+        .bind(&detail)
         .bind(event.ip)
         .execute(self.pool())
         .await?;
@@ -120,5 +141,18 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_text;
+
+    #[test]
+    fn outside_text_loses_its_control_characters_and_its_excess() {
+        assert_eq!(clean_text("a\r\nb\u{1b}[31mc", 50), "a  b [31mc");
+        assert_eq!(clean_text("abcdef", 3), "abc…");
+        assert_eq!(clean_text("abc", 3), "abc");
+        assert_eq!(clean_text(&"é".repeat(10), 4), "éééé…");
     }
 }
