@@ -22,6 +22,7 @@ run: tools
 
 test: tools e2e-deps lint rust-tests e2e
 	@echo "==> all checks passed"
+	@if [ -z "$${TEST_DATABASE_URL:-}" ]; then $(NO_POSTGRES_WARNING); fi
 
 # Performance on this machine, against baselines measured in the same run (see README "Performance").
 bench: tools
@@ -54,6 +55,18 @@ lint:
 	@echo "==> cargo clippy (UI, WASM with hydration)"
 	cargo clippy -p promio-frontend --target wasm32-unknown-unknown --features hydrate -- -D warnings
 
+# Without TEST_DATABASE_URL two of the test layers do not run at all; a line among the test output
+# is easily missed, so this block says so, after the Rust tests and again at the very end.
+NO_POSTGRES_WARNING := printf '%s\n' '' \
+  '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' \
+  '!!  WARNING: TEST_DATABASE_URL is not set. The PostgreSQL and scale layers did NOT run:' \
+  '!!  the integration tests ran on SQLite only, and nothing tested two server instances on one' \
+  '!!  PostgreSQL (shared sessions and counters, the outbox sending each mail once) or the' \
+  '!!  database and SMTP faults. To run them:' \
+  '!!    TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test make test' \
+  '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!' \
+  '' >&2
+
 # One test at a time within a test binary: the integration tests each run the whole app on a
 # runtime of their own, and leptos's server-side rendering, when two such runtimes render at once
 # in one process, has been seen to leave a page unfinished now and then (the server itself has one
@@ -67,7 +80,7 @@ rust-tests:
 	  cargo test -p promio-connect --test api; \
 	  echo "==> two instances and faults on PostgreSQL (server processes)"; \
 	  cargo test -p promio-connect --test scale -- --ignored --test-threads 2; \
-	else echo "==> TEST_DATABASE_URL is not set: the PostgreSQL run is skipped"; fi
+	else $(NO_POSTGRES_WARNING); fi
 
 site:
 	@echo "==> building the server and the WASM site"

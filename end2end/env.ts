@@ -34,6 +34,9 @@ export function serverEnv(): Record<string, string> {
     DATA_DIR: stateDir,
     SMTP_URL: process.env.E2E_SMTP_URL ?? `smtp://127.0.0.1:${smtpPort}`,
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
+    // The suite's identity provider (support/oidc-idp.mjs) listens on plain http on loopback;
+    // the CLI's `client sso` checks the issuer too.
+    SSO_ALLOW_HTTP_ISSUER: 'true',
   };
   if (!externalServer) {
     Object.assign(env, {

@@ -19,7 +19,8 @@ export default defineConfig({
   fullyParallel: false,
   workers: 1,
   retries: 0,
-  forbidOnly: !!process.env.CI,
+  // A forgotten test.only would quietly skip the rest of the suite, wherever it runs.
+  forbidOnly: true,
   reporter: [['list']],
   use: {
     baseURL,

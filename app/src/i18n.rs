@@ -154,6 +154,7 @@ pub enum T {
     TwoFactorTitle,
     TwoFactorIntro,
     ActivateTwoFactor,
+    PasswordAgainHint,
     Activate,
     SecretKey,
     QrCode,
@@ -171,6 +172,8 @@ pub enum T {
     RecoveryLeft,
     ResetTwoFactor,
     TwoFactorResetDone,
+    ReleaseSsoBinding,
+    SsoBindingReleased,
     TwoFactorDeactivated,
     TwoFactorRequiredByCompany,
     ThrottledAccounts,
@@ -430,6 +433,12 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::TwoFactorIntro, De) => {
             "Öffnen Sie Ihre Authenticator-App (z. B. andOTP, 2FAS Auth) und geben Sie den Code ein, der beim Eintrag „promio.net GmbH“ angezeigt wird."
         }
+        (T::PasswordAgainHint, En) => {
+            "Your login was more than 5 minutes ago: please confirm with your password."
+        }
+        (T::PasswordAgainHint, De) => {
+            "Ihre Anmeldung liegt mehr als 5 Minuten zurück: Bitte bestätigen Sie mit Ihrem Passwort."
+        }
         (T::ActivateTwoFactor, En) => "Activate two-factor authentication",
         (T::ActivateTwoFactor, De) => "Zwei-Faktor-Authentifizierung aktivieren",
         (T::Activate, En) => "Activate",
@@ -485,6 +494,14 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         }
         (T::TwoFactorResetDone, De) => {
             "Die Zwei-Faktor-Authentifizierung wurde zurückgesetzt; der Benutzer wurde per E-Mail informiert."
+        }
+        (T::ReleaseSsoBinding, En) => "Release SSO binding",
+        (T::ReleaseSsoBinding, De) => "SSO-Bindung lösen",
+        (T::SsoBindingReleased, En) => {
+            "The SSO binding has been released; the next SSO login binds the account again."
+        }
+        (T::SsoBindingReleased, De) => {
+            "Die SSO-Bindung wurde gelöst; die nächste SSO-Anmeldung bindet den Zugang neu."
         }
         (T::TwoFactorDeactivated, En) => "Two-factor authentication has been deactivated.",
         (T::TwoFactorDeactivated, De) => "Die Zwei-Faktor-Authentifizierung wurde deaktiviert.",

@@ -118,6 +118,8 @@ pub trait AdminService: Send + Sync + 'static {
         active: bool,
     ) -> Result<(), ApiError>;
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    /// Releases a user's binding to an identity at their client's identity provider.
+    async fn release_sso_binding(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError>;
     async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError>;
     /// The client's audit log (operators: every client's).
@@ -180,7 +182,13 @@ pub trait TwoFactorService: Send + Sync + 'static {
     async fn login(&self, req: &RequestCtx, code: String) -> Result<LoginOutcome, ApiError>;
     async fn status(&self, req: &RequestCtx) -> Result<TwoFactorStatus, ApiError>;
     async fn start(&self, req: &RequestCtx) -> Result<TwoFactorEnrolment, ApiError>;
-    async fn activate(&self, req: &RequestCtx, code: String) -> Result<Vec<String>, ApiError>;
+    /// `password`: empty when the login was a moment ago (see `TwoFactorStatus::reauth_needed`).
+    async fn activate(
+        &self,
+        req: &RequestCtx,
+        code: String,
+        password: String,
+    ) -> Result<Vec<String>, ApiError>;
     async fn deactivate(
         &self,
         req: &RequestCtx,
@@ -191,6 +199,7 @@ pub trait TwoFactorService: Send + Sync + 'static {
         &self,
         req: &RequestCtx,
         code: String,
+        password: String,
     ) -> Result<Vec<String>, ApiError>;
 }
 

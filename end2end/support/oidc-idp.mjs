@@ -12,10 +12,13 @@
 // IDP_WATCH_STDIN=1 it exits when its standard input closes, so it never outlives the test process
 // that started it.
 //
-// Test hook (never part of a real IdP): POST /__test/tamper {client_id, aud?, exp?, nonce?, iss?,
-// unsigned?} makes the next ID token issued to that client carry the given claims, re-signed with
-// the provider's own key (or with a foreign key when unsigned is true) — the crafted tokens that
-// the ID token checks must refuse.
+// Test hooks (never part of a real IdP):
+// - POST /__test/tamper {client_id, aud?, exp?, nonce?, iss?, sub?, email?, email_verified?,
+//   unsigned?} makes the next ID token issued to that client carry the given claims, re-signed with
+//   the provider's own key (or with a foreign key when unsigned is true) — the crafted tokens that
+//   the ID token checks must refuse.
+// - POST /__test/claims {account, claims} overrides claims of one account (the login name) from
+//   then on, in userinfo (e.g. {"email_verified": false}); not sub.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
@@ -28,6 +31,7 @@ const signingJwk = { ...(await jose.exportJWK(privateKey)), kid: 'test-key-1', a
 const { privateKey: foreignKey } = await jose.generateKeyPair('RS256');
 
 const tampering = new Map();
+const accountClaims = new Map();
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -70,6 +74,8 @@ const provider = new Provider(issuer, {
           given_name: local.charAt(0).toUpperCase() + local.slice(1),
           family_name: 'Tester',
           name: `${local} Tester`,
+          ...(accountClaims.get(email) ?? {}),
+          sub: email,
         };
       },
     };
@@ -98,7 +104,7 @@ provider.use(async (ctx, next) => {
   if (!change) return;
   tampering.delete(clientId);
   const claims = jose.decodeJwt(ctx.body.id_token);
-  for (const key of ['aud', 'exp', 'nonce', 'iss']) {
+  for (const key of ['aud', 'exp', 'nonce', 'iss', 'sub', 'email', 'email_verified']) {
     if (change[key] !== undefined) claims[key] = change[key];
   }
   const key = change.unsigned ? foreignKey : privateKey;
@@ -110,13 +116,17 @@ provider.use(async (ctx, next) => {
 
 const callback = provider.callback();
 server.on('request', (req, res) => {
-  if (req.method === 'POST' && req.url === '/__test/tamper') {
+  if (req.method === 'POST' && (req.url === '/__test/tamper' || req.url === '/__test/claims')) {
     let body = '';
     req.on('data', (chunk) => { body += chunk; });
     req.on('end', () => {
       try {
         const change = JSON.parse(body);
-        tampering.set(change.client_id, change);
+        if (req.url === '/__test/tamper') {
+          tampering.set(change.client_id, change);
+        } else {
+          accountClaims.set(String(change.account), change.claims ?? {});
+        }
         res.writeHead(204).end();
       } catch (err) {
         res.writeHead(400).end(String(err));

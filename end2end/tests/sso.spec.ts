@@ -36,6 +36,12 @@ test('Login with SSO: the IdP asks once, then logs the person in without asking'
   await expect(page.getByText(`${companyId} GmbH`)).toBeVisible();
   // No two-factor authentication for SSO users: their company's IdP does that.
   await page.getByRole('link', { name: 'Security' }).click();
+  // The absence below means something only once the Security page has rendered its 2FA section,
+  // which for SSO users says why there is nothing to set up.
+  await expect(page).toHaveURL(/\/security$/);
+  await expect(page.getByRole('heading', { name: 'Security', level: 1 })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Two-factor authentication', level: 2 })).toBeVisible();
+  await expect(page.getByText('its identity provider handles two-factor authentication')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Activate two-factor authentication' })).toHaveCount(0);
 
   await page.getByRole('button', { name: 'Log out' }).click();

@@ -1,6 +1,10 @@
 //! User administration by a client's user administrators (role admin; operators for the platform
 //! client). Everything is scoped to the administrator's own client: a user id of another client
 //! answers exactly like an id that does not exist (404).
+//!
+//! Roles: only operators act on operators (an admin of the platform client cannot reset an
+//! operator's 2FA, change their email or send them a link, and so cannot take the account); an
+//! admin acts on the users and admins of their own client; nobody changes their own role or status.
 
 use crate::Core;
 use crate::accounts::Actor;
@@ -62,12 +66,24 @@ pub async fn admin_ctx(core: &Core, req: &RequestCtx) -> ServiceResult<AdminCtx>
     })
 }
 
-/// A user of the administrator's client, or 404.
-async fn own_user(core: &Core, ctx: &AdminCtx, id: &str) -> ServiceResult<UserRow> {
+/// A user of the administrator's client whom they may act on: 404 for another client's user,
+/// 403 for an operator when the administrator is not one.
+pub(crate) async fn own_user(core: &Core, ctx: &AdminCtx, id: &str) -> ServiceResult<UserRow> {
     match core.store.user_by_id(id.trim()).await? {
-        Some(user) if user.client_id == ctx.client.id => Ok(user),
+        Some(user) if user.client_id == ctx.client.id => {
+            may_act_on(ctx, &user)?;
+            Ok(user)
+        }
         _ => Err(ServiceError::NotFound),
     }
+}
+
+/// Only operators act on operators.
+fn may_act_on(ctx: &AdminCtx, user: &UserRow) -> ServiceResult<()> {
+    if user.role() == Role::Operator && ctx.admin.role() != Role::Operator {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(())
 }
 
 fn status_of(user: &UserRow) -> promio_app::api::UserStatus {
@@ -106,6 +122,7 @@ async fn summary(core: &Core, ctx: &AdminCtx, user: UserRow) -> ServiceResult<Us
         two_factor,
         email: user.email,
         invitation,
+        sso: ctx.client.uses_sso(),
     })
 }
 
@@ -208,7 +225,7 @@ pub async fn update_user(
     let last_name = PersonName::parse(Field::LastName, &form.last_name)?;
     let email = EmailAddress::parse(&form.email)?;
     let role = parse_role(core, &ctx, &form.role)?;
-    if user.id == ctx.admin.id && role != ctx.admin.role() {
+    if user.id == ctx.admin.id && role != user.role() {
         // An administrator cannot take their own rights away (and lock the client out).
         return Err(Invalid {
             field: Field::Role,
@@ -234,6 +251,31 @@ pub async fn update_user(
         &format!("role {}", role.as_str()),
     )
     .await?;
+    if !user.email.eq_ignore_ascii_case(email.as_str()) {
+        // The old address learns of the change: a taken-over account does not go unnoticed.
+        let mut tx = core.store.pool().begin().await?;
+        links::notify(
+            core,
+            &mut tx,
+            &ctx.client,
+            &user,
+            templates::MailContent::EmailChanged {
+                login_link: core.settings.public_url.to_string(),
+                new_email: email.as_str().to_owned(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        core.mailer.wake();
+        audit(
+            core,
+            &ctx,
+            &user,
+            "user.email_changed",
+            &format!("{} -> {}", user.email, email.as_str()),
+        )
+        .await?;
+    }
     let user = core
         .store
         .user_by_id(&user.id)
@@ -389,6 +431,9 @@ pub async fn clear_throttle(core: &Core, req: &RequestCtx, username: String) -> 
     let ctx = admin_ctx(core, req).await?;
     let company = crate::domain::CompanyId::parse(&ctx.client.company_id)?;
     let name = crate::domain::UserName::parse(&username)?;
+    if let Some(user) = core.store.user_by_name(&ctx.client.id, &name).await? {
+        may_act_on(&ctx, &user)?;
+    }
     if !core
         .store
         .throttle_clear(&crate::throttle::account_key(&company, &name))

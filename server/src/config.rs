@@ -36,6 +36,7 @@ pub const KEYS: &[&str] = &[
     "TRUSTED_PROXIES",
     "MAIL_TIME_ZONE",
     "MAIL_RETRY_SECONDS",
+    "SSO_ALLOW_HTTP_ISSUER",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The time zone in which mails and link pages state expiry times.
     pub time_zone: jiff::tz::TimeZone,
+    /// Whether an identity provider may be reached over plain http (on this machine's loopback
+    /// only, for tests and local IdPs); `SSO_ALLOW_HTTP_ISSUER`, off by default.
+    pub sso_allow_http_issuer: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -237,6 +241,11 @@ impl Settings {
             Some("false") => false,
             Some(_) => return Err(bad("LEPTOS_HASH_FILES", "must be true or false")),
         };
+        let sso_allow_http_issuer = match get("SSO_ALLOW_HTTP_ISSUER").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(bad("SSO_ALLOW_HTTP_ISSUER", "must be true or false")),
+        };
         let trusted_proxies = get("TRUSTED_PROXIES")
             .unwrap_or_default()
             .split(',')
@@ -285,6 +294,7 @@ impl Settings {
             hash_files,
             totp_issuer,
             trusted_proxies,
+            sso_allow_http_issuer,
         })
     }
 
@@ -450,6 +460,25 @@ mod tests {
         assert_eq!(
             failing_setting(&[("LEPTOS_HASH_FILES", "no")]),
             "LEPTOS_HASH_FILES"
+        );
+    }
+
+    #[test]
+    fn http_issuers_are_off_unless_allowed_and_other_values_are_refused() {
+        assert!(!settings(&[]).unwrap().sso_allow_http_issuer);
+        assert!(
+            settings(&[("SSO_ALLOW_HTTP_ISSUER", "true")])
+                .unwrap()
+                .sso_allow_http_issuer
+        );
+        assert!(
+            !settings(&[("SSO_ALLOW_HTTP_ISSUER", "false")])
+                .unwrap()
+                .sso_allow_http_issuer
+        );
+        assert_eq!(
+            failing_setting(&[("SSO_ALLOW_HTTP_ISSUER", "yes")]),
+            "SSO_ALLOW_HTTP_ISSUER"
         );
     }
 

@@ -27,6 +27,15 @@ pub enum ServiceError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the pending login expired")]
     LoginExpired,
+    /// The account's password is not checked after too many failures in a row.
+    #[error("account locked after too many failed logins")]
+    AccountLocked,
+    /// The action needs the password again (the login is older than a few minutes).
+    #[error("the password is needed again")]
+    ReauthRequired,
+    /// The password given again to confirm an action is wrong.
+    #[error("wrong password")]
+    WrongPassword,
     #[error("no single sign-on for this email domain")]
     SsoNotSetUp,
     /// An identity provider's settings could not be used (the text says what failed).
@@ -60,6 +69,9 @@ impl From<ServiceError> for ApiError {
             }
 
             ServiceError::LoginExpired => ApiError::LoginExpired,
+            ServiceError::AccountLocked => ApiError::AccountLocked,
+            ServiceError::ReauthRequired => ApiError::ReauthRequired,
+            ServiceError::WrongPassword => ApiError::WrongPassword,
             ServiceError::SsoNotSetUp => ApiError::SsoNotSetUp,
             ServiceError::SsoProvider(detail) => ApiError::SsoProvider { detail },
 

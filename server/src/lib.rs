@@ -3,9 +3,11 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -44,6 +46,8 @@ pub struct Core {
     pub time_zone: jiff::tz::TimeZone,
     /// Identity providers: the HTTP client and the discovery cache.
     pub sso: sso::Sso,
+    /// Work that requests start and do not wait for.
+    pub background: background::Background,
 }
 
 impl Core {
@@ -87,8 +91,14 @@ impl Core {
             .mail_from
             .parse()
             .map_err(|e| anyhow::anyhow!("setting MAIL_FROM: {e}"))?;
-        let mailer = Mailer::new(store.clone(), Arc::clone(&clock), transport, from)
-            .with_retry_base(settings.mail_retry_secs);
+        let mailer = Mailer::new(
+            store.clone(),
+            Arc::clone(&clock),
+            transport,
+            from,
+            &settings.secret_key,
+        )
+        .with_retry_base(settings.mail_retry_secs);
         let auth = Auth {
             store: store.clone(),
             clock: Arc::clone(&clock),
@@ -114,6 +124,7 @@ impl Core {
             mailer,
             time_zone,
             sso: sso::Sso::new()?,
+            background: background::Background::default(),
         };
         accounts::ensure_platform_client(&core)
             .await

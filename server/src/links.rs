@@ -14,16 +14,20 @@ use crate::mail::templates::{self, MailContent, Recipient};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
 use crate::store::links::{self, LinkRow};
-use crate::store::outbox::{self, NewMail};
+use crate::store::outbox::NewMail;
 use crate::store::users::{self, UserRow, UserStatus};
+use crate::two_factor;
 use promio_app::api::{Field, LinkKind, LinkState, Problem};
 use promio_app::i18n::Lang;
 use promio_app::ssr::RequestCtx;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
+use std::sync::Arc;
 
 /// Password-reset mails per account and hour; beyond, the same answer comes without a mail.
 pub const RESETS_PER_HOUR: i64 = 3;
+/// Wrong second-factor codes with one reset link, after which the link is void.
+pub const LINK_CODE_FAILURES: i64 = 5;
 
 pub fn kind_str(kind: LinkKind) -> &'static str {
     match kind {
@@ -105,21 +109,22 @@ pub async fn notify(
         lang: user_lang(user),
     };
     let rendered = templates::render(&content, &recipient, &core.time_zone);
-    let to = format!("{name} <{}>", user.email).replace(['\r', '\n'], " ");
-    outbox::enqueue(
-        conn,
-        NewMail {
-            recipient: &to,
-            subject: &rendered.subject,
-            body_text: &rendered.text,
-            body_html: &rendered.html,
-            client_id: Some(&client.id),
-            user_id: Some(&user.id),
-            kind: content.kind(),
-        },
-        now,
-    )
-    .await?;
+    core.mailer
+        .enqueue(
+            conn,
+            NewMail {
+                recipient: &user.email,
+                recipient_name: &name,
+                subject: &rendered.subject,
+                body_text: &rendered.text,
+                body_html: &rendered.html,
+                client_id: Some(&client.id),
+                user_id: Some(&user.id),
+                kind: content.kind(),
+            },
+            now,
+        )
+        .await?;
     Ok(())
 }
 
@@ -230,6 +235,11 @@ pub async fn set_password(
         audit_link(core, req, &link, "refused", "user or client deactivated").await?;
         return Err(ServiceError::Gone);
     }
+    if client.uses_sso() {
+        // The client's users log in through its identity provider and have no password.
+        audit_link(core, req, &link, "refused", "client uses SSO").await?;
+        return Err(ServiceError::Gone);
+    }
     let ctx = PasswordContext {
         company_id: &client.company_id,
         username: &user.username,
@@ -244,10 +254,19 @@ pub async fn set_password(
         }));
     }
     if kind_from(&link.kind) == LinkKind::PasswordReset && user.has_totp() {
-        // A reset must not bypass the second factor: the new password only counts with a code.
+        // A reset must not bypass the second factor: the new password only counts with a code,
+        // counted with the login's, and a link that saw too many wrong codes is void.
         let code = code.unwrap_or_default();
-        if !crate::two_factor::verify_code(core, &user, &code).await? {
-            audit_link(core, req, &link, "refused", "wrong second factor").await?;
+        let check = two_factor::FactorCheck::ResetLink;
+        if !two_factor::check_second_factor(core, req, &user, &code, check).await? {
+            let failures = core
+                .store
+                .link_code_failed(&link.token_hash, core.clock.now(), LINK_CODE_FAILURES)
+                .await?;
+            if failures >= LINK_CODE_FAILURES {
+                audit_link(core, req, &link, "refused", "link void after wrong codes").await?;
+                return Err(ServiceError::Gone);
+            }
             return Err(ServiceError::SecondFactorFailed);
         }
     }
@@ -261,6 +280,12 @@ pub async fn set_password(
         return Err(ServiceError::Gone);
     }
     users::set_password(&mut tx, &user.id, &hash, core.clock.now()).await?;
+    // A new password lifts the account's waits and its lock.
+    let account = crate::throttle::account_key(
+        &CompanyId::parse(&client.company_id)?,
+        &UserName::parse(&user.username)?,
+    );
+    crate::store::throttle::clear_in(&mut tx, &account).await?;
     if kind_from(&link.kind) == LinkKind::PasswordReset {
         crate::store::sessions::delete_user_sessions_in(&mut tx, &user.id).await?;
     }
@@ -270,27 +295,17 @@ pub async fn set_password(
     Ok(())
 }
 
-/// Forgot password: the same answer whether or not the account exists; a mail only for an active
-/// user with a password, of a client without SSO, at most a few per hour.
+/// Forgot password: the same answer, after the same work, whether or not the account exists.
+/// Every request is counted against its IP first; then it is answered, and the lookup and the
+/// mail happen behind the answer ([`reset_behind_the_answer`]), so its timing tells nothing.
 pub async fn request_reset(
-    core: &Core,
+    core: &Arc<Core>,
     req: &RequestCtx,
     company_id: String,
     username: String,
 ) -> ServiceResult<()> {
     let company_id = CompanyId::parse(&company_id)?;
     let username = UserName::parse(&username)?;
-    let Some(client) = core.store.client_by_company_id(&company_id).await? else {
-        return Ok(());
-    };
-    let Some(user) = core.store.user_by_name(&client.id, &username).await? else {
-        return Ok(());
-    };
-    let eligible = client.is_active()
-        && !client.uses_sso()
-        && user.status() == UserStatus::Active
-        && user.password_hash.is_some();
-    let ip = crate::auth::client_ip(req);
     let ip_ok = match crate::auth::client_ip_bucket(req) {
         Some(bucket) => {
             core.store
@@ -304,6 +319,38 @@ pub async fn request_reset(
         }
         None => true,
     };
+    let ip = crate::auth::client_ip(req);
+    let work = Arc::clone(core);
+    core.background.spawn(async move {
+        let result =
+            reset_behind_the_answer(&work, &company_id, &username, ip_ok, ip.as_deref()).await;
+        if let Err(e) = result {
+            let e: promio_app::api::ApiError = e.into();
+            tracing::warn!(error = %e, "a password reset request could not be handled");
+        }
+    });
+    Ok(())
+}
+
+/// The work of a reset request: a mail only for an active user with a password, of a client
+/// without SSO, at most a few per hour, and only while the IP is within its limit.
+async fn reset_behind_the_answer(
+    core: &Core,
+    company_id: &CompanyId,
+    username: &UserName,
+    ip_ok: bool,
+    ip: Option<&str>,
+) -> ServiceResult<()> {
+    let Some(client) = core.store.client_by_company_id(company_id).await? else {
+        return Ok(());
+    };
+    let Some(user) = core.store.user_by_name(&client.id, username).await? else {
+        return Ok(());
+    };
+    let eligible = client.is_active()
+        && !client.uses_sso()
+        && user.status() == UserStatus::Active
+        && user.password_hash.is_some();
     let recent = core
         .store
         .links_since(
@@ -314,10 +361,22 @@ pub async fn request_reset(
         .await?;
     let (outcome, detail) = if !eligible {
         ("refused", "account not eligible")
-    } else if recent >= RESETS_PER_HOUR {
-        ("refused", "too many reset mails this hour")
     } else if !ip_ok {
         ("refused", "too many reset requests from this IP this hour")
+    } else if recent >= RESETS_PER_HOUR
+        || !core
+            .store
+            // Requests are handled concurrently behind their answers: the count of links above
+            // can be read by several at once, this counter cannot.
+            .rate_limit(
+                &format!("forgot-user:{}", user.id),
+                core.clock.now(),
+                3600,
+                RESETS_PER_HOUR,
+            )
+            .await?
+    {
+        ("refused", "too many reset mails this hour")
     } else {
         let mut tx = core.store.pool().begin().await?;
         issue_with_mail(core, &mut tx, &client, &user, LinkKind::PasswordReset).await?;
@@ -333,7 +392,7 @@ pub async fn request_reset(
                 action: "password.reset_requested",
                 outcome,
                 detail,
-                ip: ip.as_deref(),
+                ip,
                 ..Default::default()
             },
             core.clock.now(),

@@ -59,6 +59,10 @@ impl AdminService for Services {
         Ok(admin::reset_two_factor(&self.0, req, id).await?)
     }
 
+    async fn release_sso_binding(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(sso::release_binding(&self.0, req, id).await?)
+    }
+
     async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError> {
         Ok(admin::list_throttled(&self.0, req).await?)
     }
@@ -86,8 +90,13 @@ impl TwoFactorService for Services {
         Ok(two_factor::start(&self.0, req).await?)
     }
 
-    async fn activate(&self, req: &RequestCtx, code: String) -> Result<Vec<String>, ApiError> {
-        Ok(two_factor::activate(&self.0, req, code).await?)
+    async fn activate(
+        &self,
+        req: &RequestCtx,
+        code: String,
+        password: String,
+    ) -> Result<Vec<String>, ApiError> {
+        Ok(two_factor::activate(&self.0, req, code, password).await?)
     }
 
     async fn deactivate(
@@ -103,8 +112,9 @@ impl TwoFactorService for Services {
         &self,
         req: &RequestCtx,
         code: String,
+        password: String,
     ) -> Result<Vec<String>, ApiError> {
-        Ok(two_factor::new_recovery_codes(&self.0, req, code).await?)
+        Ok(two_factor::new_recovery_codes(&self.0, req, code, password).await?)
     }
 }
 

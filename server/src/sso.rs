@@ -4,15 +4,22 @@
 //! instance can finish what another started:
 //!
 //! ```text
-//! email --start--> client by the email's domain --> flow row + flow cookie --> IdP (state, nonce,
-//!   PKCE S256, login_hint) --callback--> flow taken (single use) --> state equal? --> code
-//!   exchanged with that client's credentials --> ID token verified (signature, iss, aud, exp,
-//!   nonce) --> email claim (token, else userinfo) --> the active user with that email in that
-//!   client (or one made just in time) --> session
+//! email --start (counted per IP)--> client by the email's domain --> flow row + flow cookie -->
+//!   IdP (state, nonce, PKCE S256, login_hint) --callback--> flow taken (single use) --> state
+//!   equal? --> code exchanged with that client's credentials --> ID token verified (signature,
+//!   iss, aud, exp, nonce) --> email claim (token, else userinfo), not marked unverified -->
+//!   inside the client's SSO domains? --> the active user with that email in that client (or one
+//!   made just in time) --> bound to this issuer + subject (bound now on the first login)? -->
+//!   session
 //! ```
 //!
 //! Every failure ends without a session, with an audit event naming the reason; the browser only
-//! learns one of four outcomes ([`SsoFailure`]).
+//! learns one of four outcomes ([`SsoFailure`]). Text from the provider's redirect (`error`,
+//! `error_description`) reaches the audit log and the log only cleaned and cut. Starts are counted
+//! per client address ([`STARTS_PER_IP`]), so that refused ones cannot fill the audit log.
+//!
+//! An account is bound to the identity (issuer and `sub`) of its first SSO login; an
+//! administrator of its client, or an operator, can release the binding ([`release_binding`]).
 
 use crate::Core;
 use crate::accounts::{self, Actor, UserInput};
@@ -20,9 +27,9 @@ use crate::auth::token;
 use crate::clock::UnixTime;
 use crate::domain::{CompanyId, EmailAddress, Invalid};
 use crate::error::{ServiceError, ServiceResult};
-use crate::store::audit::AuditEvent;
+use crate::store::audit::{AuditEvent, OUTSIDE_TEXT_MAX, clean_text};
 use crate::store::clients::ClientRow;
-use crate::store::sso::{NewFlow, SetSsoError, SsoSettingsRow};
+use crate::store::sso::{NewFlow, SetSsoError, SsoBinding, SsoSettingsRow};
 use crate::store::users::{UserRow, UserStatus};
 use http::header::SET_COOKIE;
 use openidconnect::core::{
@@ -46,6 +53,13 @@ use std::time::Duration;
 pub const FLOW_TTL_SECS: i64 = 600;
 /// How long a discovery document (with its signing keys) is used before it is fetched again.
 const DISCOVERY_TTL_SECS: i64 = 3600;
+/// How long a failed discovery is remembered: starts against a dead provider do not each fetch.
+const FAILED_DISCOVERY_SECS: i64 = 60;
+/// SSO starts one client address may make per window; beyond, they are refused unaudited.
+pub const STARTS_PER_IP: i64 = 30;
+const STARTS_WINDOW_SECS: i64 = 600;
+/// The longest `sub` OpenID Connect allows.
+const MAX_SUBJECT_LEN: usize = 255;
 const FLOW_COOKIE: &str = "sso-flow";
 const DEFAULT_EMAIL_CLAIM: &str = "email";
 const MAX_DOMAINS: usize = 50;
@@ -119,11 +133,13 @@ impl AdditionalClaims for OtherClaims {}
 
 struct Cached {
     fetched_at: UnixTime,
-    metadata: Arc<CoreProviderMetadata>,
+    /// The document, or why fetching it failed (kept for [`FAILED_DISCOVERY_SECS`]).
+    outcome: Result<Arc<CoreProviderMetadata>, String>,
 }
 
-/// The HTTP client for identity providers and the cache of their discovery documents. The cache
-/// is only a cache: every instance fills its own, and losing it costs one fetch.
+/// The HTTP client for identity providers and the cache of their discovery documents (and of
+/// failed fetches, for a minute). The cache is only a cache: every instance fills its own, and
+/// losing it costs one fetch.
 pub struct Sso {
     http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
@@ -143,7 +159,9 @@ impl Sso {
         })
     }
 
-    /// The issuer's discovery document and keys: from the cache while fresh, else fetched.
+    /// The issuer's discovery document and keys: from the cache while fresh, else fetched. A
+    /// failed fetch is answered from the cache for a minute too; `refresh` (the operator's "Test
+    /// connection", a token signed with an unknown key) always fetches.
     async fn metadata(
         &self,
         issuer: &str,
@@ -152,24 +170,35 @@ impl Sso {
     ) -> Result<Arc<CoreProviderMetadata>, String> {
         if !refresh {
             let cache = self.cache.lock().map_err(|_| "cache poisoned".to_owned())?;
-            if let Some(hit) = cache
-                .get(issuer)
-                .filter(|hit| now - hit.fetched_at < DISCOVERY_TTL_SECS)
-            {
-                return Ok(Arc::clone(&hit.metadata));
+            if let Some(hit) = cache.get(issuer) {
+                let age = now - hit.fetched_at;
+                match &hit.outcome {
+                    Ok(metadata) if age < DISCOVERY_TTL_SECS => return Ok(Arc::clone(metadata)),
+                    Err(e) if age < FAILED_DISCOVERY_SECS => {
+                        return Err(format!("{e} (failed less than a minute ago)"));
+                    }
+                    _ => {}
+                }
             }
         }
-        let metadata = Arc::new(self.discover(issuer).await?);
+        let outcome = self.discover(issuer).await.map(Arc::new);
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(
-                issuer.to_owned(),
-                Cached {
-                    fetched_at: now,
-                    metadata: Arc::clone(&metadata),
-                },
-            );
+            // A failed refresh does not evict a document that is still fresh.
+            let keep = outcome.is_err()
+                && cache.get(issuer).is_some_and(|hit| {
+                    hit.outcome.is_ok() && now - hit.fetched_at < DISCOVERY_TTL_SECS
+                });
+            if !keep {
+                cache.insert(
+                    issuer.to_owned(),
+                    Cached {
+                        fetched_at: now,
+                        outcome: outcome.clone(),
+                    },
+                );
+            }
         }
-        Ok(metadata)
+        outcome
     }
 
     /// Fetches and checks the discovery document: its `issuer` must equal the configured one, it
@@ -208,9 +237,10 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// An issuer URL as operators type it: https (plain http only on this machine's loopback, for
-/// tests and local identity providers), no user info, query or fragment.
-pub fn parse_issuer(raw: &str) -> Result<String, Invalid> {
+/// An issuer URL as operators type it: https (plain http only with `allow_http`, the setting
+/// `SSO_ALLOW_HTTP_ISSUER`, and then only on this machine's loopback, for tests and local
+/// identity providers), no user info, query or fragment.
+pub fn parse_issuer(raw: &str, allow_http: bool) -> Result<String, Invalid> {
     let malformed = Invalid {
         field: Field::SsoIssuer,
         problem: Problem::Malformed,
@@ -228,7 +258,7 @@ pub fn parse_issuer(raw: &str) -> Result<String, Invalid> {
         Some(url::Host::Ipv4(ip)) if ip.is_loopback()
     ) || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
         || url.host_str() == Some("localhost");
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && allow_http && loopback);
     if !scheme_ok
         || url.host().is_none()
         || !url.username().is_empty()
@@ -319,17 +349,15 @@ fn text(field: Field, raw: &str, max: u32) -> Result<String, Invalid> {
 
 /// The key that seals client secrets: derived from `SECRET_KEY`, apart from the TOTP key use.
 fn sealing_key(core: &Core) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mut mac =
-        <Hmac<sha2::Sha256> as Mac>::new_from_slice(core.settings.secret_key.expose_secret())
-            .expect("HMAC takes keys of any length");
-    mac.update(b"promio.connect sso client secret");
-    mac.finalize().into_bytes().into()
+    crate::crypto::derive_key(
+        core.settings.secret_key.expose_secret(),
+        "promio.connect sso client secret",
+    )
 }
 
 fn open_secret(core: &Core, client: &ClientRow) -> Option<SecretString> {
     let sealed = client.sso_client_secret.as_deref()?;
-    let raw = crate::totp::open(&sealing_key(core), sealed)?;
+    let raw = crate::crypto::open(&sealing_key(core), sealed)?;
     String::from_utf8(raw).ok().map(SecretString::from)
 }
 
@@ -366,7 +394,11 @@ struct CheckedSso {
 }
 
 /// Checks the fields (nothing is fetched or written). `None`: SSO off.
-fn check_input(input: &SsoInput, has_secret: bool) -> Result<Option<CheckedSso>, Invalid> {
+fn check_input(
+    input: &SsoInput,
+    has_secret: bool,
+    allow_http: bool,
+) -> Result<Option<CheckedSso>, Invalid> {
     if input.is_blank() {
         return Ok(None);
     }
@@ -376,7 +408,7 @@ fn check_input(input: &SsoInput, has_secret: bool) -> Result<Option<CheckedSso>,
             problem: Problem::Missing,
         });
     } else {
-        parse_issuer(&input.issuer)?
+        parse_issuer(&input.issuer, allow_http)?
     };
     let client_id = text(Field::SsoClientId, &input.client_id, 255)?;
     let secret = if input.client_secret.trim().is_empty() {
@@ -402,7 +434,7 @@ fn check_input(input: &SsoInput, has_secret: bool) -> Result<Option<CheckedSso>,
 
 /// Fetches and checks an issuer's discovery document for "Test connection" (and the save).
 pub async fn check_provider(core: &Core, issuer: &str) -> ServiceResult<SsoCheck> {
-    let issuer = parse_issuer(issuer)?;
+    let issuer = parse_issuer(issuer, core.settings.sso_allow_http_issuer)?;
     let metadata = core
         .sso
         .metadata(&issuer, core.clock.now(), true)
@@ -451,7 +483,7 @@ pub async fn prepare(
     client: Option<&ClientRow>,
 ) -> ServiceResult<PreparedSso> {
     let has_secret = client.is_some_and(|c| c.sso_client_secret.is_some());
-    let checked = check_input(input, has_secret)?;
+    let checked = check_input(input, has_secret, core.settings.sso_allow_http_issuer)?;
     if let Some(c) = &checked {
         for domain in &c.domains {
             let owner = core.store.client_by_sso_domain(domain).await?;
@@ -501,7 +533,7 @@ pub async fn store_prepared(
         None => (None, Vec::new(), "single sign-on off".to_owned()),
         Some(c) => {
             let sealed_secret = match &c.secret {
-                Some(secret) => crate::totp::seal(&sealing_key(core), secret.as_bytes())
+                Some(secret) => crate::crypto::seal(&sealing_key(core), secret.as_bytes())
                     .ok_or_else(|| anyhow::anyhow!("cannot seal the client secret"))?,
                 None => client.sso_client_secret.clone().unwrap_or_default(),
             };
@@ -560,6 +592,19 @@ pub async fn store_prepared(
     Ok(updated)
 }
 
+/// An issuer's discovery document through the cache, refused when the issuer's scheme is not
+/// allowed (settings stored while `SSO_ALLOW_HTTP_ISSUER` was on, and it is off now).
+async fn provider_metadata(
+    core: &Core,
+    issuer: &str,
+    refresh: bool,
+) -> Result<Arc<CoreProviderMetadata>, String> {
+    parse_issuer(issuer, core.settings.sso_allow_http_issuer).map_err(|_| {
+        "the issuer URL is not allowed (plain http needs SSO_ALLOW_HTTP_ISSUER=true)".to_owned()
+    })?;
+    core.sso.metadata(issuer, core.clock.now(), refresh).await
+}
+
 fn redirect_url(core: &Core) -> ServiceResult<RedirectUrl> {
     let url = core
         .settings
@@ -599,6 +644,24 @@ async fn record(
 /// The first step: the client whose SSO domain the email has, a new flow, and the provider's
 /// authorization URL for the browser.
 pub async fn start(core: &Core, req: &RequestCtx, email: String) -> ServiceResult<String> {
+    // Counted before anything else: a refused start writes an audit row, and one address must
+    // not be able to write them without bound.
+    if let Some(bucket) = crate::auth::client_ip_bucket(req) {
+        let allowed = core
+            .store
+            .rate_limit(
+                &format!("sso-ip:{bucket}"),
+                core.clock.now(),
+                STARTS_WINDOW_SECS,
+                STARTS_PER_IP,
+            )
+            .await?;
+        if !allowed {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_secs: STARTS_WINDOW_SECS as u64,
+            });
+        }
+    }
     let email = EmailAddress::parse(&email)?;
     let client = core
         .store
@@ -621,7 +684,7 @@ pub async fn start(core: &Core, req: &RequestCtx, email: String) -> ServiceResul
         return Err(ServiceError::SsoNotSetUp);
     };
     let now = core.clock.now();
-    let metadata = core.sso.metadata(issuer, now, false).await.map_err(|e| {
+    let metadata = provider_metadata(core, issuer, false).await.map_err(|e| {
         tracing::warn!(%issuer, error = %e, "identity provider unreachable");
         ServiceError::Busy
     })?;
@@ -684,6 +747,7 @@ pub async fn callback(
             client_id,
             user_id,
             reason,
+            outcome,
         }) => {
             tracing::info!(reason = %reason, "SSO login refused");
             let audit = record(
@@ -691,7 +755,7 @@ pub async fn callback(
                 req,
                 client_id.as_deref(),
                 user_id.as_deref(),
-                "failure",
+                outcome,
                 &reason,
             )
             .await;
@@ -715,6 +779,9 @@ enum Finished {
         client_id: Option<String>,
         user_id: Option<String>,
         reason: String,
+        /// The audit outcome: `failure` (the round trip failed), `refused` (the provider vouched
+        /// for someone, and a rule here says no).
+        outcome: &'static str,
     },
 }
 
@@ -724,6 +791,23 @@ fn refused(failure: SsoFailure, client: Option<&ClientRow>, reason: impl Into<St
         client_id: client.map(|c| c.id.clone()),
         user_id: None,
         reason: reason.into(),
+        outcome: "failure",
+    }
+}
+
+/// A verified answer that a rule refuses (unverified email, a foreign domain, another identity).
+fn denied(
+    failure: SsoFailure,
+    client: &ClientRow,
+    user: Option<&UserRow>,
+    reason: impl Into<String>,
+) -> Finished {
+    Finished::Refused {
+        failure,
+        client_id: Some(client.id.clone()),
+        user_id: user.map(|u| u.id.clone()),
+        reason: reason.into(),
+        outcome: "refused",
     }
 }
 
@@ -782,14 +866,13 @@ async fn finish(core: &Core, req: &RequestCtx, params: CallbackParams) -> Servic
         } else {
             SsoFailure::Failed
         };
-        let description: String = params
-            .error_description
-            .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
+        // Whatever the browser brought (any length, CR/LF, escapes) is cleaned and cut before it
+        // reaches the audit log or a log line.
+        let error = clean_text(error, OUTSIDE_TEXT_MAX);
+        let description = clean_text(
+            params.error_description.as_deref().unwrap_or_default(),
+            OUTSIDE_TEXT_MAX,
+        );
         return Ok(refused(
             failure,
             Some(&client),
@@ -817,6 +900,14 @@ async fn finish(core: &Core, req: &RequestCtx, params: CallbackParams) -> Servic
         Ok(claims) => claims,
         Err(reason) => return Ok(refused(SsoFailure::Failed, Some(&client), reason)),
     };
+    if claims.email_unverified {
+        return Ok(denied(
+            SsoFailure::Failed,
+            &client,
+            None,
+            "the identity provider says the email address is not verified (email_verified false)",
+        ));
+    }
     let Some(email) = claims
         .email
         .as_deref()
@@ -828,6 +919,17 @@ async fn finish(core: &Core, req: &RequestCtx, params: CallbackParams) -> Servic
             "the identity provider sent no usable email claim",
         ));
     };
+    // The provider speaks for the client's own domains only: an address elsewhere matches no
+    // account (and makes none), whatever accounts have it.
+    let domains = core.store.sso_domains(&client.id).await?;
+    if !domains.iter().any(|d| d == email.domain()) {
+        return Ok(denied(
+            SsoFailure::NotRegistered,
+            &client,
+            None,
+            format!("the email {email} is outside the client's SSO domains"),
+        ));
+    }
     let users = core.store.users_by_email(&client.id, &email.key()).await?;
     let mut active = users.iter().filter(|u| u.status() == UserStatus::Active);
     let user = match (active.next(), active.next()) {
@@ -845,6 +947,7 @@ async fn finish(core: &Core, req: &RequestCtx, params: CallbackParams) -> Servic
                 client_id: Some(client.id.clone()),
                 user_id: users.first().map(|u| u.id.clone()),
                 reason: format!("the user with the email {email} is not active"),
+                outcome: "failure",
             });
         }
         (None, _) => match just_in_time(core, req, &client, &email, &claims).await? {
@@ -858,6 +961,18 @@ async fn finish(core: &Core, req: &RequestCtx, params: CallbackParams) -> Servic
             }
         },
     };
+    let identity = SsoBinding {
+        issuer: flow.issuer.clone(),
+        subject: claims.subject.clone(),
+    };
+    if let Some(reason) = bind_or_refuse(core, req, &client, &user, &identity).await? {
+        return Ok(denied(
+            SsoFailure::NotRegistered,
+            &client,
+            Some(&user),
+            reason,
+        ));
+    }
     core.auth.start_session(req, &user).await?;
     record(
         core,
@@ -874,7 +989,11 @@ async fn finish(core: &Core, req: &RequestCtx, params: CallbackParams) -> Servic
 
 /// What the verified answer of the identity provider says about the person.
 struct PersonClaims {
+    /// The ID token's `sub`: who the person is at the provider, for good.
+    subject: String,
     email: Option<String>,
+    /// The ID token or userinfo said `email_verified: false`.
+    email_unverified: bool,
     given_name: Option<String>,
     family_name: Option<String>,
 }
@@ -887,12 +1006,9 @@ async fn verified_claims(
     flow: &crate::store::sso::SsoFlowRow,
     code: String,
 ) -> Result<PersonClaims, String> {
-    let now = core.clock.now();
     let secret = open_secret(core, client).ok_or("the client secret cannot be read")?;
     let client_id = client.sso_client_id.clone().unwrap_or_default();
-    let metadata = core
-        .sso
-        .metadata(&flow.issuer, now, false)
+    let metadata = provider_metadata(core, &flow.issuer, false)
         .await
         .map_err(|e| format!("discovery failed: {e}"))?;
     let build = |metadata: &CoreProviderMetadata| -> Result<_, String> {
@@ -926,9 +1042,7 @@ async fn verified_claims(
         Ok(claims) => claims,
         Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
             // The provider may have rotated its keys since the document was cached.
-            let fresh = core
-                .sso
-                .metadata(&flow.issuer, now, true)
+            let fresh = provider_metadata(core, &flow.issuer, true)
                 .await
                 .map_err(|e| format!("discovery failed: {e}"))?;
             verify(&build(&fresh)?)
@@ -936,6 +1050,15 @@ async fn verified_claims(
         }
         Err(e) => return Err(format!("the ID token was refused: {}", describe(&e))),
     };
+    let subject = claims.subject().as_str().to_owned();
+    if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
+        return Err(format!(
+            "the ID token's subject is empty or longer than {MAX_SUBJECT_LEN} characters"
+        ));
+    }
+    // Only an explicit false refuses: many providers (e.g. Microsoft Entra ID) omit the claim and
+    // vouch for the addresses in their own directory.
+    let mut email_unverified = claims.email_verified() == Some(false);
     let claim = client
         .sso_email_claim
         .clone()
@@ -968,6 +1091,7 @@ async fn verified_claims(
             .request_async(&core.sso.http)
             .await
             .map_err(|e| format!("the userinfo request failed: {}", describe(&e)))?;
+        email_unverified |= info.email_verified() == Some(false);
         email = if claim == DEFAULT_EMAIL_CLAIM {
             info.email().map(|e| e.to_string())
         } else {
@@ -989,7 +1113,9 @@ async fn verified_claims(
         });
     }
     Ok(PersonClaims {
+        subject,
         email,
+        email_unverified,
         given_name,
         family_name,
     })
@@ -1010,8 +1136,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Makes the user on the first SSO login when the client allows it (role user), only for the
-/// client's own email domains.
+/// Makes the user on the first SSO login when the client allows it (role user). The caller has
+/// checked that the email is in one of the client's own domains.
 async fn just_in_time(
     core: &Core,
     req: &RequestCtx,
@@ -1020,10 +1146,6 @@ async fn just_in_time(
     claims: &PersonClaims,
 ) -> ServiceResult<Option<UserRow>> {
     if !client.sso_creates_users() {
-        return Ok(None);
-    }
-    let domains = core.store.sso_domains(&client.id).await?;
-    if !domains.iter().any(|d| d == email.domain()) {
         return Ok(None);
     }
     let base = username_for(email);
@@ -1068,6 +1190,105 @@ async fn just_in_time(
     Ok(None)
 }
 
+/// Binds the account to the identity on its first SSO login; afterwards only that identity logs
+/// in to it. `Some(reason)`: refused (another identity, or one bound to another account).
+async fn bind_or_refuse(
+    core: &Core,
+    req: &RequestCtx,
+    client: &ClientRow,
+    user: &UserRow,
+    identity: &SsoBinding,
+) -> ServiceResult<Option<String>> {
+    let now = core.clock.now();
+    let subject = clean_text(&identity.subject, OUTSIDE_TEXT_MAX);
+    if core
+        .store
+        .bind_sso_identity(&user.id, identity, now)
+        .await?
+    {
+        let ip = crate::auth::client_ip(req);
+        core.store
+            .record(
+                AuditEvent {
+                    client_id: Some(&client.id),
+                    subject_user_id: Some(&user.id),
+                    action: "user.sso_bound",
+                    outcome: "success",
+                    detail: &format!("issuer {}, subject {subject}", identity.issuer),
+                    ip: ip.as_deref(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(user_id = %user.id, "account bound to its identity at the provider");
+        return Ok(None);
+    }
+    // Not bound now: bound before (to this identity, or by a concurrent first login to it), or
+    // to another one, or the identity belongs to another account.
+    Ok(match core.store.sso_binding(&user.id).await? {
+        Some(bound) if bound == *identity => None,
+        Some(bound) => Some(format!(
+            "the account is bound to subject {} of {}, the identity provider answered for \
+             subject {subject} of {}",
+            clean_text(&bound.subject, OUTSIDE_TEXT_MAX),
+            bound.issuer,
+            identity.issuer
+        )),
+        None => Some(format!(
+            "subject {subject} of {} is bound to another account of the client",
+            identity.issuer
+        )),
+    })
+}
+
+/// Releases a user's binding to an identity at the identity provider (the address passed to a
+/// new colleague, the company moved to another provider): the next SSO login binds the account
+/// again. For an administrator of the user's client, with the rules of [`crate::admin`] on who
+/// acts on whom, and for operators (who set every client's provider anyway). Audited.
+pub async fn release_binding(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<()> {
+    let (user, actor_id, ip) = match crate::operator::operator_ctx(core, req).await {
+        Ok(operator) => {
+            let user = core
+                .store
+                .user_by_id(id.trim())
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            (user, operator.user_id, operator.ip)
+        }
+        Err(ServiceError::Forbidden) => {
+            let ctx = crate::admin::admin_ctx(core, req).await?;
+            let user = crate::admin::own_user(core, &ctx, &id).await?;
+            (user, ctx.admin.id, ctx.ip)
+        }
+        Err(e) => return Err(e),
+    };
+    let now = core.clock.now();
+    let Some(released) = core.store.release_sso_binding(&user.id, now).await? else {
+        return Ok(());
+    };
+    core.store
+        .record(
+            AuditEvent {
+                client_id: Some(&user.client_id),
+                actor_user_id: Some(&actor_id),
+                subject_user_id: Some(&user.id),
+                action: "user.sso_released",
+                outcome: "success",
+                detail: &format!(
+                    "issuer {}, subject {}",
+                    released.issuer,
+                    clean_text(&released.subject, OUTSIDE_TEXT_MAX)
+                ),
+                ip: ip.as_deref(),
+            },
+            now,
+        )
+        .await?;
+    tracing::info!(user_id = %user.id, "SSO binding released");
+    Ok(())
+}
+
 /// A user name from an email address: the characters user names allow, at most 64.
 fn username_for(email: &EmailAddress) -> String {
     email
@@ -1089,10 +1310,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn issuers_must_be_https_except_on_loopback() {
-        assert!(parse_issuer("https://login.example.com/tenant/v2.0").is_ok());
-        assert!(parse_issuer("http://127.0.0.1:4000").is_ok());
-        assert!(parse_issuer("http://localhost:8080/realms/acme").is_ok());
+    fn issuers_must_be_https_and_http_only_on_loopback_when_allowed() {
+        for allow_http in [false, true] {
+            assert!(parse_issuer("https://login.example.com/tenant/v2.0", allow_http).is_ok());
+            assert!(parse_issuer("https://127.0.0.1:4000", allow_http).is_ok());
+        }
+        for local in ["http://127.0.0.1:4000", "http://localhost:8080/realms/acme"] {
+            assert!(parse_issuer(local, true).is_ok(), "{local}");
+            assert_eq!(
+                parse_issuer(local, false).unwrap_err(),
+                Invalid {
+                    field: Field::SsoIssuer,
+                    problem: Problem::Malformed
+                },
+                "{local} without SSO_ALLOW_HTTP_ISSUER"
+            );
+        }
         for bad in [
             "http://idp.example.com",
             "ftp://idp.example.com",
@@ -1101,11 +1334,13 @@ mod tests {
             "https://idp.example.com/#frag",
             "not a url",
         ] {
-            assert_eq!(
-                parse_issuer(bad).unwrap_err().problem,
-                Problem::Malformed,
-                "{bad}"
-            );
+            for allow_http in [false, true] {
+                assert_eq!(
+                    parse_issuer(bad, allow_http).unwrap_err().problem,
+                    Problem::Malformed,
+                    "{bad}"
+                );
+            }
         }
     }
 
@@ -1135,13 +1370,20 @@ mod tests {
 
     #[test]
     fn blank_settings_turn_sso_off_and_partial_ones_name_what_is_missing() {
-        assert!(check_input(&SsoInput::default(), false).unwrap().is_none());
+        assert!(
+            check_input(&SsoInput::default(), false, false)
+                .unwrap()
+                .is_none()
+        );
         let partial = SsoInput {
             client_id: "x".into(),
             ..Default::default()
         };
         assert_eq!(
-            check_input(&partial, false).map(|_| ()).unwrap_err().field,
+            check_input(&partial, false, false)
+                .map(|_| ())
+                .unwrap_err()
+                .field,
             Field::SsoIssuer
         );
         let no_secret = SsoInput {
@@ -1151,14 +1393,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            check_input(&no_secret, false)
+            check_input(&no_secret, false, false)
                 .map(|_| ())
                 .unwrap_err()
                 .field,
             Field::SsoClientSecret
         );
         // Editing keeps the stored secret.
-        assert!(check_input(&no_secret, true).unwrap().is_some());
+        assert!(check_input(&no_secret, true, false).unwrap().is_some());
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! per account (client + user name, also for names that do not exist), counted before hashing:
-//!   attempts  1   2   3   4   5    6 … 99   100 …
-//!   wait      0   1s  3s  5s  10s  30s      1 h      (a success resets; a day without attempts too)
+//!   attempts  1   2   3   4   5    6 … 99   100      101 …
+//!   wait      0   1s  3s  5s  10s  30s      locked   (a success resets; a day without attempts too,
+//!                                                     until the lock)
+//!   locked: after 100 consecutive failures the password is not checked again until the user sets
+//!   a new one through a mail link or an administrator clears the counter (NIST SP 800-63B-4); the
+//!   user gets a mail. Unknown accounts lock alike, so the answer tells nothing.
 //! per source IP: 100 failed logins in 15 minutes, then wait until the window ends
 //! second factor: counted apart, per user: 5 codes without waiting (5 wrong codes end the pending
 //!   state), then the same steps
@@ -12,8 +16,7 @@
 //!   answer, no mail)
 //! ```
 //!
-//! So a scripted guesser gets at most 5 + 120 = 125 tries at one account in its first hour and one
-//! an hour after the 100th. The counters are rows (shared by all instances) keyed by the client's
+//! So a scripted guesser gets at most 100 tries at one account, ever. The counters are rows (shared by all instances) keyed by the client's
 //! company ID, so bob at client A is never slowed by failures against bob at client B. Waiting is
 //! enforced by refusing early with the time to wait, never by sleeping in a handler; the answer is
 //! the generic one whether or not the account exists.
@@ -26,6 +29,11 @@ use crate::store::throttle::ThrottleRow;
 
 pub const ACCOUNT_RESET_AFTER: i64 = 24 * 3600;
 pub const IP_WINDOW: i64 = 15 * 60;
+/// Consecutive password failures after which an account's password is not checked again.
+pub const LOCK_AFTER: i64 = 100;
+/// Refusals while a key waits are counted on a row of their own; one audit event per key and
+/// this window says so, instead of one per refusal.
+pub const REFUSALS_WINDOW: i64 = 3600;
 pub const IP_FAILURES: i64 = 100;
 /// Consecutive failures after which the user gets a mail (at most one a day).
 pub const NOTIFY_AFTER: i64 = 10;
@@ -46,6 +54,24 @@ pub fn delay_secs(attempts: i64) -> i64 {
 
 pub fn account_key(company_id: &CompanyId, username: &UserName) -> String {
     format!("pw:{}:{}", company_id.key(), username.key())
+}
+
+/// The key that counts the refusals of `key` while it waits (see [`REFUSALS_WINDOW`]).
+pub fn refusals_key(key: &str) -> String {
+    format!("refused:{key}")
+}
+
+/// Counts a refusal of `key` while it waits; true for the first one in [`REFUSALS_WINDOW`], the
+/// one that is written to the audit log.
+pub async fn count_refusal(store: &Store, key: &str, now: UnixTime) -> ServiceResult<bool> {
+    Ok(store
+        .rate_limit(&refusals_key(key), now, REFUSALS_WINDOW, 1)
+        .await?)
+}
+
+/// Whether a counter has reached the lock ([`LOCK_AFTER`]).
+pub fn is_locked(row: Option<&ThrottleRow>) -> bool {
+    row.is_some_and(|r| r.failures >= LOCK_AFTER)
 }
 
 pub fn totp_key(user_id: &str) -> String {
@@ -86,7 +112,9 @@ pub fn ip_wait(row: Option<&ThrottleRow>, now: UnixTime) -> Option<i64> {
 /// Counts a failed login from an IP (`bucket` from [`ip_bucket`]).
 pub async fn ip_failed(store: &Store, bucket: Option<&str>, now: UnixTime) -> ServiceResult<()> {
     let Some(bucket) = bucket else { return Ok(()) };
-    store.count_in_window(&ip_key(bucket), now, IP_WINDOW).await?;
+    store
+        .count_in_window(&ip_key(bucket), now, IP_WINDOW)
+        .await?;
     Ok(())
 }
 

@@ -10,10 +10,6 @@
 //!   each usable once (again one conditional UPDATE).
 
 use crate::clock::UnixTime;
-use aes_gcm::aead::{Aead, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -75,28 +71,8 @@ pub fn code_at(secret: &[u8], at: UnixTime) -> Option<String> {
     )
 }
 
-/// Encrypts a TOTP secret for storage: base64 of nonce ‖ ciphertext.
-pub fn seal(key: &[u8; 32], secret: &[u8]) -> Option<String> {
-    let cipher = Aes256Gcm::new_from_slice(key).ok()?;
-    let mut nonce = [0u8; 12];
-    OsRng.fill_bytes(&mut nonce);
-    let sealed = cipher.encrypt(Nonce::from_slice(&nonce), secret).ok()?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Some(BASE64.encode(out))
-}
-
-pub fn open(key: &[u8; 32], stored: &str) -> Option<Vec<u8>> {
-    let raw = BASE64.decode(stored).ok()?;
-    if raw.len() < 12 {
-        return None;
-    }
-    let (nonce, sealed) = raw.split_at(12);
-    Aes256Gcm::new_from_slice(key)
-        .ok()?
-        .decrypt(Nonce::from_slice(nonce), sealed)
-        .ok()
-}
+/// TOTP secrets are sealed with `SECRET_KEY` itself (see [`crate::crypto`]).
+pub use crate::crypto::{open, seal};
 
 /// Ten new recovery codes, `xxxx-xxxx` from an alphabet without look-alikes (about 40 bits each).
 pub fn new_recovery_codes() -> Vec<String> {

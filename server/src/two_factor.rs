@@ -3,10 +3,17 @@
 //!
 //! Who may act: the login's second step needs the pending state's cookie (kind `totp`), which is
 //! not a session; activation needs a session, or the pending state of kind `enrol` when the client
-//! requires 2FA and the user has none yet (activation then starts the session).
+//! requires 2FA and the user has none yet (activation then starts the session). Activation,
+//! deactivation and new recovery codes also need the password again unless the login was less
+//! than [`REAUTH_SECS`] ago, so a stolen session cannot lock the owner out.
+//!
+//! Every check of a second factor, wherever it happens (the login's step, a reset link, new
+//! recovery codes, deactivation), goes through [`check_second_factor`]: one counter per user with
+//! the login's waits, counted before the code is looked at, every wrong code audited.
 
 use crate::Core;
-use crate::auth::{client_ip, cookies};
+use crate::auth::{CurrentSession, client_ip, cookies};
+use crate::domain::{CompanyId, UserName};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
@@ -25,6 +32,28 @@ pub const MAX_FAILURES: i64 = 5;
 /// Codes tried without any wait: a pending state ends after 5 wrong ones anyway; across pending
 /// states the waits then grow as for passwords.
 const TOTP_FREE_ATTEMPTS: i64 = 5;
+/// A login younger than this confirms a sensitive action without the password.
+pub const REAUTH_SECS: i64 = 5 * 60;
+
+/// Where a second factor is checked; each refusal is audited under its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorCheck {
+    Login,
+    ResetLink,
+    Deactivation,
+    RecoveryCodes,
+}
+
+impl FactorCheck {
+    fn action(self) -> &'static str {
+        match self {
+            FactorCheck::Login => "login.second_factor",
+            FactorCheck::ResetLink => "link.second_factor",
+            FactorCheck::Deactivation => "2fa.deactivation",
+            FactorCheck::RecoveryCodes => "2fa.recovery_codes_renewed",
+        }
+    }
+}
 
 fn key(core: &Core) -> &[u8; 32] {
     core.settings.secret_key.expose_secret()
@@ -67,8 +96,9 @@ async fn user_and_client(core: &Core, user_id: &str) -> ServiceResult<(UserRow, 
     Ok((user, client))
 }
 
-/// Checks a TOTP code (current or previous step, each step once) or a recovery code (once).
-pub async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResult<bool> {
+/// Checks a TOTP code (current or previous step, each step once) or a recovery code (once). Not
+/// counted: every caller goes through [`check_second_factor`].
+async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResult<bool> {
     if !user.has_totp() {
         return Ok(false);
     }
@@ -93,17 +123,17 @@ pub async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResu
     }
 }
 
-/// The login's second step.
-pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult<LoginOutcome> {
-    let Some(pending) = challenge(core, req, "totp").await? else {
-        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
-        return Err(ServiceError::LoginExpired);
-    };
-    let (user, client) = user_and_client(core, &pending.user_id).await?;
-    if code.chars().count() > 64 {
-        return Err(ServiceError::SecondFactorFailed);
-    }
-    // Second-factor failures count apart from password failures, per user.
+/// Checks a second factor, counted on the user's one counter before the code is looked at (the
+/// first [`TOTP_FREE_ATTEMPTS`] without a wait, then the login's steps); a right code clears the
+/// counter, a wrong one is audited as a failure of `place`. While the counter waits the code is not
+/// checked and the answer says how long to wait.
+pub async fn check_second_factor(
+    core: &Core,
+    req: &RequestCtx,
+    user: &UserRow,
+    code: &str,
+    place: FactorCheck,
+) -> ServiceResult<bool> {
     let key = throttle::totp_key(&user.id);
     let now = core.clock.now();
     if core
@@ -120,21 +150,112 @@ pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult
         .is_none()
     {
         let wait = throttle::remaining(&core.store, &key, now).await?;
+        if throttle::count_refusal(&core.store, &key, now).await? {
+            audit(
+                core,
+                req,
+                user,
+                place.action(),
+                "throttled",
+                "second factor waiting",
+            )
+            .await?;
+        }
         return Err(ServiceError::TooManyAttempts {
             retry_after_secs: wait,
         });
     }
-    if !verify_code(core, &user, &code).await? {
-        let failures = core.store.challenge_failed(&pending.token_hash).await?;
-        audit(
-            core,
-            req,
-            &user,
-            "login.second_factor",
-            "failure",
-            &format!("wrong code ({failures})"),
+    let right = code.chars().count() <= 64 && verify_code(core, user, code.trim()).await?;
+    if right {
+        core.store.throttle_clear(&key).await?;
+    } else {
+        audit(core, req, user, place.action(), "failure", "wrong code").await?;
+    }
+    Ok(right)
+}
+
+/// Confirms a sensitive action of a logged-in user: a login younger than [`REAUTH_SECS`], or the
+/// password again (counted on the account's login counter, with its waits and its lock).
+async fn reauthenticate(
+    core: &Core,
+    req: &RequestCtx,
+    session: &CurrentSession,
+    password: &str,
+) -> ServiceResult<()> {
+    if password.is_empty() && core.clock.now() - session.created_at < REAUTH_SECS {
+        return Ok(());
+    }
+    check_password(core, req, &session.user, password).await
+}
+
+/// Checks the user's password again, counted like a login attempt on the account.
+async fn check_password(
+    core: &Core,
+    req: &RequestCtx,
+    user: &UserRow,
+    password: &str,
+) -> ServiceResult<()> {
+    if password.is_empty() {
+        return Err(ServiceError::ReauthRequired);
+    }
+    let (_, client) = user_and_client(core, &user.id).await?;
+    let key = throttle::account_key(
+        &CompanyId::parse(&client.company_id)?,
+        &UserName::parse(&user.username)?,
+    );
+    let now = core.clock.now();
+    let counted = core
+        .store
+        .throttle_attempt(
+            &key,
+            now,
+            throttle::ACCOUNT_RESET_AFTER,
+            Some(&user.client_id),
+            Some(&user.username),
+            0,
         )
         .await?;
+    let row = match counted {
+        Some(a) if a <= throttle::LOCK_AFTER => None,
+        _ => Some(core.store.throttle_row(&key).await?),
+    };
+    if let Some(row) = row {
+        if throttle::is_locked(row.as_ref()) {
+            return Err(ServiceError::AccountLocked);
+        }
+        let wait = row
+            .map(|r| (r.blocked_until - now).max(1) as u64)
+            .unwrap_or(1);
+        return Err(ServiceError::TooManyAttempts {
+            retry_after_secs: wait,
+        });
+    }
+    let ok = core
+        .auth
+        .hasher
+        .verify(
+            user.password_hash.clone(),
+            SecretString::from(password.chars().take(1024).collect::<String>()),
+        )
+        .await?;
+    if ok {
+        core.store.throttle_clear(&key).await?;
+        Ok(())
+    } else {
+        audit(core, req, user, "reauth", "failure", "wrong password").await?;
+        Err(ServiceError::WrongPassword)
+    }
+}
+
+/// The login's second step.
+pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult<LoginOutcome> {
+    let Some(pending) = challenge(core, req, "totp").await? else {
+        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+        return Err(ServiceError::LoginExpired);
+    };
+    let (user, client) = user_and_client(core, &pending.user_id).await?;
+    if !check_second_factor(core, req, &user, &code, FactorCheck::Login).await? {
+        let failures = core.store.challenge_failed(&pending.token_hash).await?;
         if failures >= MAX_FAILURES {
             core.store.delete_challenge(&pending.token_hash).await?;
             req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
@@ -145,7 +266,6 @@ pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult
     if !core.store.delete_challenge(&pending.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
-    core.store.throttle_clear(&key).await?;
     core.auth.start_session(req, &user).await?;
     req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
     audit(core, req, &user, "login.second_factor", "success", "").await?;
@@ -156,14 +276,14 @@ pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult
 
 /// Who is activating: a logged-in user, or one in the enrolment the client requires.
 enum Enroller {
-    Session,
+    Session(CurrentSession),
     Pending(ChallengeRow),
 }
 
 async fn enroller(core: &Core, req: &RequestCtx) -> ServiceResult<(Enroller, UserRow, ClientRow)> {
     if let Some(session) = core.auth.session(req).await? {
         let (user, client) = user_and_client(core, &session.user.id).await?;
-        return Ok((Enroller::Session, user, client));
+        return Ok((Enroller::Session(session), user, client));
     }
     if let Some(pending) = challenge(core, req, "enrol").await? {
         let (user, client) = user_and_client(core, &pending.user_id).await?;
@@ -173,8 +293,13 @@ async fn enroller(core: &Core, req: &RequestCtx) -> ServiceResult<(Enroller, Use
 }
 
 pub async fn status(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorStatus> {
-    let (_, user, client) = enroller(core, req).await?;
+    let (who, user, client) = enroller(core, req).await?;
+    let reauth_needed = match &who {
+        Enroller::Session(session) => core.clock.now() - session.created_at >= REAUTH_SECS,
+        Enroller::Pending(_) => false,
+    };
     Ok(TwoFactorStatus {
+        reauth_needed,
         enabled: user.has_totp(),
         available: !client.uses_sso(),
         required: client.requires_2fa(),
@@ -212,10 +337,20 @@ pub async fn start(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorEnro
     })
 }
 
-pub async fn activate(core: &Core, req: &RequestCtx, code: String) -> ServiceResult<Vec<String>> {
+/// Activates with a first code; a logged-in user also confirms with the password unless the
+/// login was a moment ago (the enrolment a client requires follows the password directly).
+pub async fn activate(
+    core: &Core,
+    req: &RequestCtx,
+    code: String,
+    password: String,
+) -> ServiceResult<Vec<String>> {
     let (who, user, _) = enroller(core, req).await?;
     if user.has_totp() {
         return Err(ServiceError::Forbidden);
+    }
+    if let Enroller::Session(session) = &who {
+        reauthenticate(core, req, session, &password).await?;
     }
     let sealed = core
         .store
@@ -253,6 +388,7 @@ pub async fn activate(core: &Core, req: &RequestCtx, code: String) -> ServiceRes
     Ok(codes)
 }
 
+/// Turns 2FA off: needs the password and a second factor, each counted.
 pub async fn deactivate(
     core: &Core,
     req: &RequestCtx,
@@ -268,25 +404,8 @@ pub async fn deactivate(
     if client.requires_2fa() || !user.has_totp() {
         return Err(ServiceError::Forbidden);
     }
-    let password_ok = core
-        .auth
-        .hasher
-        .verify(
-            user.password_hash.clone(),
-            SecretString::from(password.chars().take(1024).collect::<String>()),
-        )
-        .await?;
-    let code_ok = password_ok && verify_code(core, &user, &code).await?;
-    if !password_ok || !code_ok {
-        audit(
-            core,
-            req,
-            &user,
-            "2fa.deactivation",
-            "failure",
-            "wrong password or code",
-        )
-        .await?;
+    check_password(core, req, &user, &password).await?;
+    if !check_second_factor(core, req, &user, &code, FactorCheck::Deactivation).await? {
         return Err(ServiceError::SecondFactorFailed);
     }
     core.store.clear_totp(&user.id, core.clock.now()).await?;
@@ -294,18 +413,25 @@ pub async fn deactivate(
     Ok(())
 }
 
+/// New recovery codes (the old ones stop working): needs a second factor, and the password unless
+/// the login was a moment ago.
 pub async fn new_recovery_codes(
     core: &Core,
     req: &RequestCtx,
     code: String,
+    password: String,
 ) -> ServiceResult<Vec<String>> {
     let session = core
         .auth
         .session(req)
         .await?
         .ok_or(ServiceError::Unauthenticated)?;
-    let user = session.user;
-    if !verify_code(core, &user, &code).await? {
+    if !session.user.has_totp() {
+        return Err(ServiceError::Forbidden);
+    }
+    reauthenticate(core, req, &session, &password).await?;
+    let user = &session.user;
+    if !check_second_factor(core, req, user, &code, FactorCheck::RecoveryCodes).await? {
         return Err(ServiceError::SecondFactorFailed);
     }
     let codes = totp::new_recovery_codes();
@@ -316,15 +442,7 @@ pub async fn new_recovery_codes(
     core.store
         .replace_recovery_codes(&user.id, &hashes, core.clock.now())
         .await?;
-    audit(
-        core,
-        req,
-        &user,
-        "2fa.recovery_codes_renewed",
-        "success",
-        "",
-    )
-    .await?;
+    audit(core, req, user, "2fa.recovery_codes_renewed", "success", "").await?;
     Ok(codes)
 }
 

@@ -34,6 +34,9 @@ pub struct UserSummary {
     pub invitation: Invitation,
     /// Two-factor authentication is on.
     pub two_factor: bool,
+    /// The user's client logs in with single sign-on (the account can be bound to an identity at
+    /// its identity provider).
+    pub sso: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +165,13 @@ pub async fn send_password_reset(id: String) -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "users/set-active")]
 pub async fn set_user_active(id: String, active: bool) -> Result<(), ApiError> {
     crate::ssr::call(|b, req| async move { b.admin.set_user_active(&req, id, active).await }).await
+}
+
+/// Releases the user's binding to an identity at the client's identity provider: their next SSO
+/// login binds the account again.
+#[server(prefix = "/api", endpoint = "users/release-sso")]
+pub async fn release_sso_binding(id: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.release_sso_binding(&req, id).await }).await
 }
 
 #[server(prefix = "/api", endpoint = "link")]

@@ -127,6 +127,16 @@ pub enum ApiError {
     /// The state between password and second factor ended (expired, or too many wrong codes).
     #[error("login expired")]
     LoginExpired,
+    /// After too many failed logins in a row the password is not checked until a new one is set
+    /// (also for accounts that do not exist, so it tells nothing).
+    #[error("account locked")]
+    AccountLocked,
+    /// The action needs the password again: the login was more than a few minutes ago.
+    #[error("password needed again")]
+    ReauthRequired,
+    /// The password given to confirm an action is wrong.
+    #[error("wrong password")]
+    WrongPassword,
     /// A link from a mail that is used, expired or replaced by a newer one.
     #[error("the link is no longer valid")]
     LinkUnusable,
@@ -155,7 +165,9 @@ impl ApiError {
             ApiError::LoginFailed {
                 retry_after_secs: Some(_),
             }
-            | ApiError::TooManyAttempts { .. } => 429,
+            | ApiError::TooManyAttempts { .. }
+            | ApiError::AccountLocked => 429,
+            ApiError::ReauthRequired | ApiError::WrongPassword => 401,
             ApiError::LoginFailed { .. }
             | ApiError::Unauthenticated
             | ApiError::SecondFactorFailed
@@ -222,6 +234,27 @@ impl ApiError {
             (ApiError::LoginExpired, De) => {
                 "Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.".to_owned()
             }
+            (ApiError::AccountLocked, En) => {
+                "The company ID, user name or password is not correct. After too many failed attempts, \
+                 the password of this account is no longer checked: set a new one with “Forgot your password?” \
+                 or ask your user administrator."
+                    .to_owned()
+            }
+            (ApiError::AccountLocked, De) => {
+                "Firmen-ID, Benutzername oder Passwort ist nicht korrekt. Nach zu vielen Fehlversuchen wird \
+                 das Passwort dieses Zugangs nicht mehr geprüft: Legen Sie über „Passwort vergessen?“ ein \
+                 neues fest oder wenden Sie sich an Ihre Benutzerverwaltung."
+                    .to_owned()
+            }
+            (ApiError::ReauthRequired, En) => {
+                "Please confirm with your password: your login was more than 5 minutes ago.".to_owned()
+            }
+            (ApiError::ReauthRequired, De) => {
+                "Bitte bestätigen Sie mit Ihrem Passwort: Ihre Anmeldung liegt mehr als 5 Minuten zurück."
+                    .to_owned()
+            }
+            (ApiError::WrongPassword, En) => "The password is not correct.".to_owned(),
+            (ApiError::WrongPassword, De) => "Das Passwort ist nicht korrekt.".to_owned(),
             (ApiError::LinkUnusable, En) => {
                 "This link can no longer be used. Please ask for a new one.".to_owned()
             }
@@ -301,6 +334,14 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
         }
         (Problem::Unreadable, Lang::De) => format!(
             "{name} enthält Zeichen, die nicht gelesen werden konnten. Bitte geben Sie es erneut ein."
+        ),
+        (Problem::Malformed, Lang::En) if field == Field::SsoIssuer => format!(
+            "{name} must be an https:// address without user name, query or fragment (plain http \
+             only where the server allows it, for a test provider on the same machine)."
+        ),
+        (Problem::Malformed, Lang::De) if field == Field::SsoIssuer => format!(
+            "{name} muss eine https://-Adresse ohne Benutzername, Query und Fragment sein (http \
+             nur, wo der Server es erlaubt, für einen Test-Provider auf demselben Rechner)."
         ),
         (Problem::Malformed, Lang::En) => format!("{name} is not valid."),
         (Problem::Malformed, Lang::De) => format!("{name} ist ungültig."),

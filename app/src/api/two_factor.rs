@@ -14,6 +14,9 @@ pub struct TwoFactorStatus {
     /// The client requires 2FA, so it cannot be turned off.
     pub required: bool,
     pub recovery_codes_left: u32,
+    /// Activation and new recovery codes need the password again: the login was more than a few
+    /// minutes ago.
+    pub reauth_needed: bool,
 }
 
 /// A secret being activated: shown once, as a QR code and as text.
@@ -41,10 +44,16 @@ pub async fn start_two_factor() -> Result<TwoFactorEnrolment, ApiError> {
     crate::ssr::call(|b, req| async move { b.two_factor.start(&req).await }).await
 }
 
-/// Activates with a first code; returns the recovery codes (shown once).
+/// Activates with a first code; returns the recovery codes (shown once). `password` is needed
+/// when the login was more than a few minutes ago.
 #[server(prefix = "/api", endpoint = "2fa/activate")]
-pub async fn activate_two_factor(code: String) -> Result<Vec<String>, ApiError> {
-    crate::ssr::call(|b, req| async move { b.two_factor.activate(&req, code).await }).await
+pub async fn activate_two_factor(
+    code: String,
+    password: Option<String>,
+) -> Result<Vec<String>, ApiError> {
+    let password = password.unwrap_or_default();
+    crate::ssr::call(|b, req| async move { b.two_factor.activate(&req, code, password).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "2fa/deactivate")]
@@ -54,9 +63,15 @@ pub async fn deactivate_two_factor(password: String, code: String) -> Result<(),
 }
 
 #[server(prefix = "/api", endpoint = "2fa/recovery-codes")]
-pub async fn new_recovery_codes(code: String) -> Result<Vec<String>, ApiError> {
-    crate::ssr::call(|b, req| async move { b.two_factor.new_recovery_codes(&req, code).await })
-        .await
+pub async fn new_recovery_codes(
+    code: String,
+    password: Option<String>,
+) -> Result<Vec<String>, ApiError> {
+    let password = password.unwrap_or_default();
+    crate::ssr::call(
+        |b, req| async move { b.two_factor.new_recovery_codes(&req, code, password).await },
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "users/reset-2fa")]

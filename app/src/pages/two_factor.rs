@@ -65,7 +65,7 @@ pub fn TwoFactorSetupPage() -> impl IntoView {
         <section class="card">
             <h1>{tr(T::TwoFactorTitle)}</h1>
             <p role="status" class="notice">{tr(T::TwoFactorSetupRequired)}</p>
-            <Enrolment after_done="/home"/>
+            <Enrolment after_done="/home" reauth=false/>
         </section>
     }
 }
@@ -107,12 +107,12 @@ fn TwoFactorSettings() -> impl IntoView {
                     Ok(s) if s.enabled => view! {
                         <p>{tr(T::TwoFactorOn)}</p>
                         <p class="hint">{tr(T::RecoveryLeft)} " " {s.recovery_codes_left}</p>
-                        <ManageTwoFactor required=s.required refresh/>
+                        <ManageTwoFactor required=s.required reauth=s.reauth_needed refresh/>
                     }
                         .into_any(),
-                    Ok(_) => view! {
+                    Ok(s) => view! {
                         <p>{tr(T::TwoFactorOff)}</p>
-                        <Enrolment after_done=""/>
+                        <Enrolment after_done="" reauth=s.reauth_needed/>
                     }
                         .into_any(),
                 }
@@ -122,9 +122,10 @@ fn TwoFactorSettings() -> impl IntoView {
 }
 
 /// Activation: button, then QR code, secret key and the first code, then the recovery codes.
-/// `after_done`: where the Continue button leads once the codes are shown ("" for none).
+/// `after_done`: where the Continue button leads once the codes are shown ("" for none); `reauth`:
+/// the login was a while ago, so the password is asked for again.
 #[component]
-fn Enrolment(after_done: &'static str) -> impl IntoView {
+fn Enrolment(after_done: &'static str, reauth: bool) -> impl IntoView {
     let lang = use_lang();
     let hydrated = use_hydrated();
     let start = ServerAction::<StartTwoFactor>::new();
@@ -152,6 +153,9 @@ fn Enrolment(after_done: &'static str) -> impl IntoView {
                 <ActionForm action=activate attr:class="form" attr:novalidate=true>
                     <label for="activation_code">{tr(T::TwoFactorCode)}</label>
                     <input id="activation_code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
+                    <Show when=move || reauth || asks_password(error())>
+                        <PasswordAgain id="activation_password"/>
+                    </Show>
                     <button type="submit" class="primary" disabled=move || !hydrated.get() || activate.pending().get()>
                         {tr(T::Activate)}
                     </button>
@@ -175,6 +179,24 @@ fn Enrolment(after_done: &'static str) -> impl IntoView {
     }
 }
 
+/// The password asked for again before a sensitive change.
+#[component]
+fn PasswordAgain(id: &'static str) -> impl IntoView {
+    view! {
+        <label for=id>{tr(T::Password)}</label>
+        <input id=id name="password" type="password" autocomplete="current-password" aria-describedby=format!("{id}_hint")/>
+        <p id=format!("{id}_hint") class="hint">{tr(T::PasswordAgainHint)}</p>
+    }
+}
+
+/// The server asked for the password (again).
+fn asks_password(error: Option<ApiError>) -> bool {
+    matches!(
+        error,
+        Some(ApiError::ReauthRequired | ApiError::WrongPassword)
+    )
+}
+
 #[component]
 fn RecoveryCodeList(codes: Vec<String>, after_done: &'static str) -> impl IntoView {
     view! {
@@ -190,7 +212,7 @@ fn RecoveryCodeList(codes: Vec<String>, after_done: &'static str) -> impl IntoVi
 
 /// With 2FA on: new recovery codes, and deactivation (unless the client requires 2FA).
 #[component]
-fn ManageTwoFactor(required: bool, refresh: RwSignal<u32>) -> impl IntoView {
+fn ManageTwoFactor(required: bool, reauth: bool, refresh: RwSignal<u32>) -> impl IntoView {
     let lang = use_lang();
     let hydrated = use_hydrated();
     let deactivate = ServerAction::<DeactivateTwoFactor>::new();
@@ -215,6 +237,9 @@ fn ManageTwoFactor(required: bool, refresh: RwSignal<u32>) -> impl IntoView {
             <ActionForm action=renew attr:class="form inline" attr:novalidate=true>
                 <label for="renew_code">{tr(T::TwoFactorCode)}</label>
                 <input id="renew_code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
+                <Show when=move || reauth || asks_password(renew.value().get().and_then(|r| r.err()))>
+                    <PasswordAgain id="renew_password"/>
+                </Show>
                 <button type="submit" class="secondary" disabled=move || !hydrated.get()>{tr(T::NewRecoveryCodes)}</button>
             </ActionForm>
         </Show>

@@ -1,8 +1,11 @@
 //! User administration for a client's user administrators: list, search, filter, page; New user;
-//! edit; resend the registration mail; send a password reset mail; deactivate and reactivate.
+//! edit; resend the registration mail; send a password reset mail; deactivate and reactivate;
+//! release a user's SSO binding (users of an SSO client).
 
 use super::use_hydrated;
-use crate::api::{ClearThrottle, EndUserSessions, ResendRegistration, ResetUserTwoFactor};
+use crate::api::{
+    ClearThrottle, EndUserSessions, ReleaseSsoBinding, ResendRegistration, ResetUserTwoFactor,
+};
 
 use crate::api::{
     self, ApiError, CreateUser, Field, Invitation, Role, SendPasswordReset, SetUserActive,
@@ -38,6 +41,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let activate = ServerAction::<SetUserActive>::new();
     let reset_2fa = ServerAction::<ResetUserTwoFactor>::new();
     let end_sessions = ServerAction::<EndUserSessions>::new();
+    let release_sso = ServerAction::<ReleaseSsoBinding>::new();
 
     // Each action reports its own outcome and refreshes the list.
     let report = move |outcome, ok| feedback.report(outcome, ok);
@@ -57,6 +61,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     });
     Effect::new(move |_| report(resend.value().get(), T::MailQueued));
     Effect::new(move |_| report(reset_2fa.value().get(), T::TwoFactorResetDone));
+    Effect::new(move |_| report(release_sso.value().get(), T::SsoBindingReleased));
     Effect::new(move |_| {
         report(
             end_sessions.value().get().map(|r| r.map(|_| ())),
@@ -200,6 +205,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                                                             set_reactivating
                                                             reset_2fa
                                                             end_sessions
+                                                            release_sso
                                                         />
                                                     }
                                                 })
@@ -255,6 +261,7 @@ fn UserRow(
     set_reactivating: WriteSignal<bool>,
     reset_2fa: ServerAction<ResetUserTwoFactor>,
     end_sessions: ServerAction<EndUserSessions>,
+    release_sso: ServerAction<ReleaseSsoBinding>,
 ) -> impl IntoView {
     let hydrated = use_hydrated();
     let status = match user.status {
@@ -306,6 +313,10 @@ fn UserRow(
                 {row_action(user.two_factor, T::ResetTwoFactor, hydrated, {
                     let id = id.clone();
                     move || { reset_2fa.dispatch(ResetUserTwoFactor { id: id.clone() }); }
+                })}
+                {row_action(user.sso, T::ReleaseSsoBinding, hydrated, {
+                    let id = id.clone();
+                    move || { release_sso.dispatch(ReleaseSsoBinding { id: id.clone() }); }
                 })}
                 {row_action(!is_deactivated, T::Deactivate, hydrated, {
                     let id = id.clone();

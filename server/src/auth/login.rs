@@ -155,33 +155,48 @@ pub async fn password_step(
         return Err(ServiceError::UseSso);
     }
     if let Some(wait) = throttle::ip_wait(ip_row.as_ref(), now) {
-        record(
-            auth,
-            req,
-            client.as_ref(),
-            None,
-            "throttled",
-            "too many failures from this IP",
-        )
-        .await?;
+        if let Some(ip_key) = &ip_key {
+            refused_while_waiting(
+                auth,
+                req,
+                client.as_ref(),
+                ip_key,
+                "too many failures from this IP",
+            )
+            .await?;
+        }
         return Err(ServiceError::LoginFailed {
             retry_after_secs: Some(wait.max(1) as u64),
         });
     }
-    let Some(attempts) = attempts else {
-        let wait = throttle::remaining(&auth.store, &key, now).await?;
-        record(
-            auth,
-            req,
-            client.as_ref(),
-            None,
-            "throttled",
-            "account waiting after failures",
-        )
-        .await?;
-        return Err(ServiceError::LoginFailed {
-            retry_after_secs: Some(wait),
-        });
+    let attempts = match attempts {
+        Some(a) if a <= throttle::LOCK_AFTER => a,
+        // Past the lock: counted, but the password is not checked.
+        Some(_) => {
+            refused_while_waiting(auth, req, client.as_ref(), &key, "account locked").await?;
+            return Err(ServiceError::AccountLocked);
+        }
+        None => {
+            let row = auth.store.throttle_row(&key).await?;
+            if throttle::is_locked(row.as_ref()) {
+                refused_while_waiting(auth, req, client.as_ref(), &key, "account locked").await?;
+                return Err(ServiceError::AccountLocked);
+            }
+            let wait = row
+                .map(|r| (r.blocked_until - now).max(1) as u64)
+                .unwrap_or(1);
+            refused_while_waiting(
+                auth,
+                req,
+                client.as_ref(),
+                &key,
+                "account waiting after failures",
+            )
+            .await?;
+            return Err(ServiceError::LoginFailed {
+                retry_after_secs: Some(wait),
+            });
+        }
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = auth
@@ -203,6 +218,12 @@ pub async fn password_step(
             .await?;
             tracing::info!(reason = reason.as_str(), attempts, "login failed");
             throttle::ip_failed(&auth.store, ip_bucket.as_deref(), now).await?;
+            if attempts >= throttle::LOCK_AFTER {
+                if let Some(user) = &user {
+                    auth.notify_locked(user).await?;
+                }
+                return Err(ServiceError::AccountLocked);
+            }
             if attempts >= throttle::NOTIFY_AFTER
                 && let Some(user) = &user
                 && auth.store.throttle_mark_notified(&key, now).await?
@@ -277,6 +298,26 @@ async fn challenge(auth: &Auth, req: &RequestCtx, user: &UserRow, kind: &str) ->
         auth.cookies
             .challenge(issued.secret.expose_secret(), CHALLENGE_TTL_SECS),
     );
+    Ok(())
+}
+
+/// A refusal while the IP or the account waits (or is locked): counted on a row of its own, and
+/// written to the audit log only once per key and [`throttle::REFUSALS_WINDOW`], so that a script
+/// hammering a waiting account cannot fill the log.
+async fn refused_while_waiting(
+    auth: &Auth,
+    req: &RequestCtx,
+    client: Option<&ClientRow>,
+    key: &str,
+    detail: &str,
+) -> ServiceResult<()> {
+    auth.metrics.login("password", "throttled");
+    if throttle::count_refusal(&auth.store, key, auth.now()).await? {
+        let detail = format!("{detail} (further refusals this hour are only counted)");
+        let ip = super::client_ip(req);
+        let event = login_event(client, None, "throttled", &detail, ip.as_deref());
+        auth.store.record(event, auth.now()).await?;
+    }
     Ok(())
 }
 

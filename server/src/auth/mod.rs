@@ -52,6 +52,8 @@ pub struct Auth {
 pub struct CurrentSession {
     pub token_hash: String,
     pub user: UserRow,
+    /// When the session began: the moment of the login.
+    pub created_at: UnixTime,
 }
 
 impl Auth {
@@ -179,13 +181,42 @@ impl Auth {
         if now - row.last_seen_at >= TOUCH_AFTER_SECS {
             self.store.touch_session(&token_hash, now).await?;
         }
-        Ok(user.map(|user| CurrentSession { token_hash, user }))
+        Ok(user.map(|user| CurrentSession {
+            token_hash,
+            user,
+            created_at: row.created_at,
+        }))
     }
 
     /// Tells the user that someone keeps failing to log in as them (the caller limits this to
     /// one mail a day).
     pub async fn notify_failed_logins(&self, user: &UserRow, attempts: i64) -> ServiceResult<()> {
-        use crate::mail::templates::{self, MailContent, Recipient};
+        let content = crate::mail::templates::MailContent::FailedLogins {
+            login_link: self.public_url.to_string(),
+            attempts,
+        };
+        self.mail_user(user, content).await
+    }
+
+    /// Tells the user that their password is no longer checked after too many failures, and how
+    /// to get in again (a new password through "Forgot your password?").
+    pub async fn notify_locked(&self, user: &UserRow) -> ServiceResult<()> {
+        let mut forgot = self.public_url.clone();
+        forgot.set_path("/forgot-password");
+        let content = crate::mail::templates::MailContent::AccountLocked {
+            forgot_link: forgot.to_string(),
+            attempts: crate::throttle::LOCK_AFTER,
+        };
+        self.mail_user(user, content).await
+    }
+
+    /// Queues a mail to the user and wakes the delivery worker.
+    async fn mail_user(
+        &self,
+        user: &UserRow,
+        content: crate::mail::templates::MailContent,
+    ) -> ServiceResult<()> {
+        use crate::mail::templates::{self, Recipient};
         let Some(client) = self.store.client_by_id(&user.client_id).await? else {
             return Ok(());
         };
@@ -196,27 +227,24 @@ impl Auth {
             username: &user.username,
             lang: crate::links::user_lang(user),
         };
-        let content = MailContent::FailedLogins {
-            login_link: self.public_url.to_string(),
-            attempts,
-        };
         let rendered = templates::render(&content, &recipient, &self.time_zone);
-        let to = format!("{name} <{}>", user.email).replace(['\r', '\n'], " ");
         let mut conn = self.store.pool().acquire().await?;
-        crate::store::outbox::enqueue(
-            &mut conn,
-            crate::store::outbox::NewMail {
-                recipient: &to,
-                subject: &rendered.subject,
-                body_text: &rendered.text,
-                body_html: &rendered.html,
-                client_id: Some(&client.id),
-                user_id: Some(&user.id),
-                kind: content.kind(),
-            },
-            self.now(),
-        )
-        .await?;
+        self.mailer
+            .enqueue(
+                &mut conn,
+                crate::store::outbox::NewMail {
+                    recipient: &user.email,
+                    recipient_name: &name,
+                    subject: &rendered.subject,
+                    body_text: &rendered.text,
+                    body_html: &rendered.html,
+                    client_id: Some(&client.id),
+                    user_id: Some(&user.id),
+                    kind: content.kind(),
+                },
+                self.now(),
+            )
+            .await?;
         self.mailer.wake();
         Ok(())
     }

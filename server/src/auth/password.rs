@@ -452,24 +452,70 @@ mod tests {
 
     #[tokio::test]
     async fn the_dummy_hash_never_verifies() {
-        let hasher = Hasher::new(1, 8).unwrap();
+        let mut hasher = Hasher::new(1, 8).unwrap();
         let dummy = hasher.dummy.to_string();
-        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            !hasher
-                .verify(None, SecretString::from("anything"))
-                .await
-                .unwrap()
-        );
         let real = hasher
             .hash(SecretString::from("s3cret-enough"))
             .await
             .unwrap();
         assert!(
             hasher
-                .verify(Some(real), SecretString::from("s3cret-enough"))
+                .verify(Some(real.clone()), SecretString::from("s3cret-enough"))
                 .await
                 .unwrap()
         );
+
+        // A well-formed argon2id hash with the parameters, salt and output length of a user's
+        // hash, so checking it costs what checking a user's password costs.
+        let (parsed, user) = (
+            PasswordHash::new(&dummy).unwrap(),
+            PasswordHash::new(&real).unwrap(),
+        );
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
+        assert_eq!(
+            Algorithm::try_from(parsed.algorithm).unwrap(),
+            Algorithm::Argon2id
+        );
+        assert_eq!(parsed.version, Some(0x13));
+        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (MEMORY_KIB, ITERATIONS, PARALLELISM)
+        );
+        assert_eq!(params, Params::try_from(&user).unwrap());
+        assert_eq!(
+            parsed.salt.as_ref().map(|s| s.len()),
+            user.salt.as_ref().map(|s| s.len())
+        );
+        assert_eq!(
+            parsed.hash.as_ref().map(|h| h.len()),
+            user.hash.as_ref().map(|h| h.len())
+        );
+
+        // Its password is random and kept nowhere: nothing a guesser tries matches it, and every
+        // hasher has another one.
+        let mut scratch = Scratch::new();
+        let zeros = format!("{:?}", [0u8; 16]);
+        for guess in ["", "password", "dummy", "s3cret-enough", zeros.as_str()] {
+            assert!(!scratch.verify(&dummy, guess), "the dummy took {guess:?}");
+        }
+        assert_ne!(Hasher::new(1, 1).unwrap().dummy, hasher.dummy);
+
+        // A user without a hash is refused even with the password that the dummy hash was made
+        // from; the check still runs and counts.
+        hasher.dummy = hash_blocking("guessable").unwrap().into();
+        let dummy = hasher.dummy.to_string();
+        assert!(scratch.verify(&dummy, "guessable"));
+        let before = hasher.verifications();
+        assert!(
+            !hasher
+                .verify(None, SecretString::from("guessable"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(hasher.verifications(), before + 1);
     }
 }

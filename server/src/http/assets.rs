@@ -144,6 +144,54 @@ mod tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 
+    #[tokio::test]
+    async fn no_path_leads_out_of_the_pkg_folder() {
+        const SECRET: &[u8] = b"not for the web";
+        let (root, options) = site();
+        let name = root.file_name().unwrap().to_string_lossy().into_owned();
+        // One file beside the site root, one in it beside `pkg`; taken literally, the paths below
+        // lead to them.
+        let outside = root.with_file_name(format!("{name}.secret"));
+        std::fs::write(&outside, SECRET).unwrap();
+        std::fs::write(root.join("secret.txt"), SECRET).unwrap();
+        let pkg = root.join("pkg");
+        assert_eq!(
+            std::fs::read(pkg.join(format!("../../{name}.secret"))).unwrap(),
+            SECRET
+        );
+        assert_eq!(std::fs::read(pkg.join("../secret.txt")).unwrap(), SECRET);
+
+        let absolute = outside.to_string_lossy().replace('/', "%2F");
+        for path in [
+            "/pkg/../secret.txt".to_owned(),
+            "/pkg/%2e%2e/secret.txt".to_owned(),
+            "/pkg/plain.js/../../secret.txt".to_owned(),
+            format!("/pkg/../../{name}.secret"),
+            format!("/pkg/%2e%2e/%2e%2e/{name}.secret"),
+            format!("/pkg/%2E%2E/%2E%2E/{name}.secret"),
+            format!("/pkg/..%2f..%2f{name}.secret"),
+            format!("/pkg/%2e%2e%2f%2e%2e%2f{name}.secret"),
+            format!("/pkg/.%2e/.%2e/{name}.secret"),
+            format!("/pkg/..%5c..%5c{name}.secret"),
+            format!("/pkg/{absolute}"),
+            format!("/pkg/{}", outside.display()),
+        ] {
+            let response = get(&options, &path, "identity").await;
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            assert!(status.is_client_error(), "{path}: {status}");
+            assert!(
+                !body.windows(SECRET.len()).any(|w| w == SECRET),
+                "{path} served the file"
+            );
+        }
+
+        std::fs::remove_file(outside).unwrap();
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
     #[test]
     fn only_names_with_a_content_hash_count_as_hashed() {
         assert!(is_content_hashed(

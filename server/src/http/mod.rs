@@ -207,7 +207,21 @@ async fn sso_callback(State(state): State<HttpState>, request: Request<Body>) ->
     response
 }
 
-/// Prometheus metrics: with `METRICS_TOKEN` set, for its bearer; otherwise for loopback peers only.
+/// The request names a client it was forwarded for (any of the headers proxies add).
+fn forwarded(request: &Request<Body>) -> bool {
+    [
+        "forwarded",
+        "x-forwarded-for",
+        "x-real-ip",
+        "x-forwarded-host",
+    ]
+    .iter()
+    .any(|h| request.headers().contains_key(*h))
+}
+
+/// Prometheus metrics: with `METRICS_TOKEN` set, for its bearer; otherwise for loopback peers only,
+/// and only when the request did not come through a proxy: behind a reverse proxy on the same host
+/// every request's peer is loopback, but the proxy says whom it forwards for.
 async fn metrics(State(state): State<HttpState>, request: Request<Body>) -> Response {
     use secrecy::ExposeSecret;
     let peer = peer(&request);
@@ -227,7 +241,7 @@ async fn metrics(State(state): State<HttpState>, request: Request<Body>) -> Resp
                         .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                         == 0
             }),
-        None => peer.is_some_and(|ip| ip.is_loopback()),
+        None => peer.is_some_and(|ip| ip.is_loopback()) && !forwarded(&request),
     };
     if !allowed {
         return (StatusCode::FORBIDDEN, "forbidden").into_response();

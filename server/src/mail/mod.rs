@@ -5,16 +5,25 @@
 //! sends them, and marks them sent; a failure reschedules the row with a growing delay (30 s, 1 min,
 //! 2 min … up to 1 h), and a crash leaves the lease to run out so that another worker (or this one
 //! after a restart) picks the mail up again.
+//!
+//! No live link rests in the database: [`Mailer::enqueue`] seals a mail's bodies with a key derived
+//! from `SECRET_KEY` (every instance shares it), the worker opens them to send, and a sent row's
+//! bodies are emptied. A mail has exactly one recipient, the stored address; the display name is
+//! kept apart and handed to lettre, which quotes or encodes it, so no name can add or change a
+//! recipient or a header.
 
 pub mod templates;
 pub mod transport;
 
 use crate::clock::{Clock, UnixTime};
+use crate::error::{ServiceError, ServiceResult};
 use crate::store::Store;
 use crate::store::audit::AuditEvent;
-use crate::store::outbox::OutboxRow;
-use lettre::Message;
+use crate::store::outbox::{self, NewMail, OutboxRow};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, Message};
+use secrecy::{ExposeSecret, SecretBox};
+use sqlx::AnyConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -25,6 +34,8 @@ const LEASE_SECS: i64 = 120;
 const BATCH: i64 = 20;
 /// How often the worker looks for due mails when nothing wakes it.
 const POLL: Duration = Duration::from_secs(2);
+/// Derives the outbox's key from `SECRET_KEY` (see `crate::crypto`).
+const KEY_LABEL: &str = "promio.connect mail outbox";
 
 #[derive(Clone)]
 pub struct Mailer {
@@ -33,6 +44,8 @@ pub struct Mailer {
     transport: Arc<dyn MailTransport>,
     from: Mailbox,
     wake: Arc<Notify>,
+    /// Seals and opens the bodies in the outbox.
+    key: Arc<SecretBox<[u8; 32]>>,
     /// The wait before the first retry of a failed mail; it doubles with each failure (to 1 h).
     retry_base_secs: i64,
 }
@@ -50,20 +63,49 @@ pub fn backoff_secs(base: i64, attempts: i64) -> i64 {
 }
 
 impl Mailer {
+    /// `secret_key` is the deployment's `SECRET_KEY`; the mailer derives its own key from it, so
+    /// every instance with the same `SECRET_KEY` can send what any of them queued.
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
         transport: Arc<dyn MailTransport>,
         from: Mailbox,
+        secret_key: &SecretBox<[u8; 32]>,
     ) -> Self {
+        let key = crate::crypto::derive_key(secret_key.expose_secret(), KEY_LABEL);
         Mailer {
             store,
             clock,
             transport,
             from,
             wake: Arc::new(Notify::new()),
+            key: Arc::new(SecretBox::new(Box::new(key))),
             retry_base_secs: 30,
         }
+    }
+
+    /// Queues a mail on `conn` (normally the caller's transaction, so that the mail exists exactly
+    /// when the change that causes it does), its bodies sealed. Call [`Mailer::wake`] after the
+    /// commit to send it at once.
+    pub async fn enqueue(
+        &self,
+        conn: &mut AnyConnection,
+        mail: NewMail<'_>,
+        now: UnixTime,
+    ) -> ServiceResult<String> {
+        let seal = |plain: &str| {
+            crate::crypto::seal(self.key.expose_secret(), plain.as_bytes()).ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!("cannot seal a mail for the outbox"))
+            })
+        };
+        let body_text = seal(mail.body_text)?;
+        let body_html = seal(mail.body_html)?;
+        let sealed = NewMail {
+            body_text: &body_text,
+            body_html: &body_html,
+            ..mail
+        };
+        Ok(outbox::insert_sealed(conn, sealed, now).await?)
     }
 
     /// Sets the wait before the first retry (`MAIL_RETRY_SECONDS`).
@@ -115,16 +157,27 @@ impl Mailer {
     }
 
     async fn send(&self, mail: &OutboxRow) -> anyhow::Result<()> {
-        let to: Mailbox = mail.recipient.parse()?;
+        let to = recipient(&mail.recipient, &mail.recipient_name)?;
+        let (text, html) = if mail.sealed != 0 {
+            (self.open(&mail.body_text)?, self.open(&mail.body_html)?)
+        } else {
+            (mail.body_text.clone(), mail.body_html.clone())
+        };
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.clone())
-            .multipart(MultiPart::alternative_plain_html(
-                mail.body_text.clone(),
-                mail.body_html.clone(),
-            ))?;
+            .multipart(MultiPart::alternative_plain_html(text, html))?;
         self.transport.send(message).await
+    }
+
+    fn open(&self, sealed: &str) -> anyhow::Result<String> {
+        let plain = crate::crypto::open(self.key.expose_secret(), sealed).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the mail cannot be opened (was SECRET_KEY changed since it was queued?)"
+            )
+        })?;
+        Ok(String::from_utf8(plain)?)
     }
 
     async fn audit(
@@ -169,9 +222,28 @@ impl Mailer {
     }
 }
 
+/// The one recipient of a mail: the stored address, with the display name beside it. The name is
+/// given to lettre as a name (which quotes or encodes it), never parsed as part of an address, and
+/// line breaks and other control characters in it become spaces. Rows queued before migration 0008
+/// hold `Name <address>` in `recipient`; they are read as one mailbox, as they were then.
+fn recipient(address: &str, name: &str) -> anyhow::Result<Mailbox> {
+    let Ok(address) = address.trim().parse::<Address>() else {
+        return Ok(address.parse::<Mailbox>()?);
+    };
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let name = name.trim();
+    Ok(Mailbox::new(
+        (!name.is_empty()).then(|| name.to_owned()),
+        address,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::backoff_secs;
+    use super::{backoff_secs, recipient};
 
     #[test]
     fn retries_back_off_up_to_an_hour() {
@@ -183,5 +255,56 @@ mod tests {
         assert_eq!(backoff_secs(30, 50), 3600);
         assert_eq!(backoff_secs(1, 1), 1);
         assert_eq!(backoff_secs(1, 3), 4);
+    }
+
+    /// The address in each `To`, `Cc` or `Bcc` header of a formatted message.
+    fn header_recipients(message: &lettre::Message) -> Vec<String> {
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        let head = raw.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+        head.split("\r\n")
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(name, _)| ["to", "cc", "bcc"].contains(&name.to_ascii_lowercase().as_str()))
+            .flat_map(|(_, value)| value.trim().parse::<lettre::message::Mailboxes>().unwrap())
+            .map(|mailbox| mailbox.email.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_display_name_never_adds_or_changes_a_recipient_or_a_header() {
+        for name in [
+            "Eve <eve@evil.example>, x",
+            "\"a\r\nBcc: x@evil.example",
+            "a\nCc: x@evil.example\r\n\r\nbody",
+            "Erika \"the boss\" Mustermann, Jr.",
+            "Jürgen",
+            "",
+        ] {
+            let to = recipient("erika@acme.example", name).unwrap();
+            let message = lettre::Message::builder()
+                .from("promio.connect <no-reply@promio.example>".parse().unwrap())
+                .to(to)
+                .subject("s")
+                .body("b".to_owned())
+                .unwrap();
+            let envelope: Vec<String> = message
+                .envelope()
+                .to()
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            assert_eq!(envelope, ["erika@acme.example"], "{name:?}");
+            assert_eq!(
+                header_recipients(&message),
+                ["erika@acme.example"],
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_from_before_the_name_column_are_still_addressed() {
+        let to = recipient("Erika Mustermann <erika@acme.example>", "").unwrap();
+        assert_eq!(to.email.to_string(), "erika@acme.example");
+        assert_eq!(to.name.as_deref(), Some("Erika Mustermann"));
     }
 }

@@ -25,6 +25,16 @@ pub enum MailContent {
         login_link: String,
         attempts: i64,
     },
+    /// After `attempts` failures in a row the password is no longer checked.
+    AccountLocked {
+        forgot_link: String,
+        attempts: i64,
+    },
+    /// Sent to the old address when an administrator changed the user's email address.
+    EmailChanged {
+        login_link: String,
+        new_email: String,
+    },
 }
 
 impl MailContent {
@@ -34,6 +44,8 @@ impl MailContent {
             MailContent::PasswordReset { .. } => "password_reset",
             MailContent::TwoFactorReset { .. } => "two_factor_reset",
             MailContent::FailedLogins { .. } => "failed_logins",
+            MailContent::AccountLocked { .. } => "account_locked",
+            MailContent::EmailChanged { .. } => "email_changed",
         }
     }
 }
@@ -104,6 +116,24 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
             _,
         ) => {
             return render_notice(login_link, to, Notice::FailedLogins(*attempts));
+        }
+        (
+            MailContent::AccountLocked {
+                forgot_link,
+                attempts,
+            },
+            _,
+        ) => {
+            return render_notice(forgot_link, to, Notice::Locked(*attempts));
+        }
+        (
+            MailContent::EmailChanged {
+                login_link,
+                new_email,
+            },
+            _,
+        ) => {
+            return render_notice(login_link, to, Notice::EmailChanged(new_email));
         }
         (MailContent::Registration { link, expires_at }, Lang::En) => (
             "Your promio.connect account",
@@ -203,59 +233,94 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// The mail that tells a user their two-factor authentication was reset.
-enum Notice {
+/// A mail that tells the user about something that happened to their account.
+enum Notice<'a> {
     TwoFactorReset,
     FailedLogins(i64),
+    Locked(i64),
+    EmailChanged(&'a str),
 }
 
-fn render_notice(login_link: &str, to: &Recipient<'_>, notice: Notice) -> Rendered {
-    if let Notice::FailedLogins(attempts) = notice {
-        let (subject, greeting, body, action) = match to.lang {
-            Lang::En => (
-                "Failed logins to your promio.connect account",
-                format!("Hello {},", to.display_name),
-                format!(
-                    "someone has tried to log in as you (company ID {}, user name {}) {attempts} times in a row \
-                     with a wrong password. Further attempts are slowed down. If this was not you, nothing is \
-                     lost, but consider choosing a new password and turning on two-factor authentication.",
-                    to.company_id, to.username
-                ),
-                "Log in:",
+fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered {
+    let (company, user) = (to.company_id, to.username);
+    let (subject, body, action): (&str, String, &str) = match (notice, to.lang) {
+        (Notice::FailedLogins(attempts), Lang::En) => (
+            "Failed logins to your promio.connect account",
+            format!(
+                "someone has tried to log in as you (company ID {company}, user name {user}) {attempts} times in a row \
+                 with a wrong password. Further attempts are slowed down. If this was not you, nothing is \
+                 lost, but consider choosing a new password and turning on two-factor authentication."
             ),
-            Lang::De => (
-                "Fehlgeschlagene Anmeldungen bei promio.connect",
-                format!("Hallo {},", to.display_name),
-                format!(
-                    "jemand hat {attempts}-mal hintereinander versucht, sich mit falschem Passwort als Sie anzumelden \
-                     (Firmen-ID {}, Benutzername {}). Weitere Versuche werden verlangsamt. Waren Sie das nicht, \
-                     wählen Sie am besten ein neues Passwort und aktivieren Sie die Zwei-Faktor-Authentifizierung.",
-                    to.company_id, to.username
-                ),
-                "Anmelden:",
-            ),
-        };
-        return notice_mail(subject, &greeting, &body, action, login_link, to.lang);
-    }
-    let (subject, greeting, body, action) = match to.lang {
-        Lang::En => (
-            "Your two-factor authentication was reset",
-            format!("Hello {},", to.display_name),
-            "your company's user administrator has turned off the two-factor authentication of your \
-             promio.connect account. If your company requires it, you will set it up again at your next login. \
-             If you did not ask for this, please contact your user administrator.",
             "Log in:",
         ),
-        Lang::De => (
+        (Notice::FailedLogins(attempts), Lang::De) => (
+            "Fehlgeschlagene Anmeldungen bei promio.connect",
+            format!(
+                "jemand hat {attempts}-mal hintereinander versucht, sich mit falschem Passwort als Sie anzumelden \
+                 (Firmen-ID {company}, Benutzername {user}). Weitere Versuche werden verlangsamt. Waren Sie das nicht, \
+                 wählen Sie am besten ein neues Passwort und aktivieren Sie die Zwei-Faktor-Authentifizierung."
+            ),
+            "Anmelden:",
+        ),
+        (Notice::Locked(attempts), Lang::En) => (
+            "Your promio.connect password has been locked",
+            format!(
+                "there have been {attempts} failed logins in a row to your account (company ID {company}, user name \
+                 {user}). To protect it, your password is no longer accepted. Set a new password with \
+                 “Forgot your password?” (the link below), or ask your company's user administrator to unlock it."
+            ),
+            "Set a new password:",
+        ),
+        (Notice::Locked(attempts), Lang::De) => (
+            "Ihr Passwort für promio.connect wurde gesperrt",
+            format!(
+                "es gab {attempts} fehlgeschlagene Anmeldungen hintereinander bei Ihrem Zugang (Firmen-ID {company}, \
+                 Benutzername {user}). Zu seinem Schutz wird Ihr Passwort nicht mehr angenommen. Legen Sie über \
+                 „Passwort vergessen?“ (Link unten) ein neues fest, oder bitten Sie die Benutzerverwaltung Ihrer \
+                 Firma, es zu entsperren."
+            ),
+            "Neues Passwort festlegen:",
+        ),
+        (Notice::EmailChanged(new_email), Lang::En) => (
+            "The email address of your promio.connect account was changed",
+            format!(
+                "your company's user administrator has changed the email address of your account (company ID \
+                 {company}, user name {user}) to {new_email}. Mails about your account now go there. If you did not \
+                 expect this, please contact your user administrator."
+            ),
+            "Log in:",
+        ),
+        (Notice::EmailChanged(new_email), Lang::De) => (
+            "Die E-Mail-Adresse Ihres Zugangs zu promio.connect wurde geändert",
+            format!(
+                "die Benutzerverwaltung Ihrer Firma hat die E-Mail-Adresse Ihres Zugangs (Firmen-ID {company}, \
+                 Benutzername {user}) in {new_email} geändert. E-Mails zu Ihrem Zugang gehen nun dorthin. Haben Sie \
+                 das nicht erwartet, wenden Sie sich bitte an Ihre Benutzerverwaltung."
+            ),
+            "Anmelden:",
+        ),
+        (Notice::TwoFactorReset, Lang::En) => (
+            "Your two-factor authentication was reset",
+            "your company's user administrator has turned off the two-factor authentication of your \
+             promio.connect account. If your company requires it, you will set it up again at your next login. \
+             If you did not ask for this, please contact your user administrator."
+                .to_owned(),
+            "Log in:",
+        ),
+        (Notice::TwoFactorReset, Lang::De) => (
             "Ihre Zwei-Faktor-Authentifizierung wurde zurückgesetzt",
-            format!("Hallo {},", to.display_name),
             "die Benutzerverwaltung Ihrer Firma hat die Zwei-Faktor-Authentifizierung Ihres Zugangs zu \
              promio.connect ausgeschaltet. Verlangt Ihre Firma sie, richten Sie sie bei der nächsten Anmeldung neu ein. \
-             Haben Sie das nicht veranlasst, wenden Sie sich bitte an Ihre Benutzerverwaltung.",
+             Haben Sie das nicht veranlasst, wenden Sie sich bitte an Ihre Benutzerverwaltung."
+                .to_owned(),
             "Anmelden:",
         ),
     };
-    notice_mail(subject, &greeting, body, action, login_link, to.lang)
+    let greeting = match to.lang {
+        Lang::En => format!("Hello {},", to.display_name),
+        Lang::De => format!("Hallo {},", to.display_name),
+    };
+    notice_mail(subject, &greeting, &body, action, link, to.lang)
 }
 
 fn notice_mail(

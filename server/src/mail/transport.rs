@@ -1,5 +1,7 @@
 //! Where mails go: an SMTP server (`SMTP_URL`), a folder of .eml files (no `SMTP_URL`: development),
 //! or a capture that tests read.
+//!
+//! No transport logs what a mail says: its links carry tokens, and no token reaches a log line.
 
 use async_trait::async_trait;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -32,7 +34,8 @@ impl MailTransport for Smtp {
     }
 }
 
-/// Writes each mail as `<id>.eml` into a folder.
+/// Writes each mail as `<id>.eml` into a folder; the log names the file (the file is the delivery:
+/// whoever develops without an SMTP server opens it to follow the link).
 pub struct Folder {
     transport: AsyncFileTransport<Tokio1Executor>,
     dir: PathBuf,
@@ -51,21 +54,10 @@ impl Folder {
 #[async_trait]
 impl MailTransport for Folder {
     async fn send(&self, message: Message) -> anyhow::Result<()> {
-        let link = link_in(&message);
         let id = self.transport.send(message).await?;
-        // Development only (there is no SMTP server): the log says where the mail and its link are.
-        tracing::info!(file = %self.dir.join(format!("{id}.eml")).display(), link = %link.unwrap_or_default(), "mail written");
+        tracing::info!(file = %self.dir.join(format!("{id}.eml")).display(), "mail written");
         Ok(())
     }
-}
-
-fn link_in(message: &Message) -> Option<String> {
-    let raw = String::from_utf8_lossy(&message.formatted()).into_owned();
-    let start = raw.find("http")?;
-    let end = raw[start..]
-        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
-        .map(|e| start + e)?;
-    Some(raw[start..end].to_owned())
 }
 
 /// A sent mail as tests see it.
@@ -178,6 +170,51 @@ mod tests {
         let text = std::fs::read_to_string(&files[0]).unwrap();
         assert!(text.contains("To: Erika <erika@acme.example>"));
         assert!(text.contains("https://login.example/set-password?token=abc"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// What a subscriber wrote, for tests that read the log.
+    #[derive(Clone, Default)]
+    struct Log(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_folder_logs_the_file_and_never_the_link() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let dir =
+            std::env::temp_dir().join(format!("promio-outbox-{}", uuid::Uuid::new_v4().simple()));
+        let folder = Folder::new(dir.clone()).unwrap();
+        let message = Message::builder()
+            .from("promio.connect <no-reply@promio.example>".parse().unwrap())
+            .to("Erika <erika@acme.example>".parse().unwrap())
+            .subject("Your promio.connect account")
+            .body("Set your password: https://login.example/set-password?token=s3cr3t\n".to_owned())
+            .unwrap();
+        folder.send(message).await.unwrap();
+
+        let written = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(written.contains("mail written"), "{written}");
+        assert!(written.contains(&dir.display().to_string()), "{written}");
+        assert!(!written.contains("s3cr3t"), "{written}");
+        assert!(!written.contains("set-password"), "{written}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

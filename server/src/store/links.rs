@@ -64,6 +64,29 @@ pub async fn consume(
 }
 
 impl Store {
+    /// Counts a wrong second-factor code given with a link; at `void_after` the link is void
+    /// (superseded). Returns the wrong codes counted so far.
+    pub async fn link_code_failed(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+        void_after: i64,
+    ) -> Result<i64, sqlx::Error> {
+        use sqlx::Row;
+        sqlx::query(
+            "UPDATE link_tokens SET code_failures = code_failures + 1,
+                 superseded_at = CASE WHEN code_failures + 1 >= $3
+                     THEN COALESCE(superseded_at, $2) ELSE superseded_at END
+             WHERE token_hash = $1 RETURNING code_failures",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(void_after)
+        .fetch_one(self.pool())
+        .await?
+        .try_get("code_failures")
+    }
+
     pub async fn link(&self, token_hash: &str) -> Result<Option<LinkRow>, sqlx::Error> {
         sqlx::query_as::<_, LinkRow>(
             "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at

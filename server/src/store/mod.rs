@@ -183,11 +183,37 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_holds_at_most_the_configured_connections() {
+        use std::time::Duration;
+        use tokio::time::timeout;
         let dir = std::env::temp_dir().join(format!("promio-pool-{}", super::new_id()));
         let url = format!("sqlite://{}?mode=rwc", dir.join("pool.db").display());
         let store = Store::connect(&url, 3).await.expect("connect");
         assert_eq!(store.pool().options().get_max_connections(), 3);
         assert!(!store.pool().options().get_test_before_acquire());
+
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(store.pool().acquire().await.expect("a connection"));
+        }
+        assert_eq!(store.pool().size(), 3);
+        // A fourth waits (well short of the pool's own acquire timeout) instead of opening one.
+        let mut fourth = Box::pin(store.pool().acquire());
+        assert!(
+            timeout(Duration::from_millis(300), &mut fourth)
+                .await
+                .is_err(),
+            "a fourth connection while three are held"
+        );
+        assert_eq!(store.pool().size(), 3);
+        // It gets the one given back.
+        drop(held.pop());
+        let fourth = timeout(Duration::from_secs(4), fourth)
+            .await
+            .expect("the connection given back")
+            .expect("a connection");
+        assert_eq!(store.pool().size(), 3);
+        drop((held, fourth));
+
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -1,13 +1,21 @@
 //! The mail outbox: rows written in the transaction of the change that causes them, claimed by a
 //! delivery worker with a lease, marked sent or rescheduled.
+//!
+//! Bodies hold live links, so they are written sealed (`Mailer::enqueue` seals them and sets
+//! `sealed` to 1) and emptied when the mail is sent. Rows from before migration 0008 have plain
+//! bodies and `sealed` 0. The recipient's address and display name are separate columns.
 
 use super::{Dialect, Store, new_id};
 use crate::clock::UnixTime;
 use sqlx::AnyConnection;
 
-#[derive(Debug, Clone)]
+/// A mail to queue, as its sender rendered it.
+#[derive(Clone)]
 pub struct NewMail<'a> {
+    /// The bare address, the mail's one recipient.
     pub recipient: &'a str,
+    /// Shown beside the address; never parsed as part of it (may be empty).
+    pub recipient_name: &'a str,
     pub subject: &'a str,
     pub body_text: &'a str,
     pub body_html: &'a str,
@@ -16,34 +24,40 @@ pub struct NewMail<'a> {
     pub kind: &'a str,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: String,
+    /// The bare address; in rows from before migration 0008, `Name <address>`.
     pub recipient: String,
+    pub recipient_name: String,
     pub subject: String,
+    /// Sealed when `sealed` is not 0 (see `crate::crypto`).
     pub body_text: String,
     pub body_html: String,
+    pub sealed: i64,
     pub client_id: Option<String>,
     pub user_id: Option<String>,
     pub kind: String,
     pub attempts: i64,
 }
 
-/// Queues a mail on the given connection (normally inside the caller's transaction).
-pub async fn enqueue(
+/// Queues a mail whose bodies are already sealed, on the given connection (normally inside the
+/// caller's transaction). Only `Mailer::enqueue` calls this: it seals the bodies first.
+pub async fn insert_sealed(
     conn: &mut AnyConnection,
     mail: NewMail<'_>,
     now: UnixTime,
 ) -> Result<String, sqlx::Error> {
     let id = new_id();
     sqlx::query(
-        "INSERT INTO mail_outbox (id, created_at, recipient, subject, body_text, body_html, client_id,
-            user_id, kind, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $2)",
+        "INSERT INTO mail_outbox (id, created_at, recipient, recipient_name, subject, body_text,
+            body_html, sealed, client_id, user_id, kind, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $2)",
     )
     .bind(&id)
     .bind(now)
     .bind(mail.recipient)
+    .bind(mail.recipient_name)
     .bind(mail.subject)
     .bind(mail.body_text)
     .bind(mail.body_html)
@@ -76,7 +90,8 @@ impl Store {
                  WHERE sent_at IS NULL AND next_attempt_at <= $2
                    AND (locked_until IS NULL OR locked_until <= $2)
                  ORDER BY created_at, id LIMIT $3 {lock})
-             RETURNING id, recipient, subject, body_text, body_html, client_id, user_id, kind, attempts"
+             RETURNING id, recipient, recipient_name, subject, body_text, body_html, sealed,
+                 client_id, user_id, kind, attempts"
         ))
         .bind(now + lease_secs)
         .bind(now)
@@ -85,12 +100,17 @@ impl Store {
         .await
     }
 
+    /// Marks a mail sent and drops its bodies: the links in them must not outlive the delivery.
     pub async fn mark_mail_sent(&self, id: &str, now: UnixTime) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE mail_outbox SET sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE mail_outbox SET sent_at = $2, locked_until = NULL, last_error = NULL,
+                 body_text = '', body_html = ''
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

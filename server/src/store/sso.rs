@@ -1,5 +1,6 @@
-//! Single sign-on: a client's identity provider settings, the email domains routed to it, and the
-//! round trips in progress (`sso_flows`).
+//! Single sign-on: a client's identity provider settings, the email domains routed to it, the
+//! round trips in progress (`sso_flows`), and the identity at the provider (issuer and subject)
+//! that each user's account is bound to (`users.sso_issuer`, `users.sso_subject`).
 
 use super::Store;
 use super::clients::ClientRow;
@@ -53,9 +54,25 @@ pub struct NewFlow<'a> {
     pub email: &'a str,
 }
 
+/// The identity at an identity provider that an account is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoBinding {
+    pub issuer: String,
+    pub subject: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct BindingColumns {
+    sso_issuer: Option<String>,
+    sso_subject: Option<String>,
+}
+
 impl Store {
     /// Sets (or with `None` removes) a client's identity provider and its email domains, in one
-    /// transaction: either all of it is stored or nothing.
+    /// transaction: either all of it is stored or nothing. With SSO on, every open registration
+    /// and password-reset link of the client's users becomes void in the same transaction: its
+    /// users have no password from then on, and a link mailed before must not set one should SSO
+    /// be turned off again.
     pub async fn set_client_sso(
         &self,
         company_id: &CompanyId,
@@ -91,6 +108,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if settings.is_some() {
+            sqlx::query(
+                "UPDATE link_tokens SET superseded_at = $2
+                 WHERE used_at IS NULL AND superseded_at IS NULL
+                   AND user_id IN (SELECT id FROM users WHERE client_id = $1)",
+            )
+            .bind(&client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             for domain in domains {
                 let inserted = sqlx::query(
                     "INSERT INTO client_sso_domains (domain, client_id) VALUES ($1, $2)
@@ -178,5 +204,66 @@ impl Store {
         .bind(id_hash)
         .fetch_optional(self.pool())
         .await
+    }
+
+    /// The identity an account is bound to, if any.
+    pub async fn sso_binding(&self, user_id: &str) -> Result<Option<SsoBinding>, sqlx::Error> {
+        let row = sqlx::query_as::<_, BindingColumns>(
+            "SELECT sso_issuer, sso_subject FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|r| match (r.sso_issuer, r.sso_subject) {
+            (Some(issuer), Some(subject)) => Some(SsoBinding { issuer, subject }),
+            _ => None,
+        }))
+    }
+
+    /// Binds an account that is not bound yet to an identity, unless another account of the same
+    /// client is bound to it: one statement, so of two concurrent first logins one binds. `true`
+    /// when this call bound it.
+    pub async fn bind_sso_identity(
+        &self,
+        user_id: &str,
+        binding: &SsoBinding,
+        now: UnixTime,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE users SET sso_issuer = $2, sso_subject = $3, updated_at = $4
+             WHERE id = $1 AND sso_subject IS NULL
+               AND NOT EXISTS (
+                   SELECT 1 FROM users holder
+                   WHERE holder.client_id = users.client_id
+                     AND holder.sso_issuer = $2 AND holder.sso_subject = $3)",
+        )
+        .bind(user_id)
+        .bind(&binding.issuer)
+        .bind(&binding.subject)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Releases an account's binding (its next SSO login binds it again); returns what it was
+    /// bound to.
+    pub async fn release_sso_binding(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<SsoBinding>, sqlx::Error> {
+        let before = self.sso_binding(user_id).await?;
+        if before.is_some() {
+            sqlx::query(
+                "UPDATE users SET sso_issuer = NULL, sso_subject = NULL, updated_at = $2
+                 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(before)
     }
 }

@@ -27,10 +27,13 @@ fn delay_sql(f: &str) -> String {
 /// SQLite would read `ON CONFLICT` as part of the `SELECT`). `now` and `reset_after` are SQL
 /// expressions. The update only happens when the key is not waiting, so concurrent attempts cannot
 /// slip past the wait together; a counter whose last attempt is older than `reset_after` starts
-/// again; the first `free_attempts` attempts do not wait.
+/// again, unless it has reached the lock; the first `free_attempts` attempts do not wait.
 pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempts: i64) -> String {
+    // A locked counter (see `crate::throttle::LOCK_AFTER`) does not start again with time.
     let counted = format!(
-        "(CASE WHEN throttle.last_at < {now} - {reset_after} THEN 1 ELSE throttle.failures + 1 END)"
+        "(CASE WHEN throttle.last_at < {now} - {reset_after} AND throttle.failures < {lock} \
+         THEN 1 ELSE throttle.failures + 1 END)",
+        lock = crate::throttle::LOCK_AFTER
     );
     let delay = delay_sql(&format!("({counted} - {})", free_attempts.max(0)));
     format!(
@@ -43,6 +46,15 @@ pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempt
          WHERE throttle.blocked_until <= {now}
          RETURNING failures"
     )
+}
+
+/// Deletes a counter on `conn` (the caller's transaction).
+pub async fn clear_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM throttle WHERE key = $1")
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 impl Store {

@@ -369,11 +369,39 @@ async fn invited_and_deactivated_users_get_no_reset_mail() {
     app.create_client("ACME").await;
     app.create_user_with("ACME", "invited", Role::User, None)
         .await;
+    app.create_user("ACME", "gone", Role::User).await;
+    app.create_user("ACME", "boss", Role::Admin).await;
     app.deliver().await;
     let before = app.mails.mails().len();
     forgot(&app, "ACME", "invited").await;
     app.deliver().await;
     assert_eq!(app.mails.mails().len(), before);
+
+    // gone gets one while active, and none once an admin has deactivated the account.
+    assert_eq!(forgot(&app, "ACME", "gone").await.0, 200);
+    let mail = app.mail_to("gone@acme.example").await;
+    assert_eq!(mail.subject, "Reset your promio.connect password");
+    app.login_ok("ACME", "boss").await;
+    let id = app.user_id("ACME", "gone").await;
+    assert_eq!(
+        app.call("users/set-active", &[("id", &id), ("active", "false")])
+            .await
+            .status(),
+        200
+    );
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.deliver().await;
+    let before = app.mails.mails().len();
+    assert_eq!(forgot(&app, "ACME", "gone").await.0, 200);
+    app.deliver().await;
+    assert_eq!(app.mails.mails().len(), before);
+    assert_eq!(app.mails_to("gone@"), 1, "only the mail from before");
+    // Seen and refused for what the account is (not for a limit).
+    assert!(app.audit().await.iter().any(|e| {
+        e.action == "password.reset_requested"
+            && e.subject_user_id.as_deref() == Some(id.as_str())
+            && (e.outcome.as_str(), e.detail.as_str()) == ("refused", "account not eligible")
+    }));
 }
 
 #[tokio::test]

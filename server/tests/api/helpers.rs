@@ -72,6 +72,8 @@ impl TestApp {
                 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
             ),
             ("HASH_WORKERS".into(), "2".into()),
+            // The tests' identity provider listens on plain http on loopback.
+            ("SSO_ALLOW_HTTP_ISSUER".into(), "true".into()),
         ]);
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
@@ -239,8 +241,10 @@ impl TestApp {
         response.json().await.expect("me")
     }
 
-    /// Delivers every due mail now (the tests run no background worker).
+    /// Delivers every due mail now (the tests run no background worker), once the work that
+    /// requests left behind them is done.
     pub async fn deliver(&self) -> promio_server::mail::Delivery {
+        self.core.background.idle().await;
         self.core.mailer.deliver_due().await.expect("deliver mails")
     }
 
@@ -333,7 +337,9 @@ impl TestApp {
             .expect("http client")
     }
 
+    /// The audit log, newest first, once the work that requests left behind them is done.
     pub async fn audit(&self) -> Vec<AuditRow> {
+        self.core.background.idle().await;
         self.core
             .store
             .audit_events(None, 1000)

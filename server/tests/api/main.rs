@@ -7,6 +7,7 @@ mod pg;
 
 mod accounts;
 mod admin;
+mod hardening;
 mod login;
 mod mail;
 mod metrics;

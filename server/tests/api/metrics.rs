@@ -73,3 +73,22 @@ async fn with_a_token_metrics_need_it() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn metrics_without_a_token_refuse_requests_that_a_proxy_forwarded() {
+    // Behind a reverse proxy on the same host every peer is loopback: what the proxy forwarded
+    // must not count as local.
+    let app = TestApp::spawn().await;
+    for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+        let response = app
+            .client
+            .get(app.url("/metrics"))
+            .header(header, "for=198.51.100.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{header}");
+    }
+    let direct = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(direct.status(), 200);
+}

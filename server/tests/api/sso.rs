@@ -3,9 +3,13 @@
 //! (dynamic registration), with its own server's redirect URI.
 
 use crate::helpers::{TestApp, api_error};
-use promio_app::api::{ApiError, Field, Problem, Role};
-use promio_server::accounts::Actor;
-use promio_server::sso::{SsoInput, configure};
+use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role, UserPage};
+use promio_server::accounts::{self, Actor, UserInput};
+use promio_server::domain::{CompanyId, Invalid};
+use promio_server::error::ServiceError;
+use promio_server::sso::{STARTS_PER_IP, SsoInput, configure};
+use promio_server::store::audit::OUTSIDE_TEXT_MAX;
+use promio_server::store::sso::{SsoBinding, SsoSettingsRow};
 use reqwest::redirect::Policy;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -869,12 +873,28 @@ async fn operators_set_sso_in_the_console_and_test_the_connection() {
     let response = post("clients/update", platform).await;
     assert_eq!(response.status(), 403);
 
-    // Only operators may test connections.
-    let other = TestApp::spawn().await;
-    let response = other
-        .call("clients/test-sso", &[("issuer", idp().issuer.as_str())])
-        .await;
-    assert_eq!(response.status(), 401);
+    // Only operators may test connections: not an administrator of the platform client, nor one
+    // of a client of its own.
+    app.create_user("promio", "padmin", Role::Admin).await;
+    app.create_client("PLAIN").await;
+    app.create_user("PLAIN", "boss", Role::Admin).await;
+    for (company_id, username) in [("promio", "padmin"), ("PLAIN", "boss")] {
+        let browser = app.new_browser();
+        let login = app.login_in(&browser, company_id, username).await;
+        assert_eq!(login.status(), 200, "{company_id}/{username} logs in");
+        assert_eq!(
+            app.me_in(&browser).await.map(|me| me.role),
+            Some(Role::Admin)
+        );
+        let response = browser
+            .post(app.url("/api/clients/test-sso"))
+            .form(&[("issuer", idp().issuer.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{company_id}/{username}");
+        assert_eq!(api_error(response).await, ApiError::Forbidden);
+    }
 }
 
 #[tokio::test]
@@ -895,4 +915,502 @@ async fn a_malformed_callback_lands_on_the_sso_page_without_a_session() {
     }
     assert_eq!(browser.logged_in_as(&app).await, None);
     assert_eq!(app.active_sessions().await, 0);
+}
+
+/// Overrides claims of one account at the provider (what its userinfo says from then on).
+async fn override_claims(account: &str, claims: serde_json::Value) {
+    let status = reqwest::Client::new()
+        .post(format!("{}/__test/claims", idp().issuer))
+        .json(&serde_json::json!({"account": account, "claims": claims}))
+        .send()
+        .await
+        .expect("override claims")
+        .status();
+    assert_eq!(status, 204);
+}
+
+/// "Login with SSO" with `email`, logging in at the provider as `login`: where our callback then
+/// sends the browser.
+async fn round_trip(app: &TestApp, browser: &Browser, email: &str, login: &str) -> String {
+    let auth = browser.start_ok(app, email).await;
+    let (callback, _) = browser.at_provider(&auth, login).await;
+    browser.back(&callback).await
+}
+
+async fn sso_events(app: &TestApp) -> usize {
+    app.audit()
+        .await
+        .iter()
+        .filter(|e| e.action == "login.sso")
+        .count()
+}
+
+async fn release(app: &TestApp, browser: &reqwest::Client, user_id: &str) -> reqwest::Response {
+    browser
+        .post(app.url("/api/users/release-sso"))
+        .form(&[("id", user_id)])
+        .send()
+        .await
+        .expect("release the SSO binding")
+}
+
+#[tokio::test]
+async fn an_email_the_provider_marks_unverified_is_refused() {
+    // In the ID token.
+    let (app, registration) = sso_app().await;
+    tamper(&registration, serde_json::json!({"email_verified": false})).await;
+    let browser = Browser::new();
+    let target = round_trip(&app, &browser, "jane@acme.example", "jane@acme.example").await;
+    assert_eq!(target, "/sso?error=failed");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "refused");
+    assert!(detail.contains("not verified"), "{detail}");
+
+    // In userinfo (where this provider puts the email when the token is for the code flow).
+    app.clock.advance(1);
+    app.create_user_with("ACME", "unverified", Role::User, None)
+        .await;
+    override_claims(
+        "unverified@acme.example",
+        serde_json::json!({"email_verified": false}),
+    )
+    .await;
+    let browser = Browser::new();
+    let target = round_trip(
+        &app,
+        &browser,
+        "unverified@acme.example",
+        "unverified@acme.example",
+    )
+    .await;
+    assert_eq!(target, "/sso?error=failed");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "refused");
+    assert!(detail.contains("not verified"), "{detail}");
+    assert_eq!(app.active_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn an_address_outside_the_clients_domains_matches_no_account() {
+    let (app, _) = sso_app().await;
+    accounts::create_user(
+        &app.core,
+        Actor::default(),
+        UserInput {
+            company_id: "ACME".into(),
+            username: "outsider".into(),
+            email: "outsider@elsewhere.example".into(),
+            first_name: "Out".into(),
+            last_name: "Sider".into(),
+            role: Role::User,
+            language: "en".into(),
+            password: None,
+        },
+    )
+    .await
+    .expect("a user whose address is in no SSO domain of the client");
+    // Started with an address of the client's domain; the provider vouches for another one.
+    let browser = Browser::new();
+    let target = round_trip(
+        &app,
+        &browser,
+        "jane@acme.example",
+        "outsider@elsewhere.example",
+    )
+    .await;
+    assert_eq!(target, "/sso?error=not_registered");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    assert_eq!(app.active_sessions().await, 0);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "refused");
+    assert!(detail.contains("outside"), "{detail}");
+
+    // Nor is an account made just in time for such an address.
+    let app = TestApp::spawn_at_real_time().await;
+    connect(&app, "ACME", "acme.example", true).await;
+    let browser = Browser::new();
+    let target = round_trip(
+        &app,
+        &browser,
+        "someone@acme.example",
+        "stranger@elsewhere.example",
+    )
+    .await;
+    assert_eq!(target, "/sso?error=not_registered");
+    let created = app
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e.action == "user.created")
+        .count();
+    assert_eq!(created, 0);
+}
+
+#[tokio::test]
+async fn an_account_is_bound_to_its_first_identity_until_an_administrator_releases_it() {
+    let (app, registration) = sso_app().await;
+    app.create_user_with("ACME", "boss", Role::Admin, None)
+        .await;
+    app.create_user_with("ACME", "carl", Role::User, None).await;
+    let jane = app.user_id("ACME", "jane").await;
+    let bound_to = |subject: &str| {
+        Some(SsoBinding {
+            issuer: idp().issuer.clone(),
+            subject: subject.to_owned(),
+        })
+    };
+
+    // The first login binds the account to the provider's issuer and subject.
+    let first = Browser::new();
+    let target = round_trip(&app, &first, "jane@acme.example", "jane@acme.example").await;
+    assert_eq!(target, "/home");
+    assert_eq!(
+        app.core.store.sso_binding(&jane).await.unwrap(),
+        bound_to("jane@acme.example")
+    );
+    assert!(app.audit().await.iter().any(|e| {
+        e.action == "user.sso_bound" && e.subject_user_id.as_deref() == Some(jane.as_str())
+    }));
+
+    // Another subject with jane's address (the address passed on at the provider): refused.
+    app.clock.advance(1);
+    tamper(
+        &registration,
+        serde_json::json!({"sub": "someone-else", "email": "jane@acme.example"}),
+    )
+    .await;
+    let other = Browser::new();
+    let target = round_trip(&app, &other, "jane@acme.example", "jane@acme.example").await;
+    assert_eq!(target, "/sso?error=not_registered");
+    assert_eq!(other.logged_in_as(&app).await, None);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "refused");
+    assert!(detail.contains("bound"), "{detail}");
+    assert_eq!(
+        app.core.store.sso_binding(&jane).await.unwrap(),
+        bound_to("jane@acme.example")
+    );
+
+    // Nor does an account that is not bound yet take an identity bound to another account.
+    app.clock.advance(1);
+    tamper(
+        &registration,
+        serde_json::json!({"sub": "jane@acme.example", "email": "carl@acme.example"}),
+    )
+    .await;
+    let browser = Browser::new();
+    let target = round_trip(&app, &browser, "carl@acme.example", "carl@acme.example").await;
+    assert_eq!(target, "/sso?error=not_registered");
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "refused");
+    assert!(detail.contains("another account"), "{detail}");
+    let carl = app.user_id("ACME", "carl").await;
+    assert_eq!(app.core.store.sso_binding(&carl).await.unwrap(), None);
+
+    // An administrator of the client releases the binding in the console.
+    app.clock.advance(1);
+    let admin = Browser::new();
+    let target = round_trip(&app, &admin, "boss@acme.example", "boss@acme.example").await;
+    assert_eq!(target, "/home");
+    let page: UserPage = admin
+        .plain
+        .post(app.url("/api/users/list"))
+        .form(&[("search", ""), ("status", ""), ("page", "1")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page.users.iter().all(|u| u.sso),
+        "the console offers the release for the users of an SSO client"
+    );
+    let response = release(&app, &admin.plain, &jane).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.core.store.sso_binding(&jane).await.unwrap(), None);
+    let boss = app.user_id("ACME", "boss").await;
+    let released = app
+        .audit()
+        .await
+        .into_iter()
+        .find(|e| e.action == "user.sso_released")
+        .expect("the release is audited");
+    assert_eq!(released.actor_user_id.as_deref(), Some(boss.as_str()));
+    assert_eq!(released.subject_user_id.as_deref(), Some(jane.as_str()));
+    assert!(
+        released.detail.contains("jane@acme.example"),
+        "{}",
+        released.detail
+    );
+
+    // The next login binds the account again, to the identity it comes with.
+    app.clock.advance(1);
+    tamper(
+        &registration,
+        serde_json::json!({"sub": "someone-else", "email": "jane@acme.example"}),
+    )
+    .await;
+    let again = Browser::new();
+    let target = round_trip(&app, &again, "jane@acme.example", "jane@acme.example").await;
+    assert_eq!(target, "/home");
+    assert_eq!(again.logged_in_as(&app).await.as_deref(), Some("jane"));
+    assert_eq!(
+        app.core.store.sso_binding(&jane).await.unwrap(),
+        bound_to("someone-else")
+    );
+
+    // Not for a user, nor for an administrator of another client; an operator may.
+    let response = release(&app, &again.plain, &boss).await;
+    assert_eq!(response.status(), 403);
+    app.create_client("OTHER").await;
+    app.create_user("OTHER", "olga", Role::Admin).await;
+    let olga = app.new_browser();
+    assert_eq!(app.login_in(&olga, "OTHER", "olga").await.status(), 200);
+    let response = release(&app, &olga, &jane).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        app.core.store.sso_binding(&jane).await.unwrap(),
+        bound_to("someone-else")
+    );
+    app.create_user("promio", "ops", Role::Operator).await;
+    let ops = app.new_browser();
+    assert_eq!(app.login_in(&ops, "promio", "ops").await.status(), 200);
+    let response = release(&app, &ops, &jane).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.core.store.sso_binding(&jane).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_error_from_the_provider_reaches_the_audit_log_cleaned_and_cut() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "jane@acme.example").await;
+    // Digits, which the event's own words do not have.
+    let error = format!("{}\r\n{}", "1".repeat(5_000), "2".repeat(4_998));
+    assert_eq!(error.chars().count(), 10_000);
+    let description = format!("{}\n\u{1b}[0m{}", "3".repeat(5_000), "4".repeat(5_000));
+    let callback = url::Url::parse_with_params(
+        &app.url("/sso/callback"),
+        &[
+            ("state", query_param(&auth, "state")),
+            ("error", error),
+            ("error_description", description),
+        ],
+    )
+    .expect("callback URL");
+    assert_eq!(browser.back(callback.as_str()).await, "/sso?error=failed");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "failure");
+    assert!(!detail.chars().any(char::is_control), "{detail:?}");
+    let count = |digit: char| detail.chars().filter(|c| *c == digit).count();
+    assert!(count('1') <= OUTSIDE_TEXT_MAX, "the error is cut: {detail}");
+    assert_eq!(count('2'), 0, "{detail}");
+    assert!(count('3') <= OUTSIDE_TEXT_MAX, "the description is cut");
+    assert_eq!(count('4'), 0, "{detail}");
+    assert!(detail.chars().count() <= 2 * (OUTSIDE_TEXT_MAX + 1) + 64);
+}
+
+#[tokio::test]
+async fn sso_starts_from_one_address_are_capped_and_the_excess_is_not_audited() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::new();
+    for _ in 0..STARTS_PER_IP {
+        let response = browser.start(&app, "someone@nowhere.example").await;
+        assert_eq!(response.status(), 404);
+    }
+    let limit = STARTS_PER_IP as usize;
+    assert_eq!(
+        sso_events(&app).await,
+        limit,
+        "each refused start is audited"
+    );
+    let response = browser.start(&app, "someone@nowhere.example").await;
+    assert_eq!(response.status(), 429);
+    assert!(matches!(
+        api_error(response).await,
+        ApiError::TooManyAttempts { .. }
+    ));
+    assert_eq!(sso_events(&app).await, limit, "the excess writes no row");
+    // A new window, a new allowance.
+    app.clock.advance(601);
+    let response = browser.start(&app, "someone@nowhere.example").await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn a_failed_discovery_is_remembered_for_a_minute() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const DOWN: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+        content-length: 0\r\nconnection: close\r\n\r\n";
+    // A provider that is down: it answers every connection with 503, and counts them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(DOWN).await;
+        }
+    });
+    let app = TestApp::spawn().await;
+    app.create_client("DEAD").await;
+    app.core
+        .store
+        .set_client_sso(
+            &CompanyId::parse("DEAD").unwrap(),
+            Some(&SsoSettingsRow {
+                issuer,
+                client_id: "x".into(),
+                sealed_secret: "x".into(),
+                email_claim: "email".into(),
+                jit: false,
+            }),
+            &["dead.example".to_owned()],
+            app.core.clock.now(),
+        )
+        .await
+        .expect("settings stored as they were when the provider still answered");
+    let browser = Browser::new();
+    let response = browser.start(&app, "jane@dead.example").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    let response = browser.start(&app, "jane@dead.example").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "not asked again within the minute"
+    );
+    app.clock.advance(61);
+    let response = browser.start(&app, "jane@dead.example").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        2,
+        "asked again after it"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_issuers_need_sso_allow_http_issuer() {
+    let app = TestApp::spawn_with(&[("SSO_ALLOW_HTTP_ISSUER", "false")]).await;
+    app.create_client("ACME").await;
+    let err = configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: "x".into(),
+            client_secret: "y".into(),
+            domains: "acme.example".into(),
+            email_claim: String::new(),
+            jit: false,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ServiceError::Invalid(Invalid {
+                field: Field::SsoIssuer,
+                problem: Problem::Malformed
+            })
+        ),
+        "{err:?}"
+    );
+    // Settings stored while it was allowed are not used either.
+    app.core
+        .store
+        .set_client_sso(
+            &CompanyId::parse("ACME").unwrap(),
+            Some(&SsoSettingsRow {
+                issuer: idp().issuer.clone(),
+                client_id: "x".into(),
+                sealed_secret: "x".into(),
+                email_claim: "email".into(),
+                jit: false,
+            }),
+            &["acme.example".to_owned()],
+            app.core.clock.now(),
+        )
+        .await
+        .expect("stored");
+    let browser = Browser::new();
+    let response = browser.start(&app, "jane@acme.example").await;
+    assert_eq!(response.status(), 503);
+    assert!(browser.cookie(&app, "sso-flow").is_none());
+}
+
+#[tokio::test]
+async fn switching_a_client_to_sso_voids_the_links_mailed_before() {
+    let app = TestApp::spawn_at_real_time().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "jane", Role::User).await;
+    app.create_user_with("ACME", "newbie", Role::User, None)
+        .await;
+    let registration_token = TestApp::token_of(&app.mail_to("newbie@acme.example").await);
+    let response = app
+        .call(
+            "forgot-password",
+            &[("company_id", "ACME"), ("username", "jane")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let reset_token = TestApp::token_of(&app.mail_to("jane@acme.example").await);
+
+    let registration = register(&app).await;
+    configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: registration.client_id.clone(),
+            client_secret: registration.client_secret.clone(),
+            domains: "acme.example".into(),
+            email_claim: String::new(),
+            jit: false,
+        },
+    )
+    .await
+    .expect("SSO on");
+    for (token, kind) in [
+        (&reset_token, LinkKind::PasswordReset),
+        (&registration_token, LinkKind::Registration),
+    ] {
+        let response = app.call("link", &[("token", token.as_str())]).await;
+        assert_eq!(response.status(), 200);
+        let state: LinkState = response.json().await.unwrap();
+        assert_eq!(state, LinkState::Superseded { kind });
+    }
+
+    // Turned off again, the links stay void.
+    configure(&app.core, Actor::default(), "ACME", SsoInput::default())
+        .await
+        .expect("SSO off");
+    let password = "another long and unusual passphrase";
+    for token in [&reset_token, &registration_token] {
+        let response = app
+            .call(
+                "set-password",
+                &[
+                    ("token", token.as_str()),
+                    ("new_password", password),
+                    ("repeat_password", password),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 410);
+    }
+    app.login_ok("ACME", "jane").await;
 }

@@ -2,7 +2,8 @@
 //! and factors, the 100-failure cap, the mail to the user, and the forgot-password caps.
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
-use promio_app::api::{ApiError, Role, ThrottledAccount};
+use promio_app::api::{ApiError, LoginOutcome, Role, ThrottledAccount, TwoFactorEnrolment};
+use promio_server::totp;
 
 const WRONG: &str = "certainly not the password";
 
@@ -143,15 +144,16 @@ async fn many_failures_from_one_address_make_it_wait() {
 }
 
 #[tokio::test]
-async fn after_100_failures_an_account_waits_an_hour() {
+async fn after_100_failures_an_account_is_locked() {
+    // The wait after the 100th failure is no longer a wait but the lock (see hardening.rs).
     let app = TestApp::with_user("ACME", "alice").await;
     attempt(&app, "ACME", "alice", WRONG).await;
     sqlx::query("UPDATE throttle SET failures = 99 WHERE key LIKE 'pw:%'")
         .execute(app.core.store.pool())
         .await
         .unwrap();
-    let (_, e) = attempt(&app, "ACME", "alice", WRONG).await;
-    assert_eq!(wait(&e), Some(3600));
+    let (status, e) = attempt(&app, "ACME", "alice", WRONG).await;
+    assert_eq!((status, e), (429, ApiError::AccountLocked));
 }
 
 #[tokio::test]
@@ -191,25 +193,126 @@ async fn the_user_gets_one_mail_a_day_after_ten_failures_in_a_row() {
     assert_eq!(app.mails_to("alice@"), 1, "one mail, not one per failure");
 }
 
+/// Turns 2FA on for alice (the fresh login confirms it) and logs out; the clock moves to the next
+/// TOTP step. Returns the secret.
+async fn with_2fa(app: &TestApp) -> Vec<u8> {
+    use promio_server::clock::Clock;
+    app.login_ok("ACME", "alice").await;
+    let enrolment: TwoFactorEnrolment = app.call("2fa/start", &[]).await.json().await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let code = totp::code_at(&secret, app.clock.now()).unwrap();
+    let response = app.call("2fa/activate", &[("code", &code)]).await;
+    assert_eq!(response.status(), 200);
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.clock.advance(totp::STEP_SECS);
+    secret
+}
+
+fn current_code(app: &TestApp, secret: &[u8]) -> String {
+    use promio_server::clock::Clock;
+    totp::code_at(secret, app.clock.now()).unwrap()
+}
+
+async fn password_step(app: &TestApp) -> LoginOutcome {
+    let response = app.login("ACME", "alice", PASSWORD).await;
+    assert_eq!(response.status(), 200, "the password step is not slowed");
+    response.json().await.unwrap()
+}
+
+async fn second_step(app: &TestApp, code: &str) -> reqwest::Response {
+    app.call("2fa/login", &[("code", code)]).await
+}
+
+async fn failures(app: &TestApp, key: &str) -> Option<i64> {
+    let row = app.core.store.throttle_row(key).await.unwrap();
+    row.map(|r| r.failures)
+}
+
 #[tokio::test]
 async fn second_factor_failures_count_apart_from_password_failures() {
     let app = TestApp::with_user("ACME", "alice").await;
-    for _ in 0..3 {
-        let (_, e) = attempt(&app, "ACME", "alice", WRONG).await;
-        app.clock.advance(wait(&e).unwrap_or(0) as i64);
+    let secret = with_2fa(&app).await;
+
+    // Seven wrong codes over two pending states: the second factor's counter outlives the pending
+    // state and now waits, even for the right code.
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    for _ in 0..4 {
+        assert_eq!(
+            api_error(second_step(&app, "000000").await).await,
+            ApiError::SecondFactorFailed
+        );
     }
-    let rows: Vec<String> = {
-        use sqlx::Row;
-        sqlx::query("SELECT key FROM throttle")
-            .fetch_all(app.core.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get("key"))
-            .collect()
-    };
-    assert!(rows.iter().any(|k| k.starts_with("pw:acme:alice")));
-    assert!(rows.iter().all(|k| !k.starts_with("totp:")));
+    assert_eq!(
+        api_error(second_step(&app, "000000").await).await,
+        ApiError::LoginExpired
+    );
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    for _ in 0..2 {
+        assert_eq!(
+            api_error(second_step(&app, "000000").await).await,
+            ApiError::SecondFactorFailed
+        );
+    }
+    let waiting = second_step(&app, &current_code(&app, &secret)).await;
+    assert_eq!(waiting.status(), 429);
+    assert_eq!(
+        api_error(waiting).await,
+        ApiError::TooManyAttempts {
+            retry_after_secs: 1
+        }
+    );
+
+    // ... while the password does not wait: a wrong one is its counter's first failure, and the
+    // right one passes at once.
+    let (status, e) = attempt(&app, "ACME", "alice", WRONG).await;
+    assert_eq!((status, wait(&e)), (401, None), "no wait from wrong codes");
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    app.clock.advance(1);
+    let response = second_step(&app, &current_code(&app, &secret)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::LoggedIn
+    );
+
+    // Vice versa: with the password's counter waiting, codes are checked at once.
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.clock.advance(totp::STEP_SECS);
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    for expected in [None, Some(1), Some(3)] {
+        let (_, e) = attempt(&app, "ACME", "alice", WRONG).await;
+        assert_eq!(wait(&e), expected);
+        app.clock.advance(expected.unwrap_or(0) as i64);
+    }
+    let (_, e) = attempt(&app, "ACME", "alice", WRONG).await;
+    assert_eq!(wait(&e), Some(5));
+    let (status, e) = attempt(&app, "ACME", "alice", PASSWORD).await;
+    assert_eq!(
+        (status, wait(&e)),
+        (429, Some(5)),
+        "the password waits after four failures"
+    );
+    assert_eq!(
+        api_error(second_step(&app, "000000").await).await,
+        ApiError::SecondFactorFailed,
+        "a wrong code is checked, not made to wait"
+    );
+    let totp_key = promio_server::throttle::totp_key(&app.user_id("ACME", "alice").await);
+    assert_eq!(failures(&app, "pw:acme:alice").await, Some(4));
+    assert_eq!(
+        failures(&app, &totp_key).await,
+        Some(1),
+        "a counter of its own"
+    );
+    let response = second_step(&app, &current_code(&app, &secret)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::LoggedIn
+    );
 }
 
 #[tokio::test]

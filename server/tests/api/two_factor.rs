@@ -86,7 +86,8 @@ async fn activation_shows_a_qr_code_for_promio_net_gmbh_and_gives_ten_recovery_c
             enabled: true,
             available: true,
             required: false,
-            recovery_codes_left: 10
+            recovery_codes_left: 10,
+            reauth_needed: false,
         }
     );
 

@@ -121,21 +121,34 @@ async fn two_instances_share_sessions_logout_and_throttling() {
 #[ignore = "needs TEST_DATABASE_URL (PostgreSQL); make test runs it"]
 async fn two_delivery_workers_send_each_of_100_mails_exactly_once() {
     let db = PgDatabase::fresh().await;
-    let smtp = SmtpSink::start().await;
-    seed(&db, &smtp);
-    let a = Instance::start(&db.url, smtp.port).await;
-    let b = Instance::start(&db.url, smtp.port).await;
+    // Each instance sends to an SMTP server of its own, so what arrives where tells who sent it.
+    // The servers take 50 ms per mail: one instance alone would need 5 s for all 100, while the
+    // other looks for due mails every 2 s, so both get some.
+    let smtp = [
+        SmtpSink::start_slow(Duration::from_millis(50)).await,
+        SmtpSink::start_slow(Duration::from_millis(50)).await,
+    ];
+    seed(&db, &smtp[0]);
+    let a = Instance::start(&db.url, smtp[0].port).await;
+    let b = Instance::start(&db.url, smtp[1].port).await;
 
     // 100 mails queued at once, as many registrations in one moment would leave them.
     db.queue_mails(100).await;
     wait_until(Duration::from_secs(60), "100 mails delivered", || {
-        let n = smtp.count();
+        let n = smtp[0].count() + smtp[1].count();
         async move { n >= 100 }
     })
     .await;
     // Give a duplicate the chance to show.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut recipients = smtp.recipients();
+    let (by_a, by_b) = (smtp[0].recipients(), smtp[1].recipients());
+    assert!(
+        !by_a.is_empty() && !by_b.is_empty(),
+        "both instances sent mails: {} and {}",
+        by_a.len(),
+        by_b.len()
+    );
+    let mut recipients = [by_a, by_b].concat();
     recipients.sort();
     let before = recipients.len();
     recipients.dedup();

@@ -220,7 +220,8 @@ impl Instance {
 }
 
 /// A minimal SMTP server that records each message's recipients; while "down" it closes every
-/// connection at once, as a failed SMTP server would.
+/// connection at once, as a failed SMTP server would. A slow one takes a while to accept each
+/// message, as a busy server does.
 pub struct SmtpSink {
     pub port: u16,
     up: Arc<AtomicBool>,
@@ -230,6 +231,11 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        Self::start_slow(Duration::ZERO).await
+    }
+
+    /// A sink that takes `per_mail` to accept each message.
+    pub async fn start_slow(per_mail: Duration) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP");
         let port = listener.local_addr().expect("address").port();
         let up = Arc::new(AtomicBool::new(true));
@@ -244,7 +250,7 @@ impl SmtpSink {
                     }
                     let received = Arc::clone(&received);
                     tokio::spawn(async move {
-                        let _ = smtp_session(stream, received).await;
+                        let _ = smtp_session(stream, received, per_mail).await;
                     });
                 }
             })
@@ -276,7 +282,11 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn smtp_session(stream: TcpStream, received: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
+async fn smtp_session(
+    stream: TcpStream,
+    received: Arc<Mutex<Vec<String>>>,
+    per_mail: Duration,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 sink ESMTP\r\n").await?;
@@ -301,6 +311,9 @@ async fn smtp_session(stream: TcpStream, received: Arc<Mutex<Vec<String>>>) -> s
                 if data == "." {
                     break;
                 }
+            }
+            if !per_mail.is_zero() {
+                tokio::time::sleep(per_mail).await;
             }
             if let Ok(mut all) = received.lock() {
                 all.append(&mut recipients);
