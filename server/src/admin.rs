@@ -253,20 +253,11 @@ pub async fn update_user(
     .await?;
     if !user.email.eq_ignore_ascii_case(email.as_str()) {
         // The old address learns of the change: a taken-over account does not go unnoticed.
-        let mut tx = core.store.pool().begin().await?;
-        links::notify(
-            core,
-            &mut tx,
-            &ctx.client,
-            &user,
-            templates::MailContent::EmailChanged {
-                login_link: core.settings.public_url.to_string(),
-                new_email: email.as_str().to_owned(),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        core.mailer.wake();
+        let content = templates::MailContent::EmailChanged {
+            login_link: core.settings.public_url.to_string(),
+            new_email: email.as_str().to_owned(),
+        };
+        mail_user(core, &ctx, &user, content).await?;
         audit(
             core,
             &ctx,
@@ -362,6 +353,21 @@ pub async fn set_active(
     }
 }
 
+/// Tells a user of the administrator's client about a change to their account.
+async fn mail_user(
+    core: &Core,
+    ctx: &AdminCtx,
+    user: &UserRow,
+    content: templates::MailContent,
+) -> ServiceResult<()> {
+    let mut conn = core.store.pool().acquire().await?;
+    core.mailer
+        .notify_user(&mut conn, &ctx.client, user, &content)
+        .await?;
+    core.mailer.wake();
+    Ok(())
+}
+
 async fn audit(
     core: &Core,
     ctx: &AdminCtx,
@@ -396,19 +402,10 @@ pub async fn reset_two_factor(core: &Core, req: &RequestCtx, id: String) -> Serv
     }
     core.store.clear_totp(&user.id, core.clock.now()).await?;
     core.store.delete_user_sessions(&user.id).await?;
-    let mut tx = core.store.pool().begin().await?;
-    links::notify(
-        core,
-        &mut tx,
-        &ctx.client,
-        &user,
-        templates::MailContent::TwoFactorReset {
-            login_link: core.settings.public_url.to_string(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    core.mailer.wake();
+    let content = templates::MailContent::TwoFactorReset {
+        login_link: core.settings.public_url.to_string(),
+    };
+    mail_user(core, &ctx, &user, content).await?;
     audit(core, &ctx, &user, "2fa.reset", "reset by an administrator").await
 }
 

@@ -98,7 +98,8 @@ impl Core {
             from,
             &settings.secret_key,
         )
-        .with_retry_base(settings.mail_retry_secs);
+        .with_retry_base(settings.mail_retry_secs)
+        .with_time_zone(settings.time_zone.clone());
         let auth = Auth {
             store: store.clone(),
             clock: Arc::clone(&clock),

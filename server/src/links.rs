@@ -10,15 +10,13 @@ use crate::Core;
 use crate::auth::token;
 use crate::domain::{CompanyId, NewPassword, PasswordContext, UserName};
 use crate::error::{ServiceError, ServiceResult};
-use crate::mail::templates::{self, MailContent, Recipient};
+use crate::mail::templates::{self, MailContent};
 use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
 use crate::store::links::{self, LinkRow};
-use crate::store::outbox::NewMail;
 use crate::store::users::{self, UserRow, UserStatus};
 use crate::two_factor;
 use promio_app::api::{Field, LinkKind, LinkState, Problem};
-use promio_app::i18n::Lang;
 use promio_app::ssr::RequestCtx;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
@@ -41,20 +39,6 @@ fn kind_from(s: &str) -> LinkKind {
         LinkKind::Registration
     } else {
         LinkKind::PasswordReset
-    }
-}
-
-pub fn user_lang(user: &UserRow) -> Lang {
-    Lang::from_code(&user.language).unwrap_or_default()
-}
-
-pub fn display_name(user: &UserRow) -> String {
-    let full = format!("{} {}", user.first_name, user.last_name);
-    let full = full.trim();
-    if full.is_empty() {
-        user.username.clone()
-    } else {
-        full.to_owned()
     }
 }
 
@@ -88,44 +72,10 @@ pub async fn issue_with_mail(
         LinkKind::Registration => MailContent::Registration { link, expires_at },
         LinkKind::PasswordReset => MailContent::PasswordReset { link, expires_at },
     };
-    notify(core, conn, client, user, content).await?;
-    Ok(expires_at)
-}
-
-/// Queues a mail to the user on `conn` (the caller's transaction).
-pub async fn notify(
-    core: &Core,
-    conn: &mut AnyConnection,
-    client: &ClientRow,
-    user: &UserRow,
-    content: MailContent,
-) -> ServiceResult<()> {
-    let now = core.clock.now();
-    let name = display_name(user);
-    let recipient = Recipient {
-        display_name: &name,
-        company_id: &client.company_id,
-        username: &user.username,
-        lang: user_lang(user),
-    };
-    let rendered = templates::render(&content, &recipient, &core.time_zone);
     core.mailer
-        .enqueue(
-            conn,
-            NewMail {
-                recipient: &user.email,
-                recipient_name: &name,
-                subject: &rendered.subject,
-                body_text: &rendered.text,
-                body_html: &rendered.html,
-                client_id: Some(&client.id),
-                user_id: Some(&user.id),
-                kind: content.kind(),
-            },
-            now,
-        )
+        .notify_user(conn, client, user, &content)
         .await?;
-    Ok(())
+    Ok(expires_at)
 }
 
 /// The link's address: always from `PUBLIC_URL`, never from the request.

@@ -216,34 +216,12 @@ impl Auth {
         user: &UserRow,
         content: crate::mail::templates::MailContent,
     ) -> ServiceResult<()> {
-        use crate::mail::templates::{self, Recipient};
         let Some(client) = self.store.client_by_id(&user.client_id).await? else {
             return Ok(());
         };
-        let name = crate::links::display_name(user);
-        let recipient = Recipient {
-            display_name: &name,
-            company_id: &client.company_id,
-            username: &user.username,
-            lang: crate::links::user_lang(user),
-        };
-        let rendered = templates::render(&content, &recipient, &self.time_zone);
         let mut conn = self.store.pool().acquire().await?;
         self.mailer
-            .enqueue(
-                &mut conn,
-                crate::store::outbox::NewMail {
-                    recipient: &user.email,
-                    recipient_name: &name,
-                    subject: &rendered.subject,
-                    body_text: &rendered.text,
-                    body_html: &rendered.html,
-                    client_id: Some(&client.id),
-                    user_id: Some(&user.id),
-                    kind: content.kind(),
-                },
-                self.now(),
-            )
+            .notify_user(&mut conn, &client, user, &content)
             .await?;
         self.mailer.wake();
         Ok(())

@@ -19,9 +19,12 @@ use crate::clock::{Clock, UnixTime};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::Store;
 use crate::store::audit::AuditEvent;
+use crate::store::clients::ClientRow;
 use crate::store::outbox::{self, NewMail, OutboxRow};
+use crate::store::users::UserRow;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
+use promio_app::i18n::Lang;
 use secrecy::{ExposeSecret, SecretBox};
 use sqlx::AnyConnection;
 use std::sync::Arc;
@@ -48,12 +51,25 @@ pub struct Mailer {
     key: Arc<SecretBox<[u8; 32]>>,
     /// The wait before the first retry of a failed mail; it doubles with each failure (to 1 h).
     retry_base_secs: i64,
+    /// The zone in which mails state times (`MAIL_TIME_ZONE`).
+    time_zone: jiff::tz::TimeZone,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub sent: usize,
     pub failed: usize,
+}
+
+/// How a mail addresses the user: their full name, else their user name.
+pub fn display_name(user: &UserRow) -> String {
+    let full = format!("{} {}", user.first_name, user.last_name);
+    let full = full.trim();
+    if full.is_empty() {
+        user.username.clone()
+    } else {
+        full.to_owned()
+    }
 }
 
 /// The delay before the next attempt after `attempts` failures.
@@ -81,7 +97,46 @@ impl Mailer {
             wake: Arc::new(Notify::new()),
             key: Arc::new(SecretBox::new(Box::new(key))),
             retry_base_secs: 30,
+            time_zone: jiff::tz::TimeZone::UTC,
         }
+    }
+
+    /// Sets the zone in which mails state times (`MAIL_TIME_ZONE`).
+    pub fn with_time_zone(mut self, time_zone: jiff::tz::TimeZone) -> Self {
+        self.time_zone = time_zone;
+        self
+    }
+
+    /// Queues a mail about their account to a user, on `conn` (the caller's transaction): in their
+    /// language, to their address, with their name only ever as the display name. The one place
+    /// that writes to a user; call [`Mailer::wake`] after the commit.
+    pub async fn notify_user(
+        &self,
+        conn: &mut AnyConnection,
+        client: &ClientRow,
+        user: &UserRow,
+        content: &templates::MailContent,
+    ) -> ServiceResult<()> {
+        let name = display_name(user);
+        let recipient = templates::Recipient {
+            display_name: &name,
+            company_id: &client.company_id,
+            username: &user.username,
+            lang: Lang::from_code(&user.language).unwrap_or_default(),
+        };
+        let rendered = templates::render(content, &recipient, &self.time_zone);
+        let mail = NewMail {
+            recipient: &user.email,
+            recipient_name: &name,
+            subject: &rendered.subject,
+            body_text: &rendered.text,
+            body_html: &rendered.html,
+            client_id: Some(&client.id),
+            user_id: Some(&user.id),
+            kind: content.kind(),
+        };
+        self.enqueue(conn, mail, self.clock.now()).await?;
+        Ok(())
     }
 
     /// Queues a mail on `conn` (normally the caller's transaction, so that the mail exists exactly

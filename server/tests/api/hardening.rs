@@ -6,49 +6,29 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, LinkState, LoginOutcome, Role, TwoFactorEnrolment};
-use promio_server::clock::Clock;
 use promio_server::totp;
 
 const WRONG: &str = "certainly not the password";
 
-/// Activates 2FA for the logged-in user of `app` (right after its login); returns the secret and
-/// the recovery codes.
 async fn activate(app: &TestApp) -> (Vec<u8>, Vec<String>) {
-    let enrolment: TwoFactorEnrolment = app.call("2fa/start", &[]).await.json().await.unwrap();
-    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
-        .unwrap()
-        .as_ref()
-        .to_vec();
-    let code = totp::code_at(&secret, app.clock.now()).unwrap();
-    let response = app.call("2fa/activate", &[("code", &code)]).await;
-    assert_eq!(response.status(), 200);
-    (secret, response.json().await.unwrap())
+    app.activate_2fa().await
 }
 
 fn code_now(app: &TestApp, secret: &[u8]) -> String {
-    totp::code_at(secret, app.clock.now()).unwrap()
+    app.totp_code(secret, 0)
 }
 
 /// A wrong code that is not the current or previous one.
 fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
-    let right = [
-        code_now(app, secret),
-        totp::code_at(secret, app.clock.now() - totp::STEP_SECS).unwrap(),
-    ];
+    let right = [app.totp_code(secret, 0), app.totp_code(secret, -1)];
     (0..)
         .map(|n| format!("{:06}", 123_456 + n))
         .find(|c| !right.contains(c))
         .unwrap()
 }
 
-/// alice at ACME with 2FA on, logged out, the clock one step on.
 async fn with_2fa() -> (TestApp, Vec<u8>, Vec<String>) {
-    let app = TestApp::with_user("ACME", "alice").await;
-    app.login_ok("ACME", "alice").await;
-    let (secret, codes) = activate(&app).await;
-    app.client.post(app.url("/logout")).send().await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
-    (app, secret, codes)
+    TestApp::with_2fa("ACME", "alice").await
 }
 
 /// Logs alice in with both factors.

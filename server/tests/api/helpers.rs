@@ -171,6 +171,38 @@ impl TestApp {
         app
     }
 
+    /// Turns 2FA on for the user logged in a moment ago; returns the secret and the recovery codes.
+    pub async fn activate_2fa(&self) -> (Vec<u8>, Vec<String>) {
+        let enrolment: promio_app::api::TwoFactorEnrolment =
+            self.call("2fa/start", &[]).await.json().await.unwrap();
+        let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
+            .expect("a base32 secret")
+            .as_ref()
+            .to_vec();
+        let code = self.totp_code(&secret, 0);
+        let response = self.call("2fa/activate", &[("code", &code)]).await;
+        assert_eq!(response.status(), 200);
+        (secret, response.json().await.unwrap())
+    }
+
+    /// The TOTP code of `secret`, `offset_steps` steps from the test's now.
+    pub fn totp_code(&self, secret: &[u8], offset_steps: i64) -> String {
+        use promio_server::clock::Clock;
+        let at = self.clock.now() + offset_steps * promio_server::totp::STEP_SECS;
+        promio_server::totp::code_at(secret, at).expect("a TOTP code")
+    }
+
+    /// `username` at `company_id` with 2FA on, logged out again, the clock one TOTP step on.
+    /// Returns the app, the secret and the recovery codes.
+    pub async fn with_2fa(company_id: &str, username: &str) -> (TestApp, Vec<u8>, Vec<String>) {
+        let app = TestApp::with_user(company_id, username).await;
+        app.login_ok(company_id, username).await;
+        let (secret, codes) = app.activate_2fa().await;
+        app.client.post(app.url("/logout")).send().await.unwrap();
+        app.clock.advance(promio_server::totp::STEP_SECS);
+        (app, secret, codes)
+    }
+
     /// Calls a server function with form fields, as the browser does.
     pub async fn call(&self, endpoint: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client

@@ -2,7 +2,7 @@
 //! and factors, the 100-failure cap, the mail to the user, and the forgot-password caps.
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
-use promio_app::api::{ApiError, LoginOutcome, Role, ThrottledAccount, TwoFactorEnrolment};
+use promio_app::api::{ApiError, LoginOutcome, Role, ThrottledAccount};
 use promio_server::totp;
 
 const WRONG: &str = "certainly not the password";
@@ -193,27 +193,8 @@ async fn the_user_gets_one_mail_a_day_after_ten_failures_in_a_row() {
     assert_eq!(app.mails_to("alice@"), 1, "one mail, not one per failure");
 }
 
-/// Turns 2FA on for alice (the fresh login confirms it) and logs out; the clock moves to the next
-/// TOTP step. Returns the secret.
-async fn with_2fa(app: &TestApp) -> Vec<u8> {
-    use promio_server::clock::Clock;
-    app.login_ok("ACME", "alice").await;
-    let enrolment: TwoFactorEnrolment = app.call("2fa/start", &[]).await.json().await.unwrap();
-    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
-        .unwrap()
-        .as_ref()
-        .to_vec();
-    let code = totp::code_at(&secret, app.clock.now()).unwrap();
-    let response = app.call("2fa/activate", &[("code", &code)]).await;
-    assert_eq!(response.status(), 200);
-    app.client.post(app.url("/logout")).send().await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
-    secret
-}
-
 fn current_code(app: &TestApp, secret: &[u8]) -> String {
-    use promio_server::clock::Clock;
-    totp::code_at(secret, app.clock.now()).unwrap()
+    app.totp_code(secret, 0)
 }
 
 async fn password_step(app: &TestApp) -> LoginOutcome {
@@ -233,8 +214,7 @@ async fn failures(app: &TestApp, key: &str) -> Option<i64> {
 
 #[tokio::test]
 async fn second_factor_failures_count_apart_from_password_failures() {
-    let app = TestApp::with_user("ACME", "alice").await;
-    let secret = with_2fa(&app).await;
+    let (app, secret, _) = TestApp::with_2fa("ACME", "alice").await;
 
     // Seven wrong codes over two pending states: the second factor's counter outlives the pending
     // state and now waits, even for the right code.

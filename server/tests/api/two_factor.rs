@@ -6,34 +6,18 @@ use promio_app::api::{
     ApiError, LinkState, LoginOutcome, Me, Role, TwoFactorEnrolment, TwoFactorStatus,
 };
 use promio_server::accounts::ClientSettings;
-use promio_server::clock::Clock;
 use promio_server::totp;
 
-/// Activates 2FA for the logged-in user of `app`; returns the secret and the recovery codes.
 async fn activate(app: &TestApp) -> (Vec<u8>, Vec<String>) {
-    let enrolment: TwoFactorEnrolment = app.call("2fa/start", &[]).await.json().await.unwrap();
-    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
-        .unwrap()
-        .as_ref()
-        .to_vec();
-    let code = totp::code_at(&secret, app.clock.now()).unwrap();
-    let response = app.call("2fa/activate", &[("code", &code)]).await;
-    assert_eq!(response.status(), 200);
-    (secret, response.json().await.unwrap())
+    app.activate_2fa().await
 }
 
 fn code(app: &TestApp, secret: &[u8], offset_steps: i64) -> String {
-    totp::code_at(secret, app.clock.now() + offset_steps * totp::STEP_SECS).unwrap()
+    app.totp_code(secret, offset_steps)
 }
 
-/// A user with 2FA on, logged out again; the clock moved to the next step.
 async fn with_2fa() -> (TestApp, Vec<u8>, Vec<String>) {
-    let app = TestApp::with_user("ACME", "alice").await;
-    app.login_ok("ACME", "alice").await;
-    let (secret, codes) = activate(&app).await;
-    app.client.post(app.url("/logout")).send().await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
-    (app, secret, codes)
+    TestApp::with_2fa("ACME", "alice").await
 }
 
 async fn second_step(app: &TestApp, code: &str) -> reqwest::Response {
