@@ -107,6 +107,17 @@ impl Store {
             .bind(&client_id)
             .execute(&mut *tx)
             .await?;
+        // Bindings to another issuer (or to any, when SSO goes off) name identities that can no
+        // longer log in here: released, so that the next login binds anew.
+        sqlx::query(
+            "UPDATE users SET sso_issuer = NULL, sso_subject = NULL
+             WHERE client_id = $1 AND sso_issuer IS NOT NULL
+               AND ($2 IS NULL OR sso_issuer <> $2)",
+        )
+        .bind(&client_id)
+        .bind(settings.map(|s| s.issuer.clone()))
+        .execute(&mut *tx)
+        .await?;
         if settings.is_some() {
             sqlx::query(
                 "UPDATE link_tokens SET superseded_at = $2

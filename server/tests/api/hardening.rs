@@ -648,3 +648,41 @@ async fn unknown_accounts_lock_alike() {
         ApiError::AccountLocked
     );
 }
+
+#[tokio::test]
+async fn a_new_issuer_releases_the_bindings_to_the_old_one() {
+    use promio_server::domain::CompanyId;
+    use promio_server::store::sso::{SsoBinding, SsoSettingsRow};
+    let app = TestApp::with_user("ACME", "alice").await;
+    let alice = app.user_id("ACME", "alice").await;
+    let acme = CompanyId::parse("ACME").unwrap();
+    let settings = |issuer: &str| SsoSettingsRow {
+        issuer: issuer.to_owned(),
+        client_id: "promio".into(),
+        sealed_secret: String::new(),
+        email_claim: "email".into(),
+        jit: false,
+    };
+    let domains = ["acme.example".to_owned()];
+    let store = &app.core.store;
+    store
+        .set_client_sso(&acme, Some(&settings("https://old.example")), &domains, 1)
+        .await
+        .unwrap();
+    let bound = SsoBinding {
+        issuer: "https://old.example".into(),
+        subject: "alice-1".into(),
+    };
+    assert!(store.bind_sso_identity(&alice, &bound, 2).await.unwrap());
+    // Saving the same issuer again keeps the binding; another issuer releases it.
+    store
+        .set_client_sso(&acme, Some(&settings("https://old.example")), &domains, 3)
+        .await
+        .unwrap();
+    assert_eq!(store.sso_binding(&alice).await.unwrap(), Some(bound));
+    store
+        .set_client_sso(&acme, Some(&settings("https://new.example")), &domains, 4)
+        .await
+        .unwrap();
+    assert_eq!(store.sso_binding(&alice).await.unwrap(), None);
+}
