@@ -14,6 +14,11 @@ LEPTOS_RELEASE := cargo leptos build --release --split --precompress
 
 .PHONY: run test bench tools browser e2e-deps lint rust-tests site e2e
 
+# The integration tests' harness (a clock the test moves, a captured mailbox) is behind the server's
+# `test-support` feature. Every cargo command of the tests and the lint passes it, so that the
+# server crate is built once for all of them.
+TEST_FEATURES := --features promio-connect/test-support
+
 run: tools
 	@echo "==> building the release server and site (first time: about 10 minutes)"
 	$(LEPTOS_RELEASE)
@@ -51,7 +56,7 @@ lint:
 	@echo "==> cargo fmt"
 	cargo fmt --all -- --check
 	@echo "==> cargo clippy (server and UI, native)"
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 	@echo "==> cargo clippy (UI, WASM with hydration)"
 	cargo clippy -p promio-frontend --target wasm32-unknown-unknown --features hydrate -- -D warnings
 
@@ -74,12 +79,12 @@ NO_POSTGRES_WARNING := printf '%s\n' '' \
 rust-tests: export RUST_TEST_THREADS = 1
 rust-tests:
 	@echo "==> Rust tests (SQLite)"
-	env -u TEST_DATABASE_URL cargo test --workspace
+	env -u TEST_DATABASE_URL cargo test --workspace $(TEST_FEATURES)
 	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
 	  echo "==> integration tests against PostgreSQL ($${TEST_DATABASE_URL%%@*}@…)"; \
-	  cargo test -p promio-connect --test api; \
+	  cargo test -p promio-connect $(TEST_FEATURES) --test api; \
 	  echo "==> two instances and faults on PostgreSQL (server processes)"; \
-	  cargo test -p promio-connect --test scale -- --ignored --test-threads 2; \
+	  cargo test -p promio-connect $(TEST_FEATURES) --test scale -- --ignored --test-threads 2; \
 	else $(NO_POSTGRES_WARNING); fi
 
 site:

@@ -3,13 +3,13 @@
 //! same messages.
 
 use crate::Core;
+use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::Invalid;
 use crate::domain::{
     ClientName, CompanyId, EmailAddress, NewPassword, PasswordContext, PersonName, UserName,
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::links;
-use crate::store::audit::AuditEvent;
 use crate::store::clients::{ClientChanges, ClientRow};
 use crate::store::users::{self, NewUser, UserRow, UserStatus};
 use promio_app::api::LinkKind;
@@ -67,7 +67,7 @@ pub async fn create_client(
         actor,
         Some(&client.id),
         None,
-        "client.created",
+        AuditAction::ClientCreated,
         &format!("company ID {}", client.company_id),
     )
     .await?;
@@ -121,7 +121,7 @@ pub async fn update_client(
         actor,
         Some(&client.id),
         None,
-        "client.settings_changed",
+        AuditAction::ClientSettingsChanged,
         &detail,
     )
     .await?;
@@ -167,10 +167,7 @@ pub async fn create_invited_user(
     let email = EmailAddress::parse(&input.email)?;
     let first_name = PersonName::parse(Field::FirstName, &input.first_name)?;
     let last_name = PersonName::parse(Field::LastName, &input.last_name)?;
-    let is_platform = client
-        .company_id
-        .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
-    if input.role == Role::Operator && !is_platform {
+    if input.role == Role::Operator && !client.is_platform(&core.settings.platform_company_id) {
         return Err(ServiceError::Invalid(Invalid {
             field: Field::Role,
             problem: Problem::Malformed,
@@ -232,7 +229,7 @@ pub async fn create_invited_user(
         actor,
         Some(&client.id),
         Some(&user.id),
-        "user.created",
+        AuditAction::UserCreated,
         &detail,
     )
     .await?;
@@ -254,7 +251,7 @@ pub async fn ensure_platform_client(core: &Core) -> ServiceResult<()> {
                 Actor::default(),
                 Some(&client.id),
                 None,
-                "client.created",
+                AuditAction::ClientCreated,
                 "platform client",
             )
             .await?;
@@ -269,22 +266,14 @@ async fn audit(
     actor: Actor<'_>,
     client_id: Option<&str>,
     subject: Option<&str>,
-    action: &str,
+    action: AuditAction,
     detail: &str,
 ) -> ServiceResult<()> {
-    core.store
-        .record(
-            AuditEvent {
-                client_id,
-                actor_user_id: actor.user_id,
-                subject_user_id: subject,
-                action,
-                outcome: "success",
-                detail,
-                ip: actor.ip,
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let event = Event::new(action, Outcome::Success)
+        .client(client_id)
+        .actor(actor.user_id)
+        .subject(subject)
+        .detail(detail)
+        .ip(actor.ip);
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }

@@ -7,68 +7,26 @@
 //! admin acts on the users and admins of their own client; nobody changes their own role or status.
 
 use crate::Core;
-use crate::accounts::Actor;
-use crate::auth::CurrentSession;
+use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{EmailAddress, Invalid, PersonName};
 use crate::error::{ServiceError, ServiceResult};
 use crate::links::{self, LinkStatus};
 use crate::mail::templates;
-use crate::store::audit::AuditEvent;
+use crate::principal::{Admin, Session};
 use crate::store::audit::AuditFilter;
-use crate::store::clients::ClientRow;
 use crate::store::users::{UserFilter, UserRow, UserStatus};
 use promio_app::api::{AuditEntry, AuditPage, AuditQuery, ThrottledAccount};
 use promio_app::api::{
     Field, Invitation, LinkKind, Problem, Role, UserForm, UserPage, UserQuery, UserSummary,
 };
-use promio_app::i18n::Lang;
-use promio_app::ssr::RequestCtx;
 
 pub const PAGE_SIZE: u32 = 25;
 /// Registration or reset mails an administrator may send one user per hour.
 pub const ADMIN_MAILS_PER_HOUR: i64 = 5;
 
-/// The logged-in administrator and their client.
-pub struct AdminCtx {
-    pub admin: UserRow,
-    pub client: ClientRow,
-    pub ip: Option<String>,
-    pub lang: Lang,
-}
-
-impl AdminCtx {
-    fn actor(&self) -> Actor<'_> {
-        Actor {
-            user_id: Some(&self.admin.id),
-            ip: self.ip.as_deref(),
-        }
-    }
-}
-
-/// Resolves the session and checks that its user may administer users.
-pub async fn admin_ctx(core: &Core, req: &RequestCtx) -> ServiceResult<AdminCtx> {
-    let Some(CurrentSession { user, .. }) = core.auth.session(req).await? else {
-        return Err(ServiceError::Unauthenticated);
-    };
-    if !matches!(user.role(), Role::Admin | Role::Operator) {
-        return Err(ServiceError::Forbidden);
-    }
-    let client = core
-        .store
-        .client_by_id(&user.client_id)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    Ok(AdminCtx {
-        admin: user,
-        client,
-        ip: crate::auth::client_ip(req),
-        lang: req.lang(),
-    })
-}
-
 /// A user of the administrator's client whom they may act on: 404 for another client's user,
 /// 403 for an operator when the administrator is not one.
-pub(crate) async fn own_user(core: &Core, ctx: &AdminCtx, id: &str) -> ServiceResult<UserRow> {
+pub(crate) async fn own_user(core: &Core, ctx: &Admin, id: &str) -> ServiceResult<UserRow> {
     match core.store.user_by_id(id.trim()).await? {
         Some(user) if user.client_id == ctx.client.id => {
             may_act_on(ctx, &user)?;
@@ -79,7 +37,7 @@ pub(crate) async fn own_user(core: &Core, ctx: &AdminCtx, id: &str) -> ServiceRe
 }
 
 /// Only operators act on operators.
-fn may_act_on(ctx: &AdminCtx, user: &UserRow) -> ServiceResult<()> {
+fn may_act_on(ctx: &Admin, user: &UserRow) -> ServiceResult<()> {
     if user.role() == Role::Operator && ctx.admin.role() != Role::Operator {
         return Err(ServiceError::Forbidden);
     }
@@ -94,7 +52,7 @@ fn status_of(user: &UserRow) -> promio_app::api::UserStatus {
     }
 }
 
-async fn summary(core: &Core, ctx: &AdminCtx, user: UserRow) -> ServiceResult<UserSummary> {
+async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserSummary> {
     let invitation = if user.password_hash.is_some() {
         Invitation::Accepted
     } else {
@@ -127,7 +85,7 @@ async fn summary(core: &Core, ctx: &AdminCtx, user: UserRow) -> ServiceResult<Us
 }
 
 /// The roles an administrator may give: operators only exist in the platform client.
-fn parse_role(core: &Core, ctx: &AdminCtx, raw: &str) -> ServiceResult<Role> {
+fn parse_role(core: &Core, ctx: &Admin, raw: &str) -> ServiceResult<Role> {
     let bad = || {
         ServiceError::Invalid(Invalid {
             field: Field::Role,
@@ -135,22 +93,13 @@ fn parse_role(core: &Core, ctx: &AdminCtx, raw: &str) -> ServiceResult<Role> {
         })
     };
     let role = Role::parse(raw).ok_or_else(bad)?;
-    let platform = ctx
-        .client
-        .company_id
-        .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
-    if role == Role::Operator && !(platform && ctx.admin.role() == Role::Operator) {
+    if role == Role::Operator && !ctx.is_operator(core) {
         return Err(bad());
     }
     Ok(role)
 }
 
-pub async fn list_users(
-    core: &Core,
-    req: &RequestCtx,
-    query: UserQuery,
-) -> ServiceResult<UserPage> {
-    let ctx = admin_ctx(core, req).await?;
+pub async fn list_users(core: &Core, ctx: &Admin, query: UserQuery) -> ServiceResult<UserPage> {
     if query.search.chars().count() > 100 {
         return Err(Invalid {
             field: Field::Name,
@@ -177,7 +126,7 @@ pub async fn list_users(
     let (rows, total) = core.store.list_users(&ctx.client.id, &filter).await?;
     let mut users = Vec::with_capacity(rows.len());
     for row in rows {
-        users.push(summary(core, &ctx, row).await?);
+        users.push(summary(core, ctx, row).await?);
     }
     Ok(UserPage {
         users,
@@ -187,13 +136,8 @@ pub async fn list_users(
     })
 }
 
-pub async fn create_user(
-    core: &Core,
-    req: &RequestCtx,
-    form: UserForm,
-) -> ServiceResult<UserSummary> {
-    let ctx = admin_ctx(core, req).await?;
-    let role = parse_role(core, &ctx, &form.role)?;
+pub async fn create_user(core: &Core, ctx: &Admin, form: UserForm) -> ServiceResult<UserSummary> {
+    let role = parse_role(core, ctx, &form.role)?;
     let user = crate::accounts::create_invited_user(
         core,
         ctx.actor(),
@@ -210,21 +154,20 @@ pub async fn create_user(
         },
     )
     .await?;
-    summary(core, &ctx, user).await
+    summary(core, ctx, user).await
 }
 
 pub async fn update_user(
     core: &Core,
-    req: &RequestCtx,
+    ctx: &Admin,
     id: String,
     form: UserForm,
 ) -> ServiceResult<UserSummary> {
-    let ctx = admin_ctx(core, req).await?;
-    let user = own_user(core, &ctx, &id).await?;
+    let user = own_user(core, ctx, &id).await?;
     let first_name = PersonName::parse(Field::FirstName, &form.first_name)?;
     let last_name = PersonName::parse(Field::LastName, &form.last_name)?;
     let email = EmailAddress::parse(&form.email)?;
-    let role = parse_role(core, &ctx, &form.role)?;
+    let role = parse_role(core, ctx, &form.role)?;
     if user.id == ctx.admin.id && role != user.role() {
         // An administrator cannot take their own rights away (and lock the client out).
         return Err(Invalid {
@@ -245,9 +188,9 @@ pub async fn update_user(
         .await?;
     audit(
         core,
-        &ctx,
+        ctx,
         &user,
-        "user.changed",
+        AuditAction::UserChanged,
         &format!("role {}", role.as_str()),
     )
     .await?;
@@ -257,12 +200,12 @@ pub async fn update_user(
             login_link: core.settings.public_url.to_string(),
             new_email: email.as_str().to_owned(),
         };
-        mail_user(core, &ctx, &user, content).await?;
+        mail_user(core, ctx, &user, content).await?;
         audit(
             core,
-            &ctx,
+            ctx,
             &user,
-            "user.email_changed",
+            AuditAction::UserEmailChanged,
             &format!("{} -> {}", user.email, email.as_str()),
         )
         .await?;
@@ -272,17 +215,11 @@ pub async fn update_user(
         .user_by_id(&user.id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    summary(core, &ctx, user).await
+    summary(core, ctx, user).await
 }
 
-pub async fn send_link(
-    core: &Core,
-    req: &RequestCtx,
-    id: String,
-    kind: LinkKind,
-) -> ServiceResult<()> {
-    let ctx = admin_ctx(core, req).await?;
-    let user = own_user(core, &ctx, &id).await?;
+pub async fn send_link(core: &Core, ctx: &Admin, id: String, kind: LinkKind) -> ServiceResult<()> {
+    let user = own_user(core, ctx, &id).await?;
     let allowed = match kind {
         LinkKind::Registration => user.status() == UserStatus::Invited,
         LinkKind::PasswordReset => user.status() == UserStatus::Active,
@@ -308,20 +245,14 @@ pub async fn send_link(
     tx.commit().await?;
     core.mailer.wake();
     let action = match kind {
-        LinkKind::Registration => "user.registration_resent",
-        LinkKind::PasswordReset => "user.reset_sent",
+        LinkKind::Registration => AuditAction::UserRegistrationResent,
+        LinkKind::PasswordReset => AuditAction::UserResetSent,
     };
-    audit(core, &ctx, &user, action, "").await
+    audit(core, ctx, &user, action, "").await
 }
 
-pub async fn set_active(
-    core: &Core,
-    req: &RequestCtx,
-    id: String,
-    active: bool,
-) -> ServiceResult<()> {
-    let ctx = admin_ctx(core, req).await?;
-    let user = own_user(core, &ctx, &id).await?;
+pub async fn set_active(core: &Core, ctx: &Admin, id: String, active: bool) -> ServiceResult<()> {
+    let user = own_user(core, ctx, &id).await?;
     if user.id == ctx.admin.id {
         return Err(ServiceError::Forbidden);
     }
@@ -336,7 +267,7 @@ pub async fn set_active(
             UserStatus::Invited
         };
         core.store.set_user_status(&user.id, status, now).await?;
-        audit(core, &ctx, &user, "user.reactivated", "").await
+        audit(core, ctx, &user, AuditAction::UserReactivated, "").await
     } else {
         core.store
             .set_user_status(&user.id, UserStatus::Deactivated, now)
@@ -344,9 +275,9 @@ pub async fn set_active(
         let ended = core.store.delete_user_sessions(&user.id).await?;
         audit(
             core,
-            &ctx,
+            ctx,
             &user,
-            "user.deactivated",
+            AuditAction::UserDeactivated,
             &format!("{ended} sessions ended"),
         )
         .await
@@ -356,7 +287,7 @@ pub async fn set_active(
 /// Tells a user of the administrator's client about a change to their account.
 async fn mail_user(
     core: &Core,
-    ctx: &AdminCtx,
+    ctx: &Admin,
     user: &UserRow,
     content: templates::MailContent,
 ) -> ServiceResult<()> {
@@ -368,35 +299,27 @@ async fn mail_user(
     Ok(())
 }
 
+/// Records what the administrator did to one of their client's users.
 async fn audit(
     core: &Core,
-    ctx: &AdminCtx,
+    ctx: &Admin,
     user: &UserRow,
-    action: &str,
+    action: AuditAction,
     detail: &str,
 ) -> ServiceResult<()> {
-    core.store
-        .record(
-            AuditEvent {
-                client_id: Some(&ctx.client.id),
-                actor_user_id: Some(&ctx.admin.id),
-                subject_user_id: Some(&user.id),
-                action,
-                outcome: "success",
-                detail,
-                ip: ctx.ip.as_deref(),
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let event = Event::new(action, Outcome::Success)
+        .client(Some(&ctx.client.id))
+        .actor(Some(&ctx.admin.id))
+        .subject(Some(&user.id))
+        .detail(detail)
+        .ip(ctx.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }
 
 /// Turns a user's 2FA off (lost phone): audited, the user is told by mail, and their sessions end.
 /// If the client requires 2FA, the user sets it up again at the next login.
-pub async fn reset_two_factor(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<()> {
-    let ctx = admin_ctx(core, req).await?;
-    let user = own_user(core, &ctx, &id).await?;
+pub async fn reset_two_factor(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
+    let user = own_user(core, ctx, &id).await?;
     if !user.has_totp() {
         return Ok(());
     }
@@ -405,12 +328,18 @@ pub async fn reset_two_factor(core: &Core, req: &RequestCtx, id: String) -> Serv
     let content = templates::MailContent::TwoFactorReset {
         login_link: core.settings.public_url.to_string(),
     };
-    mail_user(core, &ctx, &user, content).await?;
-    audit(core, &ctx, &user, "2fa.reset", "reset by an administrator").await
+    mail_user(core, ctx, &user, content).await?;
+    audit(
+        core,
+        ctx,
+        &user,
+        AuditAction::TwoFactorReset,
+        "reset by an administrator",
+    )
+    .await
 }
 
-pub async fn list_throttled(core: &Core, req: &RequestCtx) -> ServiceResult<Vec<ThrottledAccount>> {
-    let ctx = admin_ctx(core, req).await?;
+pub async fn list_throttled(core: &Core, ctx: &Admin) -> ServiceResult<Vec<ThrottledAccount>> {
     let now = core.clock.now();
     let rows = core.store.throttled_accounts(&ctx.client.id).await?;
     Ok(rows
@@ -424,12 +353,11 @@ pub async fn list_throttled(core: &Core, req: &RequestCtx) -> ServiceResult<Vec<
 }
 
 /// Lets an account try again at once (after the administrator has spoken with the user).
-pub async fn clear_throttle(core: &Core, req: &RequestCtx, username: String) -> ServiceResult<()> {
-    let ctx = admin_ctx(core, req).await?;
+pub async fn clear_throttle(core: &Core, ctx: &Admin, username: String) -> ServiceResult<()> {
     let company = crate::domain::CompanyId::parse(&ctx.client.company_id)?;
     let name = crate::domain::UserName::parse(&username)?;
     if let Some(user) = core.store.user_by_name(&ctx.client.id, &name).await? {
-        may_act_on(&ctx, &user)?;
+        may_act_on(ctx, &user)?;
     }
     if !core
         .store
@@ -438,33 +366,19 @@ pub async fn clear_throttle(core: &Core, req: &RequestCtx, username: String) -> 
     {
         return Err(ServiceError::NotFound);
     }
-    core.store
-        .record(
-            AuditEvent {
-                client_id: Some(&ctx.client.id),
-                actor_user_id: Some(&ctx.admin.id),
-                action: "login.throttle_cleared",
-                outcome: "success",
-                detail: name.as_str(),
-                ip: ctx.ip.as_deref(),
-                ..Default::default()
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let event = Event::new(AuditAction::LoginThrottleCleared, Outcome::Success)
+        .client(Some(&ctx.client.id))
+        .actor(Some(&ctx.admin.id))
+        .detail(name.as_str())
+        .ip(ctx.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }
 
 pub const AUDIT_PAGE_SIZE: u32 = 50;
 
 /// The client's audit log for its administrators; operators see every client's.
-pub async fn list_audit(
-    core: &Core,
-    req: &RequestCtx,
-    query: AuditQuery,
-) -> ServiceResult<AuditPage> {
-    let ctx = admin_ctx(core, req).await?;
-    let (rows, total, page) = search_audit(core, &ctx, &query, AUDIT_PAGE_SIZE).await?;
+pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceResult<AuditPage> {
+    let (rows, total, page) = search_audit(core, ctx, &query, AUDIT_PAGE_SIZE).await?;
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut companies: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut entries = Vec::with_capacity(rows.len());
@@ -501,9 +415,8 @@ pub async fn list_audit(
 }
 
 /// Every matching event (up to 100,000) as CSV, for the export.
-pub async fn audit_csv(core: &Core, req: &RequestCtx, query: AuditQuery) -> ServiceResult<String> {
-    let ctx = admin_ctx(core, req).await?;
-    let (rows, _, _) = search_audit(core, &ctx, &AuditQuery { page: 1, ..query }, 100_000).await?;
+pub async fn audit_csv(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceResult<String> {
+    let (rows, _, _) = search_audit(core, ctx, &AuditQuery { page: 1, ..query }, 100_000).await?;
     let mut names = std::collections::HashMap::new();
     let mut companies = std::collections::HashMap::new();
     let mut out = String::from("time_utc,company_id,actor,subject,action,outcome,detail,ip\r\n");
@@ -552,15 +465,11 @@ fn csv_field(value: &str) -> String {
 
 async fn search_audit(
     core: &Core,
-    ctx: &AdminCtx,
+    ctx: &Admin,
     query: &AuditQuery,
     page_size: u32,
 ) -> ServiceResult<(Vec<crate::store::audit::AuditRow>, i64, u32)> {
-    let operator = ctx.admin.role() == Role::Operator
-        && ctx
-            .client
-            .company_id
-            .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
+    let operator = ctx.is_operator(core);
     let user_id = match query.user.trim() {
         "" => None,
         name => {
@@ -615,7 +524,9 @@ fn day(core: &Core, raw: &str, end: bool) -> ServiceResult<Option<i64>> {
     } else {
         date
     };
-    let zoned = date.to_zoned(core.time_zone.clone()).map_err(|_| bad())?;
+    let zoned = date
+        .to_zoned_datetime(core.time_zone.clone())
+        .map_err(|_| bad())?;
     Ok(Some(zoned.timestamp().as_second()))
 }
 
@@ -648,15 +559,14 @@ async fn name_of(
 }
 
 /// Ends every session of a user of the administrator's client; returns how many there were.
-pub async fn end_user_sessions(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<u32> {
-    let ctx = admin_ctx(core, req).await?;
-    let user = own_user(core, &ctx, &id).await?;
+pub async fn end_user_sessions(core: &Core, ctx: &Admin, id: String) -> ServiceResult<u32> {
+    let user = own_user(core, ctx, &id).await?;
     let ended = core.store.delete_user_sessions(&user.id).await?;
     audit(
         core,
-        &ctx,
+        ctx,
         &user,
-        "user.sessions_ended",
+        AuditAction::UserSessionsEnded,
         &format!("{ended} sessions"),
     )
     .await?;
@@ -666,15 +576,10 @@ pub async fn end_user_sessions(core: &Core, req: &RequestCtx, id: String) -> Ser
 /// The sessions of the request's user, newest use first.
 pub async fn my_sessions(
     core: &Core,
-    req: &RequestCtx,
+    current: &Session,
 ) -> ServiceResult<Vec<promio_app::api::SessionInfo>> {
-    let current = core
-        .auth
-        .session(req)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    let lang = req.lang();
     let rows = core.store.user_sessions(&current.user.id).await?;
+    let lang = current.lang;
     Ok(rows
         .into_iter()
         .map(|r| promio_app::api::SessionInfo {
@@ -688,23 +593,12 @@ pub async fn my_sessions(
         .collect())
 }
 
-pub async fn end_my_session(core: &Core, req: &RequestCtx, id: String) -> ServiceResult<()> {
-    let current = core
-        .auth
-        .session(req)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
+pub async fn end_my_session(core: &Core, current: &Session, id: String) -> ServiceResult<()> {
     if id.len() != 64 || !core.store.delete_own_session(&current.user.id, &id).await? {
         return Err(ServiceError::NotFound);
     }
-    core.auth
-        .audit(
-            req,
-            &current.user,
-            "session.ended",
-            "success",
-            "ended by the user",
-        )
-        .await?;
-    Ok(())
+    let event = Event::own(&current.user, AuditAction::SessionEnded, Outcome::Success)
+        .detail("ended by the user")
+        .ip(current.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }

@@ -2,8 +2,11 @@
 //! injected [`Clock`], so tests move time instead of sleeping. `clippy.toml` bans reading the system
 //! time anywhere else.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+#[cfg(any(test, feature = "test-support"))]
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
 
 /// Seconds since the Unix epoch, UTC.
 pub type UnixTime = i64;
@@ -25,10 +28,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until moved: for tests.
+/// A clock that stands still until moved: for tests (feature `test-support`).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicI64>);
 
+#[cfg(any(test, feature = "test-support"))]
 impl ManualClock {
     pub fn new(start: UnixTime) -> Self {
         ManualClock(Arc::new(AtomicI64::new(start)))
@@ -43,6 +48,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Clock for ManualClock {
     fn now(&self) -> UnixTime {
         self.0.load(Ordering::SeqCst)

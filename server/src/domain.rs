@@ -157,7 +157,14 @@ impl EmailAddress {
         if !domain_ok || !local_ok {
             return Err(malformed());
         }
-        Ok(EmailAddress(format!("{local}@{}", domain.to_lowercase())))
+        let address = format!("{local}@{}", domain.to_lowercase());
+        // Accepted means sendable: the mailer hands this address to lettre, which is stricter
+        // about the local part (no `..`, no leading or trailing dot, no parentheses …) and about
+        // label lengths. Refusing here says so at the form, not when the mail fails.
+        if address.parse::<lettre::Address>().is_err() {
+            return Err(malformed());
+        }
+        Ok(EmailAddress(address))
     }
 
     pub fn as_str(&self) -> &str {
@@ -434,6 +441,42 @@ mod tests {
             problem(EmailAddress::parse(&long)),
             Problem::TooLong { max: 254 }
         );
+    }
+
+    #[test]
+    fn email_addresses_are_accepted_only_when_lettre_can_send_to_them() {
+        // Each passes the shape check above (one `@`, no spaces or brackets, a dotted domain of
+        // letters, digits and dashes), but is not an address lettre accepts, so no mail could go
+        // to it.
+        let long_label = format!("alice@{}.example", "a".repeat(64));
+        for unsendable in [
+            "alice..smith@acme.example",
+            ".alice@acme.example",
+            "alice.@acme.example",
+            "ali(ce)@acme.example",
+            "alice[1]@acme.example",
+            long_label.as_str(),
+        ] {
+            assert!(
+                unsendable.parse::<lettre::Address>().is_err(),
+                "lettre refuses {unsendable}"
+            );
+            assert_eq!(
+                problem(EmailAddress::parse(unsendable)),
+                Problem::Malformed,
+                "{unsendable}"
+            );
+        }
+
+        for sendable in [
+            "alice.smith+news@acme.example",
+            "o'brien@mail.acme-corp.example",
+        ] {
+            assert!(sendable.parse::<lettre::Address>().is_ok(), "{sendable}");
+            assert_eq!(EmailAddress::parse(sendable).unwrap().as_str(), sendable);
+        }
+        let mixed = EmailAddress::parse("Alice.Smith@ACME.Example").unwrap();
+        assert!(mixed.as_str().parse::<lettre::Address>().is_ok());
     }
 
     #[test]

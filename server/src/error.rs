@@ -1,8 +1,16 @@
 //! The service layer's error, and its single mapping to the API contract's [`ApiError`]. Causes
-//! are logged here with an id; the person sees a message and that id, never the cause.
+//! are logged here with an id; the person sees a message and that id, never the cause. The id is
+//! the request's (`x-request-id`), so that it also finds every other log line of that request.
 
 use crate::domain::Invalid;
 use promio_app::api::ApiError;
+
+tokio::task_local! {
+    /// The id of the request being handled, set by `crate::http` around each request. Unset
+    /// outside a request (and in work a request spawned), where an internal error gets an id of
+    /// its own.
+    pub static REQUEST_ID: String;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -81,7 +89,9 @@ impl From<ServiceError> for ApiError {
                 ApiError::Unavailable
             }
             other => {
-                let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+                let id = REQUEST_ID
+                    .try_with(String::clone)
+                    .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
                 tracing::error!(error_id = %id, error = ?anyhow_chain(&other), "internal error");
                 ApiError::Internal { id }
             }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod background;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod links;
 pub mod mail;
 pub mod metrics;
 pub mod operator;
+pub mod principal;
 
 pub mod services;
 pub mod sso;

@@ -7,17 +7,17 @@
 //! without its link.
 
 use crate::Core;
+use crate::audit::{AuditAction, Event, Outcome};
 use crate::auth::token;
 use crate::domain::{CompanyId, NewPassword, PasswordContext, UserName};
 use crate::error::{ServiceError, ServiceResult};
 use crate::mail::templates::{self, MailContent};
-use crate::store::audit::AuditEvent;
+use crate::principal::Caller;
 use crate::store::clients::ClientRow;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow, UserStatus};
 use crate::two_factor;
 use promio_app::api::{Field, LinkKind, LinkState, Problem};
-use promio_app::ssr::RequestCtx;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
 use std::sync::Arc;
@@ -118,7 +118,7 @@ async fn find(core: &Core, raw_token: &str) -> ServiceResult<Option<LinkRow>> {
 
 pub async fn link_info(
     core: &Core,
-    req: &RequestCtx,
+    caller: &Caller,
     raw_token: String,
 ) -> ServiceResult<LinkState> {
     let Some(link) = find(core, &raw_token).await? else {
@@ -145,7 +145,7 @@ pub async fn link_info(
                 kind,
                 company_id: client.company_id.clone(),
                 username: user.username.clone(),
-                until: templates::format_time(link.expires_at, req.lang(), &core.time_zone),
+                until: templates::format_time(link.expires_at, caller.lang, &core.time_zone),
                 second_factor_required: client.requires_2fa(),
                 code_required: kind == LinkKind::PasswordReset && user.has_totp(),
             }
@@ -157,7 +157,7 @@ pub async fn link_info(
 /// one transaction. A reset also ends all of the user's sessions.
 pub async fn set_password(
     core: &Core,
-    req: &RequestCtx,
+    caller: &Caller,
     raw_token: String,
     new_password: String,
     repeat_password: String,
@@ -168,7 +168,7 @@ pub async fn set_password(
         .ok_or(ServiceError::NotFound)?;
     let now = core.clock.now();
     if state_of(&link, now) != LinkStatus::Valid {
-        audit_link(core, req, &link, "refused", "link not valid").await?;
+        audit_link(core, caller, &link, Outcome::Refused, "link not valid").await?;
         return Err(ServiceError::Gone);
     }
     let user = core
@@ -182,12 +182,19 @@ pub async fn set_password(
         .await?
         .ok_or(ServiceError::NotFound)?;
     if user.status() == UserStatus::Deactivated || !client.is_active() {
-        audit_link(core, req, &link, "refused", "user or client deactivated").await?;
+        audit_link(
+            core,
+            caller,
+            &link,
+            Outcome::Refused,
+            "user or client deactivated",
+        )
+        .await?;
         return Err(ServiceError::Gone);
     }
     if client.uses_sso() {
         // The client's users log in through its identity provider and have no password.
-        audit_link(core, req, &link, "refused", "client uses SSO").await?;
+        audit_link(core, caller, &link, Outcome::Refused, "client uses SSO").await?;
         return Err(ServiceError::Gone);
     }
     let ctx = PasswordContext {
@@ -208,13 +215,21 @@ pub async fn set_password(
         // counted with the login's, and a link that saw too many wrong codes is void.
         let code = code.unwrap_or_default();
         let check = two_factor::FactorCheck::ResetLink;
-        if !two_factor::check_second_factor(core, req, &user, &code, check).await? {
+        if !two_factor::check_second_factor(core, caller.ip.as_deref(), &user, &code, check).await?
+        {
             let failures = core
                 .store
                 .link_code_failed(&link.token_hash, core.clock.now(), LINK_CODE_FAILURES)
                 .await?;
             if failures >= LINK_CODE_FAILURES {
-                audit_link(core, req, &link, "refused", "link void after wrong codes").await?;
+                audit_link(
+                    core,
+                    caller,
+                    &link,
+                    Outcome::Refused,
+                    "link void after wrong codes",
+                )
+                .await?;
                 return Err(ServiceError::Gone);
             }
             return Err(ServiceError::SecondFactorFailed);
@@ -226,7 +241,7 @@ pub async fn set_password(
     // The single-use decision comes first and alone: of two concurrent uses, one updates the row.
     if !links::consume(&mut tx, &link.token_hash, core.clock.now()).await? {
         drop(tx);
-        audit_link(core, req, &link, "refused", "link already used").await?;
+        audit_link(core, caller, &link, Outcome::Refused, "link already used").await?;
         return Err(ServiceError::Gone);
     }
     users::set_password(&mut tx, &user.id, &hash, core.clock.now()).await?;
@@ -240,7 +255,7 @@ pub async fn set_password(
         crate::store::sessions::delete_user_sessions_in(&mut tx, &user.id).await?;
     }
     tx.commit().await?;
-    audit_link(core, req, &link, "success", "password set").await?;
+    audit_link(core, caller, &link, Outcome::Success, "password set").await?;
     tracing::info!(user_id = %user.id, kind = %link.kind, "password set through a link");
     Ok(())
 }
@@ -250,13 +265,13 @@ pub async fn set_password(
 /// mail happen behind the answer ([`reset_behind_the_answer`]), so its timing tells nothing.
 pub async fn request_reset(
     core: &Arc<Core>,
-    req: &RequestCtx,
+    caller: &Caller,
     company_id: String,
     username: String,
 ) -> ServiceResult<()> {
     let company_id = CompanyId::parse(&company_id)?;
     let username = UserName::parse(&username)?;
-    let ip_ok = match crate::auth::client_ip_bucket(req) {
+    let ip_ok = match &caller.ip_bucket {
         Some(bucket) => {
             core.store
                 .rate_limit(
@@ -269,7 +284,7 @@ pub async fn request_reset(
         }
         None => true,
     };
-    let ip = crate::auth::client_ip(req);
+    let ip = caller.ip.clone();
     let work = Arc::clone(core);
     core.background.spawn(async move {
         let result =
@@ -310,9 +325,12 @@ async fn reset_behind_the_answer(
         )
         .await?;
     let (outcome, detail) = if !eligible {
-        ("refused", "account not eligible")
+        (Outcome::Refused, "account not eligible")
     } else if !ip_ok {
-        ("refused", "too many reset requests from this IP this hour")
+        (
+            Outcome::Refused,
+            "too many reset requests from this IP this hour",
+        )
     } else if recent >= RESETS_PER_HOUR
         || !core
             .store
@@ -326,56 +344,42 @@ async fn reset_behind_the_answer(
             )
             .await?
     {
-        ("refused", "too many reset mails this hour")
+        (Outcome::Refused, "too many reset mails this hour")
     } else {
         let mut tx = core.store.pool().begin().await?;
         issue_with_mail(core, &mut tx, &client, &user, LinkKind::PasswordReset).await?;
         tx.commit().await?;
         core.mailer.wake();
-        ("success", "reset mail queued")
+        (Outcome::Success, "reset mail queued")
     };
-    core.store
-        .record(
-            AuditEvent {
-                client_id: Some(&client.id),
-                subject_user_id: Some(&user.id),
-                action: "password.reset_requested",
-                outcome,
-                detail,
-                ip,
-                ..Default::default()
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let event = Event::new(AuditAction::PasswordResetRequested, outcome)
+        .client(Some(&client.id))
+        .subject(Some(&user.id))
+        .detail(detail)
+        .ip(ip);
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }
 
 async fn audit_link(
     core: &Core,
-    req: &RequestCtx,
+    caller: &Caller,
     link: &LinkRow,
-    outcome: &str,
+    outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
     let user = core.store.user_by_id(&link.user_id).await?;
-    let ip = crate::auth::client_ip(req);
-    let action = format!("link.{}", link.kind);
-    core.store
-        .record(
-            AuditEvent {
-                client_id: user.as_ref().map(|u| u.client_id.as_str()),
-                actor_user_id: Some(&link.user_id),
-                subject_user_id: Some(&link.user_id),
-                action: &action,
-                outcome,
-                detail,
-                ip: ip.as_deref(),
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let ip = caller.ip.as_deref();
+    let action = match kind_from(&link.kind) {
+        LinkKind::Registration => AuditAction::LinkRegistration,
+        LinkKind::PasswordReset => AuditAction::LinkPasswordReset,
+    };
+    let event = Event::new(action, outcome)
+        .client(user.as_ref().map(|u| u.client_id.as_str()))
+        .actor(Some(&link.user_id))
+        .subject(Some(&link.user_id))
+        .detail(detail)
+        .ip(ip);
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }
 
 #[cfg(test)]

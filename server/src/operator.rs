@@ -3,42 +3,15 @@
 
 use crate::Core;
 use crate::accounts::{self, Actor, ClientSettings};
+use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, Invalid};
 use crate::error::{ServiceError, ServiceResult};
+use crate::principal::Operator;
 use crate::sso::{self, SsoInput};
 use crate::store::clients::ClientRow;
-use promio_app::api::{ClientForm, ClientPage, ClientSummary, Field, Problem, Role, SsoCheck};
-use promio_app::ssr::RequestCtx;
+use promio_app::api::{ClientForm, ClientPage, ClientSummary, Field, Problem, SsoCheck};
 
 pub const PAGE_SIZE: u32 = 25;
-
-pub struct OperatorCtx {
-    pub user_id: String,
-    pub ip: Option<String>,
-}
-
-pub async fn operator_ctx(core: &Core, req: &RequestCtx) -> ServiceResult<OperatorCtx> {
-    let session = core
-        .auth
-        .session(req)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    let client = core
-        .store
-        .client_by_id(&session.user.client_id)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    let platform = client
-        .company_id
-        .eq_ignore_ascii_case(core.settings.platform_company_id.as_str());
-    if session.user.role() != Role::Operator || !platform {
-        return Err(ServiceError::Forbidden);
-    }
-    Ok(OperatorCtx {
-        user_id: session.user.id,
-        ip: crate::auth::client_ip(req),
-    })
-}
 
 pub async fn summary(core: &Core, c: ClientRow) -> ServiceResult<ClientSummary> {
     let sso_domains = if c.uses_sso() {
@@ -104,11 +77,10 @@ fn settings(form: &ClientForm) -> Result<ClientSettings, Invalid> {
 
 pub async fn list(
     core: &Core,
-    req: &RequestCtx,
+    _operator: &Operator,
     search: String,
     page: u32,
 ) -> ServiceResult<ClientPage> {
-    operator_ctx(core, req).await?;
     if search.chars().count() > 100 {
         return Err(Invalid {
             field: Field::Name,
@@ -137,12 +109,7 @@ pub async fn list(
     })
 }
 
-pub async fn create(
-    core: &Core,
-    req: &RequestCtx,
-    form: ClientForm,
-) -> ServiceResult<ClientSummary> {
-    let ctx = operator_ctx(core, req).await?;
+pub async fn create(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceResult<ClientSummary> {
     // Check everything before anything is written.
     let id = CompanyId::parse(&form.company_id)?;
     crate::domain::ClientName::parse(&form.name)?;
@@ -167,12 +134,7 @@ pub async fn create(
     summary(core, client).await
 }
 
-pub async fn update(
-    core: &Core,
-    req: &RequestCtx,
-    form: ClientForm,
-) -> ServiceResult<ClientSummary> {
-    let ctx = operator_ctx(core, req).await?;
+pub async fn update(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceResult<ClientSummary> {
     let settings = settings(&form)?;
     let id = CompanyId::parse(&form.company_id)?;
     let client = core
@@ -195,10 +157,9 @@ pub async fn update(
 /// "Test connection": fetches and checks the issuer's discovery document; stores nothing.
 pub async fn test_sso_connection(
     core: &Core,
-    req: &RequestCtx,
+    _operator: &Operator,
     issuer: String,
 ) -> ServiceResult<SsoCheck> {
-    operator_ctx(core, req).await?;
     if issuer.trim().is_empty() {
         return Err(Invalid {
             field: Field::SsoIssuer,
@@ -212,11 +173,10 @@ pub async fn test_sso_connection(
 /// Deactivating a client stops its users from logging in and ends their sessions; nothing is deleted.
 pub async fn set_active(
     core: &Core,
-    req: &RequestCtx,
+    ctx: &Operator,
     company_id: String,
     active: bool,
 ) -> ServiceResult<()> {
-    let ctx = operator_ctx(core, req).await?;
     let id = CompanyId::parse(&company_id)?;
     if id.key() == core.settings.platform_company_id.key() {
         return Err(ServiceError::Forbidden);
@@ -236,23 +196,15 @@ pub async fn set_active(
     if !active {
         core.store.delete_client_sessions(&client.id).await?;
     }
-    core.store
-        .record(
-            crate::store::audit::AuditEvent {
-                client_id: Some(&client.id),
-                actor_user_id: Some(&ctx.user_id),
-                action: if active {
-                    "client.reactivated"
-                } else {
-                    "client.deactivated"
-                },
-                outcome: "success",
-                detail: &client.company_id,
-                ip: ctx.ip.as_deref(),
-                ..Default::default()
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let action = if active {
+        AuditAction::ClientReactivated
+    } else {
+        AuditAction::ClientDeactivated
+    };
+    let event = Event::new(action, Outcome::Success)
+        .client(Some(&client.id))
+        .actor(Some(&ctx.user_id))
+        .detail(&client.company_id)
+        .ip(ctx.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }

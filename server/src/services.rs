@@ -1,8 +1,12 @@
-//! The service traits of the API contract, implemented over [`Core`]. Each method is one call into
-//! the module that owns the behaviour; errors are mapped to the contract's type here, once.
+//! The service traits of the API contract, implemented over [`Core`]. Each method resolves who is
+//! asking once ([`crate::principal`]) and makes one call into the module that owns the behaviour;
+//! errors are mapped to the contract's type here, once.
 
 use crate::Core;
-use crate::{admin, links, operator, sso, two_factor};
+use crate::auth::{cookies, login};
+use crate::error::{ServiceError, ServiceResult};
+use crate::principal::{Caller, CookieIntent, Flow, PendingKind};
+use crate::{admin, links, operator, principal, sso, two_factor};
 use async_trait::async_trait;
 use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
@@ -11,22 +15,66 @@ use promio_app::api::{
 use promio_app::api::{
     AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SsoCheck, ThrottledAccount,
 };
+use promio_app::api::{LoginForm, Me};
 use promio_app::ssr::{
-    AccountService, AdminService, OperatorService, RequestCtx, SsoService, TwoFactorService,
+    AccountService, AdminService, AuthService, OperatorService, RequestCtx, SsoService,
+    TwoFactorService,
 };
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Services(pub Arc<Core>);
 
+impl Services {
+    fn caller(&self, req: &RequestCtx) -> Caller {
+        principal::caller(&self.0, req)
+    }
+
+    /// Writes a flow's cookies and returns its value. An expired pending second factor also
+    /// loses its cookie, whichever flow found it expired.
+    fn answer<T>(&self, req: &RequestCtx, result: ServiceResult<Flow<T>>) -> ServiceResult<T> {
+        match result {
+            Ok(flow) => Ok(flow.answer(&self.0, req)),
+            Err(ServiceError::LoginExpired) => {
+                principal::write_cookies(&self.0, req, &[CookieIntent::Clear(cookies::CHALLENGE)]);
+                Err(ServiceError::LoginExpired)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who may set up 2FA: the session's user, or one in the enrolment their client requires.
+    async fn enroller(&self, req: &RequestCtx) -> ServiceResult<two_factor::Enroller> {
+        if let Some(session) = principal::session_if_any(&self.0, req).await? {
+            return Ok(two_factor::Enroller::Session(session));
+        }
+        match principal::pending(&self.0, req, PendingKind::Enrolment).await? {
+            Some(pending) => Ok(two_factor::Enroller::Pending(pending)),
+            None => Err(ServiceError::Unauthenticated),
+        }
+    }
+
+    async fn session(&self, req: &RequestCtx) -> Result<principal::Session, ApiError> {
+        Ok(principal::session(&self.0, req).await?)
+    }
+
+    async fn admin(&self, req: &RequestCtx) -> Result<principal::Admin, ApiError> {
+        Ok(principal::admin(&self.0, req).await?)
+    }
+
+    async fn operator(&self, req: &RequestCtx) -> Result<principal::Operator, ApiError> {
+        Ok(principal::operator(&self.0, req).await?)
+    }
+}
+
 #[async_trait]
 impl AdminService for Services {
     async fn list_users(&self, req: &RequestCtx, query: UserQuery) -> Result<UserPage, ApiError> {
-        Ok(admin::list_users(&self.0, req, query).await?)
+        Ok(admin::list_users(&self.0, &self.admin(req).await?, query).await?)
     }
 
     async fn create_user(&self, req: &RequestCtx, form: UserForm) -> Result<UserSummary, ApiError> {
-        Ok(admin::create_user(&self.0, req, form).await?)
+        Ok(admin::create_user(&self.0, &self.admin(req).await?, form).await?)
     }
 
     async fn update_user(
@@ -35,15 +83,21 @@ impl AdminService for Services {
         id: String,
         form: UserForm,
     ) -> Result<UserSummary, ApiError> {
-        Ok(admin::update_user(&self.0, req, id, form).await?)
+        Ok(admin::update_user(&self.0, &self.admin(req).await?, id, form).await?)
     }
 
     async fn resend_registration(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
-        Ok(admin::send_link(&self.0, req, id, LinkKind::Registration).await?)
+        Ok(admin::send_link(&self.0, &self.admin(req).await?, id, LinkKind::Registration).await?)
     }
 
     async fn send_password_reset(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
-        Ok(admin::send_link(&self.0, req, id, LinkKind::PasswordReset).await?)
+        Ok(admin::send_link(
+            &self.0,
+            &self.admin(req).await?,
+            id,
+            LinkKind::PasswordReset,
+        )
+        .await?)
     }
 
     async fn set_user_active(
@@ -52,42 +106,75 @@ impl AdminService for Services {
         id: String,
         active: bool,
     ) -> Result<(), ApiError> {
-        Ok(admin::set_active(&self.0, req, id, active).await?)
+        Ok(admin::set_active(&self.0, &self.admin(req).await?, id, active).await?)
     }
 
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
-        Ok(admin::reset_two_factor(&self.0, req, id).await?)
+        Ok(admin::reset_two_factor(&self.0, &self.admin(req).await?, id).await?)
     }
 
     async fn release_sso_binding(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
-        Ok(sso::release_binding(&self.0, req, id).await?)
+        Ok(sso::release_binding(&self.0, &self.admin(req).await?, id).await?)
     }
 
     async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError> {
-        Ok(admin::list_throttled(&self.0, req).await?)
+        Ok(admin::list_throttled(&self.0, &self.admin(req).await?).await?)
     }
 
     async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError> {
-        Ok(admin::clear_throttle(&self.0, req, username).await?)
+        Ok(admin::clear_throttle(&self.0, &self.admin(req).await?, username).await?)
     }
 
     async fn list_audit(&self, req: &RequestCtx, query: AuditQuery) -> Result<AuditPage, ApiError> {
-        Ok(admin::list_audit(&self.0, req, query).await?)
+        Ok(admin::list_audit(&self.0, &self.admin(req).await?, query).await?)
     }
+}
+
+#[async_trait]
+impl AuthService for Services {
+    async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
+        let result = login::password_step(&self.0.auth, &self.caller(req), form).await;
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {
+        let current = self.0.auth.session(req).await?;
+        Ok(self.0.auth.me(current).await?)
+    }
+
+    async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError> {
+        Ok(logout(&self.0, req).await?)
+    }
+}
+
+/// Logout, for the server function and the plain form post alike.
+pub async fn logout(core: &Core, req: &RequestCtx) -> ServiceResult<()> {
+    let current = core.auth.session(req).await?;
+    let cookie = core
+        .auth
+        .end_session(current, &principal::caller(core, req))
+        .await?;
+    principal::write_cookies(core, req, &[cookie]);
+    Ok(())
 }
 
 #[async_trait]
 impl TwoFactorService for Services {
     async fn login(&self, req: &RequestCtx, code: String) -> Result<LoginOutcome, ApiError> {
-        Ok(two_factor::login(&self.0, req, code).await?)
+        let caller = self.caller(req);
+        let result = match principal::pending(&self.0, req, PendingKind::Code).await? {
+            Some(pending) => two_factor::login(&self.0, pending, &caller, code).await,
+            None => Err(ServiceError::LoginExpired),
+        };
+        Ok(self.answer(req, result)?)
     }
 
     async fn status(&self, req: &RequestCtx) -> Result<TwoFactorStatus, ApiError> {
-        Ok(two_factor::status(&self.0, req).await?)
+        Ok(two_factor::status(&self.0, &self.enroller(req).await?).await?)
     }
 
     async fn start(&self, req: &RequestCtx) -> Result<TwoFactorEnrolment, ApiError> {
-        Ok(two_factor::start(&self.0, req).await?)
+        Ok(two_factor::start(&self.0, &self.enroller(req).await?).await?)
     }
 
     async fn activate(
@@ -96,7 +183,9 @@ impl TwoFactorService for Services {
         code: String,
         password: String,
     ) -> Result<Vec<String>, ApiError> {
-        Ok(two_factor::activate(&self.0, req, code, password).await?)
+        let who = self.enroller(req).await?;
+        let result = two_factor::activate(&self.0, who, &self.caller(req), code, password).await;
+        Ok(self.answer(req, result)?)
     }
 
     async fn deactivate(
@@ -105,7 +194,8 @@ impl TwoFactorService for Services {
         password: String,
         code: String,
     ) -> Result<(), ApiError> {
-        Ok(two_factor::deactivate(&self.0, req, password, code).await?)
+        let session = self.session(req).await?;
+        Ok(two_factor::deactivate(&self.0, &session, password, code).await?)
     }
 
     async fn new_recovery_codes(
@@ -114,14 +204,15 @@ impl TwoFactorService for Services {
         code: String,
         password: String,
     ) -> Result<Vec<String>, ApiError> {
-        Ok(two_factor::new_recovery_codes(&self.0, req, code, password).await?)
+        let session = self.session(req).await?;
+        Ok(two_factor::new_recovery_codes(&self.0, &session, code, password).await?)
     }
 }
 
 #[async_trait]
 impl AccountService for Services {
     async fn link_info(&self, req: &RequestCtx, token: String) -> Result<LinkState, ApiError> {
-        Ok(links::link_info(&self.0, req, token).await?)
+        Ok(links::link_info(&self.0, &self.caller(req), token).await?)
     }
 
     async fn set_password(
@@ -132,7 +223,11 @@ impl AccountService for Services {
         repeat_password: String,
         code: Option<String>,
     ) -> Result<(), ApiError> {
-        Ok(links::set_password(&self.0, req, token, new_password, repeat_password, code).await?)
+        let caller = self.caller(req);
+        Ok(
+            links::set_password(&self.0, &caller, token, new_password, repeat_password, code)
+                .await?,
+        )
     }
 
     async fn request_password_reset(
@@ -141,7 +236,7 @@ impl AccountService for Services {
         company_id: String,
         username: String,
     ) -> Result<(), ApiError> {
-        Ok(links::request_reset(&self.0, req, company_id, username).await?)
+        Ok(links::request_reset(&self.0, &self.caller(req), company_id, username).await?)
     }
 }
 
@@ -153,7 +248,7 @@ impl OperatorService for Services {
         search: String,
         page: u32,
     ) -> Result<ClientPage, ApiError> {
-        Ok(operator::list(&self.0, req, search, page).await?)
+        Ok(operator::list(&self.0, &self.operator(req).await?, search, page).await?)
     }
 
     async fn create_client(
@@ -161,7 +256,7 @@ impl OperatorService for Services {
         req: &RequestCtx,
         form: ClientForm,
     ) -> Result<ClientSummary, ApiError> {
-        Ok(operator::create(&self.0, req, form).await?)
+        Ok(operator::create(&self.0, &self.operator(req).await?, form).await?)
     }
 
     async fn update_client(
@@ -169,7 +264,7 @@ impl OperatorService for Services {
         req: &RequestCtx,
         form: ClientForm,
     ) -> Result<ClientSummary, ApiError> {
-        Ok(operator::update(&self.0, req, form).await?)
+        Ok(operator::update(&self.0, &self.operator(req).await?, form).await?)
     }
 
     async fn set_client_active(
@@ -178,7 +273,7 @@ impl OperatorService for Services {
         company_id: String,
         active: bool,
     ) -> Result<(), ApiError> {
-        Ok(operator::set_active(&self.0, req, company_id, active).await?)
+        Ok(operator::set_active(&self.0, &self.operator(req).await?, company_id, active).await?)
     }
 
     async fn test_sso_connection(
@@ -186,28 +281,29 @@ impl OperatorService for Services {
         req: &RequestCtx,
         issuer: String,
     ) -> Result<SsoCheck, ApiError> {
-        Ok(operator::test_sso_connection(&self.0, req, issuer).await?)
+        Ok(operator::test_sso_connection(&self.0, &self.operator(req).await?, issuer).await?)
     }
 }
 
 #[async_trait]
 impl promio_app::ssr::SessionService for Services {
     async fn list(&self, req: &RequestCtx) -> Result<Vec<promio_app::api::SessionInfo>, ApiError> {
-        Ok(admin::my_sessions(&self.0, req).await?)
+        Ok(admin::my_sessions(&self.0, &self.session(req).await?).await?)
     }
 
     async fn end(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
-        Ok(admin::end_my_session(&self.0, req, id).await?)
+        Ok(admin::end_my_session(&self.0, &self.session(req).await?, id).await?)
     }
 
     async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError> {
-        Ok(admin::end_user_sessions(&self.0, req, user_id).await?)
+        Ok(admin::end_user_sessions(&self.0, &self.admin(req).await?, user_id).await?)
     }
 }
 
 #[async_trait]
 impl SsoService for Services {
     async fn start(&self, req: &RequestCtx, email: String) -> Result<String, ApiError> {
-        Ok(sso::start(&self.0, req, email).await?)
+        let result = sso::start(&self.0, &self.caller(req), email).await;
+        Ok(self.answer(req, result)?)
     }
 }

@@ -12,19 +12,17 @@
 //! the login's waits, counted before the code is looked at, every wrong code audited.
 
 use crate::Core;
-use crate::auth::{CurrentSession, client_ip, cookies};
+use crate::audit::{AuditAction, Event, Outcome};
+use crate::auth::cookies;
 use crate::domain::{CompanyId, UserName};
 use crate::error::{ServiceError, ServiceResult};
-use crate::store::audit::AuditEvent;
+use crate::principal::{Caller, CookieIntent, Flow, Pending, Session};
 use crate::store::clients::ClientRow;
-use crate::store::sessions::ChallengeRow;
 use crate::store::users::UserRow;
 use crate::throttle;
 use crate::totp;
 use base64::Engine;
-use http::header::SET_COOKIE;
 use promio_app::api::{LoginOutcome, TwoFactorEnrolment, TwoFactorStatus};
-use promio_app::ssr::RequestCtx;
 use secrecy::{ExposeSecret, SecretString};
 
 /// After this many wrong codes the pending state ends and the login starts over.
@@ -45,55 +43,18 @@ pub enum FactorCheck {
 }
 
 impl FactorCheck {
-    fn action(self) -> &'static str {
+    fn action(self) -> AuditAction {
         match self {
-            FactorCheck::Login => "login.second_factor",
-            FactorCheck::ResetLink => "link.second_factor",
-            FactorCheck::Deactivation => "2fa.deactivation",
-            FactorCheck::RecoveryCodes => "2fa.recovery_codes_renewed",
+            FactorCheck::Login => AuditAction::LoginSecondFactor,
+            FactorCheck::ResetLink => AuditAction::LinkSecondFactor,
+            FactorCheck::Deactivation => AuditAction::TwoFactorDeactivation,
+            FactorCheck::RecoveryCodes => AuditAction::TwoFactorRecoveryCodesRenewed,
         }
     }
 }
 
 fn key(core: &Core) -> &[u8; 32] {
     core.settings.secret_key.expose_secret()
-}
-
-/// The pending state of the request, if it is still open.
-async fn challenge(
-    core: &Core,
-    req: &RequestCtx,
-    kind: &str,
-) -> ServiceResult<Option<ChallengeRow>> {
-    let Some(hash) = core.auth.presented(req, cookies::CHALLENGE) else {
-        return Ok(None);
-    };
-    match core.store.challenge(&hash).await? {
-        Some(c)
-            if c.kind == kind && c.expires_at > core.clock.now() && c.failures < MAX_FAILURES =>
-        {
-            Ok(Some(c))
-        }
-        Some(c) => {
-            core.store.delete_challenge(&c.token_hash).await?;
-            Ok(None)
-        }
-        None => Ok(None),
-    }
-}
-
-async fn user_and_client(core: &Core, user_id: &str) -> ServiceResult<(UserRow, ClientRow)> {
-    let user = core
-        .store
-        .user_by_id(user_id)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    let client = core
-        .store
-        .client_by_id(&user.client_id)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    Ok((user, client))
 }
 
 /// Checks a TOTP code (current or previous step, each step once) or a recovery code (once). Not
@@ -129,7 +90,7 @@ async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResult<b
 /// checked and the answer says how long to wait.
 pub async fn check_second_factor(
     core: &Core,
-    req: &RequestCtx,
+    ip: Option<&str>,
     user: &UserRow,
     code: &str,
     place: FactorCheck,
@@ -153,10 +114,10 @@ pub async fn check_second_factor(
         if throttle::count_refusal(&core.store, &key, now).await? {
             audit(
                 core,
-                req,
+                ip,
                 user,
                 place.action(),
-                "throttled",
+                Outcome::Throttled,
                 "second factor waiting",
             )
             .await?;
@@ -169,36 +130,34 @@ pub async fn check_second_factor(
     if right {
         core.store.throttle_clear(&key).await?;
     } else {
-        audit(core, req, user, place.action(), "failure", "wrong code").await?;
+        audit(
+            core,
+            ip,
+            user,
+            place.action(),
+            Outcome::Failure,
+            "wrong code",
+        )
+        .await?;
     }
     Ok(right)
 }
 
 /// Confirms a sensitive action of a logged-in user: a login younger than [`REAUTH_SECS`], or the
 /// password again (counted on the account's login counter, with its waits and its lock).
-async fn reauthenticate(
-    core: &Core,
-    req: &RequestCtx,
-    session: &CurrentSession,
-    password: &str,
-) -> ServiceResult<()> {
+async fn reauthenticate(core: &Core, session: &Session, password: &str) -> ServiceResult<()> {
     if password.is_empty() && core.clock.now() - session.created_at < REAUTH_SECS {
         return Ok(());
     }
-    check_password(core, req, &session.user, password).await
+    check_password(core, session, password).await
 }
 
 /// Checks the user's password again, counted like a login attempt on the account.
-async fn check_password(
-    core: &Core,
-    req: &RequestCtx,
-    user: &UserRow,
-    password: &str,
-) -> ServiceResult<()> {
+async fn check_password(core: &Core, session: &Session, password: &str) -> ServiceResult<()> {
     if password.is_empty() {
         return Err(ServiceError::ReauthRequired);
     }
-    let (_, client) = user_and_client(core, &user.id).await?;
+    let (user, client) = (&session.user, &session.client);
     let key = throttle::account_key(
         &CompanyId::parse(&client.company_id)?,
         &UserName::parse(&user.username)?,
@@ -242,59 +201,86 @@ async fn check_password(
         core.store.throttle_clear(&key).await?;
         Ok(())
     } else {
-        audit(core, req, user, "reauth", "failure", "wrong password").await?;
+        let ip = session.ip.as_deref();
+        audit(
+            core,
+            ip,
+            user,
+            AuditAction::Reauth,
+            Outcome::Failure,
+            "wrong password",
+        )
+        .await?;
         Err(ServiceError::WrongPassword)
     }
 }
 
-/// The login's second step.
-pub async fn login(core: &Core, req: &RequestCtx, code: String) -> ServiceResult<LoginOutcome> {
-    let Some(pending) = challenge(core, req, "totp").await? else {
-        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
-        return Err(ServiceError::LoginExpired);
-    };
-    let (user, client) = user_and_client(core, &pending.user_id).await?;
-    if !check_second_factor(core, req, &user, &code, FactorCheck::Login).await? {
-        let failures = core.store.challenge_failed(&pending.token_hash).await?;
+/// The login's second step, for the request's pending second factor (the edge answers
+/// `LoginExpired` without one, and clears its cookie whenever the answer is `LoginExpired`).
+pub async fn login(
+    core: &Core,
+    pending: Pending,
+    caller: &Caller,
+    code: String,
+) -> ServiceResult<Flow<LoginOutcome>> {
+    let Pending {
+        challenge,
+        user,
+        client,
+    } = pending;
+    let ip = caller.ip.as_deref();
+    if !check_second_factor(core, ip, &user, &code, FactorCheck::Login).await? {
+        let failures = core.store.challenge_failed(&challenge.token_hash).await?;
         if failures >= MAX_FAILURES {
-            core.store.delete_challenge(&pending.token_hash).await?;
-            req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+            core.store.delete_challenge(&challenge.token_hash).await?;
             return Err(ServiceError::LoginExpired);
         }
         return Err(ServiceError::SecondFactorFailed);
     }
-    if !core.store.delete_challenge(&pending.token_hash).await? || !client.is_active() {
+    if !core.store.delete_challenge(&challenge.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
-    core.auth.start_session(req, &user).await?;
-    req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
-    audit(core, req, &user, "login.second_factor", "success", "").await?;
-
+    let session = core.auth.start_session(caller, &user).await?;
+    audit(
+        core,
+        ip,
+        &user,
+        AuditAction::LoginSecondFactor,
+        Outcome::Success,
+        "",
+    )
+    .await?;
     tracing::info!(user_id = %user.id, "login succeeded with second factor");
-    Ok(LoginOutcome::LoggedIn)
+    Ok(Flow::value(LoginOutcome::LoggedIn)
+        .with(session)
+        .with(CookieIntent::Clear(cookies::CHALLENGE)))
 }
 
 /// Who is activating: a logged-in user, or one in the enrolment the client requires.
-enum Enroller {
-    Session(CurrentSession),
-    Pending(ChallengeRow),
+pub enum Enroller {
+    Session(Session),
+    Pending(Pending),
 }
 
-async fn enroller(core: &Core, req: &RequestCtx) -> ServiceResult<(Enroller, UserRow, ClientRow)> {
-    if let Some(session) = core.auth.session(req).await? {
-        let (user, client) = user_and_client(core, &session.user.id).await?;
-        return Ok((Enroller::Session(session), user, client));
+impl Enroller {
+    fn user(&self) -> &UserRow {
+        match self {
+            Enroller::Session(s) => &s.user,
+            Enroller::Pending(p) => &p.user,
+        }
     }
-    if let Some(pending) = challenge(core, req, "enrol").await? {
-        let (user, client) = user_and_client(core, &pending.user_id).await?;
-        return Ok((Enroller::Pending(pending), user, client));
+
+    fn client(&self) -> &ClientRow {
+        match self {
+            Enroller::Session(s) => &s.client,
+            Enroller::Pending(p) => &p.client,
+        }
     }
-    Err(ServiceError::Unauthenticated)
 }
 
-pub async fn status(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorStatus> {
-    let (who, user, client) = enroller(core, req).await?;
-    let reauth_needed = match &who {
+pub async fn status(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorStatus> {
+    let (user, client) = (who.user(), who.client());
+    let reauth_needed = match who {
         Enroller::Session(session) => core.clock.now() - session.created_at >= REAUTH_SECS,
         Enroller::Pending(_) => false,
     };
@@ -307,8 +293,8 @@ pub async fn status(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorSta
     })
 }
 
-pub async fn start(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorEnrolment> {
-    let (_, user, client) = enroller(core, req).await?;
+pub async fn start(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorEnrolment> {
+    let (user, client) = (who.user(), who.client());
     if client.uses_sso() || user.has_totp() {
         return Err(ServiceError::Forbidden);
     }
@@ -341,17 +327,19 @@ pub async fn start(core: &Core, req: &RequestCtx) -> ServiceResult<TwoFactorEnro
 /// login was a moment ago (the enrolment a client requires follows the password directly).
 pub async fn activate(
     core: &Core,
-    req: &RequestCtx,
+    who: Enroller,
+    caller: &Caller,
     code: String,
     password: String,
-) -> ServiceResult<Vec<String>> {
-    let (who, user, _) = enroller(core, req).await?;
+) -> ServiceResult<Flow<Vec<String>>> {
+    let user = who.user().clone();
     if user.has_totp() {
         return Err(ServiceError::Forbidden);
     }
     if let Enroller::Session(session) = &who {
-        reauthenticate(core, req, session, &password).await?;
+        reauthenticate(core, session, &password).await?;
     }
+    let ip = caller.ip.as_deref();
     let sealed = core
         .store
         .totp_secret(&user.id)
@@ -363,7 +351,15 @@ pub async fn activate(
         ))
     })?;
     let Some(step) = totp::matching_step(&secret, &code, core.clock.now()) else {
-        audit(core, req, &user, "2fa.activation", "failure", "wrong code").await?;
+        audit(
+            core,
+            ip,
+            &user,
+            AuditAction::TwoFactorActivation,
+            Outcome::Failure,
+            "wrong code",
+        )
+        .await?;
         return Err(ServiceError::SecondFactorFailed);
     };
     let codes = totp::new_recovery_codes();
@@ -378,38 +374,54 @@ pub async fn activate(
     {
         return Err(ServiceError::Forbidden);
     }
+    let mut flow = Flow::value(codes);
     if let Enroller::Pending(pending) = who {
         // The enrolment the client required is done: now there is a session.
-        core.store.delete_challenge(&pending.token_hash).await?;
-        core.auth.start_session(req, &user).await?;
-        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::CHALLENGE));
+        core.store
+            .delete_challenge(&pending.challenge.token_hash)
+            .await?;
+        flow = flow
+            .with(core.auth.start_session(caller, &user).await?)
+            .with(CookieIntent::Clear(cookies::CHALLENGE));
     }
-    audit(core, req, &user, "2fa.activated", "success", "").await?;
-    Ok(codes)
+    audit(
+        core,
+        ip,
+        &user,
+        AuditAction::TwoFactorActivated,
+        Outcome::Success,
+        "",
+    )
+    .await?;
+    Ok(flow)
 }
 
 /// Turns 2FA off: needs the password and a second factor, each counted.
 pub async fn deactivate(
     core: &Core,
-    req: &RequestCtx,
+    session: &Session,
     password: String,
     code: String,
 ) -> ServiceResult<()> {
-    let session = core
-        .auth
-        .session(req)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    let (user, client) = user_and_client(core, &session.user.id).await?;
+    let (user, client) = (&session.user, &session.client);
     if client.requires_2fa() || !user.has_totp() {
         return Err(ServiceError::Forbidden);
     }
-    check_password(core, req, &user, &password).await?;
-    if !check_second_factor(core, req, &user, &code, FactorCheck::Deactivation).await? {
+    check_password(core, session, &password).await?;
+    let ip = session.ip.as_deref();
+    if !check_second_factor(core, ip, user, &code, FactorCheck::Deactivation).await? {
         return Err(ServiceError::SecondFactorFailed);
     }
     core.store.clear_totp(&user.id, core.clock.now()).await?;
-    audit(core, req, &user, "2fa.deactivated", "success", "").await?;
+    audit(
+        core,
+        ip,
+        user,
+        AuditAction::TwoFactorDeactivated,
+        Outcome::Success,
+        "",
+    )
+    .await?;
     Ok(())
 }
 
@@ -417,21 +429,17 @@ pub async fn deactivate(
 /// the login was a moment ago.
 pub async fn new_recovery_codes(
     core: &Core,
-    req: &RequestCtx,
+    session: &Session,
     code: String,
     password: String,
 ) -> ServiceResult<Vec<String>> {
-    let session = core
-        .auth
-        .session(req)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
-    if !session.user.has_totp() {
+    let user = &session.user;
+    if !user.has_totp() {
         return Err(ServiceError::Forbidden);
     }
-    reauthenticate(core, req, &session, &password).await?;
-    let user = &session.user;
-    if !check_second_factor(core, req, user, &code, FactorCheck::RecoveryCodes).await? {
+    reauthenticate(core, session, &password).await?;
+    let ip = session.ip.as_deref();
+    if !check_second_factor(core, ip, user, &code, FactorCheck::RecoveryCodes).await? {
         return Err(ServiceError::SecondFactorFailed);
     }
     let codes = totp::new_recovery_codes();
@@ -442,35 +450,29 @@ pub async fn new_recovery_codes(
     core.store
         .replace_recovery_codes(&user.id, &hashes, core.clock.now())
         .await?;
-    audit(core, req, user, "2fa.recovery_codes_renewed", "success", "").await?;
+    audit(
+        core,
+        ip,
+        user,
+        AuditAction::TwoFactorRecoveryCodesRenewed,
+        Outcome::Success,
+        "",
+    )
+    .await?;
     Ok(codes)
 }
 
 async fn audit(
     core: &Core,
-    req: &RequestCtx,
+    ip: Option<&str>,
     user: &UserRow,
-    action: &str,
-    outcome: &str,
+    action: AuditAction,
+    outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    let ip = client_ip(req);
-    if action == "login.second_factor" {
-        core.auth.metrics.login("second_factor", outcome);
+    if action == AuditAction::LoginSecondFactor {
+        core.auth.metrics.login("second_factor", outcome.as_str());
     }
-    core.store
-        .record(
-            AuditEvent {
-                client_id: Some(&user.client_id),
-                actor_user_id: Some(&user.id),
-                subject_user_id: Some(&user.id),
-                action,
-                outcome,
-                detail,
-                ip: ip.as_deref(),
-            },
-            core.clock.now(),
-        )
-        .await?;
-    Ok(())
+    let event = Event::own(user, action, outcome).detail(detail).ip(ip);
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }

@@ -3,6 +3,20 @@
 
 use cookie::{Cookie, SameSite};
 use http::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+
+/// A cookie a flow wants set or cleared; the edge turns it into a `Set-Cookie` header
+/// ([`CookiePolicy::header`]), so flows never touch HTTP.
+pub enum CookieIntent {
+    /// A new session: the token only the browser will hold.
+    Session(SecretString),
+    /// The state between the password and the second factor, for so many seconds.
+    PendingSecondFactor(SecretString, i64),
+    /// Another short-lived cookie (the SSO round trip's), under its base name.
+    ShortLived(&'static str, SecretString, i64),
+    /// Makes the browser forget the cookie of that base name.
+    Clear(&'static str),
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
@@ -47,6 +61,20 @@ impl CookiePolicy {
     /// Another short-lived cookie (e.g. the SSO flow's), under the given base name.
     pub fn short_lived(&self, base: &str, token: &str, max_age_secs: i64) -> HeaderValue {
         self.build(base, token.to_owned(), Some(max_age_secs))
+    }
+
+    /// The `Set-Cookie` value of an intent.
+    pub fn header(&self, intent: &CookieIntent) -> HeaderValue {
+        match intent {
+            CookieIntent::Session(token) => self.session(token.expose_secret()),
+            CookieIntent::PendingSecondFactor(token, secs) => {
+                self.challenge(token.expose_secret(), *secs)
+            }
+            CookieIntent::ShortLived(base, token, secs) => {
+                self.short_lived(base, token.expose_secret(), *secs)
+            }
+            CookieIntent::Clear(base) => self.clear(base),
+        }
     }
 
     /// A header that makes the browser forget the named cookie.

@@ -19,17 +19,16 @@
 //! around it. Every outcome is written to the audit log; the reason of a failure goes only there.
 
 use super::{Auth, token};
+use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, LoginPassword, UserName};
 use crate::error::{ServiceError, ServiceResult};
-use crate::store::audit::AuditEvent;
+use crate::principal::{Caller, CookieIntent, Flow, PendingKind};
 use crate::store::clients::ClientRow;
 use crate::store::login::{LoginKeys, LoginLookup};
 use crate::store::users::{UserRow, UserStatus};
 use crate::throttle;
-use http::header::SET_COOKIE;
 use promio_app::api::{LoginForm, LoginOutcome};
-use promio_app::ssr::RequestCtx;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 /// How long the state between the password and the second factor lasts.
 pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
@@ -107,15 +106,15 @@ pub fn decide(
 #[tracing::instrument(skip_all, fields(company_id = %form.company_id.chars().take(40).collect::<String>()))]
 pub async fn password_step(
     auth: &Auth,
-    req: &RequestCtx,
+    caller: &Caller,
     form: LoginForm,
-) -> ServiceResult<LoginOutcome> {
+) -> ServiceResult<Flow<LoginOutcome>> {
     let company_id = CompanyId::parse(&form.company_id)?;
     let username = UserName::parse(&form.username)?;
     let password = LoginPassword::parse(form.password)?;
 
-    let ip = super::client_ip(req);
-    let ip_bucket = super::client_ip_bucket(req);
+    let ip = caller.ip.clone();
+    let ip_bucket = caller.ip_bucket.clone();
     let ip_key = ip_bucket.as_deref().map(throttle::ip_key);
     let key = throttle::account_key(&company_id, &username);
     let now = auth.now();
@@ -145,10 +144,10 @@ pub async fn password_step(
         // Decided before any hashing: SSO clients' users have no password to check.
         record(
             auth,
-            req,
+            caller,
             client.as_ref(),
             None,
-            "refused",
+            Outcome::Refused,
             "client uses SSO",
         )
         .await?;
@@ -158,7 +157,7 @@ pub async fn password_step(
         if let Some(ip_key) = &ip_key {
             refused_while_waiting(
                 auth,
-                req,
+                caller,
                 client.as_ref(),
                 ip_key,
                 "too many failures from this IP",
@@ -173,13 +172,14 @@ pub async fn password_step(
         Some(a) if a <= throttle::LOCK_AFTER => a,
         // Past the lock: counted, but the password is not checked.
         Some(_) => {
-            refused_while_waiting(auth, req, client.as_ref(), &key, "account locked").await?;
+            refused_while_waiting(auth, caller, client.as_ref(), &key, "account locked").await?;
             return Err(ServiceError::AccountLocked);
         }
         None => {
             let row = auth.store.throttle_row(&key).await?;
             if throttle::is_locked(row.as_ref()) {
-                refused_while_waiting(auth, req, client.as_ref(), &key, "account locked").await?;
+                refused_while_waiting(auth, caller, client.as_ref(), &key, "account locked")
+                    .await?;
                 return Err(ServiceError::AccountLocked);
             }
             let wait = row
@@ -187,7 +187,7 @@ pub async fn password_step(
                 .unwrap_or(1);
             refused_while_waiting(
                 auth,
-                req,
+                caller,
                 client.as_ref(),
                 &key,
                 "account waiting after failures",
@@ -209,10 +209,10 @@ pub async fn password_step(
         (PasswordStep::Failed(reason), user) => {
             record(
                 auth,
-                req,
+                caller,
                 client.as_ref(),
                 user.as_ref(),
-                "failure",
+                Outcome::Failure,
                 reason.as_str(),
             )
             .await?;
@@ -248,57 +248,68 @@ pub async fn password_step(
     match step {
         PasswordStep::PendingTotp => {
             auth.store.throttle_clear(&key).await?;
-            challenge(auth, req, &user, "totp").await?;
+            let cookie = challenge(auth, &user, PendingKind::Code).await?;
             record(
                 auth,
-                req,
+                caller,
                 client,
                 Some(&user),
-                "pending",
+                Outcome::Pending,
                 "second factor required",
             )
             .await?;
-            Ok(LoginOutcome::TwoFactorRequired)
+            Ok(Flow::value(LoginOutcome::TwoFactorRequired).with(cookie))
         }
         PasswordStep::PendingEnrolment => {
             auth.store.throttle_clear(&key).await?;
-            challenge(auth, req, &user, "enrol").await?;
+            let cookie = challenge(auth, &user, PendingKind::Enrolment).await?;
             record(
                 auth,
-                req,
+                caller,
                 client,
                 Some(&user),
-                "pending",
+                Outcome::Pending,
                 "2FA enrolment required",
             )
             .await?;
-            Ok(LoginOutcome::TwoFactorEnrolmentRequired)
+            Ok(Flow::value(LoginOutcome::TwoFactorEnrolmentRequired).with(cookie))
         }
         _ => {
-            let audit = login_event(client, Some(&user), "success", "password", ip.as_deref());
-            auth.start_session_after_password(req, &user, &key, audit)
+            let audit = login_event(
+                client,
+                Some(&user),
+                Outcome::Success,
+                "password",
+                ip.as_deref(),
+            );
+            let cookie = auth
+                .start_session_after_password(caller, &user, &key, audit)
                 .await?;
             auth.metrics.login("password", "success");
             tracing::info!(user_id = %user.id, "login succeeded");
-            Ok(LoginOutcome::LoggedIn)
+            Ok(Flow::value(LoginOutcome::LoggedIn).with(cookie))
         }
     }
 }
 
 /// Opens the short-lived state between the password and the second factor. It is not a session:
 /// nothing but the second-factor step accepts it.
-async fn challenge(auth: &Auth, req: &RequestCtx, user: &UserRow, kind: &str) -> ServiceResult<()> {
+async fn challenge(auth: &Auth, user: &UserRow, kind: PendingKind) -> ServiceResult<CookieIntent> {
     let issued = token::issue();
     let now = auth.now();
     auth.store
-        .insert_challenge(&issued.hash, &user.id, kind, now, now + CHALLENGE_TTL_SECS)
+        .insert_challenge(
+            &issued.hash,
+            &user.id,
+            kind.as_str(),
+            now,
+            now + CHALLENGE_TTL_SECS,
+        )
         .await?;
-    req.add_response_header(
-        SET_COOKIE,
-        auth.cookies
-            .challenge(issued.secret.expose_secret(), CHALLENGE_TTL_SECS),
-    );
-    Ok(())
+    Ok(CookieIntent::PendingSecondFactor(
+        issued.secret,
+        CHALLENGE_TTL_SECS,
+    ))
 }
 
 /// A refusal while the IP or the account waits (or is locked): counted on a row of its own, and
@@ -306,7 +317,7 @@ async fn challenge(auth: &Auth, req: &RequestCtx, user: &UserRow, kind: &str) ->
 /// hammering a waiting account cannot fill the log.
 async fn refused_while_waiting(
     auth: &Auth,
-    req: &RequestCtx,
+    caller: &Caller,
     client: Option<&ClientRow>,
     key: &str,
     detail: &str,
@@ -314,45 +325,45 @@ async fn refused_while_waiting(
     auth.metrics.login("password", "throttled");
     if throttle::count_refusal(&auth.store, key, auth.now()).await? {
         let detail = format!("{detail} (further refusals this hour are only counted)");
-        let ip = super::client_ip(req);
-        let event = login_event(client, None, "throttled", &detail, ip.as_deref());
-        auth.store.record(event, auth.now()).await?;
+        let event = login_event(
+            client,
+            None,
+            Outcome::Throttled,
+            &detail,
+            caller.ip.as_deref(),
+        );
+        crate::audit::record(&auth.store, event, auth.now()).await?;
     }
     Ok(())
 }
 
 async fn record(
     auth: &Auth,
-    req: &RequestCtx,
+    caller: &Caller,
     client: Option<&ClientRow>,
     user: Option<&UserRow>,
-    outcome: &str,
+    outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    let ip = super::client_ip(req);
-    auth.metrics.login("password", outcome);
-    let event = login_event(client, user, outcome, detail, ip.as_deref());
-    auth.store.record(event, auth.now()).await?;
-    Ok(())
+    auth.metrics.login("password", outcome.as_str());
+    let event = login_event(client, user, outcome, detail, caller.ip.as_deref());
+    crate::audit::record(&auth.store, event, auth.now()).await
 }
 
 /// The audit event of a password login attempt.
 fn login_event<'a>(
     client: Option<&'a ClientRow>,
     user: Option<&'a UserRow>,
-    outcome: &'a str,
+    outcome: Outcome,
     detail: &'a str,
     ip: Option<&'a str>,
-) -> AuditEvent<'a> {
-    AuditEvent {
-        client_id: client.map(|c| c.id.as_str()),
-        actor_user_id: user.map(|u| u.id.as_str()),
-        subject_user_id: user.map(|u| u.id.as_str()),
-        action: "login.password",
-        outcome,
-        detail,
-        ip,
-    }
+) -> Event<'a> {
+    Event::new(AuditAction::LoginPassword, outcome)
+        .client(client.map(|c| c.id.as_str()))
+        .actor(user.map(|u| u.id.as_str()))
+        .subject(user.map(|u| u.id.as_str()))
+        .detail(detail)
+        .ip(ip)
 }
 
 #[cfg(test)]

@@ -10,18 +10,17 @@ pub mod login;
 pub mod password;
 pub mod token;
 
+use crate::audit::{AuditAction, Event as AuditEvent, Outcome};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{ServiceError, ServiceResult};
+use crate::principal::Caller;
 use crate::store::Store;
-use crate::store::audit::AuditEvent;
 use crate::store::login::{LoginSuccess, NewSession};
 use crate::store::users::{UserRow, UserStatus};
-use async_trait::async_trait;
-use cookies::CookiePolicy;
-use http::header::{SET_COOKIE, USER_AGENT};
-use promio_app::api::{ApiError, LoginForm, LoginOutcome, Me};
-use promio_app::ssr::{AuthService, RequestCtx};
-use secrecy::ExposeSecret;
+use cookies::{CookieIntent, CookiePolicy};
+use http::header::SET_COOKIE;
+use promio_app::api::Me;
+use promio_app::ssr::RequestCtx;
 use std::sync::Arc;
 
 /// A session is only written back when it was last seen longer ago than this, so that a busy page
@@ -48,7 +47,7 @@ pub struct Auth {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// A valid session and its user.
+/// A valid session and its user, as the edge resolves it ([`Auth::session`]).
 pub struct CurrentSession {
     pub token_hash: String,
     pub user: UserRow,
@@ -62,45 +61,47 @@ impl Auth {
     }
 
     /// Starts a session for the user: a new token every time (no fixation), and any session the
-    /// browser presented before is ended.
-    pub async fn start_session(&self, req: &RequestCtx, user: &UserRow) -> ServiceResult<()> {
-        self.start_session_writing(req, user, None).await
+    /// browser presented before is ended. Returns the cookie that carries it.
+    pub async fn start_session(
+        &self,
+        caller: &Caller,
+        user: &UserRow,
+    ) -> ServiceResult<CookieIntent> {
+        self.start_session_writing(caller, user, None).await
     }
 
     /// [`Auth::start_session`] after a correct password: in the same trip to the database, the
     /// account's failure counter (`throttle_key`) is cleared and `audit` recorded.
     pub async fn start_session_after_password(
         &self,
-        req: &RequestCtx,
+        caller: &Caller,
         user: &UserRow,
         throttle_key: &str,
         audit: AuditEvent<'_>,
-    ) -> ServiceResult<()> {
-        self.start_session_writing(req, user, Some((throttle_key, audit)))
+    ) -> ServiceResult<CookieIntent> {
+        self.start_session_writing(caller, user, Some((throttle_key, audit)))
             .await
     }
 
     async fn start_session_writing(
         &self,
-        req: &RequestCtx,
+        caller: &Caller,
         user: &UserRow,
         with_login: Option<(&str, AuditEvent<'_>)>,
-    ) -> ServiceResult<()> {
-        if let Some(old) = self.presented(req, cookies::SESSION) {
-            self.store.delete_session(&old).await?;
+    ) -> ServiceResult<CookieIntent> {
+        if let Some(old) = &caller.session_token {
+            self.store.delete_session(old).await?;
         }
         let issued = token::issue();
-        let ip = client_ip(req);
-        let agent = req
-            .header(USER_AGENT.as_str())
-            .map(|a| a.chars().take(256).collect::<String>());
+        let ip = caller.ip.as_deref();
+        let agent = caller.user_agent.as_deref();
         match with_login {
             Some((throttle_key, audit)) => {
                 let session = NewSession {
                     token_hash: &issued.hash,
                     user_id: &user.id,
-                    ip: ip.as_deref(),
-                    user_agent: agent.as_deref(),
+                    ip,
+                    user_agent: agent,
                 };
                 let success = LoginSuccess {
                     throttle_key,
@@ -111,21 +112,11 @@ impl Auth {
             }
             None => {
                 self.store
-                    .insert_session(
-                        &issued.hash,
-                        &user.id,
-                        self.now(),
-                        ip.as_deref(),
-                        agent.as_deref(),
-                    )
+                    .insert_session(&issued.hash, &user.id, self.now(), ip, agent)
                     .await?;
             }
         }
-        req.add_response_header(
-            SET_COOKIE,
-            self.cookies.session(issued.secret.expose_secret()),
-        );
-        Ok(())
+        Ok(CookieIntent::Session(issued.secret))
     }
 
     /// The hash of a well-formed token presented in the named cookie.
@@ -134,7 +125,8 @@ impl Auth {
         token::parse_presented(&raw).map(|t| token::hash_secret(&t))
     }
 
-    /// Resolves the request's session, ending it if it has expired or its user may no longer log in.
+    /// Resolves the request's session, ending it if it has expired or its user may no longer log in
+    /// (the edge's resolver: `principal` and the page middleware call it, flows never).
     pub async fn session(&self, req: &RequestCtx) -> ServiceResult<Option<CurrentSession>> {
         let Some(token_hash) = self.presented(req, cookies::SESSION) else {
             return Ok(None);
@@ -160,20 +152,13 @@ impl Auth {
             } else {
                 "user or client inactive"
             };
-            self.store
-                .record(
-                    AuditEvent {
-                        client_id: user.as_ref().map(|u| u.client_id.as_str()),
-                        subject_user_id: Some(&row.user_id),
-                        action: "session.expired",
-                        outcome: "ended",
-                        detail: reason,
-                        ip: client_ip(req).as_deref(),
-                        ..Default::default()
-                    },
-                    now,
-                )
-                .await?;
+            let ip = client_ip(req);
+            let event = AuditEvent::new(AuditAction::SessionExpired, Outcome::Ended)
+                .client(user.as_ref().map(|u| u.client_id.as_str()))
+                .subject(Some(&row.user_id))
+                .detail(reason)
+                .ip(ip.as_deref());
+            crate::audit::record(&self.store, event, now).await?;
             tracing::info!(user_id = %row.user_id, reason, "session ended");
             req.add_response_header(SET_COOKIE, self.cookies.clear(cookies::SESSION));
             return Ok(None);
@@ -227,19 +212,25 @@ impl Auth {
         Ok(())
     }
 
-    pub async fn end_session(&self, req: &RequestCtx) -> ServiceResult<()> {
-        if let Some(current) = self.session(req).await? {
+    /// Logout: ends the session, if there is one, and clears its cookie.
+    pub async fn end_session(
+        &self,
+        current: Option<CurrentSession>,
+        caller: &Caller,
+    ) -> ServiceResult<CookieIntent> {
+        if let Some(current) = current {
             self.store.delete_session(&current.token_hash).await?;
-            self.audit(req, &current.user, "logout", "success", "")
-                .await?;
+            let event = AuditEvent::own(&current.user, AuditAction::Logout, Outcome::Success)
+                .ip(caller.ip.as_deref());
+            crate::audit::record(&self.store, event, self.now()).await?;
             tracing::info!(user_id = %current.user.id, "logout");
         }
-        req.add_response_header(SET_COOKIE, self.cookies.clear(cookies::SESSION));
-        Ok(())
+        Ok(CookieIntent::Clear(cookies::SESSION))
     }
 
-    pub async fn me(&self, req: &RequestCtx) -> ServiceResult<Option<Me>> {
-        let Some(current) = self.session(req).await? else {
+    /// Who the session's user is, for the page header.
+    pub async fn me(&self, current: Option<CurrentSession>) -> ServiceResult<Option<Me>> {
+        let Some(current) = current else {
             return Ok(None);
         };
         let user = current.user;
@@ -258,31 +249,6 @@ impl Auth {
             email: user.email,
         }))
     }
-
-    pub async fn audit(
-        &self,
-        req: &RequestCtx,
-        user: &UserRow,
-        action: &str,
-        outcome: &str,
-        detail: &str,
-    ) -> ServiceResult<()> {
-        self.store
-            .record(
-                AuditEvent {
-                    client_id: Some(&user.client_id),
-                    actor_user_id: Some(&user.id),
-                    subject_user_id: Some(&user.id),
-                    action,
-                    outcome,
-                    detail,
-                    ip: client_ip(req).as_deref(),
-                },
-                self.now(),
-            )
-            .await?;
-        Ok(())
-    }
 }
 
 /// The client's address as it is written to the audit log.
@@ -293,19 +259,4 @@ pub fn client_ip(req: &RequestCtx) -> Option<String> {
 /// What the client's address counts as in per-IP limits ([`crate::throttle::ip_bucket`]).
 pub fn client_ip_bucket(req: &RequestCtx) -> Option<String> {
     req.client_ip.map(crate::throttle::ip_bucket)
-}
-
-#[async_trait]
-impl AuthService for Auth {
-    async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
-        Ok(login::password_step(self, req, form).await?)
-    }
-
-    async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {
-        Ok(self.me(req).await?)
-    }
-
-    async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError> {
-        Ok(self.end_session(req).await?)
-    }
 }

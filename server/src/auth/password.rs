@@ -12,6 +12,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 pub const MEMORY_KIB: u32 = 19_456;
@@ -96,11 +97,7 @@ impl Scratch {
                 &mut self.blocks[..needed],
             )
             .is_ok()
-            && out
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+            && bool::from(out.ct_eq(expected))
     }
 }
 

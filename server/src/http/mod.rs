@@ -1,12 +1,16 @@
 //! HTTP wiring: the axum router with the leptos pages and server functions, the plain routes
-//! (logout, health), and the policies every request passes through (security headers, Origin
-//! check, body limit, compression).
+//! (logout, health), and the policies every request passes through (request id and tracing,
+//! security headers, Origin check, body limit, compression).
+//!
+//! Every request gets an id (`x-request-id`: the one a proxy in front sent, else a new UUID), which
+//! the response carries too. Every log line of the request is in a span with that id, its method
+//! and its path (never the query: it may hold a link's token), and an internal error is reported
+//! to the person under the same id (see `crate::error::REQUEST_ID`).
 
 mod assets;
 mod security;
 
 use crate::Core;
-use crate::auth::Auth;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRef, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
@@ -23,9 +27,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 /// Largest request body accepted; the biggest form is far below this.
 const BODY_LIMIT: usize = 64 * 1024;
+
+/// The header that carries a request's id, in the request and in its response.
+const REQUEST_ID_HEADER: &str = "x-request-id";
 
 #[derive(Clone, FromRef)]
 pub struct HttpState {
@@ -36,7 +45,7 @@ pub struct HttpState {
 pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
     let services = Arc::new(crate::services::Services(Arc::clone(&core)));
     let backend = Backend {
-        auth: Arc::new(core.auth.clone()),
+        auth: services.clone(),
         admin: services.clone(),
         accounts: services.clone(),
         two_factor: services.clone(),
@@ -88,7 +97,61 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         .layer(middleware::from_fn_with_state(policy, security::real_ip))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CompressionLayer::new().br(true).gzip(true))
+        // Outermost; the last one added runs first: the request gets its id, its span opens with
+        // that id, its response will carry it, and the handler runs with it in `REQUEST_ID`.
+        .layer(middleware::from_fn(scope_request_id))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // An id a proxy sent is kept (so its logs and ours line up) only when it is a short token:
+        // it reaches every log line of the request.
+        .layer(middleware::from_fn(drop_unusable_request_id))
         .with_state(state)
+}
+
+/// Removes a request id that is not a short token of letters, digits, `-`, `_` and `.`, so that
+/// `SetRequestIdLayer` makes one.
+async fn drop_unusable_request_id(mut request: Request<Body>, next: Next) -> Response {
+    let usable = request_id(&request).is_some_and(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
+}
+
+/// The request's id, as `SetRequestIdLayer` left it in the header.
+fn request_id(request: &Request<Body>) -> Option<&str> {
+    request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The span of one request: its id, method and path. Not the query, which may hold a token.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    let id = request_id(request).unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = id,
+        method = %request.method(),
+        path = request.uri().path(),
+    )
+}
+
+/// Handles the request with its id in [`crate::error::REQUEST_ID`], where an internal error finds
+/// it (a task-local: the handler runs in this task; the span is not readable from there).
+async fn scope_request_id(request: Request<Body>, next: Next) -> Response {
+    let id = request_id(&request).map(str::to_owned);
+    match id {
+        Some(id) => crate::error::REQUEST_ID.scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// A logged-in user asking for the login form is sent on to the home page (decided here, before
@@ -146,8 +209,7 @@ fn with_service_headers(mut response: Response, req: &RequestCtx) -> Response {
 /// full page load; `Clear-Site-Data` keeps Back from showing the logged-in page from its cache.
 async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let req = request_ctx(&request);
-    let auth: &Auth = &state.core.auth;
-    let result = auth.end_session(&req).await;
+    let result = crate::services::logout(&state.core, &req).await;
     let response = match result {
         Ok(()) => Redirect::to("/login?notice=logged_out").into_response(),
         Err(e) => HttpError(e.into()).into_response(),
@@ -174,7 +236,11 @@ async fn audit_csv(
         to: get("to"),
         page: 1,
     };
-    match crate::admin::audit_csv(&state.core, &req, query).await {
+    let csv = match crate::principal::admin(&state.core, &req).await {
+        Ok(admin) => crate::admin::audit_csv(&state.core, &admin, query).await,
+        Err(e) => Err(e),
+    };
+    match csv {
         Ok(csv) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -196,7 +262,9 @@ async fn sso_callback(State(state): State<HttpState>, request: Request<Body>) ->
     // Read leniently: whatever the query holds, the answer is the SSO page, never a bare 400.
     let params = crate::sso::CallbackParams::from_query(request.uri().query().unwrap_or_default());
     let req = request_ctx(&request);
-    let target = match crate::sso::callback(&state.core, &req, params).await {
+    let caller = crate::principal::caller(&state.core, &req);
+    let finished = crate::sso::callback(&state.core, &caller, params).await;
+    let target = match finished.answer(&state.core, &req) {
         Ok(()) => "/home".to_owned(),
         Err(failure) => format!("/sso?error={}", failure.code()),
     };
@@ -224,6 +292,7 @@ fn forwarded(request: &Request<Body>) -> bool {
 /// every request's peer is loopback, but the proxy says whom it forwards for.
 async fn metrics(State(state): State<HttpState>, request: Request<Body>) -> Response {
     use secrecy::ExposeSecret;
+    use subtle::ConstantTimeEq;
     let peer = peer(&request);
     let allowed = match &state.core.settings.metrics_token {
         Some(token) => request
@@ -233,13 +302,7 @@ async fn metrics(State(state): State<HttpState>, request: Request<Body>) -> Resp
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|given| {
                 let want = token.expose_secret().as_bytes();
-                given.len() == want.len()
-                    && given
-                        .as_bytes()
-                        .iter()
-                        .zip(want)
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
+                bool::from(given.as_bytes().ct_eq(want))
             }),
         None => peer.is_some_and(|ip| ip.is_loopback()) && !forwarded(&request),
     };

@@ -15,10 +15,10 @@
 pub mod templates;
 pub mod transport;
 
+use crate::audit::{AuditAction, Event, Outcome};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{ServiceError, ServiceResult};
 use crate::store::Store;
-use crate::store::audit::AuditEvent;
 use crate::store::clients::ClientRow;
 use crate::store::outbox::{self, NewMail, OutboxRow};
 use crate::store::users::UserRow;
@@ -30,7 +30,9 @@ use sqlx::AnyConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-pub use transport::{CapturedMail, CapturingTransport, MailTransport};
+pub use transport::MailTransport;
+#[cfg(any(test, feature = "test-support"))]
+pub use transport::{CapturedMail, CapturingTransport};
 
 /// How long a claimed mail is reserved for the worker that claimed it.
 const LEASE_SECS: i64 = 120;
@@ -189,7 +191,7 @@ impl Mailer {
                         self.store
                             .mark_mail_sent(&mail.id, self.clock.now())
                             .await?;
-                        self.audit(&mail, "success", "").await?;
+                        self.audit(&mail, Outcome::Success, "").await?;
                         tracing::info!(mail_id = %mail.id, kind = %mail.kind, "mail sent");
                         report.sent += 1;
                     }
@@ -198,7 +200,7 @@ impl Mailer {
                             self.clock.now() + backoff_secs(self.retry_base_secs, mail.attempts);
                         let reason = format!("{e:#}");
                         self.store.reschedule_mail(&mail.id, next, &reason).await?;
-                        self.audit(&mail, "failure", &reason).await?;
+                        self.audit(&mail, Outcome::Failure, &reason).await?;
                         tracing::warn!(mail_id = %mail.id, attempts = mail.attempts, error = %reason, "mail not sent; will retry");
                         report.failed += 1;
                     }
@@ -238,23 +240,20 @@ impl Mailer {
     async fn audit(
         &self,
         mail: &OutboxRow,
-        outcome: &str,
+        outcome: Outcome,
         detail: &str,
     ) -> Result<(), sqlx::Error> {
-        let action = format!("mail.{}", mail.kind);
-        self.store
-            .record(
-                AuditEvent {
-                    client_id: mail.client_id.as_deref(),
-                    subject_user_id: mail.user_id.as_deref(),
-                    action: &action,
-                    outcome,
-                    detail,
-                    ..Default::default()
-                },
-                self.clock.now(),
-            )
-            .await
+        // The stored kind is one the templates named; a row from an unknown version says so.
+        let kind = templates::MAIL_KINDS
+            .iter()
+            .find(|k| **k == mail.kind)
+            .copied()
+            .unwrap_or("unknown");
+        let event = Event::new(AuditAction::Mail(kind), outcome)
+            .client(mail.client_id.as_deref())
+            .subject(mail.user_id.as_deref())
+            .detail(detail);
+        self.store.record(event, self.clock.now()).await
     }
 
     /// Runs the delivery loop until the process ends.

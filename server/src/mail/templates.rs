@@ -37,6 +37,16 @@ pub enum MailContent {
     },
 }
 
+/// Every kind of mail, as [`MailContent::kind`] names them (and the outbox stores them).
+pub const MAIL_KINDS: [&str; 6] = [
+    "registration",
+    "password_reset",
+    "two_factor_reset",
+    "failed_logins",
+    "account_locked",
+    "email_changed",
+];
+
 impl MailContent {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -71,7 +81,7 @@ pub fn format_time(at: i64, lang: Lang, tz: &TimeZone) -> String {
     let Ok(ts) = Timestamp::from_second(at) else {
         return at.to_string();
     };
-    let zoned = ts.to_zoned(tz.clone());
+    let zoned = ts.to_zoned_datetime(tz.clone());
     let abbreviation = zoned.strftime("%Z").to_string();
     match lang {
         Lang::En => format!("{} {}", zoned.strftime("%-d %B %Y, %H:%M"), abbreviation),

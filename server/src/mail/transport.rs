@@ -1,13 +1,11 @@
 //! Where mails go: an SMTP server (`SMTP_URL`), a folder of .eml files (no `SMTP_URL`: development),
-//! or a capture that tests read.
+//! or a capture that tests read (feature `test-support`, not in the shipped server).
 //!
 //! No transport logs what a mail says: its links carry tokens, and no token reaches a log line.
 
 use async_trait::async_trait;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[async_trait]
 pub trait MailTransport: Send + Sync + 'static {
@@ -60,94 +58,109 @@ impl MailTransport for Folder {
     }
 }
 
-/// A sent mail as tests see it.
-#[derive(Debug, Clone)]
-pub struct CapturedMail {
-    pub to: String,
-    pub subject: String,
-    /// The whole message, headers and both parts, decoded where it was quoted-printable.
-    pub raw: String,
-}
+#[cfg(any(test, feature = "test-support"))]
+pub use capture::{CapturedMail, CapturingTransport};
 
-impl CapturedMail {
-    /// The first link in the mail.
-    pub fn link(&self) -> Option<String> {
-        let start = self.raw.find("http")?;
-        let end = self.raw[start..]
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
-            .map(|e| start + e)
-            .unwrap_or(self.raw.len());
-        Some(self.raw[start..end].to_owned())
-    }
-}
+/// The transport of the integration tests (feature `test-support`): not part of the shipped server.
+#[cfg(any(test, feature = "test-support"))]
+mod capture {
+    use super::MailTransport;
+    use async_trait::async_trait;
+    use lettre::Message;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Keeps mails in memory; can be switched to fail, as an SMTP server that is down.
-#[derive(Default)]
-pub struct CapturingTransport {
-    mails: Mutex<Vec<CapturedMail>>,
-    down: AtomicBool,
-}
-
-impl CapturingTransport {
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
+    /// A sent mail as tests see it.
+    #[derive(Debug, Clone)]
+    pub struct CapturedMail {
+        pub to: String,
+        pub subject: String,
+        /// The whole message, headers and both parts, decoded where it was quoted-printable.
+        pub raw: String,
     }
 
-    pub fn mails(&self) -> Vec<CapturedMail> {
-        self.mails.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl MailTransport for CapturingTransport {
-    async fn send(&self, message: Message) -> anyhow::Result<()> {
-        if self.down.load(Ordering::SeqCst) {
-            anyhow::bail!("connection refused (test transport is down)");
+    impl CapturedMail {
+        /// The first link in the mail.
+        pub fn link(&self) -> Option<String> {
+            let start = self.raw.find("http")?;
+            let end = self.raw[start..]
+                .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+                .map(|e| start + e)
+                .unwrap_or(self.raw.len());
+            Some(self.raw[start..end].to_owned())
         }
-        let to = message
-            .envelope()
-            .to()
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let subject = message
-            .headers()
-            .get_raw("Subject")
-            .unwrap_or_default()
-            .to_owned();
-        let raw = decode_qp(&String::from_utf8_lossy(&message.formatted()));
-        if let Ok(mut mails) = self.mails.lock() {
-            mails.push(CapturedMail { to, subject, raw });
-        }
-        Ok(())
     }
-}
 
-/// Undoes quoted-printable soft line breaks and escapes, enough for tests to read links and text.
-fn decode_qp(s: &str) -> String {
-    let joined = s.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-                continue;
+    /// Keeps mails in memory; can be switched to fail, as an SMTP server that is down.
+    #[derive(Default)]
+    pub struct CapturingTransport {
+        mails: Mutex<Vec<CapturedMail>>,
+        down: AtomicBool,
+    }
+
+    impl CapturingTransport {
+        pub fn set_down(&self, down: bool) {
+            self.down.store(down, Ordering::SeqCst);
+        }
+
+        pub fn mails(&self) -> Vec<CapturedMail> {
+            self.mails.lock().map(|m| m.clone()).unwrap_or_default()
+        }
+    }
+
+    #[async_trait]
+    impl MailTransport for CapturingTransport {
+        async fn send(&self, message: Message) -> anyhow::Result<()> {
+            if self.down.load(Ordering::SeqCst) {
+                anyhow::bail!("connection refused (test transport is down)");
             }
+            let to = message
+                .envelope()
+                .to()
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let subject = message
+                .headers()
+                .get_raw("Subject")
+                .unwrap_or_default()
+                .to_owned();
+            let raw = decode_qp(&String::from_utf8_lossy(&message.formatted()));
+            if let Ok(mut mails) = self.mails.lock() {
+                mails.push(CapturedMail { to, subject, raw });
+            }
+            Ok(())
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    /// Undoes quoted-printable soft line breaks and escapes, enough for tests to read links and
+    /// text.
+    fn decode_qp(s: &str) -> String {
+        let joined = s.replace("=\r\n", "").replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 2 < bytes.len() {
+                let hex = |b: u8| (b as char).to_digit(16);
+                if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    out.push((high * 16 + low) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[tokio::test]
     async fn without_smtp_mails_become_eml_files_in_the_outbox_folder() {

@@ -1,19 +1,9 @@
-//! The audit log: append-only rows of who did what, when, from where.
+//! The audit log's rows: appended (see [`crate::audit`] for what an event is), searched and
+//! listed, never changed.
 
 use super::{Store, new_id};
+use crate::audit::{Event, clean_text};
 use crate::clock::UnixTime;
-
-#[derive(Debug, Clone, Default)]
-pub struct AuditEvent<'a> {
-    pub client_id: Option<&'a str>,
-    pub actor_user_id: Option<&'a str>,
-    pub subject_user_id: Option<&'a str>,
-    pub action: &'a str,
-    pub outcome: &'a str,
-    /// A reason for the record, never shown to the user it concerns and never a secret.
-    pub detail: &'a str,
-    pub ip: Option<&'a str>,
-}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
@@ -40,24 +30,6 @@ pub struct AuditFilter {
     pub to: Option<i64>,
     pub limit: i64,
     pub offset: i64,
-}
-
-/// The most characters of a text from outside (an IdP's error, a user agent) that reach the audit
-/// log or the log.
-pub const OUTSIDE_TEXT_MAX: usize = 200;
-
-/// A text that may come from outside, made fit for the audit log and the log: control characters
-/// (CR, LF, ANSI escapes …) become spaces and it is cut to `max` characters (with `…` when cut).
-pub fn clean_text(raw: &str, max: usize) -> String {
-    let mut out: String = raw
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if raw.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 impl Store {
@@ -105,7 +77,7 @@ impl Store {
 
     /// Appends an event. Its detail is cleaned first ([`clean_text`], 500 characters at most),
     /// whatever its source.
-    pub async fn record(&self, event: AuditEvent<'_>, now: UnixTime) -> Result<(), sqlx::Error> {
+    pub async fn record(&self, event: Event<'_>, now: UnixTime) -> Result<(), sqlx::Error> {
         let detail = clean_text(event.detail, 500);
         sqlx::query(
             "INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id,
@@ -117,8 +89,8 @@ impl Store {
         .bind(event.client_id)
         .bind(event.actor_user_id)
         .bind(event.subject_user_id)
-        .bind(event.action)
-        .bind(event.outcome)
+        .bind(event.action.name())
+        .bind(event.outcome.as_str())
         .bind(&detail)
         .bind(event.ip)
         .execute(self.pool())
@@ -141,18 +113,5 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clean_text;
-
-    #[test]
-    fn outside_text_loses_its_control_characters_and_its_excess() {
-        assert_eq!(clean_text("a\r\nb\u{1b}[31mc", 50), "a  b [31mc");
-        assert_eq!(clean_text("abcdef", 3), "abc…");
-        assert_eq!(clean_text("abc", 3), "abc");
-        assert_eq!(clean_text(&"é".repeat(10), 4), "éééé…");
     }
 }

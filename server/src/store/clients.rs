@@ -38,6 +38,12 @@ impl ClientRow {
     pub fn is_active(&self) -> bool {
         self.active != 0
     }
+
+    /// The platform's own client (`PLATFORM_COMPANY_ID`), whose operators manage every client.
+    /// Company IDs compare case-insensitively, here as everywhere.
+    pub fn is_platform(&self, platform: &crate::domain::CompanyId) -> bool {
+        self.company_id.to_lowercase() == platform.key()
+    }
 }
 
 const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer, sso_client_id, sso_client_secret, sso_email_claim, sso_jit";

@@ -4,11 +4,11 @@
 //! statement costs a trip to the database, and on SQLite two thread switches, which under load take
 //! CPU from hashing.
 
-use super::audit::AuditEvent;
 use super::clients::ClientRow;
 use super::throttle::{ThrottleRow, attempt_sql};
 use super::users::UserRow;
 use super::{Dialect, Store, new_id};
+use crate::audit::Event as AuditEvent;
 use crate::clock::UnixTime;
 use crate::domain::{CompanyId, UserName};
 use sqlx::Row;
@@ -244,8 +244,8 @@ impl Store {
                 .bind(audit.client_id)
                 .bind(audit.actor_user_id)
                 .bind(audit.subject_user_id)
-                .bind(audit.action)
-                .bind(audit.outcome)
+                .bind(audit.action.name())
+                .bind(audit.outcome.as_str())
                 .bind(audit.detail)
                 .bind(audit.ip)
                 .execute(conn)

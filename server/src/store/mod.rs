@@ -13,7 +13,7 @@ pub mod outbox;
 pub mod sessions;
 pub mod sso;
 pub mod throttle;
-
+pub mod totp;
 pub mod users;
 
 use sqlx::AnyConnection;

@@ -177,3 +177,37 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::delay_sql;
+    use sqlx::Row;
+    use sqlx::any::AnyPoolOptions;
+
+    /// The ladder exists twice, in Rust for answers and in SQL for the atomic counter: they must
+    /// agree at every step, past the lock and the top of the ladder.
+    #[tokio::test]
+    async fn the_sql_ladder_is_the_rust_one() {
+        sqlx::any::install_default_drivers();
+        // Each in-memory SQLite connection is a database of its own: one is enough here.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("an in-memory database");
+        let sql = format!("SELECT {} AS delay", delay_sql("$1"));
+        for attempts in 1..=150i64 {
+            let row = sqlx::query(&sql)
+                .bind(attempts)
+                .fetch_one(&pool)
+                .await
+                .expect("the ladder in SQL");
+            assert_eq!(
+                row.try_get::<i64, _>("delay").expect("an integer"),
+                crate::throttle::delay_secs(attempts),
+                "after {attempts} attempts"
+            );
+        }
+        pool.close().await;
+    }
+}

@@ -241,3 +241,69 @@ async fn forwarded_addresses_are_used_only_from_trusted_proxies() {
             .any(|e| e.action == "login.password" && e.ip.as_deref() == Some("127.0.0.1"))
     );
 }
+
+#[tokio::test]
+async fn an_internal_error_is_reported_under_the_request_id() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    // The session lookup now fails with a database error that is not an outage: a server fault.
+    sqlx::query("DROP TABLE sessions")
+        .execute(app.core.store.pool())
+        .await
+        .expect("drop the sessions table");
+
+    let response = app.call("me", &[]).await;
+    assert_eq!(response.status(), 500);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an x-request-id header")
+        .to_owned();
+    match crate::helpers::api_error(response).await {
+        promio_app::api::ApiError::Internal { id } => assert_eq!(id, request_id),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+
+    // A request id a proxy in front sent is kept, and is the one an error is reported under.
+    let response = app
+        .client
+        .post(app.url("/api/me"))
+        .header("x-request-id", "proxy-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("proxy-4711")
+    );
+    assert_eq!(
+        crate::helpers::api_error(response).await,
+        promio_app::api::ApiError::Internal {
+            id: "proxy-4711".into()
+        }
+    );
+
+    // One that is not a short token (it would reach every log line) is replaced by our own.
+    let long = "x".repeat(65);
+    for sent in ["a b", "<script>", long.as_str()] {
+        let response = app
+            .client
+            .post(app.url("/api/me"))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!id.is_empty() && id != sent, "{sent:?} came back");
+    }
+}

@@ -5,10 +5,10 @@
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role, UserPage};
 use promio_server::accounts::{self, Actor, UserInput};
+use promio_server::audit::OUTSIDE_TEXT_MAX;
 use promio_server::domain::{CompanyId, Invalid};
 use promio_server::error::ServiceError;
 use promio_server::sso::{STARTS_PER_IP, SsoInput, configure};
-use promio_server::store::audit::OUTSIDE_TEXT_MAX;
 use promio_server::store::sso::{SsoBinding, SsoSettingsRow};
 use reqwest::redirect::Policy;
 use std::io::BufRead;

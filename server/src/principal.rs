@@ -1,0 +1,251 @@
+//! Who is asking, resolved once at the edge: the service adapter (`services`) and the plain routes
+//! (`http`) turn the request into one of these principals, each carrying what was checked, and the
+//! flows take the principal they need instead of the request.
+//!
+//! ```text
+//! request ──session cookie──▶ no valid session ─────────────▶ Unauthenticated (401)
+//!                             │
+//!                             ▼
+//!                           Session (user, client, login time, address, language)
+//!                             ├── role admin or operator ──▶ Admin    (acts on its client's users)
+//!                             └── operator of the platform ▶ Operator (acts on clients)
+//! ```
+//!
+//! The state between the password and the second factor (the pending second factor) is not a
+//! session: [`pending`] resolves it from its own cookie, for the second factor's flows only.
+//!
+//! Flows learn the rest of the request as a [`Caller`] (address, language, browser, the tokens
+//! it presented) and answer with a [`Flow`]: a value and the cookies to set ([`CookieIntent`]),
+//! which the edge writes as headers ([`write_cookies`]).
+
+use crate::Core;
+use crate::accounts::Actor;
+use crate::auth::cookies;
+pub use crate::auth::cookies::CookieIntent;
+use crate::clock::UnixTime;
+use crate::error::{ServiceError, ServiceResult};
+use crate::store::clients::ClientRow;
+use crate::store::sessions::ChallengeRow;
+use crate::store::users::UserRow;
+use http::header::{SET_COOKIE, USER_AGENT};
+use promio_app::api::Role;
+use promio_app::i18n::Lang;
+use promio_app::ssr::RequestCtx;
+
+/// A logged-in user with a valid session.
+pub struct Session {
+    pub user: UserRow,
+    pub client: ClientRow,
+    /// The session's row key (the SHA-256 of its token).
+    pub token_hash: String,
+    /// When the session began: the moment of the login.
+    pub created_at: UnixTime,
+    /// The client address as the audit log writes it.
+    pub ip: Option<String>,
+    pub lang: Lang,
+}
+
+/// A user administrator (role admin, or an operator in the platform client) and their client.
+pub struct Admin {
+    pub admin: UserRow,
+    pub client: ClientRow,
+    pub ip: Option<String>,
+    pub lang: Lang,
+}
+
+impl Admin {
+    /// The administrator as the actor of what they change.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            user_id: Some(&self.admin.id),
+            ip: self.ip.as_deref(),
+        }
+    }
+
+    /// An operator of the platform client (who alone sees every client's audit log).
+    pub fn is_operator(&self, core: &Core) -> bool {
+        self.admin.role() == Role::Operator
+            && self.client.is_platform(&core.settings.platform_company_id)
+    }
+}
+
+/// An operator: a user with role operator in the platform client.
+pub struct Operator {
+    pub user_id: String,
+    pub ip: Option<String>,
+}
+
+/// The request's session, or 401.
+pub async fn session(core: &Core, req: &RequestCtx) -> ServiceResult<Session> {
+    session_if_any(core, req)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)
+}
+
+/// The request's session, if it has a valid one.
+pub async fn session_if_any(core: &Core, req: &RequestCtx) -> ServiceResult<Option<Session>> {
+    let Some(current) = core.auth.session(req).await? else {
+        return Ok(None);
+    };
+    let client = core
+        .store
+        .client_by_id(&current.user.client_id)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    Ok(Some(Session {
+        user: current.user,
+        client,
+        token_hash: current.token_hash,
+        created_at: current.created_at,
+        ip: crate::auth::client_ip(req),
+        lang: req.lang(),
+    }))
+}
+
+/// The request's user administrator: 401 without a session, 403 for other roles.
+pub async fn admin(core: &Core, req: &RequestCtx) -> ServiceResult<Admin> {
+    let session = session(core, req).await?;
+    if !matches!(session.user.role(), Role::Admin | Role::Operator) {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(Admin {
+        admin: session.user,
+        client: session.client,
+        ip: session.ip,
+        lang: session.lang,
+    })
+}
+
+/// The request's operator: 401 without a session, 403 for anyone but an operator of the platform.
+pub async fn operator(core: &Core, req: &RequestCtx) -> ServiceResult<Operator> {
+    let session = session(core, req).await?;
+    let platform = &core.settings.platform_company_id;
+    if session.user.role() != Role::Operator || !session.client.is_platform(platform) {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(Operator {
+        user_id: session.user.id,
+        ip: session.ip,
+    })
+}
+
+/// What a flow may know of the request besides who asks.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The client address as the audit log writes it.
+    pub ip: Option<String>,
+    /// What the address counts as in per-IP limits (an IPv6 address's /64).
+    pub ip_bucket: Option<String>,
+    pub lang: Lang,
+    /// The browser, as its user agent names itself (cut to 256 characters).
+    pub user_agent: Option<String>,
+    /// The hash of the session token the browser presented, if any (a new login ends it).
+    pub session_token: Option<String>,
+    /// The hash of the SSO round trip's token the browser presented, if any.
+    pub sso_flow_token: Option<String>,
+}
+
+/// The caller of a request.
+pub fn caller(core: &Core, req: &RequestCtx) -> Caller {
+    Caller {
+        ip: crate::auth::client_ip(req),
+        ip_bucket: crate::auth::client_ip_bucket(req),
+        lang: req.lang(),
+        user_agent: req
+            .header(USER_AGENT.as_str())
+            .map(|a| a.chars().take(256).collect()),
+        session_token: core.auth.presented(req, cookies::SESSION),
+        sso_flow_token: core.auth.presented(req, crate::sso::FLOW_COOKIE),
+    }
+}
+
+/// What a flow answers: its value and the cookies it wants set or cleared.
+pub struct Flow<T> {
+    pub value: T,
+    pub cookies: Vec<CookieIntent>,
+}
+
+impl<T> Flow<T> {
+    /// A value without cookies.
+    pub fn value(value: T) -> Self {
+        Flow {
+            value,
+            cookies: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, cookie: CookieIntent) -> Self {
+        self.cookies.push(cookie);
+        self
+    }
+
+    /// Writes the cookies onto the response and returns the value.
+    pub fn answer(self, core: &Core, req: &RequestCtx) -> T {
+        write_cookies(core, req, &self.cookies);
+        self.value
+    }
+}
+
+/// Adds the cookies' `Set-Cookie` headers to the response.
+pub fn write_cookies(core: &Core, req: &RequestCtx, intents: &[CookieIntent]) {
+    for intent in intents {
+        req.add_response_header(SET_COOKIE, core.auth.cookies.header(intent));
+    }
+}
+
+/// The kind of a pending second factor: a code is due, or the enrolment the client requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingKind {
+    Code,
+    Enrolment,
+}
+
+impl PendingKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingKind::Code => "totp",
+            PendingKind::Enrolment => "enrol",
+        }
+    }
+}
+
+/// A pending second factor: the password was right, the second factor is due.
+pub struct Pending {
+    pub challenge: ChallengeRow,
+    pub user: UserRow,
+    pub client: ClientRow,
+}
+
+/// The request's open pending second factor of `kind`, if any. One that expired, had too many
+/// wrong codes or is of another kind is deleted.
+pub async fn pending(
+    core: &Core,
+    req: &RequestCtx,
+    kind: PendingKind,
+) -> ServiceResult<Option<Pending>> {
+    let Some(hash) = core.auth.presented(req, cookies::CHALLENGE) else {
+        return Ok(None);
+    };
+    let Some(challenge) = core.store.challenge(&hash).await? else {
+        return Ok(None);
+    };
+    let open = challenge.kind == kind.as_str()
+        && challenge.expires_at > core.clock.now()
+        && challenge.failures < crate::two_factor::MAX_FAILURES;
+    if !open {
+        core.store.delete_challenge(&challenge.token_hash).await?;
+        return Ok(None);
+    }
+    let Some(user) = core.store.user_by_id(&challenge.user_id).await? else {
+        return Ok(None);
+    };
+    let Some(client) = core.store.client_by_id(&user.client_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Pending {
+        challenge,
+        user,
+        client,
+    }))
+}
