@@ -470,9 +470,9 @@ async fn audit(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    if action == AuditAction::LoginSecondFactor {
-        core.auth.metrics.login("second_factor", outcome.as_str());
-    }
     let event = Event::own(user, action, outcome).detail(detail).ip(ip);
+    if action == AuditAction::LoginSecondFactor {
+        return core.auth.record_login("second_factor", event).await;
+    }
     crate::audit::record(&core.store, event, core.clock.now()).await
 }

@@ -345,9 +345,8 @@ async fn record(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    auth.metrics.login("password", outcome.as_str());
     let event = login_event(client, user, outcome, detail, caller.ip.as_deref());
-    crate::audit::record(&auth.store, event, auth.now()).await
+    auth.record_login("password", event).await
 }
 
 /// The audit event of a password login attempt.

@@ -212,6 +212,16 @@ impl Auth {
         Ok(())
     }
 
+    /// Records a login attempt's event and counts it in the metrics by method and outcome.
+    pub async fn record_login(
+        &self,
+        method: &'static str,
+        event: AuditEvent<'_>,
+    ) -> ServiceResult<()> {
+        self.metrics.login(method, event.outcome.as_str());
+        crate::audit::record(&self.store, event, self.now()).await
+    }
+
     /// Logout: ends the session, if there is one, and clears its cookie.
     pub async fn end_session(
         &self,

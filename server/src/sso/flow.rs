@@ -113,14 +113,13 @@ async fn record(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    core.auth.metrics.login("sso", outcome.as_str());
     let event = Event::new(AuditAction::LoginSso, outcome)
         .client(client_id)
         .actor(user_id)
         .subject(user_id)
         .detail(detail)
         .ip(caller.ip.as_deref());
-    crate::audit::record(&core.store, event, core.clock.now()).await
+    core.auth.record_login("sso", event).await
 }
 
 /// The first step: the client whose SSO domain the email has, a new flow, and the provider's

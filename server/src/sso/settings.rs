@@ -304,7 +304,7 @@ pub async fn store_prepared(
     prepared: PreparedSso,
 ) -> ServiceResult<ClientRow> {
     let company_id = CompanyId::parse(&client.company_id)?;
-    if company_id.key() == core.settings.platform_company_id.key() && prepared.0.is_some() {
+    if client.is_platform(&core.settings.platform_company_id) && prepared.0.is_some() {
         // Operators must always be able to log in with their password.
         return Err(ServiceError::Forbidden);
     }

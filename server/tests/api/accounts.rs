@@ -3,6 +3,7 @@
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role};
 use promio_server::accounts::ClientSettings;
+use promio_server::audit::AuditAction;
 
 const NEW_PASSWORD: &str = "violet orbit canvas thunder";
 
@@ -398,7 +399,7 @@ async fn invited_and_deactivated_users_get_no_reset_mail() {
     assert_eq!(app.mails_to("gone@"), 1, "only the mail from before");
     // Seen and refused for what the account is (not for a limit).
     assert!(app.audit().await.iter().any(|e| {
-        e.action == "password.reset_requested"
+        e.action == AuditAction::PasswordResetRequested
             && e.subject_user_id.as_deref() == Some(id.as_str())
             && (e.outcome.as_str(), e.detail.as_str()) == ("refused", "account not eligible")
     }));

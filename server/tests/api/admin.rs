@@ -4,6 +4,7 @@ use crate::helpers::{TestApp, api_error};
 use promio_app::api::{
     ApiError, Field, Invitation, Problem, Role, UserPage, UserStatus, UserSummary,
 };
+use promio_server::audit::AuditAction;
 
 async fn admin_app() -> TestApp {
     let app = TestApp::spawn().await;
@@ -55,7 +56,12 @@ async fn an_admin_creates_an_invited_user_who_gets_the_registration_mail() {
     assert!(mail.raw.contains("Company ID: ACME"));
     let page = list(&app, "", "", "1").await;
     assert_eq!(page.total, 2);
-    assert!(app.audit().await.iter().any(|e| e.action == "user.created"));
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|e| e.action == AuditAction::UserCreated)
+    );
 }
 
 #[tokio::test]

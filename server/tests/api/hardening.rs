@@ -6,6 +6,7 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, LinkState, LoginOutcome, Role, TwoFactorEnrolment};
+use promio_server::audit::{AuditAction, Outcome};
 use promio_server::totp;
 
 const WRONG: &str = "certainly not the password";
@@ -70,7 +71,7 @@ async fn set_password_with_code(app: &TestApp, token: &str, code: &str) -> reqwe
     .await
 }
 
-async fn events(app: &TestApp, action: &str, outcome: &str) -> usize {
+async fn events(app: &TestApp, action: AuditAction, outcome: Outcome) -> usize {
     app.audit()
         .await
         .iter()
@@ -99,7 +100,10 @@ async fn five_wrong_codes_through_a_reset_link_void_it_and_each_is_audited() {
     app.clock.advance(3600);
     let right = set_password_with_code(&app, &token, &code_now(&app, &secret)).await;
     assert_eq!(right.status(), 410);
-    assert_eq!(events(&app, "link.second_factor", "failure").await, 5);
+    assert_eq!(
+        events(&app, AuditAction::LinkSecondFactor, Outcome::Failure).await,
+        5
+    );
     assert_eq!(
         app.login("ACME", "alice", PASSWORD).await.status(),
         200,
@@ -153,12 +157,23 @@ async fn codes_tried_anywhere_count_on_one_counter_with_the_login() {
         api_error(response).await,
         ApiError::TooManyAttempts { .. }
     ));
-    assert_eq!(events(&app, "link.second_factor", "failure").await, 3);
     assert_eq!(
-        events(&app, "2fa.recovery_codes_renewed", "failure").await,
+        events(&app, AuditAction::LinkSecondFactor, Outcome::Failure).await,
+        3
+    );
+    assert_eq!(
+        events(
+            &app,
+            AuditAction::TwoFactorRecoveryCodesRenewed,
+            Outcome::Failure
+        )
+        .await,
         2
     );
-    assert_eq!(events(&app, "2fa.deactivation", "failure").await, 2);
+    assert_eq!(
+        events(&app, AuditAction::TwoFactorDeactivation, Outcome::Failure).await,
+        2
+    );
     // After the wait, the right code logs in and clears the counter.
     app.clock.advance(60);
     let response = app
@@ -192,7 +207,7 @@ async fn changing_2fa_long_after_the_login_needs_the_password_again() {
         )
         .await;
     assert_eq!(api_error(wrong).await, ApiError::WrongPassword);
-    assert_eq!(events(&app, "reauth", "failure").await, 1);
+    assert_eq!(events(&app, AuditAction::Reauth, Outcome::Failure).await, 1);
     let with = app
         .call(
             "2fa/activate",
@@ -366,7 +381,7 @@ async fn an_email_change_is_audited_and_the_old_address_is_told() {
         .audit()
         .await
         .into_iter()
-        .find(|e| e.action == "user.email_changed")
+        .find(|e| e.action == AuditAction::UserEmailChanged)
         .expect("an audit event");
     assert!(
         event.detail.contains("bob@acme.example") && event.detail.contains("bob.new@acme.example"),
@@ -398,7 +413,7 @@ async fn forgot_password_counts_unknown_accounts_against_the_address_too() {
     app.deliver().await;
     assert_eq!(app.mails_to("alice@acme.example"), 0, "over the cap");
     assert_eq!(
-        events(&app, "password.reset_requested", "refused").await,
+        events(&app, AuditAction::PasswordResetRequested, Outcome::Refused).await,
         1,
         "the refusal is audited"
     );
@@ -447,7 +462,10 @@ async fn refusals_while_an_account_waits_are_counted_not_logged_one_by_one() {
     for _ in 0..30 {
         assert_eq!(app.login("ACME", "alice", WRONG).await.status(), 429);
     }
-    assert_eq!(events(&app, "login.password", "throttled").await, 1);
+    assert_eq!(
+        events(&app, AuditAction::LoginPassword, Outcome::Throttled).await,
+        1
+    );
     let row = app
         .core
         .store
@@ -470,7 +488,10 @@ async fn refusals_while_an_address_waits_are_counted_not_logged_one_by_one() {
         let response = app.login("ACME", &format!("u{i}"), WRONG).await;
         assert_eq!(response.status(), 429);
     }
-    assert_eq!(events(&app, "login.password", "throttled").await, 1);
+    assert_eq!(
+        events(&app, AuditAction::LoginPassword, Outcome::Throttled).await,
+        1
+    );
 }
 
 /// Logs in through a trusted proxy that says the request came from `ip`.

@@ -3,6 +3,7 @@
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, Field, LoginOutcome, Problem, Role};
 use promio_server::accounts::ClientSettings;
+use promio_server::audit::AuditAction;
 
 #[tokio::test]
 async fn the_right_password_logs_in_and_shows_who_is_logged_in() {
@@ -73,7 +74,7 @@ async fn failures_and_successes_are_audited_with_their_reason() {
     let events = app.audit().await;
     let logins: Vec<_> = events
         .iter()
-        .filter(|e| e.action == "login.password")
+        .filter(|e| e.action == AuditAction::LoginPassword)
         .collect();
     assert_eq!(logins.len(), 3);
     assert!(

@@ -4,6 +4,7 @@
 use crate::helpers::{PASSWORD, TestApp};
 use promio_app::api::{Field, LinkKind, LinkState, Problem, Role};
 use promio_server::accounts::{self, Actor, UserInput};
+use promio_server::audit::AuditAction;
 use promio_server::domain::Invalid;
 use promio_server::error::ServiceError;
 use promio_server::mail::{CapturedMail, CapturingTransport, MailTransport, Mailer};
@@ -36,12 +37,12 @@ async fn a_mail_waits_while_smtp_is_down_and_arrives_after() {
     assert!(
         audit
             .iter()
-            .any(|e| e.action == "mail.registration" && e.outcome == "failure")
+            .any(|e| e.action == AuditAction::Mail("registration") && e.outcome == "failure")
     );
     assert!(
         audit
             .iter()
-            .any(|e| e.action == "mail.registration" && e.outcome == "success")
+            .any(|e| e.action == AuditAction::Mail("registration") && e.outcome == "success")
     );
 }
 

@@ -7,6 +7,7 @@ mod pg;
 
 mod accounts;
 mod admin;
+mod flows;
 mod hardening;
 mod login;
 mod mail;

@@ -2,6 +2,7 @@
 
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, AuditPage, ClientPage, ClientSummary, Field, Problem, Role};
+use promio_server::audit::AuditAction;
 
 async fn operator_app() -> TestApp {
     let app = TestApp::spawn().await;
@@ -75,9 +76,13 @@ async fn an_operator_creates_and_changes_a_client_and_it_is_audited() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == "client.created" && e.actor_user_id.is_some())
+            .any(|e| e.action == AuditAction::ClientCreated && e.actor_user_id.is_some())
     );
-    assert!(events.iter().any(|e| e.action == "client.settings_changed"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == AuditAction::ClientSettingsChanged)
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Request policies: the Origin check and the headers on every response.
 
 use crate::helpers::{PASSWORD, TestApp};
+use promio_server::audit::AuditAction;
 
 #[tokio::test]
 async fn cross_site_posts_are_refused_with_403_and_change_nothing() {
@@ -29,7 +30,7 @@ async fn cross_site_posts_are_refused_with_403_and_change_nothing() {
     assert_eq!(app.active_sessions().await, 0);
     let audit = app.audit().await;
     assert!(
-        audit.iter().all(|e| e.action != "login.password"),
+        audit.iter().all(|e| e.action != AuditAction::LoginPassword),
         "refused before the login ran"
     );
 
@@ -217,7 +218,8 @@ async fn forwarded_addresses_are_used_only_from_trusted_proxies() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == "login.password" && e.ip.as_deref() == Some("203.0.113.9"))
+            .any(|e| e.action == AuditAction::LoginPassword
+                && e.ip.as_deref() == Some("203.0.113.9"))
     );
 
     let plain = TestApp::spawn().await;
@@ -238,7 +240,7 @@ async fn forwarded_addresses_are_used_only_from_trusted_proxies() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == "login.password" && e.ip.as_deref() == Some("127.0.0.1"))
+            .any(|e| e.action == AuditAction::LoginPassword && e.ip.as_deref() == Some("127.0.0.1"))
     );
 }
 

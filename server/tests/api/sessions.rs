@@ -2,6 +2,7 @@
 
 use crate::helpers::TestApp;
 use promio_app::api::Role;
+use promio_server::audit::AuditAction;
 
 #[tokio::test]
 async fn a_login_issues_a_new_token_and_ends_the_one_presented() {
@@ -56,7 +57,12 @@ async fn logout_ends_the_session_on_the_server_and_clears_the_browser() {
         "the old token is dead on the server"
     );
     assert_eq!(app.active_sessions().await, 0);
-    assert!(app.audit().await.iter().any(|e| e.action == "logout"));
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|e| e.action == AuditAction::Logout)
+    );
 }
 
 #[tokio::test]
@@ -80,7 +86,7 @@ async fn an_idle_session_expires_after_the_idle_timeout() {
         app.audit()
             .await
             .iter()
-            .any(|e| e.action == "session.expired" && e.detail == "idle timeout")
+            .any(|e| e.action == AuditAction::SessionExpired && e.detail == "idle timeout")
     );
 }
 

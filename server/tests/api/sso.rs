@@ -5,6 +5,7 @@
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role, UserPage};
 use promio_server::accounts::{self, Actor, UserInput};
+use promio_server::audit::AuditAction;
 use promio_server::audit::OUTSIDE_TEXT_MAX;
 use promio_server::domain::{CompanyId, Invalid};
 use promio_server::error::ServiceError;
@@ -290,7 +291,7 @@ async fn last_sso_event(app: &TestApp) -> (String, String) {
         .audit()
         .await
         .into_iter()
-        .find(|e| e.action == "login.sso")
+        .find(|e| e.action == AuditAction::LoginSso)
         .expect("a login.sso event");
     (event.outcome, event.detail)
 }
@@ -629,7 +630,7 @@ async fn with_just_in_time_creation_a_new_colleague_gets_an_account() {
         .audit()
         .await
         .iter()
-        .filter(|e| e.action == "user.created")
+        .filter(|e| e.action == AuditAction::UserCreated)
         .count();
     assert_eq!(count, 1);
 }
@@ -757,7 +758,7 @@ async fn settings_are_checked_against_the_providers_discovery_document() {
         .audit()
         .await
         .into_iter()
-        .filter(|e| e.action == "client.sso_changed")
+        .filter(|e| e.action == AuditAction::ClientSsoChanged)
         .map(|e| e.detail)
         .collect();
     assert_eq!(changes.len(), 2, "{changes:?}");
@@ -858,7 +859,7 @@ async fn operators_set_sso_in_the_console_and_test_the_connection() {
         .audit()
         .await
         .into_iter()
-        .filter(|e| e.action == "client.sso_changed")
+        .filter(|e| e.action == AuditAction::ClientSsoChanged)
         .collect::<Vec<_>>();
     assert_eq!(sso_events.len(), 1, "only the creation changed SSO");
     assert_eq!(
@@ -941,7 +942,7 @@ async fn sso_events(app: &TestApp) -> usize {
     app.audit()
         .await
         .iter()
-        .filter(|e| e.action == "login.sso")
+        .filter(|e| e.action == AuditAction::LoginSso)
         .count()
 }
 
@@ -1043,7 +1044,7 @@ async fn an_address_outside_the_clients_domains_matches_no_account() {
         .audit()
         .await
         .iter()
-        .filter(|e| e.action == "user.created")
+        .filter(|e| e.action == AuditAction::UserCreated)
         .count();
     assert_eq!(created, 0);
 }
@@ -1071,7 +1072,7 @@ async fn an_account_is_bound_to_its_first_identity_until_an_administrator_releas
         bound_to("jane@acme.example")
     );
     assert!(app.audit().await.iter().any(|e| {
-        e.action == "user.sso_bound" && e.subject_user_id.as_deref() == Some(jane.as_str())
+        e.action == AuditAction::UserSsoBound && e.subject_user_id.as_deref() == Some(jane.as_str())
     }));
 
     // Another subject with jane's address (the address passed on at the provider): refused.
@@ -1136,7 +1137,7 @@ async fn an_account_is_bound_to_its_first_identity_until_an_administrator_releas
         .audit()
         .await
         .into_iter()
-        .find(|e| e.action == "user.sso_released")
+        .find(|e| e.action == AuditAction::UserSsoReleased)
         .expect("the release is audited");
     assert_eq!(released.actor_user_id.as_deref(), Some(boss.as_str()));
     assert_eq!(released.subject_user_id.as_deref(), Some(jane.as_str()));

@@ -3,6 +3,7 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, LoginOutcome, Role, ThrottledAccount};
+use promio_server::audit::AuditAction;
 use promio_server::totp;
 
 const WRONG: &str = "certainly not the password";
@@ -322,7 +323,7 @@ async fn an_admin_sees_throttled_accounts_and_clears_them() {
         app.audit()
             .await
             .iter()
-            .any(|e| e.action == "login.throttle_cleared")
+            .any(|e| e.action == AuditAction::LoginThrottleCleared)
     );
 }
 

@@ -6,6 +6,7 @@ use promio_app::api::{
     ApiError, LinkState, LoginOutcome, Me, Role, TwoFactorEnrolment, TwoFactorStatus,
 };
 use promio_server::accounts::ClientSettings;
+use promio_server::audit::AuditAction;
 use promio_server::totp;
 
 async fn activate(app: &TestApp) -> (Vec<u8>, Vec<String>) {
@@ -313,7 +314,12 @@ async fn an_admin_resets_a_users_2fa_and_the_user_is_told() {
     );
     let mail = app.mail_to("alice@acme.example").await;
     assert_eq!(mail.subject, "Your two-factor authentication was reset");
-    assert!(app.audit().await.iter().any(|e| e.action == "2fa.reset"));
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|e| e.action == AuditAction::TwoFactorReset)
+    );
     app.client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(password_step(&app).await, LoginOutcome::LoggedIn);
 }
