@@ -222,7 +222,9 @@ pub async fn create_invited_user(
     }
     let detail = format!(
         "user name {}, role {}, status {}",
-        user.username, user.role, user.status
+        user.username,
+        user.role.as_str(),
+        user.status.as_str()
     );
     audit(
         core,

@@ -44,21 +44,13 @@ fn may_act_on(ctx: &Admin, user: &UserRow) -> ServiceResult<()> {
     Ok(())
 }
 
-fn status_of(user: &UserRow) -> promio_app::api::UserStatus {
-    match user.status() {
-        UserStatus::Invited => promio_app::api::UserStatus::Invited,
-        UserStatus::Active => promio_app::api::UserStatus::Active,
-        UserStatus::Deactivated => promio_app::api::UserStatus::Deactivated,
-    }
-}
-
 async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserSummary> {
     let invitation = if user.password_hash.is_some() {
         Invitation::Accepted
     } else {
         match core
             .store
-            .latest_link(&user.id, links::kind_str(LinkKind::Registration))
+            .latest_link(&user.id, LinkKind::Registration)
             .await?
         {
             Some(link) if links::state_of(&link, core.clock.now()) == LinkStatus::Valid => {
@@ -71,7 +63,7 @@ async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserS
     };
     let two_factor = user.has_totp();
     Ok(UserSummary {
-        status: status_of(&user),
+        status: user.status(),
         role: user.role(),
         id: user.id,
         username: user.username,
@@ -229,12 +221,7 @@ pub async fn send_link(core: &Core, ctx: &Admin, id: String, kind: LinkKind) -> 
     }
     // A few mails per user and hour; a stuck button or a script cannot flood an inbox.
     let hour_ago = core.clock.now() - 3600;
-    if core
-        .store
-        .links_since(&user.id, links::kind_str(kind), hour_ago)
-        .await?
-        >= ADMIN_MAILS_PER_HOUR
-    {
+    if core.store.links_since(&user.id, kind, hour_ago).await? >= ADMIN_MAILS_PER_HOUR {
         return Err(ServiceError::TooManyAttempts {
             retry_after_secs: 3600,
         });

@@ -6,6 +6,7 @@ use crate::accounts::{self, Actor, ClientSettings, UserInput};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::error::ServiceError;
+use crate::store::users::UserStatus;
 use crate::{Core, serve};
 use clap::{Args, Parser, Subcommand};
 use promio_app::api::{Field, Role};
@@ -397,8 +398,8 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
     )
     .await
     .map_err(explain)?;
-    println!("user {} created ({})", user.username, user.status);
-    if user.status == "invited" {
+    println!("user {} created ({})", user.username, user.status.as_str());
+    if user.status == UserStatus::Invited {
         // Send the registration mail now; if that fails, the server's outbox worker retries it.
         match core.mailer.deliver_due().await {
             Ok(d) if d.failed == 0 => println!("registration mail sent to {}", user.email),

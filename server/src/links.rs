@@ -27,21 +27,6 @@ pub const RESETS_PER_HOUR: i64 = 3;
 /// Wrong second-factor codes with one reset link, after which the link is void.
 pub const LINK_CODE_FAILURES: i64 = 5;
 
-pub fn kind_str(kind: LinkKind) -> &'static str {
-    match kind {
-        LinkKind::Registration => "registration",
-        LinkKind::PasswordReset => "password_reset",
-    }
-}
-
-fn kind_from(s: &str) -> LinkKind {
-    if s == "registration" {
-        LinkKind::Registration
-    } else {
-        LinkKind::PasswordReset
-    }
-}
-
 /// Makes a new link of `kind` for the user (voiding older ones) and queues its mail, on `conn`
 /// (the caller's transaction). Returns the link's expiry.
 pub async fn issue_with_mail(
@@ -58,15 +43,7 @@ pub async fn issue_with_mail(
     };
     let expires_at = now + hours * 3600;
     let issued = token::issue();
-    links::replace(
-        conn,
-        &issued.hash,
-        &user.id,
-        kind_str(kind),
-        now,
-        expires_at,
-    )
-    .await?;
+    links::replace(conn, &issued.hash, &user.id, kind, now, expires_at).await?;
     let link = link_url(core, &issued.secret);
     let content = match kind {
         LinkKind::Registration => MailContent::Registration { link, expires_at },
@@ -124,7 +101,7 @@ pub async fn link_info(
     let Some(link) = find(core, &raw_token).await? else {
         return Ok(LinkState::Unknown);
     };
-    let kind = kind_from(&link.kind);
+    let kind = link.kind;
     let now = core.clock.now();
     Ok(match state_of(&link, now) {
         LinkStatus::Used => LinkState::Used { kind },
@@ -210,7 +187,7 @@ pub async fn set_password(
             problem: Problem::Mismatch,
         }));
     }
-    if kind_from(&link.kind) == LinkKind::PasswordReset && user.has_totp() {
+    if link.kind == LinkKind::PasswordReset && user.has_totp() {
         // A reset must not bypass the second factor: the new password only counts with a code,
         // counted with the login's, and a link that saw too many wrong codes is void.
         let code = code.unwrap_or_default();
@@ -251,12 +228,12 @@ pub async fn set_password(
         &UserName::parse(&user.username)?,
     );
     crate::store::throttle::clear_in(&mut tx, &account).await?;
-    if kind_from(&link.kind) == LinkKind::PasswordReset {
+    if link.kind == LinkKind::PasswordReset {
         crate::store::sessions::delete_user_sessions_in(&mut tx, &user.id).await?;
     }
     tx.commit().await?;
     audit_link(core, caller, &link, Outcome::Success, "password set").await?;
-    tracing::info!(user_id = %user.id, kind = %link.kind, "password set through a link");
+    tracing::info!(user_id = %user.id, kind = link.kind.as_str(), "password set through a link");
     Ok(())
 }
 
@@ -318,11 +295,7 @@ async fn reset_behind_the_answer(
         && user.password_hash.is_some();
     let recent = core
         .store
-        .links_since(
-            &user.id,
-            kind_str(LinkKind::PasswordReset),
-            core.clock.now() - 3600,
-        )
+        .links_since(&user.id, LinkKind::PasswordReset, core.clock.now() - 3600)
         .await?;
     let (outcome, detail) = if !eligible {
         (Outcome::Refused, "account not eligible")
@@ -369,7 +342,7 @@ async fn audit_link(
 ) -> ServiceResult<()> {
     let user = core.store.user_by_id(&link.user_id).await?;
     let ip = caller.ip.as_deref();
-    let action = match kind_from(&link.kind) {
+    let action = match link.kind {
         LinkKind::Registration => AuditAction::LinkRegistration,
         LinkKind::PasswordReset => AuditAction::LinkPasswordReset,
     };
@@ -390,7 +363,7 @@ mod tests {
         LinkRow {
             token_hash: "h".into(),
             user_id: "u".into(),
-            kind: "registration".into(),
+            kind: LinkKind::Registration,
             created_at: 0,
             expires_at,
             used_at: used.then_some(5),

@@ -200,6 +200,19 @@ pub enum PendingKind {
     Enrolment,
 }
 
+/// A stored kind: anything but a known name is an error, never a default.
+impl TryFrom<String> for PendingKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<PendingKind, String> {
+        match s.as_str() {
+            "totp" => Ok(PendingKind::Code),
+            "enrol" => Ok(PendingKind::Enrolment),
+            _ => Err(format!("unknown pending second factor kind {s:?}")),
+        }
+    }
+}
+
 impl PendingKind {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -230,7 +243,7 @@ pub async fn pending(
     let Some(challenge) = core.store.challenge(&hash).await? else {
         return Ok(None);
     };
-    let open = challenge.kind == kind.as_str()
+    let open = challenge.kind == kind
         && challenge.expires_at > core.clock.now()
         && challenge.failures < crate::two_factor::MAX_FAILURES;
     if !open {

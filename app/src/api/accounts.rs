@@ -4,11 +4,47 @@ use super::{ApiError, Role};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// Where an account stands: in the console, in the store, in every rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UserStatus {
+    /// Created; the password has not been set yet.
     Invited,
     Active,
     Deactivated,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Invited => "invited",
+            UserStatus::Active => "active",
+            UserStatus::Deactivated => "deactivated",
+        }
+    }
+
+    /// A status named in a filter; `None` for anything else.
+    pub fn from_filter(s: &str) -> Option<UserStatus> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "invited" => Some(UserStatus::Invited),
+            "active" => Some(UserStatus::Active),
+            "deactivated" => Some(UserStatus::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+/// A stored status: anything but a known name is an error, never a default.
+impl TryFrom<String> for UserStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<UserStatus, String> {
+        match s.as_str() {
+            "invited" => Ok(UserStatus::Invited),
+            "active" => Ok(UserStatus::Active),
+            "deactivated" => Ok(UserStatus::Deactivated),
+            _ => Err(format!("unknown user status {s:?}")),
+        }
+    }
 }
 
 /// Where a user's registration stands.
@@ -71,6 +107,29 @@ pub struct UserQuery {
 pub enum LinkKind {
     Registration,
     PasswordReset,
+}
+
+impl LinkKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Registration => "registration",
+            LinkKind::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// A stored kind: anything but a known name is an error, never a default.
+impl TryFrom<String> for LinkKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<LinkKind, String> {
+        match s.as_str() {
+            "registration" => Ok(LinkKind::Registration),
+            "password_reset" => Ok(LinkKind::PasswordReset),
+            _ => Err(format!("unknown link kind {s:?}")),
+        }
+    }
 }
 
 /// What a link from a mail is good for now.

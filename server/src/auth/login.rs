@@ -298,13 +298,7 @@ async fn challenge(auth: &Auth, user: &UserRow, kind: PendingKind) -> ServiceRes
     let issued = token::issue();
     let now = auth.now();
     auth.store
-        .insert_challenge(
-            &issued.hash,
-            &user.id,
-            kind.as_str(),
-            now,
-            now + CHALLENGE_TTL_SECS,
-        )
+        .insert_challenge(&issued.hash, &user.id, kind, now, now + CHALLENGE_TTL_SECS)
         .await?;
     Ok(CookieIntent::PendingSecondFactor(
         issued.secret,
@@ -394,8 +388,8 @@ mod tests {
             email: "alice@acme.example".into(),
             first_name: String::new(),
             last_name: String::new(),
-            role: "user".into(),
-            status: status.into(),
+            role: promio_app::api::Role::User,
+            status: UserStatus::try_from(status.to_owned()).expect("a known status"),
             language: "en".into(),
             password_hash: has_password.then(|| "$argon2id$...".into()),
             totp_enabled: totp.into(),

@@ -2,13 +2,15 @@
 
 use super::Store;
 use crate::clock::UnixTime;
+use promio_app::api::LinkKind;
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LinkRow {
     pub token_hash: String,
     pub user_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: LinkKind,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -20,7 +22,7 @@ pub async fn replace(
     conn: &mut AnyConnection,
     token_hash: &str,
     user_id: &str,
-    kind: &str,
+    kind: LinkKind,
     now: UnixTime,
     expires_at: UnixTime,
 ) -> Result<(), sqlx::Error> {
@@ -29,7 +31,7 @@ pub async fn replace(
          WHERE user_id = $1 AND kind = $2 AND used_at IS NULL AND superseded_at IS NULL",
     )
     .bind(user_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -38,7 +40,7 @@ pub async fn replace(
     )
     .bind(token_hash)
     .bind(user_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(now)
     .bind(expires_at)
     .execute(&mut *conn)
@@ -101,14 +103,14 @@ impl Store {
     pub async fn latest_link(
         &self,
         user_id: &str,
-        kind: &str,
+        kind: LinkKind,
     ) -> Result<Option<LinkRow>, sqlx::Error> {
         sqlx::query_as::<_, LinkRow>(
             "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at
              FROM link_tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at DESC LIMIT 1",
         )
         .bind(user_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .fetch_optional(self.pool())
         .await
     }
@@ -117,13 +119,13 @@ impl Store {
     pub async fn links_since(
         &self,
         user_id: &str,
-        kind: &str,
+        kind: LinkKind,
         since: UnixTime,
     ) -> Result<i64, sqlx::Error> {
         use sqlx::Row;
         sqlx::query("SELECT COUNT(*) AS n FROM link_tokens WHERE user_id = $1 AND kind = $2 AND created_at >= $3")
             .bind(user_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(since)
             .fetch_one(self.pool())
             .await?

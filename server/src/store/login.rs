@@ -126,6 +126,18 @@ impl Store {
     }
 }
 
+/// A text column read as the type it names (a role, a status); an unknown name is an error.
+fn decoded<T: TryFrom<String, Error = String>>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    let raw: String = row.try_get(column)?;
+    T::try_from(raw).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: e.into(),
+    })
+}
+
 fn client_of(row: &AnyRow) -> Result<Option<ClientRow>, sqlx::Error> {
     let Some(id) = row.try_get::<Option<String>, _>("c_id")? else {
         return Ok(None);
@@ -157,8 +169,8 @@ fn user_of(row: &AnyRow) -> Result<Option<UserRow>, sqlx::Error> {
         email: row.try_get("u_email")?,
         first_name: row.try_get("u_first_name")?,
         last_name: row.try_get("u_last_name")?,
-        role: row.try_get("u_role")?,
-        status: row.try_get("u_status")?,
+        role: decoded(row, "u_role")?,
+        status: decoded(row, "u_status")?,
         language: row.try_get("u_language")?,
         password_hash: row.try_get("u_password_hash")?,
         totp_enabled: row.try_get("u_totp_enabled")?,

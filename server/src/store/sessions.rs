@@ -1,7 +1,9 @@
-//! Sessions and pending login challenges, stored by the SHA-256 of their token.
+//! Sessions and pending second factors (the state between the password and the code, stored as
+//! "challenges"), stored by the SHA-256 of their token.
 
 use super::Store;
 use crate::clock::UnixTime;
+use crate::principal::PendingKind;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -73,7 +75,7 @@ impl Store {
         &self,
         token_hash: &str,
         user_id: &str,
-        kind: &str,
+        kind: PendingKind,
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<(), sqlx::Error> {
@@ -83,7 +85,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(user_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(now)
         .bind(expires_at)
         .execute(self.pool())
@@ -96,7 +98,8 @@ impl Store {
 pub struct ChallengeRow {
     pub token_hash: String,
     pub user_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: PendingKind,
     pub expires_at: i64,
     pub failures: i64,
 }

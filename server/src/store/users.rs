@@ -6,42 +6,7 @@ use crate::domain::{EmailAddress, PersonName, UserName};
 use promio_app::api::Role;
 use sqlx::AnyConnection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    /// Created; the password has not been set yet.
-    Invited,
-    Active,
-    Deactivated,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Invited => "invited",
-            UserStatus::Active => "active",
-            UserStatus::Deactivated => "deactivated",
-        }
-    }
-
-    /// A status named in a filter; `None` for anything else.
-    pub fn from_filter(s: &str) -> Option<UserStatus> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "invited" => Some(UserStatus::Invited),
-            "active" => Some(UserStatus::Active),
-            "deactivated" => Some(UserStatus::Deactivated),
-            _ => None,
-        }
-    }
-
-    fn parse(s: &str) -> UserStatus {
-        match s {
-            "active" => UserStatus::Active,
-            "invited" => UserStatus::Invited,
-            // Anything unexpected is treated as the least privileged state.
-            _ => UserStatus::Deactivated,
-        }
-    }
-}
+pub use promio_app::api::UserStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -51,8 +16,10 @@ pub struct UserRow {
     pub email: String,
     pub first_name: String,
     pub last_name: String,
-    pub role: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     pub language: String,
     /// The argon2id PHC string; never serialized, never logged.
     pub password_hash: Option<String>,
@@ -61,12 +28,11 @@ pub struct UserRow {
 
 impl UserRow {
     pub fn status(&self) -> UserStatus {
-        UserStatus::parse(&self.status)
+        self.status
     }
 
-    /// Unknown role strings fall back to the least privileged role.
     pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::User)
+        self.role
     }
 
     pub fn has_totp(&self) -> bool {

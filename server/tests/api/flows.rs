@@ -71,7 +71,7 @@ async fn an_admin_principal_acts_on_its_clients_users_only() {
         .unwrap();
     assert_eq!(
         user(&app, "ACME", "bob").await.status,
-        "deactivated",
+        promio_app::api::UserStatus::Deactivated,
         "acted on its own client's user"
     );
     let eve = user(&app, "OTHER", "eve").await;
