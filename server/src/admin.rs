@@ -91,6 +91,7 @@ fn parse_role(core: &Core, ctx: &Admin, raw: &str) -> ServiceResult<Role> {
     Ok(role)
 }
 
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id))]
 pub async fn list_users(core: &Core, ctx: &Admin, query: UserQuery) -> ServiceResult<UserPage> {
     if query.search.chars().count() > 100 {
         return Err(Invalid {
@@ -128,13 +129,14 @@ pub async fn list_users(core: &Core, ctx: &Admin, query: UserQuery) -> ServiceRe
     })
 }
 
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id))]
 pub async fn create_user(core: &Core, ctx: &Admin, form: UserForm) -> ServiceResult<UserSummary> {
     let role = parse_role(core, ctx, &form.role)?;
-    let user = crate::accounts::create_invited_user(
+    let user = crate::provisioning::create_invited_user(
         core,
         ctx.actor(),
         &ctx.client,
-        crate::accounts::UserInput {
+        crate::provisioning::UserInput {
             company_id: ctx.client.company_id.clone(),
             username: form.username,
             email: form.email,
@@ -149,6 +151,7 @@ pub async fn create_user(core: &Core, ctx: &Admin, form: UserForm) -> ServiceRes
     summary(core, ctx, user).await
 }
 
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
 pub async fn update_user(
     core: &Core,
     ctx: &Admin,
@@ -210,6 +213,7 @@ pub async fn update_user(
     summary(core, ctx, user).await
 }
 
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id, ?kind))]
 pub async fn send_link(core: &Core, ctx: &Admin, id: String, kind: LinkKind) -> ServiceResult<()> {
     let user = own_user(core, ctx, &id).await?;
     let allowed = match kind {
@@ -238,6 +242,7 @@ pub async fn send_link(core: &Core, ctx: &Admin, id: String, kind: LinkKind) -> 
     audit(core, ctx, &user, action, "").await
 }
 
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id, active))]
 pub async fn set_active(core: &Core, ctx: &Admin, id: String, active: bool) -> ServiceResult<()> {
     let user = own_user(core, ctx, &id).await?;
     if user.id == ctx.admin.id {
@@ -305,6 +310,7 @@ async fn audit(
 
 /// Turns a user's 2FA off (lost phone): audited, the user is told by mail, and their sessions end.
 /// If the client requires 2FA, the user sets it up again at the next login.
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
 pub async fn reset_two_factor(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
     let user = own_user(core, ctx, &id).await?;
     if !user.has_totp() {
@@ -340,6 +346,7 @@ pub async fn list_throttled(core: &Core, ctx: &Admin) -> ServiceResult<Vec<Throt
 }
 
 /// Lets an account try again at once (after the administrator has spoken with the user).
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id))]
 pub async fn clear_throttle(core: &Core, ctx: &Admin, username: String) -> ServiceResult<()> {
     let company = crate::domain::CompanyId::parse(&ctx.client.company_id)?;
     let name = crate::domain::UserName::parse(&username)?;
@@ -546,6 +553,7 @@ async fn name_of(
 }
 
 /// Ends every session of a user of the administrator's client; returns how many there were.
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
 pub async fn end_user_sessions(core: &Core, ctx: &Admin, id: String) -> ServiceResult<u32> {
     let user = own_user(core, ctx, &id).await?;
     let ended = core.store.delete_user_sessions(&user.id).await?;

@@ -2,10 +2,10 @@
 //! commands that operators use for bootstrap and testers for fixtures. A refused value is named
 //! with its flag, and the process exits non-zero.
 
-use crate::accounts::{self, Actor, ClientSettings, UserInput};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::error::ServiceError;
+use crate::provisioning::{self, Actor, ClientSettings, UserInput};
 use crate::store::users::UserStatus;
 use crate::{Core, serve};
 use clap::{Args, Parser, Subcommand};
@@ -244,11 +244,11 @@ async fn demo(core: &Core) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    accounts::create_client(core, Actor::default(), company, "Demo GmbH")
+    provisioning::create_client(core, Actor::default(), company, "Demo GmbH")
         .await
         .map_err(explain)?;
     let password = random_password();
-    accounts::create_user(
+    provisioning::create_user(
         core,
         Actor::default(),
         UserInput {
@@ -286,7 +286,7 @@ fn random_password() -> String {
 async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::Create { company_id, name } => {
-            let client = accounts::create_client(core, Actor::default(), &company_id, &name)
+            let client = provisioning::create_client(core, Actor::default(), &company_id, &name)
                 .await
                 .map_err(explain)?;
             println!("client {} created ({})", client.company_id, client.name);
@@ -304,7 +304,7 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
                 reset_link_hours,
                 require_2fa,
             };
-            let client = accounts::update_client(core, Actor::default(), &company_id, settings)
+            let client = provisioning::update_client(core, Actor::default(), &company_id, settings)
                 .await
                 .map_err(explain)?;
             println!(
@@ -382,7 +382,7 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
     };
     let role = Role::parse(&role)
         .ok_or_else(|| anyhow::anyhow!("--role: must be user, admin or operator"))?;
-    let user = accounts::create_user(
+    let user = provisioning::create_user(
         core,
         Actor::default(),
         UserInput {

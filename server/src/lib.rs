@@ -1,6 +1,5 @@
 //! promio.connect's server: everything behind the API contract of `promio_app`.
 
-pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -17,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod operator;
 pub mod principal;
+pub mod provisioning;
 
 pub mod services;
 pub mod sso;
@@ -129,7 +129,7 @@ impl Core {
             sso: sso::Sso::new()?,
             background: background::Background::default(),
         };
-        accounts::ensure_platform_client(&core)
+        provisioning::ensure_platform_client(&core)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         Ok(core)

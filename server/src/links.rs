@@ -93,6 +93,7 @@ async fn find(core: &Core, raw_token: &str) -> ServiceResult<Option<LinkRow>> {
     Ok(core.store.link(&token::hash_secret(&token)).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn link_info(
     core: &Core,
     caller: &Caller,
@@ -132,6 +133,7 @@ pub async fn link_info(
 
 /// Sets the password through a link: checks the rules, then uses the link and stores the hash in
 /// one transaction. A reset also ends all of the user's sessions.
+#[tracing::instrument(skip_all)]
 pub async fn set_password(
     core: &Core,
     caller: &Caller,
@@ -240,6 +242,7 @@ pub async fn set_password(
 /// Forgot password: the same answer, after the same work, whether or not the account exists.
 /// Every request is counted against its IP first; then it is answered, and the lookup and the
 /// mail happen behind the answer ([`reset_behind_the_answer`]), so its timing tells nothing.
+#[tracing::instrument(skip_all)]
 pub async fn request_reset(
     core: &Arc<Core>,
     caller: &Caller,

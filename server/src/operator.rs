@@ -2,11 +2,11 @@
 //! client) create clients and set what is per client. Everyone else gets 403.
 
 use crate::Core;
-use crate::accounts::{self, Actor, ClientSettings};
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, Invalid};
 use crate::error::{ServiceError, ServiceResult};
 use crate::principal::Operator;
+use crate::provisioning::{self, Actor, ClientSettings};
 use crate::sso::{self, SsoInput};
 use crate::store::clients::ClientRow;
 use promio_app::api::{ClientForm, ClientPage, ClientSummary, Field, Problem, SsoCheck};
@@ -60,7 +60,7 @@ fn hours(field: Field, raw: &str) -> Result<i64, Invalid> {
         });
     }
     let n: i64 = raw.trim().parse().map_err(|_| out_of_range)?;
-    accounts::link_hours(field, n)
+    provisioning::link_hours(field, n)
 }
 
 fn settings(form: &ClientForm) -> Result<ClientSettings, Invalid> {
@@ -109,6 +109,7 @@ pub async fn list(
     })
 }
 
+#[tracing::instrument(skip_all, fields(operator_id = %ctx.user_id))]
 pub async fn create(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceResult<ClientSummary> {
     // Check everything before anything is written.
     let id = CompanyId::parse(&form.company_id)?;
@@ -126,14 +127,15 @@ pub async fn create(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceRes
         user_id: Some(&ctx.user_id),
         ip: ctx.ip.as_deref(),
     };
-    let client = accounts::create_client(core, actor, &form.company_id, &form.name).await?;
+    let client = provisioning::create_client(core, actor, &form.company_id, &form.name).await?;
     if sso.changes(core, &client).await? {
         sso::store_prepared(core, actor, &client, sso).await?;
     }
-    let client = accounts::update_client(core, actor, &form.company_id, settings).await?;
+    let client = provisioning::update_client(core, actor, &form.company_id, settings).await?;
     summary(core, client).await
 }
 
+#[tracing::instrument(skip_all, fields(operator_id = %ctx.user_id))]
 pub async fn update(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceResult<ClientSummary> {
     let settings = settings(&form)?;
     let id = CompanyId::parse(&form.company_id)?;
@@ -150,7 +152,7 @@ pub async fn update(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceRes
     if sso.changes(core, &client).await? {
         sso::store_prepared(core, actor, &client, sso).await?;
     }
-    let client = accounts::update_client(core, actor, &form.company_id, settings).await?;
+    let client = provisioning::update_client(core, actor, &form.company_id, settings).await?;
     summary(core, client).await
 }
 
@@ -171,6 +173,7 @@ pub async fn test_sso_connection(
 }
 
 /// Deactivating a client stops its users from logging in and ends their sessions; nothing is deleted.
+#[tracing::instrument(skip_all, fields(operator_id = %ctx.user_id, %company_id, active))]
 pub async fn set_active(
     core: &Core,
     ctx: &Operator,

@@ -19,11 +19,11 @@
 //! which the edge writes as headers ([`write_cookies`]).
 
 use crate::Core;
-use crate::accounts::Actor;
 use crate::auth::cookies;
 pub use crate::auth::cookies::CookieIntent;
 use crate::clock::UnixTime;
 use crate::error::{ServiceError, ServiceResult};
+use crate::provisioning::Actor;
 use crate::store::clients::ClientRow;
 use crate::store::sessions::ChallengeRow;
 use crate::store::users::UserRow;

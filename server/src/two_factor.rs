@@ -88,6 +88,7 @@ async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResult<b
 /// first [`TOTP_FREE_ATTEMPTS`] without a wait, then the login's steps); a right code clears the
 /// counter, a wrong one is audited as a failure of `place`. While the counter waits the code is not
 /// checked and the answer says how long to wait.
+#[tracing::instrument(skip_all, fields(user_id = %user.id, ?place))]
 pub async fn check_second_factor(
     core: &Core,
     ip: Option<&str>,
@@ -217,6 +218,7 @@ async fn check_password(core: &Core, session: &Session, password: &str) -> Servi
 
 /// The login's second step, for the request's pending second factor (the edge answers
 /// `LoginExpired` without one, and clears its cookie whenever the answer is `LoginExpired`).
+#[tracing::instrument(skip_all, fields(user_id = %pending.user.id))]
 pub async fn login(
     core: &Core,
     pending: Pending,
@@ -278,6 +280,7 @@ impl Enroller {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn status(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorStatus> {
     let (user, client) = (who.user(), who.client());
     let reauth_needed = match who {
@@ -293,6 +296,7 @@ pub async fn status(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorStatu
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn start(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorEnrolment> {
     let (user, client) = (who.user(), who.client());
     if client.uses_sso() || user.has_totp() {
@@ -325,6 +329,7 @@ pub async fn start(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorEnrolm
 
 /// Activates with a first code; a logged-in user also confirms with the password unless the
 /// login was a moment ago (the enrolment a client requires follows the password directly).
+#[tracing::instrument(skip_all)]
 pub async fn activate(
     core: &Core,
     who: Enroller,
@@ -397,6 +402,7 @@ pub async fn activate(
 }
 
 /// Turns 2FA off: needs the password and a second factor, each counted.
+#[tracing::instrument(skip_all, fields(user_id = %session.user.id))]
 pub async fn deactivate(
     core: &Core,
     session: &Session,
@@ -427,6 +433,7 @@ pub async fn deactivate(
 
 /// New recovery codes (the old ones stop working): needs a second factor, and the password unless
 /// the login was a moment ago.
+#[tracing::instrument(skip_all, fields(user_id = %session.user.id))]
 pub async fn new_recovery_codes(
     core: &Core,
     session: &Session,

@@ -124,6 +124,7 @@ async fn record(
 
 /// The first step: the client whose SSO domain the email has, a new flow, and the provider's
 /// authorization URL for the browser.
+#[tracing::instrument(skip_all)]
 pub async fn start(core: &Core, caller: &Caller, email: String) -> ServiceResult<Flow<String>> {
     // Counted before anything else: a refused start writes an audit row, and one address must
     // not be able to write them without bound.
@@ -210,6 +211,7 @@ pub async fn start(core: &Core, caller: &Caller, email: String) -> ServiceResult
 
 /// The way back from the identity provider. On success the browser has a session.
 /// The flow cookie is spent whatever happens: the answer always clears it.
+#[tracing::instrument(skip_all)]
 pub async fn callback(
     core: &Core,
     caller: &Caller,

@@ -5,11 +5,11 @@
 use super::SsoFailure;
 use super::flow::{Finished, PersonClaims, refused};
 use crate::Core;
-use crate::accounts::{self, Actor, UserInput};
 use crate::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
 use crate::domain::{EmailAddress, Invalid};
 use crate::error::{ServiceError, ServiceResult};
 use crate::principal::{Admin, Caller};
+use crate::provisioning::{self, Actor, UserInput};
 use crate::store::clients::ClientRow;
 use crate::store::sso::SsoBinding;
 use crate::store::users::{UserRow, UserStatus};
@@ -97,7 +97,7 @@ async fn just_in_time(
             language: caller.lang.code().to_owned(),
             password: None,
         };
-        match accounts::create_invited_user(core, Actor::default(), client, input).await {
+        match provisioning::create_invited_user(core, Actor::default(), client, input).await {
             Ok(user) => {
                 tracing::info!(user_id = %user.id, "user made on first SSO login");
                 return Ok(Some(user));
@@ -160,6 +160,7 @@ pub(super) async fn bind_or_refuse(
 /// new colleague, the company moved to another provider): the next SSO login binds the account
 /// again. For an administrator of the user's client, with the rules of [`crate::admin`] on who
 /// acts on whom, and for operators (who set every client's provider anyway). Audited.
+#[tracing::instrument(skip_all, fields(admin_id = %admin.admin.id, %id))]
 pub async fn release_binding(core: &Core, admin: &Admin, id: String) -> ServiceResult<()> {
     let user = if admin.is_operator(core) {
         core.store

@@ -2,10 +2,10 @@
 //! sealed, the issuer's discovery document fetched before anything is stored.
 
 use crate::Core;
-use crate::accounts::Actor;
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, EmailAddress, Invalid};
 use crate::error::{ServiceError, ServiceResult};
+use crate::provisioning::Actor;
 use crate::store::clients::ClientRow;
 use crate::store::sso::{SetSsoError, SsoSettingsRow};
 use openidconnect::RedirectUrl;

@@ -2,10 +2,10 @@
 //! HTTP client that keeps cookies and does not follow redirects.
 
 use promio_app::api::{ApiError, LoginOutcome, Me, Role};
-use promio_server::accounts::{self, Actor, ClientSettings, UserInput};
 use promio_server::clock::ManualClock;
 use promio_server::config::Settings;
 use promio_server::mail::{CapturedMail, CapturingTransport, MailTransport};
+use promio_server::provisioning::{self, Actor, ClientSettings, UserInput};
 use promio_server::store::audit::AuditRow;
 use promio_server::{Core, serve};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -116,7 +116,7 @@ impl TestApp {
     }
 
     pub async fn create_client(&self, company_id: &str) {
-        accounts::create_client(
+        provisioning::create_client(
             &self.core,
             Actor::default(),
             company_id,
@@ -127,7 +127,7 @@ impl TestApp {
     }
 
     pub async fn set_client(&self, company_id: &str, settings: ClientSettings) {
-        accounts::update_client(&self.core, Actor::default(), company_id, settings)
+        provisioning::update_client(&self.core, Actor::default(), company_id, settings)
             .await
             .expect("update client");
     }
@@ -145,7 +145,7 @@ impl TestApp {
         role: Role,
         password: Option<&str>,
     ) {
-        accounts::create_user(
+        provisioning::create_user(
             &self.core,
             Actor::default(),
             UserInput {

@@ -2,8 +2,8 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, Field, LoginOutcome, Problem, Role};
-use promio_server::accounts::ClientSettings;
 use promio_server::audit::AuditAction;
+use promio_server::provisioning::ClientSettings;
 
 #[tokio::test]
 async fn the_right_password_logs_in_and_shows_who_is_logged_in() {

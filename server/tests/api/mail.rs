@@ -3,11 +3,11 @@
 
 use crate::helpers::{PASSWORD, TestApp};
 use promio_app::api::{Field, LinkKind, LinkState, Problem, Role};
-use promio_server::accounts::{self, Actor, UserInput};
 use promio_server::audit::AuditAction;
 use promio_server::domain::Invalid;
 use promio_server::error::ServiceError;
 use promio_server::mail::{CapturedMail, CapturingTransport, MailTransport, Mailer};
+use promio_server::provisioning::{self, Actor, UserInput};
 use secrecy::SecretString;
 use sqlx::Row;
 use std::sync::Arc;
@@ -298,7 +298,7 @@ async fn a_display_name_never_adds_or_changes_a_recipient() {
     let app = TestApp::spawn().await;
     app.create_client("ACME").await;
     // Accepted at input: a name may hold these characters, it is only ever shown.
-    accounts::create_user(
+    provisioning::create_user(
         &app.core,
         Actor::default(),
         user_input(
@@ -315,7 +315,7 @@ async fn a_display_name_never_adds_or_changes_a_recipient() {
 
     // Line breaks are refused at input (see below); a row that holds them anyway (written before
     // that check, or by hand) still cannot add a header.
-    accounts::create_user(
+    provisioning::create_user(
         &app.core,
         Actor::default(),
         user_input("max", "Max", "Muster", Some(PASSWORD)),
@@ -349,7 +349,7 @@ async fn names_with_line_breaks_are_refused_at_input() {
         ("a\r\nBcc: x@evil.example", "b", Field::FirstName),
         ("a", "b\nCc: x@evil.example", Field::LastName),
     ] {
-        let result = accounts::create_user(
+        let result = provisioning::create_user(
             &app.core,
             Actor::default(),
             user_input("erika", first, last, None),

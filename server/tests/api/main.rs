@@ -1,6 +1,9 @@
 //! Integration tests: the whole app on a random port with a fresh database per test (SQLite, or
 //! PostgreSQL when `TEST_DATABASE_URL` is set), driven over HTTP with a cookie-jar client.
 
+// Test code: a failed unwrap is a failed test (the workspace denies unwrap elsewhere).
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 #[path = "../common/pg.rs"]
 mod pg;

@@ -4,11 +4,11 @@
 
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role, UserPage};
-use promio_server::accounts::{self, Actor, UserInput};
 use promio_server::audit::AuditAction;
 use promio_server::audit::OUTSIDE_TEXT_MAX;
 use promio_server::domain::{CompanyId, Invalid};
 use promio_server::error::ServiceError;
+use promio_server::provisioning::{self, Actor, UserInput};
 use promio_server::sso::{STARTS_PER_IP, SsoInput, configure};
 use promio_server::store::sso::{SsoBinding, SsoSettingsRow};
 use reqwest::redirect::Policy;
@@ -996,7 +996,7 @@ async fn an_email_the_provider_marks_unverified_is_refused() {
 #[tokio::test]
 async fn an_address_outside_the_clients_domains_matches_no_account() {
     let (app, _) = sso_app().await;
-    accounts::create_user(
+    provisioning::create_user(
         &app.core,
         Actor::default(),
         UserInput {

@@ -5,8 +5,8 @@ use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{
     ApiError, LinkState, LoginOutcome, Me, Role, TwoFactorEnrolment, TwoFactorStatus,
 };
-use promio_server::accounts::ClientSettings;
 use promio_server::audit::AuditAction;
+use promio_server::provisioning::ClientSettings;
 use promio_server::totp;
 
 async fn activate(app: &TestApp) -> (Vec<u8>, Vec<String>) {

@@ -5,6 +5,9 @@
 //! These need PostgreSQL: they are ignored unless asked for, and `make test` runs them with
 //! `--ignored` when `TEST_DATABASE_URL` is set.
 
+// Test code: a failed unwrap is a failed test (the workspace denies unwrap elsewhere).
+#![allow(clippy::unwrap_used)]
+
 #[path = "../common/pg.rs"]
 mod pg;
 mod support;

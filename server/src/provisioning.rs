@@ -1,6 +1,6 @@
-//! Creating and changing clients and users: the operations behind the CLI (and later the
-//! consoles). Input arrives raw and is parsed here, so every caller gets the same rules and the
-//! same messages.
+//! Provisioning: creating and changing clients and users, for the CLI, the consoles and SSO's
+//! just-in-time users alike. Input arrives raw and is parsed here, so every caller gets the same
+//! rules and the same messages.
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
