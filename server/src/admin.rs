@@ -65,7 +65,7 @@ async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserS
     Ok(UserSummary {
         status: user.status(),
         role: user.role(),
-        id: user.id,
+        id: user.id.into_string(),
         username: user.username,
         first_name: user.first_name,
         last_name: user.last_name,
@@ -469,7 +469,7 @@ async fn search_audit(
         name => {
             let name = crate::domain::UserName::parse(name)?;
             match core.store.user_by_name(&ctx.client.id, &name).await? {
-                Some(u) => Some(u.id),
+                Some(u) => Some(u.id.into_string()),
                 // An unknown name matches nothing.
                 None => Some(String::new()),
             }
@@ -487,7 +487,7 @@ async fn search_audit(
         client_id: if operator {
             None
         } else {
-            Some(ctx.client.id.clone())
+            Some(ctx.client.id.to_string())
         },
         user_id,
         action: query.action.clone(),

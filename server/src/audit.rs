@@ -237,18 +237,18 @@ impl<'a> Event<'a> {
             .subject(Some(&user.id))
     }
 
-    pub fn client(mut self, client_id: Option<&'a str>) -> Self {
-        self.client_id = client_id;
+    pub fn client<S: AsRef<str> + ?Sized>(mut self, client_id: Option<&'a S>) -> Self {
+        self.client_id = client_id.map(AsRef::as_ref);
         self
     }
 
-    pub fn actor(mut self, user_id: Option<&'a str>) -> Self {
-        self.actor_user_id = user_id;
+    pub fn actor<S: AsRef<str> + ?Sized>(mut self, user_id: Option<&'a S>) -> Self {
+        self.actor_user_id = user_id.map(AsRef::as_ref);
         self
     }
 
-    pub fn subject(mut self, user_id: Option<&'a str>) -> Self {
-        self.subject_user_id = user_id;
+    pub fn subject<S: AsRef<str> + ?Sized>(mut self, user_id: Option<&'a S>) -> Self {
+        self.subject_user_id = user_id.map(AsRef::as_ref);
         self
     }
 

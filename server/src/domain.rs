@@ -9,6 +9,66 @@ use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 
 /// A field's value was refused, and why.
+/// Declares a row key: a string the store makes (a UUID), typed so that a user's id cannot be
+/// passed where a client's is expected. A raw id from a request becomes one only to be looked up.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
+        #[sqlx(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(raw: impl Into<String>) -> Self {
+                $name(raw.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    };
+}
+
+row_id!(
+    /// A user's row key.
+    UserId
+);
+row_id!(
+    /// A client's row key.
+    ClientId
+);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {field:?}: {problem:?}")]
 pub struct Invalid {

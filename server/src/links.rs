@@ -365,7 +365,7 @@ mod tests {
     fn link(used: bool, superseded: bool, expires_at: i64) -> LinkRow {
         LinkRow {
             token_hash: "h".into(),
-            user_id: "u".into(),
+            user_id: crate::domain::UserId::new("u"),
             kind: LinkKind::Registration,
             created_at: 0,
             expires_at,

@@ -71,7 +71,7 @@ impl Admin {
 
 /// An operator: a user with role operator in the platform client.
 pub struct Operator {
-    pub user_id: String,
+    pub user_id: crate::domain::UserId,
     pub ip: Option<String>,
 }
 

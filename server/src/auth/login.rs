@@ -365,7 +365,7 @@ mod tests {
 
     fn client(sso: bool, require_2fa: bool, active: bool) -> ClientRow {
         ClientRow {
-            id: "c".into(),
+            id: crate::domain::ClientId::new("c"),
             company_id: "ACME".into(),
             name: "ACME GmbH".into(),
             registration_link_hours: 24,
@@ -382,8 +382,8 @@ mod tests {
 
     fn user(status: &str, has_password: bool, totp: bool) -> UserRow {
         UserRow {
-            id: "u".into(),
-            client_id: "c".into(),
+            id: crate::domain::UserId::new("u"),
+            client_id: crate::domain::ClientId::new("c"),
             username: "alice".into(),
             email: "alice@acme.example".into(),
             first_name: String::new(),

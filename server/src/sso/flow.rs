@@ -8,7 +8,7 @@ use super::settings::{DEFAULT_EMAIL_CLAIM, open_secret, provider_metadata, redir
 use crate::Core;
 use crate::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
 use crate::auth::token;
-use crate::domain::EmailAddress;
+use crate::domain::{self, EmailAddress};
 use crate::error::{ServiceError, ServiceResult};
 use crate::principal::{Caller, CookieIntent, Flow};
 use crate::store::clients::ClientRow;
@@ -231,8 +231,8 @@ pub async fn callback(
             let audit = record(
                 core,
                 caller,
-                client_id.as_deref(),
-                user_id.as_deref(),
+                client_id.as_ref().map(|c| c.as_str()),
+                user_id.as_ref().map(|u| u.as_str()),
                 outcome,
                 &reason,
             )
@@ -255,8 +255,8 @@ pub(super) enum Finished {
     LoggedIn(CookieIntent),
     Refused {
         failure: SsoFailure,
-        client_id: Option<String>,
-        user_id: Option<String>,
+        client_id: Option<domain::ClientId>,
+        user_id: Option<domain::UserId>,
         reason: String,
         /// `Failure` (the round trip failed) or `Refused` (the provider vouched for someone, and a
         /// rule here says no).

@@ -6,7 +6,7 @@ use crate::domain::{ClientName, CompanyId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientRow {
-    pub id: String,
+    pub id: crate::domain::ClientId,
     pub company_id: String,
     pub name: String,
     pub registration_link_hours: i64,
@@ -15,7 +15,7 @@ pub struct ClientRow {
     pub active: i64,
     pub sso_issuer: Option<String>,
     pub sso_client_id: Option<String>,
-    /// Sealed with a key derived from `SECRET_KEY` (see `sso::seal_secret`).
+    /// Sealed with a key derived from `SECRET_KEY` (see `sso::settings`).
     pub sso_client_secret: Option<String>,
     pub sso_email_claim: Option<String>,
     pub sso_jit: i64,

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LinkRow {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: crate::domain::UserId,
     #[sqlx(try_from = "String")]
     pub kind: LinkKind,
     pub created_at: i64,

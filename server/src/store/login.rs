@@ -10,7 +10,7 @@ use super::users::UserRow;
 use super::{Dialect, Store, new_id};
 use crate::audit::Event as AuditEvent;
 use crate::clock::UnixTime;
-use crate::domain::{CompanyId, UserName};
+use crate::domain::{ClientId, CompanyId, UserId, UserName};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -143,7 +143,7 @@ fn client_of(row: &AnyRow) -> Result<Option<ClientRow>, sqlx::Error> {
         return Ok(None);
     };
     Ok(Some(ClientRow {
-        id,
+        id: ClientId::new(id),
         company_id: row.try_get("c_company_id")?,
         name: row.try_get("c_name")?,
         registration_link_hours: row.try_get("c_registration_link_hours")?,
@@ -163,8 +163,8 @@ fn user_of(row: &AnyRow) -> Result<Option<UserRow>, sqlx::Error> {
         return Ok(None);
     };
     Ok(Some(UserRow {
-        id,
-        client_id: row.try_get("u_client_id")?,
+        id: UserId::new(id),
+        client_id: ClientId::new(row.try_get::<String, _>("u_client_id")?),
         username: row.try_get("u_username")?,
         email: row.try_get("u_email")?,
         first_name: row.try_get("u_first_name")?,

@@ -7,7 +7,7 @@ use crate::principal::PendingKind;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
-    pub user_id: String,
+    pub user_id: crate::domain::UserId,
     pub created_at: i64,
     pub last_seen_at: i64,
 }
@@ -16,7 +16,7 @@ impl Store {
     pub async fn insert_session(
         &self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &crate::domain::UserId,
         now: UnixTime,
         ip: Option<&str>,
         user_agent: Option<&str>,
@@ -74,7 +74,7 @@ impl Store {
     pub async fn insert_challenge(
         &self,
         token_hash: &str,
-        user_id: &str,
+        user_id: &crate::domain::UserId,
         kind: PendingKind,
         now: UnixTime,
         expires_at: UnixTime,
@@ -97,7 +97,7 @@ impl Store {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChallengeRow {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: crate::domain::UserId,
     #[sqlx(try_from = "String")]
     pub kind: PendingKind,
     pub expires_at: i64,

@@ -2,7 +2,7 @@
 
 use super::{Store, new_id};
 use crate::clock::UnixTime;
-use crate::domain::{EmailAddress, PersonName, UserName};
+use crate::domain::{ClientId, EmailAddress, PersonName, UserId, UserName};
 use promio_app::api::Role;
 use sqlx::AnyConnection;
 
@@ -10,8 +10,8 @@ pub use promio_app::api::UserStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: String,
-    pub client_id: String,
+    pub id: UserId,
+    pub client_id: ClientId,
     pub username: String,
     pub email: String,
     pub first_name: String,

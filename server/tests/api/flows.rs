@@ -66,7 +66,7 @@ async fn an_admin_principal_acts_on_its_clients_users_only() {
     app.create_user("OTHER", "eve", Role::User).await;
     let boss = admin_of(&app, "ACME", "boss").await;
     let bob = user(&app, "ACME", "bob").await;
-    admin::set_active(&app.core, &boss, bob.id.clone(), false)
+    admin::set_active(&app.core, &boss, bob.id.to_string(), false)
         .await
         .unwrap();
     assert_eq!(
@@ -75,9 +75,9 @@ async fn an_admin_principal_acts_on_its_clients_users_only() {
         "acted on its own client's user"
     );
     let eve = user(&app, "OTHER", "eve").await;
-    let other = admin::set_active(&app.core, &boss, eve.id, false).await;
+    let other = admin::set_active(&app.core, &boss, eve.id.to_string(), false).await;
     assert!(matches!(other, Err(ServiceError::NotFound)), "{other:?}");
-    let own = admin::set_active(&app.core, &boss, boss.admin.id.clone(), false).await;
+    let own = admin::set_active(&app.core, &boss, boss.admin.id.to_string(), false).await;
     assert!(matches!(own, Err(ServiceError::Forbidden)), "{own:?}");
 }
 
@@ -95,9 +95,15 @@ async fn a_platform_admin_principal_cannot_touch_an_operator() {
         username: "ops".into(),
         role: "operator".into(),
     };
-    let result = admin::update_user(&app.core, &padmin, ops.id.clone(), form).await;
+    let result = admin::update_user(&app.core, &padmin, ops.id.to_string(), form).await;
     assert!(matches!(result, Err(ServiceError::Forbidden)), "{result:?}");
-    let result = admin::send_link(&app.core, &padmin, ops.id, LinkKind::PasswordReset).await;
+    let result = admin::send_link(
+        &app.core,
+        &padmin,
+        ops.id.to_string(),
+        LinkKind::PasswordReset,
+    )
+    .await;
     assert!(matches!(result, Err(ServiceError::Forbidden)), "{result:?}");
 }
 

@@ -327,6 +327,7 @@ impl TestApp {
             .unwrap()
             .unwrap()
             .id
+            .into_string()
     }
 
     /// Logs in with [`PASSWORD`] in another browser (see [`TestApp::new_browser`]).
