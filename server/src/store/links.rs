@@ -21,7 +21,7 @@ pub struct LinkRow {
 pub async fn replace(
     conn: &mut AnyConnection,
     token_hash: &str,
-    user_id: &str,
+    user_id: &crate::domain::UserId,
     kind: LinkKind,
     now: UnixTime,
     expires_at: UnixTime,

@@ -202,7 +202,7 @@ pub struct LoginSuccess<'a> {
 
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
 }
