@@ -36,6 +36,16 @@ pub(crate) async fn own_user(core: &Core, ctx: &Admin, id: &str) -> ServiceResul
     }
 }
 
+/// What an administrator does to their own account goes through the Security page and "Forgot
+/// your password?", where the password or a second factor is asked for: here a stolen session
+/// could otherwise turn off its owner's 2FA, or send a reset link to an address it just set.
+fn not_self(ctx: &Admin, user: &UserRow) -> ServiceResult<()> {
+    if user.id == ctx.admin.id {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(())
+}
+
 /// Only operators act on operators.
 fn may_act_on(ctx: &Admin, user: &UserRow) -> ServiceResult<()> {
     if user.role() == Role::Operator && ctx.admin.role() != Role::Operator {
@@ -171,6 +181,10 @@ pub async fn update_user(
         }
         .into());
     }
+    if user.id == ctx.admin.id && !user.email.eq_ignore_ascii_case(email.as_str()) {
+        // Nor change their own address here (see `not_self`).
+        return Err(ServiceError::Forbidden);
+    }
     core.store
         .update_user_profile(
             &user.id,
@@ -216,6 +230,7 @@ pub async fn update_user(
 #[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id, ?kind))]
 pub async fn send_link(core: &Core, ctx: &Admin, id: String, kind: LinkKind) -> ServiceResult<()> {
     let user = own_user(core, ctx, &id).await?;
+    not_self(ctx, &user)?;
     let allowed = match kind {
         LinkKind::Registration => user.status() == UserStatus::Invited,
         LinkKind::PasswordReset => user.status() == UserStatus::Active,
@@ -313,6 +328,7 @@ async fn audit(
 #[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
 pub async fn reset_two_factor(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
     let user = own_user(core, ctx, &id).await?;
+    not_self(ctx, &user)?;
     if !user.has_totp() {
         return Ok(());
     }

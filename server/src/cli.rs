@@ -203,7 +203,15 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
         core.settings.public_url
     );
     let worker = core.mailer.clone().spawn_worker();
-    serve(Arc::new(core), listener, shutdown_signal()).await?;
+    let core = Arc::new(core);
+    serve(Arc::clone(&core), listener, shutdown_signal()).await?;
+    // Work that answered requests left behind them (a reset mail being queued) finishes first.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), core.background.idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work still running at shutdown");
+    }
     worker.abort();
     Ok(())
 }

@@ -264,11 +264,15 @@ pub async fn request_reset(
         }
         None => true,
     };
+    if !ip_ok {
+        // Counted, and nothing more: no lookup, no mail, no audit row for each request over the
+        // limit (the counter row says how many there were).
+        return Ok(());
+    }
     let ip = caller.ip.clone();
     let work = Arc::clone(core);
     core.background.spawn(async move {
-        let result =
-            reset_behind_the_answer(&work, &company_id, &username, ip_ok, ip.as_deref()).await;
+        let result = reset_behind_the_answer(&work, &company_id, &username, ip.as_deref()).await;
         if let Err(e) = result {
             let e: promio_app::api::ApiError = e.into();
             tracing::warn!(error = %e, "a password reset request could not be handled");
@@ -277,13 +281,12 @@ pub async fn request_reset(
     Ok(())
 }
 
-/// The work of a reset request: a mail only for an active user with a password, of a client
-/// without SSO, at most a few per hour, and only while the IP is within its limit.
+/// The work of a reset request within its IP's limit: a mail only for an active user with a
+/// password, of a client without SSO, at most a few per hour.
 async fn reset_behind_the_answer(
     core: &Core,
     company_id: &CompanyId,
     username: &UserName,
-    ip_ok: bool,
     ip: Option<&str>,
 ) -> ServiceResult<()> {
     let Some(client) = core.store.client_by_company_id(company_id).await? else {
@@ -302,11 +305,6 @@ async fn reset_behind_the_answer(
         .await?;
     let (outcome, detail) = if !eligible {
         (Outcome::Refused, "account not eligible")
-    } else if !ip_ok {
-        (
-            Outcome::Refused,
-            "too many reset requests from this IP this hour",
-        )
     } else if recent >= RESETS_PER_HOUR
         || !core
             .store

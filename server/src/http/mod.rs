@@ -101,7 +101,13 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         // that id, its response will carry it, and the handler runs with it in `REQUEST_ID`.
         .layer(middleware::from_fn(scope_request_id))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                // A 503 "busy" is an answer, not a failure; internal errors are logged with their
+                // cause where they are mapped (error.rs).
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // An id a proxy sent is kept (so its logs and ours line up) only when it is a short token:
         // it reaches every log line of the request.

@@ -29,9 +29,11 @@ fn delay_sql(f: &str) -> String {
 /// slip past the wait together; a counter whose last attempt is older than `reset_after` starts
 /// again, unless it has reached the lock; the first `free_attempts` attempts do not wait.
 pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempts: i64) -> String {
-    // A locked counter (see `crate::throttle::LOCK_AFTER`) does not start again with time.
+    // A locked password counter (see `crate::throttle::LOCK_AFTER`) does not start again with
+    // time; every other counter does.
     let counted = format!(
-        "(CASE WHEN throttle.last_at < {now} - {reset_after} AND throttle.failures < {lock} \
+        "(CASE WHEN throttle.last_at < {now} - {reset_after} \
+             AND (throttle.failures < {lock} OR throttle.key NOT LIKE 'pw:%') \
          THEN 1 ELSE throttle.failures + 1 END)",
         lock = crate::throttle::LOCK_AFTER
     );

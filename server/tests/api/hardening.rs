@@ -414,8 +414,19 @@ async fn forgot_password_counts_unknown_accounts_against_the_address_too() {
     assert_eq!(app.mails_to("alice@acme.example"), 0, "over the cap");
     assert_eq!(
         events(&app, AuditAction::PasswordResetRequested, Outcome::Refused).await,
-        1,
-        "the refusal is audited"
+        0,
+        "requests over the limit are counted, not written one by one"
+    );
+    let counted = app
+        .core
+        .store
+        .throttle_row("forgot-ip:127.0.0.1")
+        .await
+        .unwrap()
+        .expect("the address's counter");
+    assert_eq!(
+        counted.failures,
+        promio_server::throttle::FORGOT_PER_IP_HOUR + 1
     );
 }
 
@@ -706,4 +717,78 @@ async fn a_new_issuer_releases_the_bindings_to_the_old_one() {
         .await
         .unwrap();
     assert_eq!(store.sso_binding(&alice).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_turn_off_their_own_2fa_or_send_their_own_mail_elsewhere() {
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.login_ok("ACME", "boss").await;
+    app.activate_2fa().await;
+    let me = app.user_id("ACME", "boss").await;
+    for (endpoint, fields) in [
+        ("users/reset-2fa", vec![("id", me.as_str())]),
+        ("users/send-reset", vec![("id", me.as_str())]),
+        (
+            "users/update",
+            vec![
+                ("id", me.as_str()),
+                ("first_name", "Test"),
+                ("last_name", "boss"),
+                ("email", "attacker@evil.example"),
+                ("role", "admin"),
+            ],
+        ),
+    ] {
+        let response = app.call(endpoint, &fields).await;
+        assert_eq!(response.status(), 403, "{endpoint}");
+    }
+    let boss = app.core.store.user_by_id(&me).await.unwrap().unwrap();
+    assert!(boss.has_totp(), "2FA still on");
+    assert_eq!(boss.email, "boss@acme.example");
+    // Their own name they may still change.
+    let renamed = app
+        .call(
+            "users/update",
+            &[
+                ("id", me.as_str()),
+                ("first_name", "Chief"),
+                ("last_name", "boss"),
+                ("email", "boss@acme.example"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+}
+
+#[tokio::test]
+async fn only_password_counters_stay_locked_second_factor_counters_start_again() {
+    let (app, secret, _) = with_2fa().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let key = promio_server::throttle::totp_key(&alice);
+    app.login("ACME", "alice", PASSWORD).await;
+    app.call("2fa/login", &[("code", &wrong_code(&app, &secret))])
+        .await;
+    sqlx::query("UPDATE throttle SET failures = 150 WHERE key = $1")
+        .bind(&key)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    app.clock.advance(2 * 24 * 3600);
+    app.login("ACME", "alice", PASSWORD).await;
+    let wrong = app
+        .call("2fa/login", &[("code", &wrong_code(&app, &secret))])
+        .await;
+    assert_eq!(wrong.status(), 401);
+    // Had the counter stayed at 150, that wrong code would have made the next one wait an hour.
+    let response = app
+        .call("2fa/login", &[("code", &code_now(&app, &secret))])
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "a day later the code counter starts again"
+    );
 }
