@@ -4,7 +4,7 @@
 //! append-only; the log view and the CSV export read them (`store::audit`).
 
 use crate::clock::UnixTime;
-use crate::error::ServiceResult;
+use crate::error::{Context, ServiceResult};
 use crate::store::Store;
 use crate::store::users::UserRow;
 use std::fmt;
@@ -265,8 +265,10 @@ impl<'a> Event<'a> {
 
 /// Appends an event to the log.
 pub async fn record(store: &Store, event: Event<'_>, now: UnixTime) -> ServiceResult<()> {
-    store.record(event, now).await?;
-    Ok(())
+    store
+        .record(event, now)
+        .await
+        .context("writing to the audit log")
 }
 
 #[cfg(test)]

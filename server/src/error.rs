@@ -53,11 +53,30 @@ pub enum ServiceError {
     Busy,
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A database error, with what was being done (see [`Context`]).
+    #[error("database error while {what}")]
+    DatabaseAt {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Says what a database call was doing when it failed, so the log's cause chain names it
+/// (`database error while reading the login's rows: …`).
+pub trait Context<T> {
+    fn context(self, what: &'static str) -> ServiceResult<T>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, what: &'static str) -> ServiceResult<T> {
+        self.map_err(|source| ServiceError::DatabaseAt { what, source })
+    }
+}
 
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
@@ -86,6 +105,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Busy => ApiError::Unavailable,
             ServiceError::Database(e) if is_unavailable(&e) => {
                 tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable
+            }
+            ServiceError::DatabaseAt { what, source } if is_unavailable(&source) => {
+                tracing::error!(error = %source, what, "database unavailable");
                 ApiError::Unavailable
             }
             other => {
@@ -119,4 +142,30 @@ fn anyhow_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_error_says_what_was_being_done() {
+        let failed: ServiceResult<()> = Err(sqlx::Error::RowNotFound).context("reading a session");
+        let chain = anyhow_chain(&failed.unwrap_err());
+        assert!(
+            chain.starts_with("database error while reading a session: "),
+            "{chain}"
+        );
+        assert!(chain.contains("no rows"), "{chain}");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_with_or_without_context() {
+        let failed: ServiceResult<()> = Err(sqlx::Error::PoolTimedOut).context("reading a session");
+        assert_eq!(ApiError::from(failed.unwrap_err()), ApiError::Unavailable);
+        assert_eq!(
+            ApiError::from(ServiceError::from(sqlx::Error::PoolTimedOut)),
+            ApiError::Unavailable
+        );
+    }
 }

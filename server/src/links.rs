@@ -10,7 +10,7 @@ use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::auth::token;
 use crate::domain::{CompanyId, NewPassword, PasswordContext, UserName};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{Context, ServiceError, ServiceResult};
 use crate::mail::templates::{self, MailContent};
 use crate::principal::Caller;
 use crate::store::clients::ClientRow;
@@ -90,7 +90,10 @@ async fn find(core: &Core, raw_token: &str) -> ServiceResult<Option<LinkRow>> {
     let Some(token) = token::parse_presented(raw_token.trim()) else {
         return Ok(None);
     };
-    Ok(core.store.link(&token::hash_secret(&token)).await?)
+    core.store
+        .link(&token::hash_secret(&token))
+        .await
+        .context("reading a mail link")
 }
 
 #[tracing::instrument(skip_all)]
@@ -218,7 +221,10 @@ pub async fn set_password(
 
     let mut tx = core.store.pool().begin().await?;
     // The single-use decision comes first and alone: of two concurrent uses, one updates the row.
-    if !links::consume(&mut tx, &link.token_hash, core.clock.now()).await? {
+    if !links::consume(&mut tx, &link.token_hash, core.clock.now())
+        .await
+        .context("using a mail link")?
+    {
         drop(tx);
         audit_link(core, caller, &link, Outcome::Refused, "link already used").await?;
         return Err(ServiceError::Gone);

@@ -25,7 +25,7 @@ use crate::clock::UnixTime;
 use crate::error::{ServiceError, ServiceResult};
 use crate::provisioning::Actor;
 use crate::store::clients::ClientRow;
-use crate::store::sessions::ChallengeRow;
+use crate::store::sessions::PendingRow;
 use crate::store::users::UserRow;
 use http::header::{SET_COOKIE, USER_AGENT};
 use promio_app::api::Role;
@@ -225,7 +225,7 @@ impl PendingKind {
 
 /// A pending second factor: the password was right, the second factor is due.
 pub struct Pending {
-    pub challenge: ChallengeRow,
+    pub row: PendingRow,
     pub user: UserRow,
     pub client: ClientRow,
 }
@@ -237,28 +237,24 @@ pub async fn pending(
     req: &RequestCtx,
     kind: PendingKind,
 ) -> ServiceResult<Option<Pending>> {
-    let Some(hash) = core.auth.presented(req, cookies::CHALLENGE) else {
+    let Some(hash) = core.auth.presented(req, cookies::PENDING) else {
         return Ok(None);
     };
-    let Some(challenge) = core.store.challenge(&hash).await? else {
+    let Some(row) = core.store.pending_second_factor(&hash).await? else {
         return Ok(None);
     };
-    let open = challenge.kind == kind
-        && challenge.expires_at > core.clock.now()
-        && challenge.failures < crate::two_factor::MAX_FAILURES;
+    let open = row.kind == kind
+        && row.expires_at > core.clock.now()
+        && row.failures < crate::two_factor::MAX_FAILURES;
     if !open {
-        core.store.delete_challenge(&challenge.token_hash).await?;
+        core.store.delete_pending(&row.token_hash).await?;
         return Ok(None);
     }
-    let Some(user) = core.store.user_by_id(&challenge.user_id).await? else {
+    let Some(user) = core.store.user_by_id(&row.user_id).await? else {
         return Ok(None);
     };
     let Some(client) = core.store.client_by_id(&user.client_id).await? else {
         return Ok(None);
     };
-    Ok(Some(Pending {
-        challenge,
-        user,
-        client,
-    }))
+    Ok(Some(Pending { row, user, client }))
 }

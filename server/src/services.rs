@@ -36,7 +36,7 @@ impl Services {
         match result {
             Ok(flow) => Ok(flow.answer(&self.0, req)),
             Err(ServiceError::LoginExpired) => {
-                principal::write_cookies(&self.0, req, &[CookieIntent::Clear(cookies::CHALLENGE)]);
+                principal::write_cookies(&self.0, req, &[CookieIntent::Clear(cookies::PENDING)]);
                 Err(ServiceError::LoginExpired)
             }
             Err(e) => Err(e),

@@ -225,21 +225,17 @@ pub async fn login(
     caller: &Caller,
     code: String,
 ) -> ServiceResult<Flow<LoginOutcome>> {
-    let Pending {
-        challenge,
-        user,
-        client,
-    } = pending;
+    let Pending { row, user, client } = pending;
     let ip = caller.ip.as_deref();
     if !check_second_factor(core, ip, &user, &code, FactorCheck::Login).await? {
-        let failures = core.store.challenge_failed(&challenge.token_hash).await?;
+        let failures = core.store.pending_failed(&row.token_hash).await?;
         if failures >= MAX_FAILURES {
-            core.store.delete_challenge(&challenge.token_hash).await?;
+            core.store.delete_pending(&row.token_hash).await?;
             return Err(ServiceError::LoginExpired);
         }
         return Err(ServiceError::SecondFactorFailed);
     }
-    if !core.store.delete_challenge(&challenge.token_hash).await? || !client.is_active() {
+    if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
     let session = core.auth.start_session(caller, &user).await?;
@@ -255,7 +251,7 @@ pub async fn login(
     tracing::info!(user_id = %user.id, "login succeeded with second factor");
     Ok(Flow::value(LoginOutcome::LoggedIn)
         .with(session)
-        .with(CookieIntent::Clear(cookies::CHALLENGE)))
+        .with(CookieIntent::Clear(cookies::PENDING)))
 }
 
 /// Who is activating: a logged-in user, or one in the enrolment the client requires.
@@ -382,12 +378,10 @@ pub async fn activate(
     let mut flow = Flow::value(codes);
     if let Enroller::Pending(pending) = who {
         // The enrolment the client required is done: now there is a session.
-        core.store
-            .delete_challenge(&pending.challenge.token_hash)
-            .await?;
+        core.store.delete_pending(&pending.row.token_hash).await?;
         flow = flow
             .with(core.auth.start_session(caller, &user).await?)
-            .with(CookieIntent::Clear(cookies::CHALLENGE));
+            .with(CookieIntent::Clear(cookies::PENDING));
     }
     audit(
         core,

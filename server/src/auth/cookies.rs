@@ -24,7 +24,8 @@ pub struct CookiePolicy {
 }
 
 pub const SESSION: &str = "session";
-pub const CHALLENGE: &str = "login-challenge";
+/// The pending second factor's cookie (its name kept from before the state was so called).
+pub const PENDING: &str = "login-challenge";
 
 impl CookiePolicy {
     pub fn name(&self, base: &str) -> String {
@@ -54,8 +55,8 @@ impl CookiePolicy {
         self.build(SESSION, token.to_owned(), None)
     }
 
-    pub fn challenge(&self, token: &str, max_age_secs: i64) -> HeaderValue {
-        self.build(CHALLENGE, token.to_owned(), Some(max_age_secs))
+    pub fn pending_second_factor(&self, token: &str, max_age_secs: i64) -> HeaderValue {
+        self.build(PENDING, token.to_owned(), Some(max_age_secs))
     }
 
     /// Another short-lived cookie (e.g. the SSO flow's), under the given base name.
@@ -68,7 +69,7 @@ impl CookiePolicy {
         match intent {
             CookieIntent::Session(token) => self.session(token.expose_secret()),
             CookieIntent::PendingSecondFactor(token, secs) => {
-                self.challenge(token.expose_secret(), *secs)
+                self.pending_second_factor(token.expose_secret(), *secs)
             }
             CookieIntent::ShortLived(base, token, secs) => {
                 self.short_lived(base, token.expose_secret(), *secs)

@@ -10,8 +10,8 @@
 //! Failed ◀── unknown company │ unknown user │ wrong password │ user or client inactive
 //!      │                      (one answer, one status, the same argon2 work)
 //!      ▼
-//! user has TOTP on ────────▶ PendingTotp       (a challenge cookie, not a session)
-//! client requires 2FA ─────▶ PendingEnrolment  (a challenge cookie, not a session)
+//! user has TOTP on ────────▶ PendingTotp       (a pending second factor, not a session)
+//! client requires 2FA ─────▶ PendingEnrolment  (a pending second factor, not a session)
 //! otherwise ───────────────▶ Session
 //! ```
 //!
@@ -21,7 +21,7 @@
 use super::{Auth, token};
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, LoginPassword, UserName};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{Context, ServiceError, ServiceResult};
 use crate::principal::{Caller, CookieIntent, Flow, PendingKind};
 use crate::store::clients::ClientRow;
 use crate::store::login::{LoginKeys, LoginLookup};
@@ -31,7 +31,7 @@ use promio_app::api::{LoginForm, LoginOutcome};
 use secrecy::SecretString;
 
 /// How long the state between the password and the second factor lasts.
-pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
+pub const PENDING_TTL_SECS: i64 = 5 * 60;
 
 /// Why a password step failed; recorded in the audit log, never shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,8 @@ pub async fn password_step(
             },
             now,
         )
-        .await?;
+        .await
+        .context("reading and counting a password login")?;
     if client.as_ref().is_some_and(ClientRow::uses_sso) {
         // Decided before any hashing: SSO clients' users have no password to check.
         record(
@@ -248,7 +249,7 @@ pub async fn password_step(
     match step {
         PasswordStep::PendingTotp => {
             auth.store.throttle_clear(&key).await?;
-            let cookie = challenge(auth, &user, PendingKind::Code).await?;
+            let cookie = open_pending(auth, &user, PendingKind::Code).await?;
             record(
                 auth,
                 caller,
@@ -262,7 +263,7 @@ pub async fn password_step(
         }
         PasswordStep::PendingEnrolment => {
             auth.store.throttle_clear(&key).await?;
-            let cookie = challenge(auth, &user, PendingKind::Enrolment).await?;
+            let cookie = open_pending(auth, &user, PendingKind::Enrolment).await?;
             record(
                 auth,
                 caller,
@@ -294,15 +295,20 @@ pub async fn password_step(
 
 /// Opens the short-lived state between the password and the second factor. It is not a session:
 /// nothing but the second-factor step accepts it.
-async fn challenge(auth: &Auth, user: &UserRow, kind: PendingKind) -> ServiceResult<CookieIntent> {
+async fn open_pending(
+    auth: &Auth,
+    user: &UserRow,
+    kind: PendingKind,
+) -> ServiceResult<CookieIntent> {
     let issued = token::issue();
     let now = auth.now();
     auth.store
-        .insert_challenge(&issued.hash, &user.id, kind, now, now + CHALLENGE_TTL_SECS)
-        .await?;
+        .insert_pending(&issued.hash, &user.id, kind, now, now + PENDING_TTL_SECS)
+        .await
+        .context("opening a pending second factor")?;
     Ok(CookieIntent::PendingSecondFactor(
         issued.secret,
-        CHALLENGE_TTL_SECS,
+        PENDING_TTL_SECS,
     ))
 }
 

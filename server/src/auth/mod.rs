@@ -12,7 +12,7 @@ pub mod token;
 
 use crate::audit::{AuditAction, Event as AuditEvent, Outcome};
 use crate::clock::{Clock, UnixTime};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{Context, ServiceError, ServiceResult};
 use crate::principal::Caller;
 use crate::store::Store;
 use crate::store::login::{LoginSuccess, NewSession};
@@ -108,7 +108,10 @@ impl Auth {
                     session,
                     audit,
                 };
-                self.store.record_login_success(success, self.now()).await?;
+                self.store
+                    .record_login_success(success, self.now())
+                    .await
+                    .context("writing a password login's session")?;
             }
             None => {
                 self.store
@@ -131,7 +134,12 @@ impl Auth {
         let Some(token_hash) = self.presented(req, cookies::SESSION) else {
             return Ok(None);
         };
-        let Some(row) = self.store.session(&token_hash).await? else {
+        let Some(row) = self
+            .store
+            .session(&token_hash)
+            .await
+            .context("reading a session")?
+        else {
             return Ok(None);
         };
         let now = self.now();

@@ -1,4 +1,4 @@
-//! Opaque tokens for sessions, login challenges and mail links: 256 random bits, given to the
+//! Opaque tokens for sessions, pending second factors and mail links: 256 random bits, given to the
 //! browser (or the mail) base64url-encoded; only their SHA-256 is stored.
 
 use base64::Engine;

@@ -71,7 +71,7 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    pub async fn insert_challenge(
+    pub async fn insert_pending(
         &self,
         token_hash: &str,
         user_id: &crate::domain::UserId,
@@ -95,7 +95,7 @@ impl Store {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ChallengeRow {
+pub struct PendingRow {
     pub token_hash: String,
     pub user_id: crate::domain::UserId,
     #[sqlx(try_from = "String")]
@@ -105,8 +105,11 @@ pub struct ChallengeRow {
 }
 
 impl Store {
-    pub async fn challenge(&self, token_hash: &str) -> Result<Option<ChallengeRow>, sqlx::Error> {
-        sqlx::query_as::<_, ChallengeRow>(
+    pub async fn pending_second_factor(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<PendingRow>, sqlx::Error> {
+        sqlx::query_as::<_, PendingRow>(
             "SELECT token_hash, user_id, kind, expires_at, failures FROM login_challenges WHERE token_hash = $1",
         )
         .bind(token_hash)
@@ -115,7 +118,7 @@ impl Store {
     }
 
     /// Counts a failed second factor; returns the failures so far.
-    pub async fn challenge_failed(&self, token_hash: &str) -> Result<i64, sqlx::Error> {
+    pub async fn pending_failed(&self, token_hash: &str) -> Result<i64, sqlx::Error> {
         use sqlx::Row;
         let row = sqlx::query(
             "UPDATE login_challenges SET failures = failures + 1 WHERE token_hash = $1 RETURNING failures",
@@ -129,8 +132,8 @@ impl Store {
             .unwrap_or(i64::MAX))
     }
 
-    /// Ends a challenge; true when this call ended it (so two concurrent completions cannot both win).
-    pub async fn delete_challenge(&self, token_hash: &str) -> Result<bool, sqlx::Error> {
+    /// Ends a pending second factor; true when this call ended it (so two concurrent completions cannot both win).
+    pub async fn delete_pending(&self, token_hash: &str) -> Result<bool, sqlx::Error> {
         let done = sqlx::query("DELETE FROM login_challenges WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self.pool())

@@ -167,10 +167,10 @@ async fn the_second_step_starts_a_session_and_clears_the_pending_cookie() {
     let [CookieIntent::PendingSecondFactor(token, _)] = flow.cookies.as_slice() else {
         panic!("one pending second factor cookie");
     };
-    let challenge = app
+    let row = app
         .core
         .store
-        .challenge(&token::hash_secret(token))
+        .pending_second_factor(&token::hash_secret(token))
         .await
         .unwrap()
         .expect("the pending second factor");
@@ -184,7 +184,7 @@ async fn the_second_step_starts_a_session_and_clears_the_pending_cookie() {
         "not a session"
     );
     let pending = Pending {
-        challenge,
+        row,
         user: user(&app, "ACME", "alice").await,
         client: client(&app, "ACME").await,
     };
@@ -197,7 +197,7 @@ async fn the_second_step_starts_a_session_and_clears_the_pending_cookie() {
         flow.cookies.as_slice(),
         [
             CookieIntent::Session(_),
-            CookieIntent::Clear(cookies::CHALLENGE)
+            CookieIntent::Clear(cookies::PENDING)
         ]
     ));
 }
@@ -256,7 +256,7 @@ fn a_session_cookie_intent_becomes_an_http_only_set_cookie() {
         header.contains("HttpOnly") && header.contains("Secure"),
         "{header}"
     );
-    let cleared = policy.header(&CookieIntent::Clear(cookies::CHALLENGE));
+    let cleared = policy.header(&CookieIntent::Clear(cookies::PENDING));
     assert!(
         cleared.to_str().unwrap().contains("Max-Age=0"),
         "{cleared:?}"
