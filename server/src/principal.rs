@@ -21,16 +21,100 @@
 use crate::Core;
 use crate::auth::cookies;
 pub use crate::auth::cookies::CookieIntent;
+use crate::auth::token;
 use crate::clock::UnixTime;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{Context, ServiceError, ServiceResult};
 use crate::provisioning::Actor;
 use crate::store::clients::ClientRow;
 use crate::store::sessions::PendingRow;
-use crate::store::users::UserRow;
+use crate::store::users::{UserRow, UserStatus};
 use http::header::{SET_COOKIE, USER_AGENT};
 use promio_app::api::Role;
 use promio_app::i18n::Lang;
 use promio_app::ssr::RequestCtx;
+
+/// A valid session and its user, as [`current_session`] finds it.
+pub struct CurrentSession {
+    pub token_hash: String,
+    pub user: UserRow,
+    /// When the session began: the moment of the login.
+    pub created_at: UnixTime,
+}
+
+/// The hash of a well-formed token presented in the named cookie.
+pub fn presented(core: &Core, req: &RequestCtx, base: &str) -> Option<String> {
+    let raw = req.cookie(&core.auth.cookies.name(base))?;
+    token::parse_presented(&raw).map(|t| token::hash_secret(&t))
+}
+
+/// Resolves the request's session, ending it (and clearing its cookie) if it has expired or its
+/// user may no longer log in. Every session check goes through here, pages included.
+pub async fn current_session(
+    core: &Core,
+    req: &RequestCtx,
+) -> ServiceResult<Option<CurrentSession>> {
+    let Some(token_hash) = presented(core, req, cookies::SESSION) else {
+        return Ok(None);
+    };
+    let Some(row) = core
+        .store
+        .session(&token_hash)
+        .await
+        .context("reading a session")?
+    else {
+        return Ok(None);
+    };
+    let now = core.clock.now();
+    let idle = now - row.last_seen_at >= core.auth.sessions.idle_secs;
+    let too_old = now - row.created_at >= core.auth.sessions.absolute_secs;
+    let user = core.store.user_by_id(&row.user_id).await?;
+    let client = match &user {
+        Some(u) => core.store.client_by_id(&u.client_id).await?,
+        None => None,
+    };
+    let usable = matches!((&user, &client), (Some(u), Some(c)) if u.status() == UserStatus::Active && c.is_active());
+    if idle || too_old || !usable {
+        core.store.delete_session(&token_hash).await?;
+        let reason = if idle {
+            "idle timeout"
+        } else if too_old {
+            "absolute timeout"
+        } else {
+            "user or client inactive"
+        };
+        let ip = client_ip(req);
+        let event = crate::audit::Event::new(
+            crate::audit::AuditAction::SessionExpired,
+            crate::audit::Outcome::Ended,
+        )
+        .client(user.as_ref().map(|u| u.client_id.as_str()))
+        .subject(Some(&row.user_id))
+        .detail(reason)
+        .ip(ip.as_deref());
+        crate::audit::record(&core.store, event, now).await?;
+        tracing::info!(user_id = %row.user_id, reason, "session ended");
+        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::SESSION));
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= crate::auth::TOUCH_AFTER_SECS {
+        core.store.touch_session(&token_hash, now).await?;
+    }
+    Ok(user.map(|user| CurrentSession {
+        token_hash,
+        user,
+        created_at: row.created_at,
+    }))
+}
+
+/// The client's address as it is written to the audit log.
+pub fn client_ip(req: &RequestCtx) -> Option<String> {
+    req.client_ip.map(|ip| ip.to_string())
+}
+
+/// What the client's address counts as in per-IP limits ([`crate::throttle::ip_bucket`]).
+pub fn client_ip_bucket(req: &RequestCtx) -> Option<String> {
+    req.client_ip.map(crate::throttle::ip_bucket)
+}
 
 /// A logged-in user with a valid session.
 pub struct Session {
@@ -84,7 +168,7 @@ pub async fn session(core: &Core, req: &RequestCtx) -> ServiceResult<Session> {
 
 /// The request's session, if it has a valid one.
 pub async fn session_if_any(core: &Core, req: &RequestCtx) -> ServiceResult<Option<Session>> {
-    let Some(current) = core.auth.session(req).await? else {
+    let Some(current) = current_session(core, req).await? else {
         return Ok(None);
     };
     let client = core
@@ -97,7 +181,7 @@ pub async fn session_if_any(core: &Core, req: &RequestCtx) -> ServiceResult<Opti
         client,
         token_hash: current.token_hash,
         created_at: current.created_at,
-        ip: crate::auth::client_ip(req),
+        ip: client_ip(req),
         lang: req.lang(),
     }))
 }
@@ -148,14 +232,14 @@ pub struct Caller {
 /// The caller of a request.
 pub fn caller(core: &Core, req: &RequestCtx) -> Caller {
     Caller {
-        ip: crate::auth::client_ip(req),
-        ip_bucket: crate::auth::client_ip_bucket(req),
+        ip: client_ip(req),
+        ip_bucket: client_ip_bucket(req),
         lang: req.lang(),
         user_agent: req
             .header(USER_AGENT.as_str())
             .map(|a| a.chars().take(256).collect()),
-        session_token: core.auth.presented(req, cookies::SESSION),
-        sso_flow_token: core.auth.presented(req, crate::sso::FLOW_COOKIE),
+        session_token: presented(core, req, cookies::SESSION),
+        sso_flow_token: presented(core, req, crate::sso::FLOW_COOKIE),
     }
 }
 
@@ -237,7 +321,7 @@ pub async fn pending(
     req: &RequestCtx,
     kind: PendingKind,
 ) -> ServiceResult<Option<Pending>> {
-    let Some(hash) = core.auth.presented(req, cookies::PENDING) else {
+    let Some(hash) = presented(core, req, cookies::PENDING) else {
         return Ok(None);
     };
     let Some(row) = core.store.pending_second_factor(&hash).await? else {

@@ -138,7 +138,7 @@ impl AuthService for Services {
     }
 
     async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {
-        let current = self.0.auth.session(req).await?;
+        let current = principal::current_session(&self.0, req).await?;
         Ok(self.0.auth.me(current).await?)
     }
 
@@ -149,7 +149,7 @@ impl AuthService for Services {
 
 /// Logout, for the server function and the plain form post alike.
 pub async fn logout(core: &Core, req: &RequestCtx) -> ServiceResult<()> {
-    let current = core.auth.session(req).await?;
+    let current = principal::current_session(core, req).await?;
     let cookie = core
         .auth
         .end_session(current, &principal::caller(core, req))

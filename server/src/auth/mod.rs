@@ -1,4 +1,5 @@
-//! Authentication: password hashing, the login state machine, and sessions.
+//! Authentication: password hashing, the login state machine, and sessions (started and ended
+//! here; a request's session is resolved at the edge, `principal::current_session`).
 //!
 //! Sessions are rows keyed by the SHA-256 of a 256-bit token that only the browser holds (in an
 //! HttpOnly cookie). A session ends when it has been idle for `SESSION_IDLE_MINUTES`, when it is
@@ -13,19 +14,17 @@ pub mod token;
 use crate::audit::{AuditAction, Event as AuditEvent, Outcome};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Context, ServiceError, ServiceResult};
-use crate::principal::Caller;
+use crate::principal::{Caller, CurrentSession};
 use crate::store::Store;
 use crate::store::login::{LoginSuccess, NewSession};
-use crate::store::users::{UserRow, UserStatus};
+use crate::store::users::UserRow;
 use cookies::{CookieIntent, CookiePolicy};
-use http::header::SET_COOKIE;
 use promio_app::api::Me;
-use promio_app::ssr::RequestCtx;
 use std::sync::Arc;
 
 /// A session is only written back when it was last seen longer ago than this, so that a busy page
 /// does not turn every request into a write.
-const TOUCH_AFTER_SECS: i64 = 60;
+pub(crate) const TOUCH_AFTER_SECS: i64 = 60;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
@@ -45,14 +44,6 @@ pub struct Auth {
     pub public_url: url::Url,
     pub time_zone: jiff::tz::TimeZone,
     pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-/// A valid session and its user, as the edge resolves it ([`Auth::session`]).
-pub struct CurrentSession {
-    pub token_hash: String,
-    pub user: UserRow,
-    /// When the session began: the moment of the login.
-    pub created_at: UnixTime,
 }
 
 impl Auth {
@@ -120,65 +111,6 @@ impl Auth {
             }
         }
         Ok(CookieIntent::Session(issued.secret))
-    }
-
-    /// The hash of a well-formed token presented in the named cookie.
-    pub fn presented(&self, req: &RequestCtx, base: &str) -> Option<String> {
-        let raw = req.cookie(&self.cookies.name(base))?;
-        token::parse_presented(&raw).map(|t| token::hash_secret(&t))
-    }
-
-    /// Resolves the request's session, ending it if it has expired or its user may no longer log in
-    /// (the edge's resolver: `principal` and the page middleware call it, flows never).
-    pub async fn session(&self, req: &RequestCtx) -> ServiceResult<Option<CurrentSession>> {
-        let Some(token_hash) = self.presented(req, cookies::SESSION) else {
-            return Ok(None);
-        };
-        let Some(row) = self
-            .store
-            .session(&token_hash)
-            .await
-            .context("reading a session")?
-        else {
-            return Ok(None);
-        };
-        let now = self.now();
-        let idle = now - row.last_seen_at >= self.sessions.idle_secs;
-        let too_old = now - row.created_at >= self.sessions.absolute_secs;
-        let user = self.store.user_by_id(&row.user_id).await?;
-        let client = match &user {
-            Some(u) => self.store.client_by_id(&u.client_id).await?,
-            None => None,
-        };
-        let usable = matches!((&user, &client), (Some(u), Some(c)) if u.status() == UserStatus::Active && c.is_active());
-        if idle || too_old || !usable {
-            self.store.delete_session(&token_hash).await?;
-            let reason = if idle {
-                "idle timeout"
-            } else if too_old {
-                "absolute timeout"
-            } else {
-                "user or client inactive"
-            };
-            let ip = client_ip(req);
-            let event = AuditEvent::new(AuditAction::SessionExpired, Outcome::Ended)
-                .client(user.as_ref().map(|u| u.client_id.as_str()))
-                .subject(Some(&row.user_id))
-                .detail(reason)
-                .ip(ip.as_deref());
-            crate::audit::record(&self.store, event, now).await?;
-            tracing::info!(user_id = %row.user_id, reason, "session ended");
-            req.add_response_header(SET_COOKIE, self.cookies.clear(cookies::SESSION));
-            return Ok(None);
-        }
-        if now - row.last_seen_at >= TOUCH_AFTER_SECS {
-            self.store.touch_session(&token_hash, now).await?;
-        }
-        Ok(user.map(|user| CurrentSession {
-            token_hash,
-            user,
-            created_at: row.created_at,
-        }))
     }
 
     /// Tells the user that someone keeps failing to log in as them (the caller limits this to
@@ -267,14 +199,4 @@ impl Auth {
             email: user.email,
         }))
     }
-}
-
-/// The client's address as it is written to the audit log.
-pub fn client_ip(req: &RequestCtx) -> Option<String> {
-    req.client_ip.map(|ip| ip.to_string())
-}
-
-/// What the client's address counts as in per-IP limits ([`crate::throttle::ip_bucket`]).
-pub fn client_ip_bucket(req: &RequestCtx) -> Option<String> {
-    req.client_ip.map(crate::throttle::ip_bucket)
 }

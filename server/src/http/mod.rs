@@ -171,7 +171,7 @@ async fn logged_in_skip_login(
         request.method() == http::Method::GET && matches!(request.uri().path(), "/" | "/login");
     if login_form {
         let req = request_ctx(&request);
-        if let Ok(Some(_)) = core.auth.session(&req).await {
+        if let Ok(Some(_)) = crate::principal::current_session(&core, &req).await {
             let found = (StatusCode::FOUND, [(header::LOCATION, "/home")]).into_response();
             return with_service_headers(found, &req);
         }
