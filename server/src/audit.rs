@@ -237,6 +237,20 @@ impl<'a> Event<'a> {
             .subject(Some(&user.id))
     }
 
+    /// A login attempt: in the client, by and about the user (either unknown for an attempt that
+    /// names none).
+    pub fn login(
+        action: AuditAction,
+        outcome: Outcome,
+        client_id: Option<&'a str>,
+        user_id: Option<&'a str>,
+    ) -> Self {
+        Event::new(action, outcome)
+            .client(client_id)
+            .actor(user_id)
+            .subject(user_id)
+    }
+
     pub fn client<S: AsRef<str> + ?Sized>(mut self, client_id: Option<&'a S>) -> Self {
         self.client_id = client_id.map(AsRef::as_ref);
         self

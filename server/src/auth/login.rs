@@ -246,36 +246,27 @@ pub async fn password_step(
         }
     };
     let client = client.as_ref();
-    match step {
-        PasswordStep::PendingTotp => {
+    let pending = match step {
+        PasswordStep::PendingTotp => Some((
+            PendingKind::Code,
+            LoginOutcome::TwoFactorRequired,
+            "second factor required",
+        )),
+        PasswordStep::PendingEnrolment => Some((
+            PendingKind::Enrolment,
+            LoginOutcome::TwoFactorEnrolmentRequired,
+            "2FA enrolment required",
+        )),
+        _ => None,
+    };
+    match pending {
+        Some((kind, outcome, detail)) => {
             auth.store.throttle_clear(&key).await?;
-            let cookie = open_pending(auth, &user, PendingKind::Code).await?;
-            record(
-                auth,
-                caller,
-                client,
-                Some(&user),
-                Outcome::Pending,
-                "second factor required",
-            )
-            .await?;
-            Ok(Flow::value(LoginOutcome::TwoFactorRequired).with(cookie))
+            let cookie = open_pending(auth, &user, kind).await?;
+            record(auth, caller, client, Some(&user), Outcome::Pending, detail).await?;
+            Ok(Flow::value(outcome).with(cookie))
         }
-        PasswordStep::PendingEnrolment => {
-            auth.store.throttle_clear(&key).await?;
-            let cookie = open_pending(auth, &user, PendingKind::Enrolment).await?;
-            record(
-                auth,
-                caller,
-                client,
-                Some(&user),
-                Outcome::Pending,
-                "2FA enrolment required",
-            )
-            .await?;
-            Ok(Flow::value(LoginOutcome::TwoFactorEnrolmentRequired).with(cookie))
-        }
-        _ => {
+        None => {
             let audit = login_event(
                 client,
                 Some(&user),
@@ -357,10 +348,8 @@ fn login_event<'a>(
     detail: &'a str,
     ip: Option<&'a str>,
 ) -> Event<'a> {
-    Event::new(AuditAction::LoginPassword, outcome)
-        .client(client.map(|c| c.id.as_str()))
-        .actor(user.map(|u| u.id.as_str()))
-        .subject(user.map(|u| u.id.as_str()))
+    let (client_id, user_id) = (client.map(|c| c.id.as_str()), user.map(|u| u.id.as_str()));
+    Event::login(AuditAction::LoginPassword, outcome, client_id, user_id)
         .detail(detail)
         .ip(ip)
 }

@@ -113,10 +113,7 @@ async fn record(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    let event = Event::new(AuditAction::LoginSso, outcome)
-        .client(client_id)
-        .actor(user_id)
-        .subject(user_id)
+    let event = Event::login(AuditAction::LoginSso, outcome, client_id, user_id)
         .detail(detail)
         .ip(caller.ip.as_deref());
     core.auth.record_login("sso", event).await
