@@ -27,7 +27,7 @@ pub mod totp;
 pub mod two_factor;
 
 use auth::cookies::CookiePolicy;
-use auth::{Auth, SessionPolicy, password::Hasher};
+use auth::{SessionPolicy, password::Hasher};
 use clock::Clock;
 use config::Settings;
 use leptos::config::LeptosOptions;
@@ -42,7 +42,11 @@ use store::Store;
 pub struct Core {
     pub settings: Settings,
     pub store: Store,
-    pub auth: Auth,
+    /// Password hashing on its own threads (see `auth::password`).
+    pub hasher: Hasher,
+    pub cookies: CookiePolicy,
+    pub sessions: SessionPolicy,
+    pub metrics: Arc<metrics::Metrics>,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
     pub time_zone: jiff::tz::TimeZone,
@@ -102,9 +106,8 @@ impl Core {
         )
         .with_retry_base(settings.mail_retry_secs)
         .with_time_zone(settings.time_zone.clone());
-        let auth = Auth {
-            store: store.clone(),
-            clock: Arc::clone(&clock),
+        let time_zone = settings.time_zone.clone();
+        let core = Core {
             hasher: Hasher::new(settings.hash_workers, settings.hash_queue)?,
             cookies: CookiePolicy {
                 https: settings.is_https(),
@@ -113,16 +116,9 @@ impl Core {
                 idle_secs: settings.session_idle_secs,
                 absolute_secs: settings.session_absolute_secs,
             },
-            mailer: mailer.clone(),
-            public_url: settings.public_url.clone(),
-            time_zone: settings.time_zone.clone(),
             metrics: Arc::default(),
-        };
-        let time_zone = settings.time_zone.clone();
-        let core = Core {
             settings,
             store,
-            auth,
             clock,
             mailer,
             time_zone,

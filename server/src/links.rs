@@ -217,7 +217,7 @@ pub async fn set_password(
             return Err(ServiceError::SecondFactorFailed);
         }
     }
-    let hash = core.auth.hasher.hash(password.into_secret()).await?;
+    let hash = core.hasher.hash(password.into_secret()).await?;
 
     let mut tx = core.store.pool().begin().await?;
     // The single-use decision comes first and alone: of two concurrent uses, one updates the row.

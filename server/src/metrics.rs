@@ -35,13 +35,13 @@ pub async fn render(core: &Core) -> Result<String, sqlx::Error> {
         out,
         "# HELP promio_logins_total Login attempts by method and outcome.\n# TYPE promio_logins_total counter"
     );
-    for ((method, outcome), n) in core.auth.metrics.logins() {
+    for ((method, outcome), n) in core.metrics.logins() {
         let _ = writeln!(
             out,
             "promio_logins_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
         );
     }
-    let pool = core.auth.hasher.stats();
+    let pool = core.hasher.stats();
     let gauges = [
         (
             "promio_hash_pool_workers",

@@ -43,7 +43,7 @@ pub struct CurrentSession {
 
 /// The hash of a well-formed token presented in the named cookie.
 pub fn presented(core: &Core, req: &RequestCtx, base: &str) -> Option<String> {
-    let raw = req.cookie(&core.auth.cookies.name(base))?;
+    let raw = req.cookie(&core.cookies.name(base))?;
     token::parse_presented(&raw).map(|t| token::hash_secret(&t))
 }
 
@@ -65,8 +65,8 @@ pub async fn current_session(
         return Ok(None);
     };
     let now = core.clock.now();
-    let idle = now - row.last_seen_at >= core.auth.sessions.idle_secs;
-    let too_old = now - row.created_at >= core.auth.sessions.absolute_secs;
+    let idle = now - row.last_seen_at >= core.sessions.idle_secs;
+    let too_old = now - row.created_at >= core.sessions.absolute_secs;
     let user = core.store.user_by_id(&row.user_id).await?;
     let client = match &user {
         Some(u) => core.store.client_by_id(&u.client_id).await?,
@@ -93,7 +93,7 @@ pub async fn current_session(
         .ip(ip.as_deref());
         crate::audit::record(&core.store, event, now).await?;
         tracing::info!(user_id = %row.user_id, reason, "session ended");
-        req.add_response_header(SET_COOKIE, core.auth.cookies.clear(cookies::SESSION));
+        req.add_response_header(SET_COOKIE, core.cookies.clear(cookies::SESSION));
         return Ok(None);
     }
     if now - row.last_seen_at >= crate::auth::TOUCH_AFTER_SECS {
@@ -273,7 +273,7 @@ impl<T> Flow<T> {
 /// Adds the cookies' `Set-Cookie` headers to the response.
 pub fn write_cookies(core: &Core, req: &RequestCtx, intents: &[CookieIntent]) {
     for intent in intents {
-        req.add_response_header(SET_COOKIE, core.auth.cookies.header(intent));
+        req.add_response_header(SET_COOKIE, core.cookies.header(intent));
     }
 }
 

@@ -183,7 +183,7 @@ pub async fn create_invited_user(
                 second_factor_required: client.requires_2fa(),
             };
             let password = NewPassword::parse(raw.expose_secret().to_owned(), &ctx)?;
-            Some(core.auth.hasher.hash(password.into_secret()).await?)
+            Some(core.hasher.hash(password.into_secret()).await?)
         }
         _ => None,
     };

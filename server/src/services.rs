@@ -133,13 +133,13 @@ impl AdminService for Services {
 #[async_trait]
 impl AuthService for Services {
     async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
-        let result = login::password_step(&self.0.auth, &self.caller(req), form).await;
+        let result = login::password_step(&self.0, &self.caller(req), form).await;
         Ok(self.answer(req, result)?)
     }
 
     async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {
         let current = principal::current_session(&self.0, req).await?;
-        Ok(self.0.auth.me(current).await?)
+        Ok(self.0.me(current).await?)
     }
 
     async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError> {
@@ -151,7 +151,6 @@ impl AuthService for Services {
 pub async fn logout(core: &Core, req: &RequestCtx) -> ServiceResult<()> {
     let current = principal::current_session(core, req).await?;
     let cookie = core
-        .auth
         .end_session(current, &principal::caller(core, req))
         .await?;
     principal::write_cookies(core, req, &[cookie]);

@@ -191,7 +191,6 @@ async fn check_password(core: &Core, session: &Session, password: &str) -> Servi
         });
     }
     let ok = core
-        .auth
         .hasher
         .verify(
             user.password_hash.clone(),
@@ -238,7 +237,7 @@ pub async fn login(
     if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
-    let session = core.auth.start_session(caller, &user).await?;
+    let session = core.start_session(caller, &user).await?;
     audit(
         core,
         ip,
@@ -380,7 +379,7 @@ pub async fn activate(
         // The enrolment the client required is done: now there is a session.
         core.store.delete_pending(&pending.row.token_hash).await?;
         flow = flow
-            .with(core.auth.start_session(caller, &user).await?)
+            .with(core.start_session(caller, &user).await?)
             .with(CookieIntent::Clear(cookies::PENDING));
     }
     audit(
@@ -473,7 +472,7 @@ async fn audit(
 ) -> ServiceResult<()> {
     let event = Event::own(user, action, outcome).detail(detail).ip(ip);
     if action == AuditAction::LoginSecondFactor {
-        return core.auth.record_login("second_factor", event).await;
+        return core.record_login("second_factor", event).await;
     }
     crate::audit::record(&core.store, event, core.clock.now()).await
 }

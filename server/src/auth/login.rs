@@ -18,7 +18,8 @@
 //! [`decide`] is the pure transition after the password check; [`password_step`] does the I/O
 //! around it. Every outcome is written to the audit log; the reason of a failure goes only there.
 
-use super::{Auth, token};
+use super::token;
+use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, LoginPassword, UserName};
 use crate::error::{Context, ServiceError, ServiceResult};
@@ -105,7 +106,7 @@ pub fn decide(
 
 #[tracing::instrument(skip_all, fields(company_id = %form.company_id.chars().take(40).collect::<String>()))]
 pub async fn password_step(
-    auth: &Auth,
+    core: &Core,
     caller: &Caller,
     form: LoginForm,
 ) -> ServiceResult<Flow<LoginOutcome>> {
@@ -117,7 +118,7 @@ pub async fn password_step(
     let ip_bucket = caller.ip_bucket.clone();
     let ip_key = ip_bucket.as_deref().map(throttle::ip_key);
     let key = throttle::account_key(&company_id, &username);
-    let now = auth.now();
+    let now = core.clock.now();
     // One trip: the client, the user, the IP's counter, and this attempt counted on the account
     // (before any hashing, and even when the company or user does not exist, so the answer cannot
     // tell them apart) unless the client uses SSO or the IP must wait.
@@ -126,7 +127,7 @@ pub async fn password_step(
         user,
         ip_row,
         attempts,
-    } = auth
+    } = core
         .store
         .login_lookup(
             &LoginKeys {
@@ -144,7 +145,7 @@ pub async fn password_step(
     if client.as_ref().is_some_and(ClientRow::uses_sso) {
         // Decided before any hashing: SSO clients' users have no password to check.
         record(
-            auth,
+            core,
             caller,
             client.as_ref(),
             None,
@@ -157,7 +158,7 @@ pub async fn password_step(
     if let Some(wait) = throttle::ip_wait(ip_row.as_ref(), now) {
         if let Some(ip_key) = &ip_key {
             refused_while_waiting(
-                auth,
+                core,
                 caller,
                 client.as_ref(),
                 ip_key,
@@ -173,13 +174,13 @@ pub async fn password_step(
         Some(a) if a <= throttle::LOCK_AFTER => a,
         // Past the lock: counted, but the password is not checked.
         Some(_) => {
-            refused_while_waiting(auth, caller, client.as_ref(), &key, "account locked").await?;
+            refused_while_waiting(core, caller, client.as_ref(), &key, "account locked").await?;
             return Err(ServiceError::AccountLocked);
         }
         None => {
-            let row = auth.store.throttle_row(&key).await?;
+            let row = core.store.throttle_row(&key).await?;
             if throttle::is_locked(row.as_ref()) {
-                refused_while_waiting(auth, caller, client.as_ref(), &key, "account locked")
+                refused_while_waiting(core, caller, client.as_ref(), &key, "account locked")
                     .await?;
                 return Err(ServiceError::AccountLocked);
             }
@@ -187,7 +188,7 @@ pub async fn password_step(
                 .map(|r| (r.blocked_until - now).max(1) as u64)
                 .unwrap_or(1);
             refused_while_waiting(
-                auth,
+                core,
                 caller,
                 client.as_ref(),
                 &key,
@@ -200,7 +201,7 @@ pub async fn password_step(
         }
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_ok = auth
+    let password_ok = core
         .hasher
         .verify(hash, SecretString::from(password.expose().to_owned()))
         .await?;
@@ -209,7 +210,7 @@ pub async fn password_step(
     let user = match (&step, user) {
         (PasswordStep::Failed(reason), user) => {
             record(
-                auth,
+                core,
                 caller,
                 client.as_ref(),
                 user.as_ref(),
@@ -218,18 +219,18 @@ pub async fn password_step(
             )
             .await?;
             tracing::info!(reason = reason.as_str(), attempts, "login failed");
-            throttle::ip_failed(&auth.store, ip_bucket.as_deref(), now).await?;
+            throttle::ip_failed(&core.store, ip_bucket.as_deref(), now).await?;
             if attempts >= throttle::LOCK_AFTER {
                 if let Some(user) = &user {
-                    auth.notify_locked(user).await?;
+                    core.notify_locked(user).await?;
                 }
                 return Err(ServiceError::AccountLocked);
             }
             if attempts >= throttle::NOTIFY_AFTER
                 && let Some(user) = &user
-                && auth.store.throttle_mark_notified(&key, now).await?
+                && core.store.throttle_mark_notified(&key, now).await?
             {
-                auth.notify_failed_logins(user, attempts).await?;
+                core.notify_failed_logins(user, attempts).await?;
             }
             let wait = throttle::delay_secs(attempts);
             return Err(ServiceError::LoginFailed {
@@ -261,9 +262,9 @@ pub async fn password_step(
     };
     match pending {
         Some((kind, outcome, detail)) => {
-            auth.store.throttle_clear(&key).await?;
-            let cookie = open_pending(auth, &user, kind).await?;
-            record(auth, caller, client, Some(&user), Outcome::Pending, detail).await?;
+            core.store.throttle_clear(&key).await?;
+            let cookie = open_pending(core, &user, kind).await?;
+            record(core, caller, client, Some(&user), Outcome::Pending, detail).await?;
             Ok(Flow::value(outcome).with(cookie))
         }
         None => {
@@ -274,10 +275,10 @@ pub async fn password_step(
                 "password",
                 ip.as_deref(),
             );
-            let cookie = auth
+            let cookie = core
                 .start_session_after_password(caller, &user, &key, audit)
                 .await?;
-            auth.metrics.login("password", "success");
+            core.metrics.login("password", "success");
             tracing::info!(user_id = %user.id, "login succeeded");
             Ok(Flow::value(LoginOutcome::LoggedIn).with(cookie))
         }
@@ -287,13 +288,13 @@ pub async fn password_step(
 /// Opens the short-lived state between the password and the second factor. It is not a session:
 /// nothing but the second-factor step accepts it.
 async fn open_pending(
-    auth: &Auth,
+    core: &Core,
     user: &UserRow,
     kind: PendingKind,
 ) -> ServiceResult<CookieIntent> {
     let issued = token::issue();
-    let now = auth.now();
-    auth.store
+    let now = core.clock.now();
+    core.store
         .insert_pending(&issued.hash, &user.id, kind, now, now + PENDING_TTL_SECS)
         .await
         .context("opening a pending second factor")?;
@@ -307,14 +308,14 @@ async fn open_pending(
 /// written to the audit log only once per key and [`throttle::REFUSALS_WINDOW`], so that a script
 /// hammering a waiting account cannot fill the log.
 async fn refused_while_waiting(
-    auth: &Auth,
+    core: &Core,
     caller: &Caller,
     client: Option<&ClientRow>,
     key: &str,
     detail: &str,
 ) -> ServiceResult<()> {
-    auth.metrics.login("password", "throttled");
-    if throttle::count_refusal(&auth.store, key, auth.now()).await? {
+    core.metrics.login("password", "throttled");
+    if throttle::count_refusal(&core.store, key, core.clock.now()).await? {
         let detail = format!("{detail} (further refusals this hour are only counted)");
         let event = login_event(
             client,
@@ -323,13 +324,13 @@ async fn refused_while_waiting(
             &detail,
             caller.ip.as_deref(),
         );
-        crate::audit::record(&auth.store, event, auth.now()).await?;
+        crate::audit::record(&core.store, event, core.clock.now()).await?;
     }
     Ok(())
 }
 
 async fn record(
-    auth: &Auth,
+    core: &Core,
     caller: &Caller,
     client: Option<&ClientRow>,
     user: Option<&UserRow>,
@@ -337,7 +338,7 @@ async fn record(
     detail: &str,
 ) -> ServiceResult<()> {
     let event = login_event(client, user, outcome, detail, caller.ip.as_deref());
-    auth.record_login("password", event).await
+    core.record_login("password", event).await
 }
 
 /// The audit event of a password login attempt.

@@ -11,16 +11,15 @@ pub mod login;
 pub mod password;
 pub mod token;
 
+use crate::Core;
 use crate::audit::{AuditAction, Event as AuditEvent, Outcome};
-use crate::clock::{Clock, UnixTime};
+use crate::clock::UnixTime;
 use crate::error::{Context, ServiceError, ServiceResult};
 use crate::principal::{Caller, CurrentSession};
-use crate::store::Store;
 use crate::store::login::{LoginSuccess, NewSession};
 use crate::store::users::UserRow;
-use cookies::{CookieIntent, CookiePolicy};
+use cookies::CookieIntent;
 use promio_app::api::Me;
-use std::sync::Arc;
 
 /// A session is only written back when it was last seen longer ago than this, so that a busy page
 /// does not turn every request into a write.
@@ -32,21 +31,8 @@ pub struct SessionPolicy {
     pub absolute_secs: i64,
 }
 
-#[derive(Clone)]
-pub struct Auth {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub hasher: password::Hasher,
-    pub cookies: CookiePolicy,
-    pub sessions: SessionPolicy,
-    /// For the mail that tells a user about repeated failed logins.
-    pub mailer: crate::mail::Mailer,
-    pub public_url: url::Url,
-    pub time_zone: jiff::tz::TimeZone,
-    pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-impl Auth {
+/// Sessions and the mails about logins, as parts of the running application.
+impl Core {
     pub fn now(&self) -> UnixTime {
         self.clock.now()
     }
@@ -61,7 +47,7 @@ impl Auth {
         self.start_session_writing(caller, user, None).await
     }
 
-    /// [`Auth::start_session`] after a correct password: in the same trip to the database, the
+    /// [`Core::start_session`] after a correct password: in the same trip to the database, the
     /// account's failure counter (`throttle_key`) is cleared and `audit` recorded.
     pub async fn start_session_after_password(
         &self,
@@ -117,7 +103,7 @@ impl Auth {
     /// one mail a day).
     pub async fn notify_failed_logins(&self, user: &UserRow, attempts: i64) -> ServiceResult<()> {
         let content = crate::mail::templates::MailContent::FailedLogins {
-            login_link: self.public_url.to_string(),
+            login_link: self.settings.public_url.to_string(),
             attempts,
         };
         self.mail_user(user, content).await
@@ -126,7 +112,7 @@ impl Auth {
     /// Tells the user that their password is no longer checked after too many failures, and how
     /// to get in again (a new password through "Forgot your password?").
     pub async fn notify_locked(&self, user: &UserRow) -> ServiceResult<()> {
-        let mut forgot = self.public_url.clone();
+        let mut forgot = self.settings.public_url.clone();
         forgot.set_path("/forgot-password");
         let content = crate::mail::templates::MailContent::AccountLocked {
             forgot_link: forgot.to_string(),

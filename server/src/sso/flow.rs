@@ -116,7 +116,7 @@ async fn record(
     let event = Event::login(AuditAction::LoginSso, outcome, client_id, user_id)
         .detail(detail)
         .ip(caller.ip.as_deref());
-    core.auth.record_login("sso", event).await
+    core.record_login("sso", event).await
 }
 
 /// The first step: the client whose SSO domain the email has, a new flow, and the provider's
@@ -426,7 +426,7 @@ async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> Service
             reason,
         ));
     }
-    let session = core.auth.start_session(caller, &user).await?;
+    let session = core.start_session(caller, &user).await?;
     record(
         core,
         caller,

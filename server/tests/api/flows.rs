@@ -136,7 +136,7 @@ async fn an_operator_principal_creates_a_client() {
 #[tokio::test]
 async fn the_password_step_answers_with_the_cookie_it_wants() {
     let app = TestApp::with_user("ACME", "alice").await;
-    let flow = login::password_step(&app.core.auth, &caller(), form("ACME", "alice"))
+    let flow = login::password_step(&app.core, &caller(), form("ACME", "alice"))
         .await
         .unwrap();
     assert_eq!(flow.value, LoginOutcome::LoggedIn);
@@ -146,7 +146,7 @@ async fn the_password_step_answers_with_the_cookie_it_wants() {
     let hash = token::hash_secret(token);
     assert!(app.core.store.session(&hash).await.unwrap().is_some());
     let failed = login::password_step(
-        &app.core.auth,
+        &app.core,
         &caller(),
         LoginForm {
             password: "not the password at all".into(),
@@ -160,7 +160,7 @@ async fn the_password_step_answers_with_the_cookie_it_wants() {
 #[tokio::test]
 async fn the_second_step_starts_a_session_and_clears_the_pending_cookie() {
     let (app, secret, _) = TestApp::with_2fa("ACME", "alice").await;
-    let flow = login::password_step(&app.core.auth, &caller(), form("ACME", "alice"))
+    let flow = login::password_step(&app.core, &caller(), form("ACME", "alice"))
         .await
         .unwrap();
     assert_eq!(flow.value, LoginOutcome::TwoFactorRequired);

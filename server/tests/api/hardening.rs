@@ -594,7 +594,6 @@ async fn a_link_of_a_client_that_now_uses_sso_is_refused() {
         .unwrap();
     assert!(
         app.core
-            .auth
             .hasher
             .verify(
                 user.password_hash.clone(),

@@ -37,9 +37,9 @@ async fn wrong_password_unknown_user_and_unknown_company_look_the_same() {
         ("ACME", "nobody", PASSWORD),
         ("NOPE", "alice", PASSWORD),
     ] {
-        let before = app.core.auth.hasher.verifications();
+        let before = app.core.hasher.verifications();
         let response = app.login(company, user, password).await;
-        let verified = app.core.auth.hasher.verifications() - before;
+        let verified = app.core.hasher.verifications() - before;
         let status = response.status();
         let set_cookie = response.headers().get("set-cookie").is_some();
         let body = response.text().await.unwrap();
@@ -198,12 +198,12 @@ async fn users_of_an_sso_client_are_sent_to_login_with_sso() {
     .execute(app.core.store.pool())
     .await
     .unwrap();
-    let before = app.core.auth.hasher.verifications();
+    let before = app.core.hasher.verifications();
     let response = app.login("ACME", "alice", PASSWORD).await;
     assert_eq!(response.status(), 403);
     assert_eq!(api_error(response).await, ApiError::UseSso);
     assert_eq!(
-        app.core.auth.hasher.verifications(),
+        app.core.hasher.verifications(),
         before,
         "no password is checked for SSO clients"
     );

@@ -34,7 +34,7 @@ async fn failures_make_the_next_attempt_wait_longer_step_by_step() {
         waits.push(w);
         // An attempt before the wait is over is refused early, without checking the password.
         if let Some(w) = w {
-            let before = app.core.auth.hasher.verifications();
+            let before = app.core.hasher.verifications();
             let (status, early) = attempt(&app, "ACME", "alice", PASSWORD).await;
             assert_eq!(status, 429);
             assert_eq!(
@@ -43,7 +43,7 @@ async fn failures_make_the_next_attempt_wait_longer_step_by_step() {
                 "the same wait, even with the right password"
             );
             assert_eq!(
-                app.core.auth.hasher.verifications(),
+                app.core.hasher.verifications(),
                 before,
                 "no hashing while waiting"
             );
@@ -167,9 +167,9 @@ async fn a_scripted_guesser_gets_at_most_125_tries_in_an_hour() {
         if app.clock.now() >= start + 3600 {
             break;
         }
-        let before = app.core.auth.hasher.verifications();
+        let before = app.core.hasher.verifications();
         let (_, e) = attempt(&app, "ACME", "alice", WRONG).await;
-        if app.core.auth.hasher.verifications() > before {
+        if app.core.hasher.verifications() > before {
             processed += 1;
         }
         app.clock.advance(wait(&e).unwrap_or(1) as i64);
