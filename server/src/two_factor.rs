@@ -470,9 +470,12 @@ async fn audit(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    let event = Event::own(user, action, outcome).detail(detail).ip(ip);
     if action == AuditAction::LoginSecondFactor {
-        return core.record_login("second_factor", event).await;
+        let (client_id, user_id) = (Some(user.client_id.as_str()), Some(user.id.as_str()));
+        return core
+            .record_login(action, outcome, client_id, user_id, detail, ip)
+            .await;
     }
+    let event = Event::own(user, action, outcome).detail(detail).ip(ip);
     crate::audit::record(&core.store, event, core.clock.now()).await
 }

@@ -337,8 +337,17 @@ async fn record(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    let event = login_event(client, user, outcome, detail, caller.ip.as_deref());
-    core.record_login("password", event).await
+    let (client_id, user_id) = (client.map(|c| c.id.as_str()), user.map(|u| u.id.as_str()));
+    let ip = caller.ip.as_deref();
+    core.record_login(
+        AuditAction::LoginPassword,
+        outcome,
+        client_id,
+        user_id,
+        detail,
+        ip,
+    )
+    .await
 }
 
 /// The audit event of a password login attempt.

@@ -138,13 +138,27 @@ impl Core {
         Ok(())
     }
 
-    /// Records a login attempt's event and counts it in the metrics by method and outcome.
+    /// Records a login attempt (by and about `user_id` when known) in the audit log, and counts it
+    /// in the metrics by method and outcome: the one way every kind of login is recorded.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_login(
         &self,
-        method: &'static str,
-        event: AuditEvent<'_>,
+        action: AuditAction,
+        outcome: Outcome,
+        client_id: Option<&str>,
+        user_id: Option<&str>,
+        detail: &str,
+        ip: Option<&str>,
     ) -> ServiceResult<()> {
-        self.metrics.login(method, event.outcome.as_str());
+        let method = match action {
+            AuditAction::LoginSecondFactor => "second_factor",
+            AuditAction::LoginSso => "sso",
+            _ => "password",
+        };
+        self.metrics.login(method, outcome.as_str());
+        let event = AuditEvent::login(action, outcome, client_id, user_id)
+            .detail(detail)
+            .ip(ip);
         crate::audit::record(&self.store, event, self.now()).await
     }
 

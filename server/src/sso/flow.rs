@@ -6,7 +6,7 @@ use super::provider::describe;
 use super::provision::{bind_or_refuse, match_user};
 use super::settings::{DEFAULT_EMAIL_CLAIM, open_secret, provider_metadata, redirect_url};
 use crate::Core;
-use crate::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
+use crate::audit::{AuditAction, OUTSIDE_TEXT_MAX, Outcome, clean_text};
 use crate::auth::token;
 use crate::domain::{self, EmailAddress};
 use crate::error::{ServiceError, ServiceResult};
@@ -105,20 +105,6 @@ struct OtherClaims {
 
 impl AdditionalClaims for OtherClaims {}
 
-async fn record(
-    core: &Core,
-    caller: &Caller,
-    client_id: Option<&str>,
-    user_id: Option<&str>,
-    outcome: Outcome,
-    detail: &str,
-) -> ServiceResult<()> {
-    let event = Event::login(AuditAction::LoginSso, outcome, client_id, user_id)
-        .detail(detail)
-        .ip(caller.ip.as_deref());
-    core.record_login("sso", event).await
-}
-
 /// The first step: the client whose SSO domain the email has, a new flow, and the provider's
 /// authorization URL for the browser.
 #[tracing::instrument(skip_all)]
@@ -148,13 +134,13 @@ pub async fn start(core: &Core, caller: &Caller, email: String) -> ServiceResult
         .await?
         .filter(|c| c.is_active() && c.uses_sso());
     let Some(client) = client else {
-        record(
-            core,
-            caller,
-            None,
-            None,
+        core.record_login(
+            AuditAction::LoginSso,
             Outcome::Refused,
+            None,
+            None,
             &format!("no active SSO client for the domain {}", email.domain()),
+            caller.ip.as_deref(),
         )
         .await?;
         return Err(ServiceError::SsoNotSetUp);
@@ -225,15 +211,16 @@ pub async fn callback(
             outcome,
         }) => {
             tracing::info!(reason = %reason, "SSO login refused");
-            let audit = record(
-                core,
-                caller,
-                client_id.as_ref().map(|c| c.as_str()),
-                user_id.as_ref().map(|u| u.as_str()),
-                outcome,
-                &reason,
-            )
-            .await;
+            let audit = core
+                .record_login(
+                    AuditAction::LoginSso,
+                    outcome,
+                    client_id.as_ref().map(|c| c.as_str()),
+                    user_id.as_ref().map(|u| u.as_str()),
+                    &reason,
+                    caller.ip.as_deref(),
+                )
+                .await;
             if let Err(e) = audit {
                 tracing::error!(error = ?e, "cannot record the refused SSO login");
             }
@@ -427,13 +414,13 @@ async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> Service
         ));
     }
     let session = core.start_session(caller, &user).await?;
-    record(
-        core,
-        caller,
-        Some(&client.id),
-        Some(&user.id),
+    core.record_login(
+        AuditAction::LoginSso,
         Outcome::Success,
+        Some(client.id.as_str()),
+        Some(user.id.as_str()),
         "sso",
+        caller.ip.as_deref(),
     )
     .await?;
     tracing::info!(user_id = %user.id, "SSO login succeeded");
