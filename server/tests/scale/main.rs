@@ -101,7 +101,7 @@ async fn two_instances_share_sessions_logout_and_throttling() {
 
     // Throttling counters are rows. One failure costs no wait; the second one (wherever it
     // happens) starts one. B has never seen this account fail, yet its first failure is the
-    // account's second: it answers with the wait, and A then refuses even the right password.
+    // account's second: it answers with the wait.
     let other = reqwest::Client::new();
     assert_eq!(login(&other, &a, "wrong one").await.status(), 401);
     let second = login(&other, &b, "wrong two").await;
@@ -113,10 +113,21 @@ async fn two_instances_share_sessions_logout_and_throttling() {
             .is_some_and(|s| s >= 1),
         "{body}"
     );
+    // After that wait (real time: these are server processes), A's next failure is the third and
+    // starts a wait of 3 s, which B then keeps even for the right password.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let third = login(&other, &a, "wrong three").await;
+    assert_eq!(third.status(), 429);
+    let body: serde_json::Value = third.json().await.unwrap();
     assert_eq!(
-        login(&other, &a, PASSWORD).await.status(),
+        body["LoginFailed"]["retry_after_secs"].as_u64(),
+        Some(3),
+        "{body}"
+    );
+    assert_eq!(
+        login(&other, &b, PASSWORD).await.status(),
         429,
-        "A waits as well"
+        "B waits as well"
     );
 }
 
