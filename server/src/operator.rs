@@ -138,12 +138,7 @@ pub async fn create(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceRes
 #[tracing::instrument(skip_all, fields(operator_id = %ctx.user_id))]
 pub async fn update(core: &Core, ctx: &Operator, form: ClientForm) -> ServiceResult<ClientSummary> {
     let settings = settings(&form)?;
-    let id = CompanyId::parse(&form.company_id)?;
-    let client = core
-        .store
-        .client_by_company_id(&id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let client = provisioning::client(core, &form.company_id).await?;
     let sso = sso::prepare(core, &sso_input(&form), Some(&client)).await?;
     let actor = Actor {
         user_id: Some(&ctx.user_id),

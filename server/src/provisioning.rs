@@ -148,13 +148,17 @@ pub async fn create_user(
     actor: Actor<'_>,
     input: UserInput,
 ) -> ServiceResult<UserRow> {
-    let company_id = CompanyId::parse(&input.company_id)?;
-    let client = core
-        .store
+    let client = client(core, &input.company_id).await?;
+    create_invited_user(core, actor, &client, input).await
+}
+
+/// The client with this company ID (typed by a person, so parsed here), or 404.
+pub async fn client(core: &Core, company_id: &str) -> ServiceResult<ClientRow> {
+    let company_id = CompanyId::parse(company_id)?;
+    core.store
         .client_by_company_id(&company_id)
         .await?
-        .ok_or(ServiceError::NotFound)?;
-    create_invited_user(core, actor, &client, input).await
+        .ok_or(ServiceError::NotFound)
 }
 
 pub async fn create_invited_user(

@@ -5,7 +5,7 @@ use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, EmailAddress, Invalid};
 use crate::error::{ServiceError, ServiceResult};
-use crate::provisioning::Actor;
+use crate::provisioning::{self, Actor};
 use crate::store::clients::ClientRow;
 use crate::store::sso::{SetSsoError, SsoSettingsRow};
 use openidconnect::RedirectUrl;
@@ -287,12 +287,7 @@ pub async fn configure(
     company_id: &str,
     input: SsoInput,
 ) -> ServiceResult<ClientRow> {
-    let id = CompanyId::parse(company_id)?;
-    let client = core
-        .store
-        .client_by_company_id(&id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let client = provisioning::client(core, company_id).await?;
     let prepared = prepare(core, &input, Some(&client)).await?;
     store_prepared(core, actor, &client, prepared).await
 }
