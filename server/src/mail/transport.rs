@@ -162,8 +162,8 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    #[tokio::test]
-    async fn without_smtp_mails_become_eml_files_in_the_outbox_folder() {
+    /// Sends a registration-like mail whose link holds `token` into a new folder; returns it.
+    async fn send_to_a_new_folder(token: &str) -> std::path::PathBuf {
         let dir =
             std::env::temp_dir().join(format!("promio-outbox-{}", uuid::Uuid::new_v4().simple()));
         let folder = Folder::new(dir.clone()).unwrap();
@@ -171,9 +171,17 @@ mod tests {
             .from("promio.connect <no-reply@promio.example>".parse().unwrap())
             .to("Erika <erika@acme.example>".parse().unwrap())
             .subject("Your promio.connect account")
-            .body("Set your password: https://login.example/set-password?token=abc\n".to_owned())
+            .body(format!(
+                "Set your password: https://login.example/set-password?token={token}\n"
+            ))
             .unwrap();
         folder.send(message).await.unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn without_smtp_mails_become_eml_files_in_the_outbox_folder() {
+        let dir = send_to_a_new_folder("abc").await;
         let files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -212,16 +220,7 @@ mod tests {
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
 
-        let dir =
-            std::env::temp_dir().join(format!("promio-outbox-{}", uuid::Uuid::new_v4().simple()));
-        let folder = Folder::new(dir.clone()).unwrap();
-        let message = Message::builder()
-            .from("promio.connect <no-reply@promio.example>".parse().unwrap())
-            .to("Erika <erika@acme.example>".parse().unwrap())
-            .subject("Your promio.connect account")
-            .body("Set your password: https://login.example/set-password?token=s3cr3t\n".to_owned())
-            .unwrap();
-        folder.send(message).await.unwrap();
+        let dir = send_to_a_new_folder("s3cr3t").await;
 
         let written = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         assert!(written.contains("mail written"), "{written}");
