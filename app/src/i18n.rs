@@ -146,6 +146,13 @@ pub enum T {
     UserSaved,
     UserDeactivated,
     UserReactivated,
+    Delete,
+    DeleteUserConfirm,
+    UserDeleted,
+    DeletionOn,
+    DeletionMonths,
+    InactivityMonths,
+    InactivityMonthsHint,
     Status,
     Actions,
     Invitation,
@@ -232,6 +239,14 @@ pub enum T {
     TestConnection,
     SsoRedirectUri,
     ConnectionOk,
+}
+
+/// The question before a user is deleted, naming them.
+pub fn delete_user_title(lang: Lang, who: &str) -> String {
+    match lang {
+        Lang::En => format!("Delete {who}?"),
+        Lang::De => format!("{who} löschen?"),
+    }
 }
 
 pub fn t(lang: Lang, key: T) -> &'static str {
@@ -411,6 +426,28 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::UserDeactivated, De) => "Der Benutzer wurde deaktiviert und überall abgemeldet.",
         (T::UserReactivated, En) => "The user has been reactivated.",
         (T::UserReactivated, De) => "Der Benutzer wurde reaktiviert.",
+        (T::Delete, En) => "Delete",
+        (T::Delete, De) => "Löschen",
+        (T::DeleteUserConfirm, En) => {
+            "The account and all its data are deleted now and cannot be restored. The audit log keeps its entries under a pseudonym, and the user name is free again."
+        }
+        (T::DeleteUserConfirm, De) => {
+            "Der Zugang und alle seine Daten werden jetzt gelöscht und lassen sich nicht wiederherstellen. Das Protokoll behält seine Einträge unter einem Pseudonym, und der Benutzername ist wieder frei."
+        }
+        (T::UserDeleted, En) => "The user has been deleted.",
+        (T::UserDeleted, De) => "Der Benutzer wurde gelöscht.",
+        (T::DeletionOn, En) => "Will be deleted on",
+        (T::DeletionOn, De) => "Wird gelöscht am",
+        (T::DeletionMonths, En) => "Delete deactivated users after (months)",
+        (T::DeletionMonths, De) => "Deaktivierte Benutzer löschen nach (Monaten)",
+        (T::InactivityMonths, En) => "Deactivate inactive users after (months)",
+        (T::InactivityMonths, De) => "Inaktive Benutzer deaktivieren nach (Monaten)",
+        (T::InactivityMonthsHint, En) => {
+            "3 to 36 months without a login; users are warned by mail 14 days before. Empty: never."
+        }
+        (T::InactivityMonthsHint, De) => {
+            "3 bis 36 Monate ohne Anmeldung; die Benutzer werden 14 Tage vorher per E-Mail gewarnt. Leer: nie."
+        }
         (T::Status, En) => "Status",
         (T::Status, De) => "Status",
         (T::Actions, En) => "Actions",

@@ -118,6 +118,8 @@ pub trait AdminService: Send + Sync + 'static {
         active: bool,
     ) -> Result<(), ApiError>;
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    /// Deletes a user at once (see `crate::api::delete_user`).
+    async fn delete_user(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     /// Releases a user's binding to an identity at their client's identity provider.
     async fn release_sso_binding(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError>;

@@ -72,7 +72,13 @@ async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserS
         }
     };
     let two_factor = user.has_totp();
+    let deletion_date = if user.status() == UserStatus::Deactivated {
+        crate::lifecycle::shown_deletion_date(core, &ctx.client, &user, ctx.lang).await?
+    } else {
+        None
+    };
     Ok(UserSummary {
+        deletion_date,
         status: user.status(),
         role: user.role(),
         id: user.id.into_string(),
@@ -291,6 +297,22 @@ pub async fn set_active(core: &Core, ctx: &Admin, id: String, active: bool) -> S
     }
 }
 
+/// Deletes a user of the administrator's client at once (see `crate::lifecycle`): not oneself,
+/// and operators only by operators.
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
+pub async fn delete_user(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
+    let user = own_user(core, ctx, &id).await?;
+    not_self(ctx, &user)?;
+    let by = crate::lifecycle::DeletedBy::Admin {
+        id: &ctx.admin.id,
+        ip: ctx.ip.as_deref(),
+    };
+    if !crate::lifecycle::delete_user(core, &ctx.client, &user, by).await? {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(())
+}
+
 /// Tells a user of the administrator's client about a change to their account.
 async fn mail_user(
     core: &Core,
@@ -366,8 +388,9 @@ pub async fn list_throttled(core: &Core, ctx: &Admin) -> ServiceResult<Vec<Throt
 pub async fn clear_throttle(core: &Core, ctx: &Admin, username: String) -> ServiceResult<()> {
     let company = crate::domain::CompanyId::parse(&ctx.client.company_id)?;
     let name = crate::domain::UserName::parse(&username)?;
-    if let Some(user) = core.store.user_by_name(&ctx.client.id, &name).await? {
-        may_act_on(ctx, &user)?;
+    let user = core.store.user_by_name(&ctx.client.id, &name).await?;
+    if let Some(user) = &user {
+        may_act_on(ctx, user)?;
     }
     if !core
         .store
@@ -379,6 +402,7 @@ pub async fn clear_throttle(core: &Core, ctx: &Admin, username: String) -> Servi
     let event = Event::new(AuditAction::LoginThrottleCleared, Outcome::Success)
         .client(Some(&ctx.client.id))
         .actor(Some(&ctx.admin.id))
+        .subject(user.as_ref().map(|u| &u.id))
         .detail(name.as_str())
         .ip(ctx.ip.as_deref());
     crate::audit::record(&core.store, event, core.clock.now()).await
@@ -560,10 +584,20 @@ async fn name_of(
         return Ok(name.clone());
     }
     let name = match kind {
-        Named::User => core.store.user_by_id(id).await?.map(|u| u.username),
-        Named::Client => core.store.client_by_id(id).await?.map(|c| c.company_id),
-    }
-    .unwrap_or_default();
+        // A user who is gone was deleted: the log names them by their pseudonym.
+        Named::User => core
+            .store
+            .user_by_id(id)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_else(|| crate::lifecycle::pseudonym(core, id)),
+        Named::Client => core
+            .store
+            .client_by_id(id)
+            .await?
+            .map(|c| c.company_id)
+            .unwrap_or_default(),
+    };
     cache.insert(id.to_owned(), name.clone());
     Ok(name)
 }

@@ -27,6 +27,8 @@ pub enum AuditAction {
     UserEmailChanged,
     UserDeactivated,
     UserReactivated,
+    /// A user deleted (at once, or after the client's retention); the subject is a pseudonym.
+    UserDeleted,
     UserRegistrationResent,
     UserResetSent,
     UserSessionsEnded,
@@ -55,7 +57,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action with a fixed name (the mail actions take the mail's kind).
-    pub const ALL: [AuditAction; 33] = [
+    pub const ALL: [AuditAction; 34] = [
         AuditAction::LoginPassword,
         AuditAction::LoginSecondFactor,
         AuditAction::LoginSso,
@@ -69,6 +71,7 @@ impl AuditAction {
         AuditAction::UserEmailChanged,
         AuditAction::UserDeactivated,
         AuditAction::UserReactivated,
+        AuditAction::UserDeleted,
         AuditAction::UserRegistrationResent,
         AuditAction::UserResetSent,
         AuditAction::UserSessionsEnded,
@@ -114,6 +117,7 @@ impl AuditAction {
             AuditAction::UserEmailChanged => "user.email_changed",
             AuditAction::UserDeactivated => "user.deactivated",
             AuditAction::UserReactivated => "user.reactivated",
+            AuditAction::UserDeleted => "user.deleted",
             AuditAction::UserRegistrationResent => "user.registration_resent",
             AuditAction::UserResetSent => "user.reset_sent",
             AuditAction::UserSessionsEnded => "user.sessions_ended",

@@ -42,6 +42,14 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Run one pass of the clean-up that every serving instance runs (expired sessions and links,
+    /// old counters, mails and audit rows, users past their client's retention).
+    Housekeeping,
+    /// Write a consistent copy of the SQLite database to FILE, also while the server runs.
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -74,6 +82,12 @@ enum ClientCommand {
         reset_link_hours: Option<i64>,
         #[arg(long = "require-2fa", value_name = "true|false")]
         require_2fa: Option<bool>,
+        /// Months after which deactivated users are deleted, 1 to 24 (6 by default).
+        #[arg(long, value_name = "N")]
+        deletion_months: Option<i64>,
+        /// Months without a login after which users are deactivated, 3 to 36, or never.
+        #[arg(long, value_name = "N|never")]
+        inactivity_months: Option<String>,
     },
     /// Connect a client to its identity provider (OpenID Connect), or turn SSO off with --off.
     /// The issuer's discovery document is fetched and checked first.
@@ -129,6 +143,14 @@ enum UserCommand {
         /// Read the password from standard input (the user is Active at once).
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Delete a user at once: the account and everything of it but the audit log, where a
+    /// pseudonym takes the user's place. The user name is free again.
+    Delete {
+        #[arg(long)]
+        company_id: String,
+        #[arg(long)]
+        username: String,
     },
 }
 
@@ -186,6 +208,36 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client_command(&core, cmd).await,
         Command::User(cmd) => user_command(&core, cmd).await,
+        Command::Housekeeping => {
+            let holder = crate::store::new_id();
+            match crate::housekeeping::run_once(&core, &holder)
+                .await
+                .map_err(explain)?
+            {
+                Some(report) => {
+                    for (table, n) in &report.deleted {
+                        println!("{table}: {n} deleted");
+                    }
+                    let l = report.lifecycle;
+                    println!(
+                        "users deactivated for inactivity: {}; notices mailed: {}",
+                        l.users_deactivated,
+                        l.deletion_notices + l.inactivity_notices
+                    );
+                    // The notices go out now; what fails stays queued for the server's worker.
+                    let _ = core.mailer.deliver_due().await;
+                    Ok(())
+                }
+                None => anyhow::bail!(
+                    "another instance is running housekeeping now; try again in a few minutes"
+                ),
+            }
+        }
+        Command::Backup { file } => {
+            crate::store::backup::write(&core.store, &file).await?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
     }
 }
 
@@ -204,6 +256,7 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
     );
     let worker = core.mailer.clone().spawn_worker();
     let core = Arc::new(core);
+    let housekeeping = crate::housekeeping::spawn(Arc::clone(&core));
     serve(Arc::clone(&core), listener, shutdown_signal()).await?;
     // Work that answered requests left behind them (a reset mail being queued) finishes first.
     if tokio::time::timeout(std::time::Duration::from_secs(10), core.background.idle())
@@ -213,6 +266,7 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("background work still running at shutdown");
     }
     worker.abort();
+    housekeeping.abort();
     Ok(())
 }
 
@@ -305,22 +359,40 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
             registration_link_hours,
             reset_link_hours,
             require_2fa,
+            deletion_months,
+            inactivity_months,
         } => {
+            let inactivity_months = match inactivity_months.as_deref().map(str::trim) {
+                None => None,
+                Some("never") | Some("") => Some(None),
+                Some(n) => Some(Some(n.parse::<i64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--inactivity-months: a number of months from 3 to 36, or never"
+                    )
+                })?)),
+            };
             let settings = ClientSettings {
                 name,
                 registration_link_hours,
                 reset_link_hours,
                 require_2fa,
+                deletion_months,
+                inactivity_months,
             };
             let client = provisioning::update_client(core, Actor::default(), &company_id, settings)
                 .await
                 .map_err(explain)?;
+            let inactivity = client
+                .inactivity_months
+                .map(|m| format!("after {m} months"))
+                .unwrap_or_else(|| "never".to_owned());
             println!(
-                "client {}: registration link {} h, reset link {} h, 2FA required: {}",
+                "client {}: registration link {} h, reset link {} h, 2FA required: {}, deactivated users deleted after {} months, inactive users deactivated: {inactivity}",
                 client.company_id,
                 client.registration_link_hours,
                 client.reset_link_hours,
-                client.requires_2fa()
+                client.requires_2fa(),
+                client.deletion_months,
             );
         }
         ClientCommand::Sso {
@@ -363,16 +435,66 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create {
-        company_id,
-        username,
-        email,
-        first_name,
-        last_name,
-        role,
-        language,
-        password_stdin,
-    } = cmd;
+    match cmd {
+        UserCommand::Delete {
+            company_id,
+            username,
+        } => delete_user(core, &company_id, &username).await,
+        UserCommand::Create {
+            company_id,
+            username,
+            email,
+            first_name,
+            last_name,
+            role,
+            language,
+            password_stdin,
+        } => {
+            let input = UserInput {
+                company_id,
+                username,
+                email,
+                first_name,
+                last_name,
+                role: Role::parse(&role)
+                    .ok_or_else(|| anyhow::anyhow!("--role: must be user, admin or operator"))?,
+                language,
+                password: None,
+            };
+            create_user(core, input, password_stdin).await
+        }
+    }
+}
+
+/// `user delete`: any client's user, operators included (the command line is the operators').
+async fn delete_user(core: &Core, company_id: &str, username: &str) -> anyhow::Result<()> {
+    let client = provisioning::client(core, company_id)
+        .await
+        .map_err(explain)?;
+    let name = crate::domain::UserName::parse(username).map_err(|e| explain(e.into()))?;
+    let user = core
+        .store
+        .user_by_name(&client.id, &name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--username: no such user in {}", client.company_id))?;
+    crate::lifecycle::delete_user(
+        core,
+        &client,
+        &user,
+        crate::lifecycle::DeletedBy::CommandLine,
+    )
+    .await
+    .map_err(explain)?;
+    println!(
+        "user {} of {} deleted ({} in the audit log)",
+        user.username,
+        client.company_id,
+        crate::lifecycle::pseudonym(core, &user.id)
+    );
+    Ok(())
+}
+
+async fn create_user(core: &Core, input: UserInput, password_stdin: bool) -> anyhow::Result<()> {
     let password = if password_stdin {
         let mut raw = String::new();
         std::io::stdin()
@@ -388,24 +510,9 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
     } else {
         None
     };
-    let role = Role::parse(&role)
-        .ok_or_else(|| anyhow::anyhow!("--role: must be user, admin or operator"))?;
-    let user = provisioning::create_user(
-        core,
-        Actor::default(),
-        UserInput {
-            company_id,
-            username,
-            email,
-            first_name,
-            last_name,
-            role,
-            language,
-            password,
-        },
-    )
-    .await
-    .map_err(explain)?;
+    let user = provisioning::create_user(core, Actor::default(), UserInput { password, ..input })
+        .await
+        .map_err(explain)?;
     println!("user {} created ({})", user.username, user.status.as_str());
     if user.status == UserStatus::Invited {
         // Send the registration mail now; if that fails, the server's outbox worker retries it.
@@ -440,6 +547,8 @@ fn explain(err: ServiceError) -> anyhow::Error {
                 Field::SsoClientSecret => "--client-secret",
                 Field::SsoDomains => "--domains",
                 Field::SsoEmailClaim => "--email-claim",
+                Field::DeletionMonths => "--deletion-months",
+                Field::InactivityMonths => "--inactivity-months",
             };
             let message = promio_app::api::ApiError::from(invalid).message(Lang::En);
             anyhow::anyhow!("{flag}: {message}")

@@ -37,6 +37,8 @@ pub const KEYS: &[&str] = &[
     "MAIL_TIME_ZONE",
     "MAIL_RETRY_SECONDS",
     "SSO_ALLOW_HTTP_ISSUER",
+    "AUDIT_RETENTION_DAYS",
+    "HOUSEKEEPING_MINUTES",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,10 @@ pub struct Settings {
     /// Whether an identity provider may be reached over plain http (on this machine's loopback
     /// only, for tests and local IdPs); `SSO_ALLOW_HTTP_ISSUER`, off by default.
     pub sso_allow_http_issuer: bool,
+    /// Audit rows older than this many days are deleted by housekeeping (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: i64,
+    /// How often each instance runs housekeeping, in seconds (`HOUSEKEEPING_MINUTES`).
+    pub housekeeping_secs: i64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -223,6 +229,8 @@ impl Settings {
         };
         let database_pool_size = number(&get, "DATABASE_POOL_SIZE", default_pool, 1, 1000)? as u32;
         let mail_retry_secs = number(&get, "MAIL_RETRY_SECONDS", 30, 1, 3600)?;
+        let audit_retention_days = number(&get, "AUDIT_RETENTION_DAYS", 730, 30, 36_500)?;
+        let housekeeping_minutes = number(&get, "HOUSEKEEPING_MINUTES", 10, 1, 24 * 60)?;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
                 return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
@@ -295,6 +303,8 @@ impl Settings {
             totp_issuer,
             trusted_proxies,
             sso_allow_http_issuer,
+            audit_retention_days,
+            housekeeping_secs: housekeeping_minutes * 60,
         })
     }
 

@@ -10,6 +10,17 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct Metrics {
     logins: Mutex<BTreeMap<(&'static str, String), u64>>,
+    housekeeping: Mutex<Housekeeping>,
+}
+
+/// What this instance's housekeeping passes did.
+#[derive(Default, Clone)]
+struct Housekeeping {
+    passes: u64,
+    last_pass: i64,
+    deleted: BTreeMap<&'static str, u64>,
+    deactivated: u64,
+    notices: u64,
 }
 
 impl Metrics {
@@ -17,6 +28,19 @@ impl Metrics {
     pub fn login(&self, method: &'static str, outcome: &str) {
         if let Ok(mut logins) = self.logins.lock() {
             *logins.entry((method, outcome.to_owned())).or_default() += 1;
+        }
+    }
+
+    /// Counts a housekeeping pass and what it deleted.
+    pub fn housekeeping(&self, report: &crate::housekeeping::Report, now: i64) {
+        if let Ok(mut h) = self.housekeeping.lock() {
+            h.passes += 1;
+            h.last_pass = now;
+            for (table, n) in &report.deleted {
+                *h.deleted.entry(table).or_default() += n;
+            }
+            h.deactivated += report.lifecycle.users_deactivated;
+            h.notices += report.lifecycle.deletion_notices + report.lifecycle.inactivity_notices;
         }
     }
 
@@ -88,6 +112,51 @@ pub async fn render(core: &Core) -> Result<String, sqlx::Error> {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
+    let housekeeping = core
+        .metrics
+        .housekeeping
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "# HELP promio_housekeeping_deleted_total Rows deleted by housekeeping, by table.\n# TYPE promio_housekeeping_deleted_total counter"
+    );
+    for table in crate::housekeeping::TABLES {
+        let n = housekeeping.deleted.get(table).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "promio_housekeeping_deleted_total{{table=\"{table}\"}} {n}"
+        );
+    }
+    let counters = [
+        (
+            "promio_housekeeping_passes_total",
+            "Housekeeping passes this instance ran (one instance at a time runs one).",
+            housekeeping.passes,
+        ),
+        (
+            "promio_housekeeping_users_deactivated_total",
+            "Users deactivated for inactivity.",
+            housekeeping.deactivated,
+        ),
+        (
+            "promio_housekeeping_notices_total",
+            "Mails about coming deletions and deactivations.",
+            housekeeping.notices,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP promio_housekeeping_last_pass_timestamp_seconds When this instance last finished a housekeeping pass (0: never).\n# TYPE promio_housekeeping_last_pass_timestamp_seconds gauge\npromio_housekeeping_last_pass_timestamp_seconds {}",
+        housekeeping.last_pass
+    );
     let (depth, age) = core.store.outbox_depth(core.clock.now()).await?;
     let _ = writeln!(
         out,

@@ -31,6 +31,10 @@ pub async fn summary(core: &Core, c: ClientRow) -> ServiceResult<ClientSummary> 
         active: c.is_active(),
         registration_link_hours: c.registration_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
         reset_link_hours: c.reset_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
+        deletion_months: c.deletion_months.clamp(0, i64::from(u32::MAX)) as u32,
+        inactivity_months: c
+            .inactivity_months
+            .map(|m| m.clamp(0, i64::from(u32::MAX)) as u32),
         company_id: c.company_id,
         name: c.name,
     })
@@ -63,6 +67,27 @@ fn hours(field: Field, raw: &str) -> Result<i64, Invalid> {
     provisioning::link_hours(field, n)
 }
 
+/// Whole months within `range`, as typed into the form; empty gives `None`.
+fn months_field(
+    field: Field,
+    range: std::ops::RangeInclusive<i64>,
+    raw: &str,
+) -> Result<Option<i64>, Invalid> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let out_of_range = Invalid {
+        field,
+        problem: Problem::OutOfRange {
+            min: *range.start() as u32,
+            max: *range.end() as u32,
+        },
+    };
+    let n: i64 = raw.parse().map_err(|_| out_of_range)?;
+    provisioning::months(field, range, n).map(Some)
+}
+
 fn settings(form: &ClientForm) -> Result<ClientSettings, Invalid> {
     Ok(ClientSettings {
         name: Some(form.name.clone()),
@@ -72,6 +97,18 @@ fn settings(form: &ClientForm) -> Result<ClientSettings, Invalid> {
         )?),
         reset_link_hours: Some(hours(Field::ResetLinkHours, &form.reset_link_hours)?),
         require_2fa: Some(form.require_2fa),
+        // Empty leaves the retention as it is (6 months for a new client).
+        deletion_months: months_field(
+            Field::DeletionMonths,
+            provisioning::DELETION_MONTHS,
+            &form.deletion_months,
+        )?,
+        // Empty: inactive users are never deactivated.
+        inactivity_months: Some(months_field(
+            Field::InactivityMonths,
+            provisioning::INACTIVITY_MONTHS,
+            &form.inactivity_months,
+        )?),
     })
 }
 

@@ -34,6 +34,30 @@ pub fn link_hours(field: Field, hours: i64) -> Result<i64, Invalid> {
     }
 }
 
+/// Months after which a client's deactivated users are deleted: 1 to 24 (6 by default).
+pub const DELETION_MONTHS: std::ops::RangeInclusive<i64> = 1..=24;
+/// Months without a login after which a client's users are deactivated, when the client has the rule.
+pub const INACTIVITY_MONTHS: std::ops::RangeInclusive<i64> = 3..=36;
+
+/// A number of months within `range`, or the message for `field`.
+pub fn months(
+    field: Field,
+    range: std::ops::RangeInclusive<i64>,
+    value: i64,
+) -> Result<i64, Invalid> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(Invalid {
+            field,
+            problem: Problem::OutOfRange {
+                min: *range.start() as u32,
+                max: *range.end() as u32,
+            },
+        })
+    }
+}
+
 fn taken(field: Field) -> ServiceError {
     ServiceError::Invalid(Invalid {
         field,
@@ -80,6 +104,9 @@ pub struct ClientSettings {
     pub registration_link_hours: Option<i64>,
     pub reset_link_hours: Option<i64>,
     pub require_2fa: Option<bool>,
+    pub deletion_months: Option<i64>,
+    /// `Some(None)` turns the inactivity rule off.
+    pub inactivity_months: Option<Option<i64>>,
 }
 
 pub async fn update_client(
@@ -104,17 +131,33 @@ pub async fn update_client(
             .map(|h| link_hours(Field::ResetLinkHours, h))
             .transpose()?,
         require_2fa: settings.require_2fa,
+        deletion_months: settings
+            .deletion_months
+            .map(|m| months(Field::DeletionMonths, DELETION_MONTHS, m))
+            .transpose()?,
+        inactivity_months: settings
+            .inactivity_months
+            .map(|m| {
+                m.map(|m| months(Field::InactivityMonths, INACTIVITY_MONTHS, m))
+                    .transpose()
+            })
+            .transpose()?,
     };
     let client = core
         .store
         .update_client(&company_id, &changes, core.clock.now())
         .await?
         .ok_or(ServiceError::NotFound)?;
+    let inactivity = match client.inactivity_months {
+        Some(m) => format!("{m} months"),
+        None => "never".to_owned(),
+    };
     let detail = format!(
-        "registration link {} h, reset link {} h, 2FA required: {}",
+        "registration link {} h, reset link {} h, 2FA required: {}, deleting deactivated users after {} months, deactivating inactive users: {inactivity}",
         client.registration_link_hours,
         client.reset_link_hours,
-        client.requires_2fa()
+        client.requires_2fa(),
+        client.deletion_months,
     );
     audit(
         core,

@@ -113,6 +113,10 @@ impl AdminService for Services {
         Ok(admin::reset_two_factor(&self.0, &self.admin(req).await?, id).await?)
     }
 
+    async fn delete_user(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(admin::delete_user(&self.0, &self.admin(req).await?, id).await?)
+    }
+
     async fn release_sso_binding(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
         Ok(sso::release_binding(&self.0, &self.admin(req).await?, id).await?)
     }

@@ -73,6 +73,8 @@ pub struct UserSummary {
     /// The user's client logs in with single sign-on (the account can be bound to an identity at
     /// its identity provider).
     pub sso: bool,
+    /// For a deactivated user: the day they will be deleted, in the reader's language.
+    pub deletion_date: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +230,13 @@ pub async fn set_user_active(id: String, active: bool) -> Result<(), ApiError> {
 
 /// Releases the user's binding to an identity at the client's identity provider: their next SSO
 /// login binds the account again.
+/// Deletes a user at once: their account, second factors, sessions, links and mails; the audit
+/// log keeps its rows under a pseudonym. Their user name is free again.
+#[server(prefix = "/api", endpoint = "users/delete")]
+pub async fn delete_user(id: String) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move { b.admin.delete_user(&req, id).await }).await
+}
+
 #[server(prefix = "/api", endpoint = "users/release-sso")]
 pub async fn release_sso_binding(id: String) -> Result<(), ApiError> {
     crate::ssr::call(|b, req| async move { b.admin.release_sso_binding(&req, id).await }).await

@@ -27,6 +27,8 @@ pub enum Field {
     SsoClientSecret,
     SsoDomains,
     SsoEmailClaim,
+    DeletionMonths,
+    InactivityMonths,
 }
 
 impl Field {
@@ -67,6 +69,10 @@ impl Field {
             (Field::SsoDomains, De) => "E-Mail-Domains",
             (Field::SsoEmailClaim, En) => "Email claim",
             (Field::SsoEmailClaim, De) => "E-Mail-Claim",
+            (Field::DeletionMonths, En) => "Delete deactivated users after (months)",
+            (Field::DeletionMonths, De) => "Deaktivierte Benutzer löschen nach (Monaten)",
+            (Field::InactivityMonths, En) => "Deactivate inactive users after (months)",
+            (Field::InactivityMonths, De) => "Inaktive Benutzer deaktivieren nach (Monaten)",
         }
     }
 }
@@ -390,6 +396,7 @@ fn german_accusative(field: Field) -> &'static str {
         Field::SsoClientSecret => "das Client-Secret",
         Field::SsoDomains => "mindestens eine E-Mail-Domain",
         Field::SsoEmailClaim => "den E-Mail-Claim",
+        Field::DeletionMonths | Field::InactivityMonths => "eine Anzahl Monate",
     }
 }
 

@@ -10,6 +10,10 @@ pub struct ClientSummary {
     pub name: String,
     pub registration_link_hours: u32,
     pub reset_link_hours: u32,
+    /// Months after which deactivated users are deleted.
+    pub deletion_months: u32,
+    /// Months without a login after which users are deactivated; `None`: never.
+    pub inactivity_months: Option<u32>,
     pub require_2fa: bool,
     pub active: bool,
     /// The client logs in through its own identity provider.
@@ -39,6 +43,10 @@ pub struct ClientForm {
     pub name: String,
     pub registration_link_hours: String,
     pub reset_link_hours: String,
+    /// Empty leaves it as it is (6 for a new client).
+    pub deletion_months: String,
+    /// Empty: never.
+    pub inactivity_months: String,
     pub require_2fa: bool,
     /// Empty turns single sign-on off.
     pub sso_issuer: String,
@@ -109,6 +117,10 @@ pub struct ClientFormInput {
     pub name: String,
     pub registration_link_hours: String,
     pub reset_link_hours: String,
+    #[serde(default)]
+    pub deletion_months: String,
+    #[serde(default)]
+    pub inactivity_months: String,
     pub require_2fa: Option<String>,
     #[serde(default)]
     pub sso_issuer: String,
@@ -130,6 +142,8 @@ impl From<ClientFormInput> for ClientForm {
             name: f.name,
             registration_link_hours: f.registration_link_hours,
             reset_link_hours: f.reset_link_hours,
+            deletion_months: f.deletion_months,
+            inactivity_months: f.inactivity_months,
             require_2fa: f.require_2fa.is_some(),
             sso_issuer: f.sso_issuer,
             sso_client_id: f.sso_client_id,

@@ -153,12 +153,24 @@ fn ClientFormView(
         .map(|c| c.reset_link_hours)
         .unwrap_or(24)
         .to_string();
+    let deletion = existing
+        .as_ref()
+        .map(|c| c.deletion_months)
+        .unwrap_or(6)
+        .to_string();
+    let inactivity = existing
+        .as_ref()
+        .and_then(|c| c.inactivity_months)
+        .map(|m| m.to_string())
+        .unwrap_or_default();
     let require = existing.as_ref().is_some_and(|c| c.require_2fa);
     let sso = existing.clone().unwrap_or_else(|| ClientSummary {
         company_id: String::new(),
         name: String::new(),
         registration_link_hours: 24,
         reset_link_hours: 24,
+        deletion_months: 6,
+        inactivity_months: None,
         require_2fa: false,
         active: true,
         sso: false,
@@ -194,6 +206,14 @@ fn ClientFormView(
             <label for="reset_link_hours">{tr(T::ResetLinkHours)}</label>
             <input id="reset_link_hours" name="reset_link_hours" type="text" inputmode="numeric"
                 value=reset.clone() aria-invalid=invalid(Field::ResetLinkHours)/>
+            <label for="deletion_months">{tr(T::DeletionMonths)}</label>
+            <input id="deletion_months" name="deletion_months" type="text" inputmode="numeric"
+                value=deletion.clone() aria-invalid=invalid(Field::DeletionMonths)/>
+            <label for="inactivity_months">{tr(T::InactivityMonths)}</label>
+            <input id="inactivity_months" name="inactivity_months" type="text" inputmode="numeric"
+                aria-describedby="inactivity_months_hint"
+                value=inactivity.clone() aria-invalid=invalid(Field::InactivityMonths)/>
+            <p class="hint" id="inactivity_months_hint">{tr(T::InactivityMonthsHint)}</p>
             <label class="check">
                 <input type="checkbox" name="require_2fa" value="on" checked=require/>
                 {tr(T::Require2fa)}

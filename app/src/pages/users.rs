@@ -4,7 +4,8 @@
 
 use super::use_hydrated;
 use crate::api::{
-    ClearThrottle, EndUserSessions, ReleaseSsoBinding, ResendRegistration, ResetUserTwoFactor,
+    ClearThrottle, DeleteUser, EndUserSessions, ReleaseSsoBinding, ResendRegistration,
+    ResetUserTwoFactor,
 };
 
 use crate::api::{
@@ -29,6 +30,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let (page, set_page) = signal(1u32);
     let (show_new, set_show_new) = signal(false);
     let (editing, set_editing) = signal(None::<UserSummary>);
+    // The user whose deletion waits for confirmation.
+    let (deleting, set_deleting) = signal(None::<UserSummary>);
     let feedback = super::Feedback::new();
     let error = feedback.error();
     // Whether the last activation change was a reactivation (the action's input is gone once it is done).
@@ -42,6 +45,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let reset_2fa = ServerAction::<ResetUserTwoFactor>::new();
     let end_sessions = ServerAction::<EndUserSessions>::new();
     let release_sso = ServerAction::<ReleaseSsoBinding>::new();
+    let delete = ServerAction::<DeleteUser>::new();
 
     // Each action reports its own outcome and refreshes the list.
     let report = move |outcome, ok| feedback.report(outcome, ok);
@@ -70,6 +74,13 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     });
     Effect::new(move |_| report(reset.value().get(), T::MailQueued));
     Effect::new(move |_| {
+        let outcome = delete.value().get();
+        if outcome.is_some() {
+            set_deleting.set(None);
+        }
+        report(outcome, T::UserDeleted)
+    });
+    Effect::new(move |_| {
         let ok = if reactivating.get_untracked() {
             T::UserReactivated
         } else {
@@ -89,7 +100,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                     + resend.version().get()
                     + reset.version().get()
                     + activate.version().get()
-                    + reset_2fa.version().get(),
+                    + reset_2fa.version().get()
+                    + delete.version().get(),
             )
         },
         |(search, status, page, _)| api::list_users(search, status, page),
@@ -160,6 +172,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                     }
                 })
         }}
+        {move || deleting.get().map(|user| view! { <ConfirmDelete user delete set_deleting/> })}
         <ThrottledList version=activate.version()/>
         <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
             {move || Suspend::new(async move {
@@ -206,6 +219,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                                                             reset_2fa
                                                             end_sessions
                                                             release_sso
+                                                            set_deleting
                                                         />
                                                     }
                                                 })
@@ -262,6 +276,7 @@ fn UserRow(
     reset_2fa: ServerAction<ResetUserTwoFactor>,
     end_sessions: ServerAction<EndUserSessions>,
     release_sso: ServerAction<ReleaseSsoBinding>,
+    set_deleting: WriteSignal<Option<UserSummary>>,
 ) -> impl IntoView {
     let hydrated = use_hydrated();
     let status = match user.status {
@@ -285,13 +300,17 @@ fn UserRow(
     let is_deactivated = user.status == UserStatus::Deactivated;
     let id = user.id.clone();
     let edited = user.clone();
+    let to_delete = user.clone();
+    let deletion = user.deletion_date.clone().map(|date| {
+        view! { <span class="hint deletion">{tr(T::DeletionOn)} " " {date}</span> }
+    });
     view! {
         <tr>
             <td>{name}</td>
             <td>{user.username.clone()}</td>
             <td>{user.email.clone()}</td>
             <td>{tr(role_text(user.role))}</td>
-            <td class="status">{tr(status)}</td>
+            <td class="status">{tr(status)} {deletion}</td>
             <td>{invitation}</td>
             <td class="actions">
                 {row_action(true, T::Edit, hydrated, move || {
@@ -329,8 +348,50 @@ fn UserRow(
                     set_reactivating.set(true);
                     activate.dispatch(SetUserActive { id: id.clone(), active: true });
                 })}
+                {row_action(true, T::Delete, hydrated, move || {
+                    set_show_new.set(false);
+                    set_editing.set(None);
+                    set_deleting.set(Some(to_delete.clone()));
+                })}
             </td>
         </tr>
+    }
+}
+
+/// Asks before a user is deleted, naming them; the focus moves into the question.
+#[component]
+fn ConfirmDelete(
+    user: UserSummary,
+    delete: ServerAction<DeleteUser>,
+    set_deleting: WriteSignal<Option<UserSummary>>,
+) -> impl IntoView {
+    let lang = use_lang();
+    let hydrated = use_hydrated();
+    let full = format!("{} {}", user.first_name, user.last_name);
+    let who = match full.trim() {
+        "" => user.username.clone(),
+        name => format!("{name} ({})", user.username),
+    };
+    let title = move || crate::i18n::delete_user_title(lang.get(), &who);
+    let cancel = NodeRef::<leptos::html::Button>::new();
+    cancel.on_load(|button| {
+        let _ = button.focus();
+    });
+    let id = user.id.clone();
+    view! {
+        <div class="confirm" role="dialog" aria-labelledby="delete_title" aria-describedby="delete_text">
+            <h2 id="delete_title">{title}</h2>
+            <p id="delete_text">{tr(T::DeleteUserConfirm)}</p>
+            <div class="buttons">
+                <button type="button" class="danger" disabled=move || !hydrated.get() || delete.pending().get()
+                    on:click=move |_| { delete.dispatch(DeleteUser { id: id.clone() }); }>
+                    {tr(T::Delete)}
+                </button>
+                <button type="button" class="secondary" node_ref=cancel on:click=move |_| set_deleting.set(None)>
+                    {tr(T::Cancel)}
+                </button>
+            </div>
+        </div>
     }
 }
 

@@ -382,6 +382,8 @@ mod tests {
             sso_client_secret: None,
             sso_email_claim: None,
             sso_jit: 0,
+            deletion_months: 6,
+            inactivity_months: None,
         }
     }
 
@@ -398,6 +400,7 @@ mod tests {
             language: "en".into(),
             password_hash: has_password.then(|| "$argon2id$...".into()),
             totp_enabled: totp.into(),
+            deactivated_at: None,
         }
     }
 

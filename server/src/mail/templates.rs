@@ -35,16 +35,38 @@ pub enum MailContent {
         login_link: String,
         new_email: String,
     },
+    /// To a client's administrators: deactivated users whose retention ends within a week.
+    DeletionsComing {
+        console_link: String,
+        users: Vec<DeletionNotice>,
+    },
+    /// To a user without a login for `months`: the account is deactivated at `deactivate_at`
+    /// unless they log in before.
+    InactivityWarning {
+        login_link: String,
+        months: i64,
+        deactivate_at: i64,
+    },
+}
+
+/// A user in the administrators' notice of coming deletions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionNotice {
+    pub name: String,
+    pub username: String,
+    pub at: i64,
 }
 
 /// Every kind of mail, as [`MailContent::kind`] names them (and the outbox stores them).
-pub const MAIL_KINDS: [&str; 6] = [
+pub const MAIL_KINDS: [&str; 8] = [
     "registration",
     "password_reset",
     "two_factor_reset",
     "failed_logins",
     "account_locked",
     "email_changed",
+    "deletions_coming",
+    "inactivity_warning",
 ];
 
 impl MailContent {
@@ -56,6 +78,8 @@ impl MailContent {
             MailContent::FailedLogins { .. } => "failed_logins",
             MailContent::AccountLocked { .. } => "account_locked",
             MailContent::EmailChanged { .. } => "email_changed",
+            MailContent::DeletionsComing { .. } => "deletions_coming",
+            MailContent::InactivityWarning { .. } => "inactivity_warning",
         }
     }
 }
@@ -111,6 +135,38 @@ pub fn format_time(at: i64, lang: Lang, tz: &TimeZone) -> String {
     }
 }
 
+/// A day as people write it, in `tz`: "1 June 2027", "1. Juni 2027".
+pub fn format_date(at: i64, lang: Lang, tz: &TimeZone) -> String {
+    let Ok(ts) = Timestamp::from_second(at) else {
+        return at.to_string();
+    };
+    let zoned = ts.to_zoned_datetime(tz.clone());
+    match lang {
+        Lang::En => zoned.strftime("%-d %B %Y").to_string(),
+        Lang::De => format!(
+            "{}. {} {}",
+            zoned.day(),
+            GERMAN_MONTHS[(zoned.month() as usize).saturating_sub(1) % 12],
+            zoned.year()
+        ),
+    }
+}
+
+const GERMAN_MONTHS: [&str; 12] = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+];
+
 pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rendered {
     let lang = to.lang;
 
@@ -144,6 +200,26 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
             _,
         ) => {
             return render_notice(login_link, to, Notice::EmailChanged(new_email));
+        }
+        (
+            MailContent::DeletionsComing {
+                console_link,
+                users,
+            },
+            _,
+        ) => {
+            return render_deletions(console_link, users, to, tz);
+        }
+        (
+            MailContent::InactivityWarning {
+                login_link,
+                months,
+                deactivate_at,
+            },
+            _,
+        ) => {
+            let date = format_date(*deactivate_at, lang, tz);
+            return render_notice(login_link, to, Notice::Inactive(*months, &date));
         }
         (MailContent::Registration { link, expires_at }, Lang::En) => (
             "Your promio.connect account",
@@ -245,6 +321,8 @@ fn escape(s: &str) -> String {
 
 /// A mail that tells the user about something that happened to their account.
 enum Notice<'a> {
+    /// Months without a login, and the day of the deactivation.
+    Inactive(i64, &'a str),
     TwoFactorReset,
     FailedLogins(i64),
     Locked(i64),
@@ -309,6 +387,24 @@ fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered
             ),
             "Anmelden:",
         ),
+        (Notice::Inactive(months, date), Lang::En) => (
+            "Your promio.connect account will be deactivated",
+            format!(
+                "nobody has logged in to your account (company ID {company}, user name {user}) for almost \
+                 {months} months. Your company deactivates unused accounts: yours will be deactivated on {date}. \
+                 To keep it, log in once before then; nothing else is needed."
+            ),
+            "Log in:",
+        ),
+        (Notice::Inactive(months, date), Lang::De) => (
+            "Ihr Zugang zu promio.connect wird deaktiviert",
+            format!(
+                "bei Ihrem Zugang (Firmen-ID {company}, Benutzername {user}) hat sich seit fast {months} Monaten \
+                 niemand angemeldet. Ihre Firma deaktiviert ungenutzte Zugänge: Ihrer wird am {date} deaktiviert. \
+                 Um ihn zu behalten, melden Sie sich vorher einmal an; mehr ist nicht nötig."
+            ),
+            "Anmelden:",
+        ),
         (Notice::TwoFactorReset, Lang::En) => (
             "Your two-factor authentication was reset",
             "your company's user administrator has turned off the two-factor authentication of your \
@@ -331,6 +427,82 @@ fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered
         Lang::De => format!("Hallo {},", to.display_name),
     };
     notice_mail(subject, &greeting, &body, action, link, to.lang)
+}
+
+/// The administrators' notice of coming deletions: who, and when.
+fn render_deletions(
+    console_link: &str,
+    users: &[DeletionNotice],
+    to: &Recipient<'_>,
+    tz: &TimeZone,
+) -> Rendered {
+    let company = to.company_id;
+    let lines: Vec<String> = users
+        .iter()
+        .map(|u| {
+            let date = format_date(u.at, to.lang, tz);
+            match to.lang {
+                Lang::En => format!("- {} ({}): {date}", u.name, u.username),
+                Lang::De => format!("- {} ({}): {date}", u.name, u.username),
+            }
+        })
+        .collect();
+    let count = users.len();
+    let (subject, intro, after, action, greeting) = match to.lang {
+        Lang::En => (
+            if count == 1 {
+                "A deactivated user will be deleted".to_owned()
+            } else {
+                format!("{count} deactivated users will be deleted")
+            },
+            format!(
+                "these deactivated users of {company} reach the end of their retention and will be deleted \
+                 with all their data on the day shown:"
+            ),
+            "To keep a user, reactivate them in User administration before then.",
+            "User administration:",
+            format!("Hello {},", to.display_name),
+        ),
+        Lang::De => (
+            if count == 1 {
+                "Ein deaktivierter Benutzer wird gelöscht".to_owned()
+            } else {
+                format!("{count} deaktivierte Benutzer werden gelöscht")
+            },
+            format!(
+                "diese deaktivierten Benutzer von {company} erreichen das Ende ihrer Aufbewahrungsfrist und \
+                 werden am genannten Tag mit allen ihren Daten gelöscht:"
+            ),
+            "Um einen Benutzer zu behalten, reaktivieren Sie ihn vorher in der Benutzerverwaltung.",
+            "Benutzerverwaltung:",
+            format!("Hallo {},", to.display_name),
+        ),
+    };
+    let list = lines.join("\n");
+    let body = format!("{intro}\n\n{list}\n\n{after}");
+    let text = format!("{greeting}\n\n{body}\n\n{action}\n{console_link}\n\n-- \npromio.connect\n");
+    let e = escape;
+    let items: String = lines
+        .iter()
+        .map(|l| format!("<li>{}</li>", e(l.trim_start_matches("- "))))
+        .collect();
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family: sans-serif; line-height: 1.5\"><p>{}</p><p>{}</p><ul>{items}</ul>\
+         <p>{}</p><p>{}<br><a href=\"{href}\">{href}</a></p><p>promio.connect</p></body></html>",
+        to.lang.code(),
+        e(&subject),
+        e(&greeting),
+        e(&intro),
+        e(after),
+        e(action),
+        href = e(console_link),
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
 }
 
 fn notice_mail(

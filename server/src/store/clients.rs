@@ -19,6 +19,10 @@ pub struct ClientRow {
     pub sso_client_secret: Option<String>,
     pub sso_email_claim: Option<String>,
     pub sso_jit: i64,
+    /// Months after which a deactivated user is deleted (1 to 24).
+    pub deletion_months: i64,
+    /// Months without a login after which a user is deactivated (3 to 36); `None`: never.
+    pub inactivity_months: Option<i64>,
 }
 
 impl ClientRow {
@@ -46,7 +50,7 @@ impl ClientRow {
     }
 }
 
-const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer, sso_client_id, sso_client_secret, sso_email_claim, sso_jit";
+const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer, sso_client_id, sso_client_secret, sso_email_claim, sso_jit, deletion_months, inactivity_months";
 
 /// Per-client settings an operator may change; `None` leaves a setting as it is.
 #[derive(Debug, Default, Clone)]
@@ -55,6 +59,9 @@ pub struct ClientChanges {
     pub registration_link_hours: Option<i64>,
     pub reset_link_hours: Option<i64>,
     pub require_2fa: Option<bool>,
+    pub deletion_months: Option<i64>,
+    /// `Some(None)` turns the inactivity rule off.
+    pub inactivity_months: Option<Option<i64>>,
 }
 
 impl Store {
@@ -115,7 +122,9 @@ impl Store {
                 registration_link_hours = COALESCE($3, registration_link_hours),
                 reset_link_hours = COALESCE($4, reset_link_hours),
                 require_2fa = COALESCE($5, require_2fa),
-                updated_at = $6
+                updated_at = $6,
+                deletion_months = COALESCE($7, deletion_months),
+                inactivity_months = CASE WHEN $8 = 1 THEN $9 ELSE inactivity_months END
              WHERE company_key = $1",
         )
         .bind(company_id.key())
@@ -124,6 +133,9 @@ impl Store {
         .bind(changes.reset_link_hours)
         .bind(changes.require_2fa.map(i64::from))
         .bind(now)
+        .bind(changes.deletion_months)
+        .bind(i64::from(changes.inactivity_months.is_some()))
+        .bind(changes.inactivity_months.flatten())
         .execute(self.pool())
         .await?;
         if updated.rows_affected() == 0 {

@@ -46,11 +46,12 @@ const LOOKUP: &str = "SELECT
         c.reset_link_hours AS c_reset_link_hours, c.require_2fa AS c_require_2fa,
         c.active AS c_active, c.sso_issuer AS c_sso_issuer, c.sso_client_id AS c_sso_client_id,
         c.sso_client_secret AS c_sso_client_secret, c.sso_email_claim AS c_sso_email_claim,
-        c.sso_jit AS c_sso_jit,
+        c.sso_jit AS c_sso_jit, c.deletion_months AS c_deletion_months,
+        c.inactivity_months AS c_inactivity_months,
         u.id AS u_id, u.client_id AS u_client_id, u.username AS u_username, u.email AS u_email,
         u.first_name AS u_first_name, u.last_name AS u_last_name, u.role AS u_role,
         u.status AS u_status, u.language AS u_language, u.password_hash AS u_password_hash,
-        u.totp_enabled AS u_totp_enabled,
+        u.totp_enabled AS u_totp_enabled, u.deactivated_at AS u_deactivated_at,
         t.key AS t_key, t.failures AS t_failures, t.blocked_until AS t_blocked_until,
         t.username AS t_username, t.notified_at AS t_notified_at
     FROM (SELECT 1 AS one) AS one
@@ -155,6 +156,8 @@ fn client_of(row: &AnyRow) -> Result<Option<ClientRow>, sqlx::Error> {
         sso_client_secret: row.try_get("c_sso_client_secret")?,
         sso_email_claim: row.try_get("c_sso_email_claim")?,
         sso_jit: row.try_get("c_sso_jit")?,
+        deletion_months: row.try_get("c_deletion_months")?,
+        inactivity_months: row.try_get("c_inactivity_months")?,
     }))
 }
 
@@ -174,6 +177,7 @@ fn user_of(row: &AnyRow) -> Result<Option<UserRow>, sqlx::Error> {
         language: row.try_get("u_language")?,
         password_hash: row.try_get("u_password_hash")?,
         totp_enabled: row.try_get("u_totp_enabled")?,
+        deactivated_at: row.try_get("u_deactivated_at")?,
     }))
 }
 
@@ -209,6 +213,7 @@ pub struct NewSession<'a> {
 
 /// PostgreSQL: one statement (data-modifying CTEs, so all three rows or none).
 const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key = $1),
+    active AS (UPDATE users SET last_activity_at = $4, inactivity_warned_at = NULL WHERE id = $3),
     started AS (
         INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
         VALUES ($2, $3, $4, $4, $5, $6))
@@ -216,10 +221,11 @@ const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key 
         outcome, detail, ip)
     VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
 
-/// SQLite: three statements sent to the connection at once, in one transaction (a connection
+/// SQLite: four statements sent to the connection at once, in one transaction (a connection
 /// whose statements fail is closed, which rolls back what they began; see `direct`).
 const SUCCESS_SQLITE: &str = "BEGIN IMMEDIATE;
     DELETE FROM throttle WHERE key = $1;
+    UPDATE users SET last_activity_at = $4, inactivity_warned_at = NULL WHERE id = $3;
     INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
     VALUES ($2, $3, $4, $4, $5, $6);
     INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,

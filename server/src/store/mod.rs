@@ -5,8 +5,10 @@
 //! the audit log) is a row here; nothing of it lives in process memory.
 
 pub mod audit;
+pub mod backup;
 pub mod clients;
 mod direct;
+pub mod lifecycle;
 pub mod links;
 pub mod login;
 pub mod outbox;

@@ -21,6 +21,7 @@ impl Store {
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
              VALUES ($1, $2, $3, $3, $4, $5)",
@@ -30,8 +31,17 @@ impl Store {
         .bind(now)
         .bind(ip)
         .bind(user_agent)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        // A login is activity: the inactivity rule (see `crate::lifecycle`) starts again.
+        sqlx::query(
+            "UPDATE users SET last_activity_at = $2, inactivity_warned_at = NULL WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

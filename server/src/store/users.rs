@@ -24,6 +24,8 @@ pub struct UserRow {
     /// The argon2id PHC string; never serialized, never logged.
     pub password_hash: Option<String>,
     pub totp_enabled: i64,
+    /// When the user was deactivated (the deletion date counts from it).
+    pub deactivated_at: Option<i64>,
 }
 
 impl UserRow {
@@ -40,7 +42,7 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled";
+const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at";
 
 pub struct NewUser<'a> {
     pub client_id: &'a str,
@@ -107,7 +109,15 @@ impl Store {
         status: UserStatus,
         now: UnixTime,
     ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
+        // Deactivation starts the count to deletion; reactivation stops it and counts as
+        // activity (the inactivity rule starts again).
+        let done = sqlx::query(
+            "UPDATE users SET status = $2, updated_at = $3, deletion_warned_at = NULL,
+                 deactivated_at = CASE WHEN $2 = 'deactivated' THEN COALESCE(deactivated_at, $3) END,
+                 last_activity_at = CASE WHEN $2 = 'deactivated' THEN last_activity_at ELSE $3 END,
+                 inactivity_warned_at = CASE WHEN $2 = 'deactivated' THEN inactivity_warned_at END
+             WHERE id = $1",
+        )
             .bind(user_id)
             .bind(status.as_str())
             .bind(now)
@@ -127,8 +137,9 @@ pub async fn insert(
     let status = user.status;
     let inserted = sqlx::query(
         "INSERT INTO users (id, client_id, username, username_key, email, email_key, first_name,
-            last_name, role, status, language, password_hash, password_changed_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+            last_name, role, status, language, password_hash, password_changed_at, created_at, updated_at,
+            last_activity_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14)
          ON CONFLICT (client_id, username_key) DO NOTHING",
     )
     .bind(&id)

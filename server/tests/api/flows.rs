@@ -120,6 +120,8 @@ async fn an_operator_principal_creates_a_client() {
         name: "Neu GmbH".into(),
         registration_link_hours: "24".into(),
         reset_link_hours: "2".into(),
+        deletion_months: "3".into(),
+        inactivity_months: String::new(),
         require_2fa: false,
         sso_issuer: String::new(),
         sso_client_id: String::new(),
@@ -130,7 +132,15 @@ async fn an_operator_principal_creates_a_client() {
     };
     let created = operator::create(&app.core, &ops, form).await.unwrap();
     assert_eq!(created.company_id, "NEU");
-    assert_eq!(client(&app, "NEU").await.reset_link_hours, 2);
+    let stored = client(&app, "NEU").await;
+    assert_eq!(
+        (
+            stored.reset_link_hours,
+            stored.deletion_months,
+            stored.inactivity_months
+        ),
+        (2, 3, None)
+    );
 }
 
 #[tokio::test]

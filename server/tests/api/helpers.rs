@@ -111,6 +111,52 @@ impl TestApp {
         }
     }
 
+    /// Another instance on the same database and clock (as a second server behind a load
+    /// balancer), without an HTTP listener.
+    pub async fn second_instance(&self) -> Arc<Core> {
+        let env: HashMap<String, String> = HashMap::from([
+            (
+                "DATABASE_URL".into(),
+                self.core.settings.database_url.clone(),
+            ),
+            (
+                "PUBLIC_URL".into(),
+                self.core.settings.public_url.to_string(),
+            ),
+            (
+                "SECRET_KEY".into(),
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            ),
+            ("HASH_WORKERS".into(), "1".into()),
+        ]);
+        let settings = Settings::from_sources(&env).expect("test settings");
+        let transport: Arc<dyn MailTransport> = self.mails.clone();
+        Arc::new(
+            Core::start_with(settings, Arc::new(self.clock.clone()), transport)
+                .await
+                .expect("start a second instance"),
+        )
+    }
+
+    /// Runs one housekeeping pass (as this instance) and returns what it did.
+    pub async fn housekeeping(&self) -> promio_server::housekeeping::Report {
+        self.core.background.idle().await;
+        promio_server::housekeeping::run_once(&self.core, "test")
+            .await
+            .expect("housekeeping")
+            .expect("no other instance holds the lease")
+    }
+
+    /// The rows of a table.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(self.core.store.pool())
+            .await
+            .expect("count rows")
+            .get::<i64, _>("n")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

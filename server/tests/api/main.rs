@@ -12,6 +12,7 @@ mod accounts;
 mod admin;
 mod flows;
 mod hardening;
+mod lifecycle;
 mod login;
 mod mail;
 mod metrics;

@@ -1,0 +1,252 @@
+//! Housekeeping: keeps every table bounded. Each instance runs a pass every `HOUSEKEEPING_MINUTES`,
+//! but only one at a time (the `housekeeping` lease row, taken as the outbox takes a mail), and
+//! `promio-connect housekeeping` runs one by hand. A pass deletes, in batches of a few hundred
+//! rows (so that no statement holds a lock a login would wait for long):
+//!
+//! | table | deleted when |
+//! |---|---|
+//! | `sessions` | idle or older than the session limits |
+//! | `login_challenges` | past their time (pending second factors) |
+//! | `sso_flows` | older than a round trip may take |
+//! | `link_tokens` | used, superseded or expired a week ago (the link page still says which) |
+//! | `throttle` | window and wait over for a day; a lock stays while its account exists |
+//! | `mail_outbox` | sent a week ago; not sent after 30 days |
+//! | `audit_events` | older than `AUDIT_RETENTION_DAYS` |
+//! | `users` | deactivated past their client's retention (see `crate::lifecycle`) |
+//!
+//! and runs the rest of the lifecycle (the administrators' notices, the inactivity rule).
+
+use crate::Core;
+use crate::error::ServiceResult;
+use crate::lifecycle;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The lease's name, and how long one pass may hold it before another instance may take over
+/// (renewed after every batch).
+const LEASE: &str = "housekeeping";
+const LEASE_SECS: i64 = 300;
+/// Rows per statement.
+pub const BATCH: i64 = 500;
+/// A pause between batches, in which logins get the database.
+const PAUSE: Duration = Duration::from_millis(5);
+const DAY: i64 = 86_400;
+/// Used, superseded and expired links stay this long, so that the link page can say what
+/// happened to a link.
+pub const LINK_KEEP_SECS: i64 = 7 * DAY;
+/// Sent mails stay this long (their bodies are emptied when sent).
+pub const SENT_MAIL_KEEP_SECS: i64 = 7 * DAY;
+/// A mail not sent after this long is given up.
+pub const UNSENT_MAIL_KEEP_SECS: i64 = 30 * DAY;
+
+/// What one pass deleted, per table, and what the lifecycle did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub deleted: Vec<(&'static str, u64)>,
+    pub lifecycle: lifecycle::LifecycleReport,
+}
+
+impl Report {
+    /// Rows deleted from `table` in this pass.
+    pub fn deleted_from(&self, table: &str) -> u64 {
+        self.deleted
+            .iter()
+            .filter(|(t, _)| *t == table)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// The tables housekeeping deletes from, as `/metrics` labels them.
+pub const TABLES: [&str; 9] = [
+    "users",
+    "sessions",
+    "login_challenges",
+    "sso_flows",
+    "link_tokens",
+    "throttle",
+    "mail_outbox",
+    "audit_events",
+    "recovery_codes",
+];
+
+/// A clean-up: which rows of a table go (see [`crate::store::Store::delete_batch`]).
+struct Cleanup {
+    table: &'static str,
+    key: &'static str,
+    condition: &'static str,
+}
+
+// The throttle clean-up spells the lock out as 100.
+const _: () = assert!(crate::throttle::LOCK_AFTER == 100);
+
+/// The clean-ups; `$1`, `$2`, `$3` are the times [`times`] gives each.
+const CLEANUPS: [Cleanup; 8] = [
+    Cleanup {
+        table: "sessions",
+        key: "token_hash",
+        // $1: idle since, $2: started before.
+        condition: "last_seen_at < $1 OR created_at < $2",
+    },
+    Cleanup {
+        table: "login_challenges",
+        key: "token_hash",
+        condition: "expires_at <= $1",
+    },
+    Cleanup {
+        table: "sso_flows",
+        key: "id_hash",
+        condition: "created_at < $1",
+    },
+    Cleanup {
+        table: "link_tokens",
+        key: "token_hash",
+        condition: "expires_at < $1 OR used_at < $1 OR superseded_at < $1",
+    },
+    Cleanup {
+        table: "throttle",
+        key: "key",
+        // $1: now, $2: a day ago. A password counter that reached the lock stays while its
+        // account exists (an administrator or a new password lets the user in again).
+        condition: "blocked_until <= $1 AND last_at < $2
+            AND NOT (key LIKE 'pw:%' AND failures >= 100 AND EXISTS (
+                SELECT 1 FROM users u JOIN clients c ON c.id = u.client_id
+                WHERE throttle.key = 'pw:' || c.company_key || ':' || u.username_key))",
+    },
+    Cleanup {
+        table: "mail_outbox",
+        key: "id",
+        // $1: sent before, $2: queued before (and never sent).
+        condition: "sent_at < $1 OR (sent_at IS NULL AND created_at < $2)",
+    },
+    Cleanup {
+        table: "audit_events",
+        key: "id",
+        condition: "created_at < $1",
+    },
+    // Listed last: what a deleted account left is gone with it already.
+    Cleanup {
+        table: "recovery_codes",
+        key: "code_hash",
+        condition: "used_at < $1",
+    },
+];
+
+/// The times a clean-up's condition compares with.
+fn times(core: &Core, table: &str) -> [i64; 3] {
+    let now = core.clock.now();
+    match table {
+        "sessions" => [
+            now - core.sessions.idle_secs,
+            now - core.sessions.absolute_secs,
+            0,
+        ],
+        "login_challenges" => [now, 0, 0],
+        "sso_flows" => [now - crate::sso::FLOW_TTL_SECS, 0, 0],
+        "link_tokens" => [now - LINK_KEEP_SECS, 0, 0],
+        "throttle" => [now, now - crate::throttle::ACCOUNT_RESET_AFTER, 0],
+        "mail_outbox" => [now - SENT_MAIL_KEEP_SECS, now - UNSENT_MAIL_KEEP_SECS, 0],
+        "audit_events" => [now - core.settings.audit_retention_days * DAY, 0, 0],
+        // A used recovery code counts for nothing; a day lets a concurrent check see it used.
+        "recovery_codes" => [now - DAY, 0, 0],
+        _ => [now, now, now],
+    }
+}
+
+/// One pass, if no other instance is running one (`None` then). `holder` names this instance.
+pub async fn run_once(core: &Core, holder: &str) -> ServiceResult<Option<Report>> {
+    if !core
+        .store
+        .take_lease(LEASE, holder, core.clock.now(), LEASE_SECS)
+        .await?
+    {
+        return Ok(None);
+    }
+    let result = pass(core, holder).await;
+    // Given back either way; a failed pass is tried again at the next interval.
+    core.store
+        .release_lease(LEASE, holder, core.clock.now())
+        .await?;
+    let report = result?;
+    core.metrics.housekeeping(&report, core.clock.now());
+    Ok(Some(report))
+}
+
+async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
+    let mut report = Report::default();
+    // The lifecycle first: the rows a deleted user leaves are deleted with the user.
+    let mut page = 0;
+    loop {
+        let (clients, _) = core.store.list_clients("", 100, page * 100).await?;
+        if clients.is_empty() {
+            break;
+        }
+        for client in &clients {
+            let done = lifecycle::run_for_client(core, client).await?;
+            report.lifecycle.users_deleted += done.users_deleted;
+            report.lifecycle.users_deactivated += done.users_deactivated;
+            report.lifecycle.deletion_notices += done.deletion_notices;
+            report.lifecycle.inactivity_notices += done.inactivity_notices;
+            renew(core, holder).await?;
+        }
+        page += 1;
+    }
+    report
+        .deleted
+        .push(("users", report.lifecycle.users_deleted));
+
+    for cleanup in &CLEANUPS {
+        let mut total = 0;
+        loop {
+            let n = core
+                .store
+                .delete_batch(
+                    cleanup.table,
+                    cleanup.key,
+                    cleanup.condition,
+                    times(core, cleanup.table),
+                    BATCH,
+                )
+                .await?;
+            total += n;
+            renew(core, holder).await?;
+            if (n as i64) < BATCH {
+                break;
+            }
+            tokio::time::sleep(PAUSE).await;
+        }
+        report.deleted.push((cleanup.table, total));
+    }
+    let deleted: u64 = report.deleted.iter().map(|(_, n)| n).sum();
+    tracing::info!(deleted, report = ?report.deleted, lifecycle = ?report.lifecycle, "housekeeping done");
+    Ok(report)
+}
+
+/// Keeps the lease while the pass runs.
+async fn renew(core: &Core, holder: &str) -> ServiceResult<()> {
+    core.store
+        .take_lease(LEASE, holder, core.clock.now(), LEASE_SECS)
+        .await?;
+    Ok(())
+}
+
+/// Runs a pass every `HOUSEKEEPING_MINUTES` (the first shortly after the start), until aborted.
+pub fn spawn(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+    let holder = crate::store::new_id();
+    let every = Duration::from_secs(core.settings.housekeeping_secs.max(60) as u64);
+    tokio::spawn(async move {
+        // Instances started together do not all try at the same moment.
+        let jitter = u64::from(rand::random::<u16>() % 30);
+        tokio::time::sleep(Duration::from_secs(30 + jitter)).await;
+        loop {
+            match run_once(&core, &holder).await {
+                Ok(Some(_)) | Ok(None) => {}
+                Err(e) => {
+                    let e: promio_app::api::ApiError = e.into();
+                    tracing::warn!(error = %e, "housekeeping failed; trying again later");
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}

@@ -1,0 +1,313 @@
+//! What the data lifecycle reads and writes (see `crate::lifecycle` and `crate::housekeeping`): the
+//! users due for a warning, a deletion or a deactivation, the erasure of one user, the clean-up of
+//! rows whose time is over, and the lease that lets one instance at a time do housekeeping.
+
+use super::Store;
+use super::users::UserRow;
+use crate::clock::UnixTime;
+use sqlx::AnyConnection;
+
+const USER_COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at";
+
+/// An audit row that names a user who is being deleted.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditMention {
+    pub id: String,
+    pub actor_user_id: Option<String>,
+    pub subject_user_id: Option<String>,
+    pub detail: String,
+    pub ip: Option<String>,
+}
+
+impl Store {
+    /// Takes (or renews) the lease `name` for `holder` until `now + secs`; false when another
+    /// holder has it. One conditional UPDATE, so two instances never both get it.
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixTime,
+        secs: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE leases SET holder = $2, until = $3 + $4
+             WHERE name = $1 AND (until <= $3 OR holder = $2)",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now)
+        .bind(secs)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives the lease back, so that the next instance need not wait for it to run out.
+    pub async fn release_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE leases SET until = $3 WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Runs one batch of a clean-up: `DELETE FROM {table} WHERE {key} IN (SELECT {key} … WHERE
+    /// {condition} LIMIT limit)`, with `now`-relative times bound as `$1`, `$2`, `$3`. Returns the
+    /// rows deleted. A small batch holds its locks only briefly, so logins never wait long.
+    pub async fn delete_batch(
+        &self,
+        table: &str,
+        key: &str,
+        condition: &str,
+        times: [i64; 3],
+        limit: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE {key} IN (
+                 SELECT {key} FROM {table} WHERE {condition} LIMIT $4)"
+        ))
+        .bind(times[0])
+        .bind(times[1])
+        .bind(times[2])
+        .bind(limit)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A client's deactivated users deactivated at or before `before`, oldest first; with
+    /// `unwarned`, only those whose administrators were not yet told of the deletion.
+    pub async fn deactivated_users(
+        &self,
+        client_id: &str,
+        before: UnixTime,
+        unwarned: bool,
+        limit: i64,
+    ) -> Result<Vec<(UserRow, Option<i64>)>, sqlx::Error> {
+        use sqlx::Row;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, deletion_warned_at FROM users
+             WHERE client_id = $1 AND status = 'deactivated' AND deactivated_at <= $2
+               AND ($3 = 0 OR deletion_warned_at IS NULL)
+             ORDER BY deactivated_at, id LIMIT $4"
+        ))
+        .bind(client_id)
+        .bind(before)
+        .bind(i64::from(unwarned))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let warned: Option<i64> = row.try_get("deletion_warned_at")?;
+                Ok((<UserRow as sqlx::FromRow<_>>::from_row(&row)?, warned))
+            })
+            .collect()
+    }
+
+    /// When the administrators were told that the user will be deleted, if they were.
+    pub async fn deletion_warned_at(&self, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT deletion_warned_at FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<i64>, _>("deletion_warned_at"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// A client's active users (not operators) whose last activity was at or before `before`;
+    /// `warned`: `None` those not yet warned, `Some(t)` those warned at or before `t`.
+    pub async fn inactive_users(
+        &self,
+        client_id: &str,
+        before: UnixTime,
+        warned: Option<UnixTime>,
+        limit: i64,
+    ) -> Result<Vec<(UserRow, i64)>, sqlx::Error> {
+        use sqlx::Row;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, last_activity_at FROM users
+             WHERE client_id = $1 AND status = 'active' AND role <> 'operator'
+               AND last_activity_at <= $2
+               AND (($3 = 0 AND inactivity_warned_at IS NULL)
+                    OR ($3 = 1 AND inactivity_warned_at <= $4))
+             ORDER BY last_activity_at, id LIMIT $5"
+        ))
+        .bind(client_id)
+        .bind(before)
+        .bind(i64::from(warned.is_some()))
+        .bind(warned.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let last: Option<i64> = row.try_get("last_activity_at")?;
+                Ok((
+                    <UserRow as sqlx::FromRow<_>>::from_row(&row)?,
+                    last.unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    /// The active administrators of a client (and its operators), who get its lifecycle mails.
+    pub async fn client_admins(&self, client_id: &str) -> Result<Vec<UserRow>, sqlx::Error> {
+        sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users
+             WHERE client_id = $1 AND status = 'active' AND role IN ('admin', 'operator')
+             ORDER BY username_key LIMIT 100"
+        ))
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await
+    }
+}
+
+/// Notes that the administrators were told of the user's deletion; false when they already were
+/// (another instance got there first), so that each warning is sent once.
+pub async fn mark_deletion_warned(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET deletion_warned_at = $2
+         WHERE id = $1 AND status = 'deactivated' AND deletion_warned_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Notes that the user was told of the coming deactivation; false when they already were or have
+/// logged in since `last_activity`.
+pub async fn mark_inactivity_warned(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    last_activity: UnixTime,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET inactivity_warned_at = $3
+         WHERE id = $1 AND status = 'active' AND inactivity_warned_at IS NULL
+           AND last_activity_at = $2",
+    )
+    .bind(user_id)
+    .bind(last_activity)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deactivates a user for inactivity, unless they have been active since `last_activity`.
+pub async fn deactivate_inactive(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    last_activity: UnixTime,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET status = 'deactivated', deactivated_at = $3, deletion_warned_at = NULL,
+             updated_at = $3
+         WHERE id = $1 AND status = 'active' AND last_activity_at = $2
+           AND inactivity_warned_at IS NOT NULL",
+    )
+    .bind(user_id)
+    .bind(last_activity)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The audit rows that name a user: by or about them, and the clearing of their login counter
+/// (whose detail is the user name as the administrator typed it).
+pub async fn audit_mentions(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    client_id: &str,
+    username_key: &str,
+) -> Result<Vec<AuditMention>, sqlx::Error> {
+    sqlx::query_as::<_, AuditMention>(
+        "SELECT id, actor_user_id, subject_user_id, detail, ip FROM audit_events
+         WHERE actor_user_id = $1 OR subject_user_id = $1
+            OR (client_id = $2 AND action = 'login.throttle_cleared' AND LOWER(detail) = $3)",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(username_key)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Rewrites an audit row's detail and address (the one change the log ever sees: a deleted
+/// person's pseudonym in place of what named them).
+pub async fn rewrite_audit(
+    conn: &mut AnyConnection,
+    id: &str,
+    detail: &str,
+    ip: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE audit_events SET detail = $2, ip = $3 WHERE id = $1")
+        .bind(id)
+        .bind(detail)
+        .bind(ip)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes everything of a user but the audit log: their counters (`throttle_keys`), mails,
+/// sessions, pending logins, links, recovery codes, and the user row itself. With
+/// `deactivated_before`, only a user who is still deactivated since then is deleted (a user
+/// reactivated meanwhile stays). Returns whether the user was deleted; on false, the caller rolls
+/// back.
+pub async fn erase_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    throttle_keys: &[String],
+    deactivated_before: Option<UnixTime>,
+) -> Result<bool, sqlx::Error> {
+    for key in throttle_keys {
+        sqlx::query("DELETE FROM throttle WHERE key = $1")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for table in [
+        "mail_outbox",
+        "sessions",
+        "login_challenges",
+        "link_tokens",
+        "recovery_codes",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let done = sqlx::query(
+        "DELETE FROM users WHERE id = $1
+           AND ($2 = 0 OR (status = 'deactivated' AND deactivated_at <= $3))",
+    )
+    .bind(user_id)
+    .bind(i64::from(deactivated_before.is_some()))
+    .bind(deactivated_before.unwrap_or(0))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
