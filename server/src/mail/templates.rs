@@ -608,4 +608,67 @@ mod tests {
         assert!(mail.html.contains("&lt;b&gt;Jörg&lt;/b&gt;") && !mail.html.contains("<b>Jörg"));
         assert!(mail.html.contains("token=a&amp;b"));
     }
+
+    #[test]
+    fn the_deletion_notice_lists_who_and_when_in_the_readers_language() {
+        let to = Recipient {
+            display_name: "Chef",
+            company_id: "ACME",
+            username: "chef",
+            lang: Lang::De,
+        };
+        let users = vec![
+            DeletionNotice {
+                name: "Erika Mustermann".into(),
+                username: "erika".into(),
+                at: 1_800_000_000,
+            },
+            DeletionNotice {
+                name: "<Max>".into(),
+                username: "max".into(),
+                at: 1_800_086_400,
+            },
+        ];
+        let content = MailContent::DeletionsComing {
+            console_link: "https://login.example/users".into(),
+            users,
+        };
+        let mail = render(&content, &to, &berlin());
+        assert_eq!(mail.subject, "2 deaktivierte Benutzer werden gelöscht");
+        assert!(
+            mail.text
+                .contains("- Erika Mustermann (erika): 15. Januar 2027")
+        );
+        assert!(mail.text.contains("- <Max> (max): 16. Januar 2027"));
+        assert!(mail.html.contains("&lt;Max&gt;") && !mail.html.contains("<Max>"));
+        assert_eq!(mail.text.matches("https://").count(), 1);
+        assert_eq!(content.kind(), "deletions_coming");
+    }
+
+    #[test]
+    fn the_inactivity_warning_says_when_and_how_to_keep_the_account() {
+        let to = Recipient {
+            display_name: "Erika",
+            company_id: "ACME",
+            username: "erika",
+            lang: Lang::En,
+        };
+        let content = MailContent::InactivityWarning {
+            login_link: "https://login.example/".into(),
+            months: 12,
+            deactivate_at: 1_800_000_000,
+        };
+        let mail = render(&content, &to, &berlin());
+        assert_eq!(
+            mail.subject,
+            "Your promio.connect account will be deactivated"
+        );
+        assert!(mail.text.contains("almost 12 months"));
+        assert!(mail.text.contains("deactivated on 15 January 2027"));
+        assert!(mail.text.contains("log in once before then"));
+        assert_eq!(
+            format_date(1_800_000_000, Lang::De, &berlin()),
+            "15. Januar 2027"
+        );
+    }
 }
