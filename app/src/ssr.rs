@@ -9,6 +9,7 @@ use crate::api::{
     AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SessionInfo, SsoCheck,
     ThrottledAccount,
 };
+use crate::api::{PasskeyInfo, PasskeyOptions, PasskeyStatus, SecondFactorMethods};
 use async_trait::async_trait;
 
 use http::header::{COOKIE, HeaderName, HeaderValue};
@@ -118,6 +119,8 @@ pub trait AdminService: Send + Sync + 'static {
         active: bool,
     ) -> Result<(), ApiError>;
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
+    /// Removes every passkey of a user (see `crate::api::remove_user_passkeys`).
+    async fn remove_passkeys(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     /// Deletes a user at once (see `crate::api::delete_user`).
     async fn delete_user(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     /// Releases a user's binding to an identity at their client's identity provider.
@@ -126,6 +129,46 @@ pub trait AdminService: Send + Sync + 'static {
     async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError>;
     /// The client's audit log (operators: every client's).
     async fn list_audit(&self, req: &RequestCtx, query: AuditQuery) -> Result<AuditPage, ApiError>;
+}
+
+/// Passkeys: registering, listing and removing one's own, and logging in with them.
+#[async_trait]
+pub trait PasskeyService: Send + Sync + 'static {
+    async fn status(&self, req: &RequestCtx) -> Result<PasskeyStatus, ApiError>;
+    async fn register_start(
+        &self,
+        req: &RequestCtx,
+        password: String,
+    ) -> Result<PasskeyOptions, ApiError>;
+    async fn register_finish(
+        &self,
+        req: &RequestCtx,
+        credential: String,
+        name: String,
+    ) -> Result<PasskeyInfo, ApiError>;
+    async fn rename(
+        &self,
+        req: &RequestCtx,
+        id: String,
+        name: String,
+    ) -> Result<PasskeyInfo, ApiError>;
+    async fn remove(&self, req: &RequestCtx, id: String, password: String) -> Result<(), ApiError>;
+    async fn login_start(&self, req: &RequestCtx) -> Result<PasskeyOptions, ApiError>;
+    async fn login_finish(
+        &self,
+        req: &RequestCtx,
+        credential: String,
+    ) -> Result<LoginOutcome, ApiError>;
+    async fn second_factor_methods(
+        &self,
+        req: &RequestCtx,
+    ) -> Result<SecondFactorMethods, ApiError>;
+    async fn second_factor_start(&self, req: &RequestCtx) -> Result<PasskeyOptions, ApiError>;
+    async fn second_factor_finish(
+        &self,
+        req: &RequestCtx,
+        credential: String,
+    ) -> Result<LoginOutcome, ApiError>;
 }
 
 /// Active sessions: a user's own, and an administrator ending all of a user's.
@@ -236,6 +279,7 @@ pub struct Backend {
     pub operator: Arc<dyn OperatorService>,
     pub sessions: Arc<dyn SessionService>,
     pub sso: Arc<dyn SsoService>,
+    pub passkeys: Arc<dyn PasskeyService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

@@ -89,6 +89,7 @@ async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserS
         email: user.email,
         invitation,
         sso: ctx.client.uses_sso(),
+        passkeys: user.passkeys.clamp(0, i64::from(u32::MAX)) as u32,
     })
 }
 
@@ -295,6 +296,30 @@ pub async fn set_active(core: &Core, ctx: &Admin, id: String, active: bool) -> S
         )
         .await
     }
+}
+
+/// Removes every passkey of a user of the administrator's client (a lost device); the user is
+/// told by mail. Not one's own (the Security page asks for the password there).
+#[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
+pub async fn remove_passkeys(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
+    let user = own_user(core, ctx, &id).await?;
+    not_self(ctx, &user)?;
+    let removed = core.store.delete_user_passkeys(&user.id).await?;
+    if removed == 0 {
+        return Ok(());
+    }
+    let content = templates::MailContent::PasskeysRemoved {
+        login_link: core.settings.public_url.to_string(),
+    };
+    mail_user(core, ctx, &user, content).await?;
+    audit(
+        core,
+        ctx,
+        &user,
+        AuditAction::PasskeyRemoved,
+        &format!("{removed} removed by an administrator"),
+    )
+    .await
 }
 
 /// Deletes a user of the administrator's client at once (see `crate::lifecycle`): not oneself,

@@ -16,6 +16,8 @@ pub enum AuditAction {
     LoginPassword,
     LoginSecondFactor,
     LoginSso,
+    /// A login with a passkey alone.
+    LoginPasskey,
     LoginThrottleCleared,
     Logout,
     /// A sensitive change confirmed with the password again.
@@ -46,6 +48,8 @@ pub enum AuditAction {
     TwoFactorDeactivated,
     TwoFactorRecoveryCodesRenewed,
     TwoFactorReset,
+    PasskeyAdded,
+    PasskeyRemoved,
     ClientCreated,
     ClientSettingsChanged,
     ClientSsoChanged,
@@ -57,10 +61,11 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action with a fixed name (the mail actions take the mail's kind).
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 37] = [
         AuditAction::LoginPassword,
         AuditAction::LoginSecondFactor,
         AuditAction::LoginSso,
+        AuditAction::LoginPasskey,
         AuditAction::LoginThrottleCleared,
         AuditAction::Logout,
         AuditAction::Reauth,
@@ -87,6 +92,8 @@ impl AuditAction {
         AuditAction::TwoFactorDeactivated,
         AuditAction::TwoFactorRecoveryCodesRenewed,
         AuditAction::TwoFactorReset,
+        AuditAction::PasskeyAdded,
+        AuditAction::PasskeyRemoved,
         AuditAction::ClientCreated,
         AuditAction::ClientSettingsChanged,
         AuditAction::ClientSsoChanged,
@@ -107,6 +114,7 @@ impl AuditAction {
             AuditAction::LoginPassword => "login.password",
             AuditAction::LoginSecondFactor => "login.second_factor",
             AuditAction::LoginSso => "login.sso",
+            AuditAction::LoginPasskey => "login.passkey",
             AuditAction::LoginThrottleCleared => "login.throttle_cleared",
             AuditAction::Logout => "logout",
             AuditAction::Reauth => "reauth",
@@ -133,6 +141,8 @@ impl AuditAction {
             AuditAction::TwoFactorDeactivated => "2fa.deactivated",
             AuditAction::TwoFactorRecoveryCodesRenewed => "2fa.recovery_codes_renewed",
             AuditAction::TwoFactorReset => "2fa.reset",
+            AuditAction::PasskeyAdded => "passkey.added",
+            AuditAction::PasskeyRemoved => "passkey.removed",
             AuditAction::ClientCreated => "client.created",
             AuditAction::ClientSettingsChanged => "client.settings_changed",
             AuditAction::ClientSsoChanged => "client.sso_changed",

@@ -88,6 +88,9 @@ enum ClientCommand {
         /// Months without a login after which users are deactivated, 3 to 36, or never.
         #[arg(long, value_name = "N|never")]
         inactivity_months: Option<String>,
+        /// Whether the client's users may use passkeys (on by default).
+        #[arg(long, value_name = "true|false")]
+        passkeys: Option<bool>,
     },
     /// Connect a client to its identity provider (OpenID Connect), or turn SSO off with --off.
     /// The issuer's discovery document is fetched and checked first.
@@ -361,6 +364,7 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
             require_2fa,
             deletion_months,
             inactivity_months,
+            passkeys,
         } => {
             let inactivity_months = match inactivity_months.as_deref().map(str::trim) {
                 None => None,
@@ -378,6 +382,7 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
                 require_2fa,
                 deletion_months,
                 inactivity_months,
+                passkeys,
             };
             let client = provisioning::update_client(core, Actor::default(), &company_id, settings)
                 .await

@@ -31,6 +31,9 @@ pub enum ServiceError {
     Gone,
     #[error("second factor failed")]
     SecondFactorFailed,
+    /// A passkey could not be used (refused, unknown, expired or replayed ceremony).
+    #[error("passkey failed")]
+    PasskeyFailed,
     #[error("too many attempts")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the pending login expired")]
@@ -91,6 +94,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Gone => ApiError::LinkUnusable,
             ServiceError::SecondFactorFailed => ApiError::SecondFactorFailed,
+            ServiceError::PasskeyFailed => ApiError::PasskeyFailed,
             ServiceError::TooManyAttempts { retry_after_secs } => {
                 ApiError::TooManyAttempts { retry_after_secs }
             }

@@ -8,6 +8,7 @@
 //! | `sessions` | idle or older than the session limits |
 //! | `login_challenges` | past their time (pending second factors) |
 //! | `sso_flows` | older than a round trip may take |
+//! | `webauthn_ceremonies` | passkey ceremonies past their 5 minutes |
 //! | `link_tokens` | used, superseded or expired a week ago (the link page still says which) |
 //! | `throttle` | window and wait over for a day; a lock stays while its account exists |
 //! | `mail_outbox` | sent a week ago; not sent after 30 days |
@@ -58,11 +59,12 @@ impl Report {
 }
 
 /// The tables housekeeping deletes from, as `/metrics` labels them.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "users",
     "sessions",
     "login_challenges",
     "sso_flows",
+    "webauthn_ceremonies",
     "link_tokens",
     "throttle",
     "mail_outbox",
@@ -81,7 +83,7 @@ struct Cleanup {
 const _: () = assert!(crate::throttle::LOCK_AFTER == 100);
 
 /// The clean-ups; `$1`, `$2`, `$3` are the times [`times`] gives each.
-const CLEANUPS: [Cleanup; 8] = [
+const CLEANUPS: [Cleanup; 9] = [
     Cleanup {
         table: "sessions",
         key: "token_hash",
@@ -97,6 +99,11 @@ const CLEANUPS: [Cleanup; 8] = [
         table: "sso_flows",
         key: "id_hash",
         condition: "created_at < $1",
+    },
+    Cleanup {
+        table: "webauthn_ceremonies",
+        key: "id_hash",
+        condition: "expires_at <= $1",
     },
     Cleanup {
         table: "link_tokens",
@@ -141,7 +148,7 @@ fn times(core: &Core, table: &str) -> [i64; 3] {
             now - core.sessions.absolute_secs,
             0,
         ],
-        "login_challenges" => [now, 0, 0],
+        "login_challenges" | "webauthn_ceremonies" => [now, 0, 0],
         "sso_flows" => [now - crate::sso::FLOW_TTL_SECS, 0, 0],
         "link_tokens" => [now - LINK_KEEP_SECS, 0, 0],
         "throttle" => [now, now - crate::throttle::ACCOUNT_RESET_AFTER, 0],

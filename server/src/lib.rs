@@ -17,6 +17,7 @@ pub mod links;
 pub mod mail;
 pub mod metrics;
 pub mod operator;
+pub mod passkeys;
 pub mod principal;
 pub mod provisioning;
 
@@ -56,6 +57,8 @@ pub struct Core {
     pub sso: sso::Sso,
     /// Work that requests start and do not wait for.
     pub background: background::Background,
+    /// The WebAuthn relying party (none when `PUBLIC_URL` has no domain name).
+    pub passkeys: passkeys::Passkeys,
 }
 
 impl Core {
@@ -109,6 +112,7 @@ impl Core {
         .with_retry_base(settings.mail_retry_secs)
         .with_time_zone(settings.time_zone.clone());
         let time_zone = settings.time_zone.clone();
+        let passkeys = passkeys::Passkeys::new(&settings.public_url);
         let core = Core {
             hasher: Hasher::new(settings.hash_workers, settings.hash_queue)?,
             cookies: CookiePolicy {
@@ -126,6 +130,7 @@ impl Core {
             time_zone,
             sso: sso::Sso::new()?,
             background: background::Background::default(),
+            passkeys,
         };
         provisioning::ensure_platform_client(&core)
             .await

@@ -32,6 +32,7 @@ pub async fn summary(core: &Core, c: ClientRow) -> ServiceResult<ClientSummary> 
         registration_link_hours: c.registration_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
         reset_link_hours: c.reset_link_hours.clamp(0, i64::from(u32::MAX)) as u32,
         deletion_months: c.deletion_months.clamp(0, i64::from(u32::MAX)) as u32,
+        passkeys: c.allows_passkeys() && !c.uses_sso(),
         inactivity_months: c
             .inactivity_months
             .map(|m| m.clamp(0, i64::from(u32::MAX)) as u32),
@@ -97,6 +98,7 @@ fn settings(form: &ClientForm) -> Result<ClientSettings, Invalid> {
         )?),
         reset_link_hours: Some(hours(Field::ResetLinkHours, &form.reset_link_hours)?),
         require_2fa: Some(form.require_2fa),
+        passkeys: form.passkeys,
         // Empty leaves the retention as it is (6 months for a new client).
         deletion_months: months_field(
             Field::DeletionMonths,

@@ -227,6 +227,8 @@ pub struct Caller {
     pub session_token: Option<String>,
     /// The hash of the SSO round trip's token the browser presented, if any.
     pub sso_flow_token: Option<String>,
+    /// The hash of the passkey ceremony's token the browser presented, if any.
+    pub passkey_token: Option<String>,
 }
 
 /// The caller of a request.
@@ -240,6 +242,7 @@ pub fn caller(core: &Core, req: &RequestCtx) -> Caller {
             .map(|a| a.chars().take(256).collect()),
         session_token: presented(core, req, cookies::SESSION),
         sso_flow_token: presented(core, req, crate::sso::FLOW_COOKIE),
+        passkey_token: presented(core, req, crate::passkeys::COOKIE),
     }
 }
 

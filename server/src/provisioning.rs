@@ -107,6 +107,7 @@ pub struct ClientSettings {
     pub deletion_months: Option<i64>,
     /// `Some(None)` turns the inactivity rule off.
     pub inactivity_months: Option<Option<i64>>,
+    pub passkeys: Option<bool>,
 }
 
 pub async fn update_client(
@@ -142,6 +143,7 @@ pub async fn update_client(
                     .transpose()
             })
             .transpose()?,
+        passkeys: settings.passkeys,
     };
     let client = core
         .store
@@ -153,10 +155,11 @@ pub async fn update_client(
         None => "never".to_owned(),
     };
     let detail = format!(
-        "registration link {} h, reset link {} h, 2FA required: {}, deleting deactivated users after {} months, deactivating inactive users: {inactivity}",
+        "registration link {} h, reset link {} h, 2FA required: {}, passkeys: {}, deleting deactivated users after {} months, deactivating inactive users: {inactivity}",
         client.registration_link_hours,
         client.reset_link_hours,
         client.requires_2fa(),
+        client.allows_passkeys(),
         client.deletion_months,
     );
     audit(

@@ -6,7 +6,7 @@ use crate::Core;
 use crate::auth::{cookies, login};
 use crate::error::{ServiceError, ServiceResult};
 use crate::principal::{Caller, CookieIntent, Flow, PendingKind};
-use crate::{admin, links, operator, principal, sso, two_factor};
+use crate::{admin, links, operator, passkeys, principal, sso, two_factor};
 use async_trait::async_trait;
 use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
@@ -16,9 +16,10 @@ use promio_app::api::{
     AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SsoCheck, ThrottledAccount,
 };
 use promio_app::api::{LoginForm, Me};
+use promio_app::api::{PasskeyInfo, PasskeyOptions, PasskeyStatus, SecondFactorMethods};
 use promio_app::ssr::{
-    AccountService, AdminService, AuthService, OperatorService, RequestCtx, SsoService,
-    TwoFactorService,
+    AccountService, AdminService, AuthService, OperatorService, PasskeyService, RequestCtx,
+    SsoService, TwoFactorService,
 };
 use std::sync::Arc;
 
@@ -111,6 +112,10 @@ impl AdminService for Services {
 
     async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
         Ok(admin::reset_two_factor(&self.0, &self.admin(req).await?, id).await?)
+    }
+
+    async fn remove_passkeys(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
+        Ok(admin::remove_passkeys(&self.0, &self.admin(req).await?, id).await?)
     }
 
     async fn delete_user(&self, req: &RequestCtx, id: String) -> Result<(), ApiError> {
@@ -209,6 +214,97 @@ impl TwoFactorService for Services {
     ) -> Result<Vec<String>, ApiError> {
         let session = self.session(req).await?;
         Ok(two_factor::new_recovery_codes(&self.0, &session, code, password).await?)
+    }
+}
+
+#[async_trait]
+impl PasskeyService for Services {
+    async fn status(&self, req: &RequestCtx) -> Result<PasskeyStatus, ApiError> {
+        Ok(passkeys::status(&self.0, &self.session(req).await?).await?)
+    }
+
+    async fn register_start(
+        &self,
+        req: &RequestCtx,
+        password: String,
+    ) -> Result<PasskeyOptions, ApiError> {
+        let who = self.enroller(req).await?;
+        let result = passkeys::register_start(&self.0, &who, password).await;
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn register_finish(
+        &self,
+        req: &RequestCtx,
+        credential: String,
+        name: String,
+    ) -> Result<PasskeyInfo, ApiError> {
+        let who = self.enroller(req).await?;
+        let caller = self.caller(req);
+        let result = passkeys::register_finish(&self.0, who, &caller, credential, name).await;
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn rename(
+        &self,
+        req: &RequestCtx,
+        id: String,
+        name: String,
+    ) -> Result<PasskeyInfo, ApiError> {
+        Ok(passkeys::rename(&self.0, &self.session(req).await?, id, name).await?)
+    }
+
+    async fn remove(&self, req: &RequestCtx, id: String, password: String) -> Result<(), ApiError> {
+        let session = self.session(req).await?;
+        let caller = self.caller(req);
+        Ok(passkeys::remove(&self.0, &session, &caller, id, password).await?)
+    }
+
+    async fn login_start(&self, req: &RequestCtx) -> Result<PasskeyOptions, ApiError> {
+        let result = passkeys::login_start(&self.0, &self.caller(req)).await;
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn login_finish(
+        &self,
+        req: &RequestCtx,
+        credential: String,
+    ) -> Result<LoginOutcome, ApiError> {
+        let result = passkeys::login_finish(&self.0, &self.caller(req), credential).await;
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn second_factor_methods(
+        &self,
+        req: &RequestCtx,
+    ) -> Result<SecondFactorMethods, ApiError> {
+        match principal::pending(&self.0, req, PendingKind::Code).await? {
+            Some(pending) => Ok(passkeys::second_factor_methods(&self.0, &pending).await?),
+            None => Ok(self.answer::<SecondFactorMethods>(req, Err(ServiceError::LoginExpired))?),
+        }
+    }
+
+    async fn second_factor_start(&self, req: &RequestCtx) -> Result<PasskeyOptions, ApiError> {
+        let result = match principal::pending(&self.0, req, PendingKind::Code).await? {
+            Some(pending) => passkeys::second_factor_start(&self.0, &pending).await,
+            None => Err(ServiceError::LoginExpired),
+        };
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn second_factor_finish(
+        &self,
+        req: &RequestCtx,
+        credential: String,
+    ) -> Result<LoginOutcome, ApiError> {
+        let caller = self.caller(req);
+        let result = match principal::pending(&self.0, req, PendingKind::Code).await? {
+            Some(pending) => {
+                passkeys::second_factor_finish(&self.0, pending, &caller, credential).await
+            }
+            None => Err(ServiceError::LoginExpired),
+        };
+        Ok(self.answer(req, result)?)
     }
 }
 

@@ -146,7 +146,11 @@ pub async fn check_second_factor(
 
 /// Confirms a sensitive action of a logged-in user: a login younger than [`REAUTH_SECS`], or the
 /// password again (counted on the account's login counter, with its waits and its lock).
-async fn reauthenticate(core: &Core, session: &Session, password: &str) -> ServiceResult<()> {
+pub(crate) async fn reauthenticate(
+    core: &Core,
+    session: &Session,
+    password: &str,
+) -> ServiceResult<()> {
     if password.is_empty() && core.clock.now() - session.created_at < REAUTH_SECS {
         return Ok(());
     }
@@ -260,14 +264,14 @@ pub enum Enroller {
 }
 
 impl Enroller {
-    fn user(&self) -> &UserRow {
+    pub(crate) fn user(&self) -> &UserRow {
         match self {
             Enroller::Session(s) => &s.user,
             Enroller::Pending(p) => &p.user,
         }
     }
 
-    fn client(&self) -> &ClientRow {
+    pub(crate) fn client(&self) -> &ClientRow {
         match self {
             Enroller::Session(s) => &s.client,
             Enroller::Pending(p) => &p.client,
@@ -462,7 +466,7 @@ pub async fn new_recovery_codes(
     Ok(codes)
 }
 
-async fn audit(
+pub(crate) async fn audit(
     core: &Core,
     ip: Option<&str>,
     user: &UserRow,

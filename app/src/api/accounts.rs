@@ -75,6 +75,8 @@ pub struct UserSummary {
     pub sso: bool,
     /// For a deactivated user: the day they will be deleted, in the reader's language.
     pub deletion_date: Option<String>,
+    /// How many passkeys the user has.
+    pub passkeys: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

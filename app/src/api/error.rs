@@ -130,6 +130,9 @@ pub enum ApiError {
     /// The two-factor or recovery code was wrong or already used.
     #[error("second factor failed")]
     SecondFactorFailed,
+    /// A passkey could not be used: refused, unknown, or its ceremony expired or was used.
+    #[error("passkey failed")]
+    PasskeyFailed,
     /// The state between password and second factor ended (expired, or too many wrong codes).
     #[error("login expired")]
     LoginExpired,
@@ -177,6 +180,7 @@ impl ApiError {
             ApiError::LoginFailed { .. }
             | ApiError::Unauthenticated
             | ApiError::SecondFactorFailed
+            | ApiError::PasskeyFailed
             | ApiError::LoginExpired => 401,
 
             ApiError::UseSso | ApiError::Forbidden => 403,
@@ -235,6 +239,12 @@ impl ApiError {
             }
             (ApiError::SecondFactorFailed, De) => {
                 "Der Zwei-Faktor-Code ist nicht korrekt oder wurde bereits verwendet.".to_owned()
+            }
+            (ApiError::PasskeyFailed, En) => {
+                "The passkey could not be used. Please try again, or log in with your password.".to_owned()
+            }
+            (ApiError::PasskeyFailed, De) => {
+                "Der Passkey konnte nicht verwendet werden. Bitte versuchen Sie es erneut oder melden Sie sich mit Ihrem Passwort an.".to_owned()
             }
             (ApiError::LoginExpired, En) => "Your login has expired. Please log in again.".to_owned(),
             (ApiError::LoginExpired, De) => {

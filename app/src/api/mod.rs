@@ -5,12 +5,14 @@
 mod accounts;
 mod error;
 mod operator;
+mod passkeys;
 mod sso;
 mod two_factor;
 
 pub use accounts::*;
 pub use error::{ApiError, Field, Problem};
 pub use operator::*;
+pub use passkeys::*;
 pub use sso::*;
 pub use two_factor::*;
 

@@ -14,6 +14,8 @@ pub struct ClientSummary {
     pub deletion_months: u32,
     /// Months without a login after which users are deactivated; `None`: never.
     pub inactivity_months: Option<u32>,
+    /// The client's users may use passkeys.
+    pub passkeys: bool,
     pub require_2fa: bool,
     pub active: bool,
     /// The client logs in through its own identity provider.
@@ -47,6 +49,8 @@ pub struct ClientForm {
     pub deletion_months: String,
     /// Empty: never.
     pub inactivity_months: String,
+    /// `None` leaves it as it is (on for a new client).
+    pub passkeys: Option<bool>,
     pub require_2fa: bool,
     /// Empty turns single sign-on off.
     pub sso_issuer: String,
@@ -121,6 +125,10 @@ pub struct ClientFormInput {
     pub deletion_months: String,
     #[serde(default)]
     pub inactivity_months: String,
+    /// The checkbox (sent only when ticked) and a hidden field that says the form had it, so that
+    /// a form without the checkbox leaves the setting as it is.
+    pub passkeys: Option<String>,
+    pub passkeys_shown: Option<String>,
     pub require_2fa: Option<String>,
     #[serde(default)]
     pub sso_issuer: String,
@@ -144,6 +152,7 @@ impl From<ClientFormInput> for ClientForm {
             reset_link_hours: f.reset_link_hours,
             deletion_months: f.deletion_months,
             inactivity_months: f.inactivity_months,
+            passkeys: f.passkeys_shown.map(|_| f.passkeys.is_some()),
             require_2fa: f.require_2fa.is_some(),
             sso_issuer: f.sso_issuer,
             sso_client_id: f.sso_client_id,

@@ -171,6 +171,7 @@ fn ClientFormView(
         reset_link_hours: 24,
         deletion_months: 6,
         inactivity_months: None,
+        passkeys: true,
         require_2fa: false,
         active: true,
         sso: false,

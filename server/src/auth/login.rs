@@ -69,10 +69,12 @@ pub enum PasswordStep {
 }
 
 /// The transition once the password has been checked (`password_ok` is false for a dummy check).
+/// `passkey_usable`: the user has a passkey their client allows, which is a second factor too.
 pub fn decide(
     client: Option<&ClientRow>,
     user: Option<&UserRow>,
     password_ok: bool,
+    passkey_usable: bool,
 ) -> PasswordStep {
     let Some(client) = client else {
         return PasswordStep::Failed(FailReason::UnknownCompany);
@@ -95,7 +97,7 @@ pub fn decide(
     if !client.is_active() {
         return PasswordStep::Failed(FailReason::ClientDeactivated);
     }
-    if user.has_totp() {
+    if user.has_totp() || passkey_usable {
         PasswordStep::PendingTotp
     } else if client.requires_2fa() {
         PasswordStep::PendingEnrolment
@@ -206,7 +208,11 @@ pub async fn password_step(
         .verify(hash, SecretString::from(password.expose().to_owned()))
         .await?;
 
-    let step = decide(client.as_ref(), user.as_ref(), password_ok);
+    let passkey_usable = match (&client, &user) {
+        (Some(c), Some(u)) => u.has_passkeys() && core.passkeys.for_client(c).is_some(),
+        _ => false,
+    };
+    let step = decide(client.as_ref(), user.as_ref(), password_ok, passkey_usable);
     let user = match (&step, user) {
         (PasswordStep::Failed(reason), user) => {
             record(
@@ -384,6 +390,7 @@ mod tests {
             sso_jit: 0,
             deletion_months: 6,
             inactivity_months: None,
+            passkeys: 1,
         }
     }
 
@@ -401,6 +408,7 @@ mod tests {
             password_hash: has_password.then(|| "$argon2id$...".into()),
             totp_enabled: totp.into(),
             deactivated_at: None,
+            passkeys: 0,
         }
     }
 
@@ -408,21 +416,21 @@ mod tests {
     fn every_credential_failure_is_a_failure() {
         let c = client(false, false, true);
         assert_eq!(
-            decide(None, None, false),
+            decide(None, None, false, false),
             PasswordStep::Failed(FailReason::UnknownCompany)
         );
         assert_eq!(
-            decide(Some(&c), None, false),
+            decide(Some(&c), None, false, false),
             PasswordStep::Failed(FailReason::UnknownUser)
         );
         let u = user("active", true, false);
         assert_eq!(
-            decide(Some(&c), Some(&u), false),
+            decide(Some(&c), Some(&u), false, false),
             PasswordStep::Failed(FailReason::WrongPassword)
         );
         let invited = user("invited", false, false);
         assert_eq!(
-            decide(Some(&c), Some(&invited), false),
+            decide(Some(&c), Some(&invited), false, false),
             PasswordStep::Failed(FailReason::NoPasswordYet)
         );
     }
@@ -432,13 +440,13 @@ mod tests {
         let c = client(false, false, true);
         let off = user("deactivated", true, false);
         assert_eq!(
-            decide(Some(&c), Some(&off), true),
+            decide(Some(&c), Some(&off), true, false),
             PasswordStep::Failed(FailReason::UserDeactivated)
         );
         let closed = client(false, false, false);
         let u = user("active", true, false);
         assert_eq!(
-            decide(Some(&closed), Some(&u), true),
+            decide(Some(&closed), Some(&u), true, false),
             PasswordStep::Failed(FailReason::ClientDeactivated)
         );
     }
@@ -448,19 +456,39 @@ mod tests {
         let plain = client(false, false, true);
         let strict = client(false, true, true);
         assert_eq!(
-            decide(Some(&plain), Some(&user("active", true, false)), true),
+            decide(
+                Some(&plain),
+                Some(&user("active", true, false)),
+                true,
+                false
+            ),
             PasswordStep::Session
         );
         assert_eq!(
-            decide(Some(&plain), Some(&user("active", true, true)), true),
+            decide(Some(&plain), Some(&user("active", true, true)), true, false),
             PasswordStep::PendingTotp
         );
         assert_eq!(
-            decide(Some(&strict), Some(&user("active", true, false)), true),
+            decide(
+                Some(&strict),
+                Some(&user("active", true, false)),
+                true,
+                false
+            ),
             PasswordStep::PendingEnrolment
         );
         assert_eq!(
-            decide(Some(&strict), Some(&user("active", true, true)), true),
+            decide(
+                Some(&strict),
+                Some(&user("active", true, true)),
+                true,
+                false
+            ),
+            PasswordStep::PendingTotp
+        );
+        // A usable passkey is a second factor too.
+        assert_eq!(
+            decide(Some(&plain), Some(&user("active", true, false)), true, true),
             PasswordStep::PendingTotp
         );
     }
@@ -469,9 +497,9 @@ mod tests {
     fn sso_clients_never_take_passwords() {
         let sso = client(true, false, true);
         assert_eq!(
-            decide(Some(&sso), Some(&user("active", true, false)), true),
+            decide(Some(&sso), Some(&user("active", true, false)), true, false),
             PasswordStep::UseSso
         );
-        assert_eq!(decide(Some(&sso), None, false), PasswordStep::UseSso);
+        assert_eq!(decide(Some(&sso), None, false, false), PasswordStep::UseSso);
     }
 }

@@ -122,7 +122,7 @@ impl Core {
     }
 
     /// Queues a mail to the user and wakes the delivery worker.
-    async fn mail_user(
+    pub(crate) async fn mail_user(
         &self,
         user: &UserRow,
         content: crate::mail::templates::MailContent,

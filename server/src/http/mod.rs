@@ -51,7 +51,8 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         two_factor: services.clone(),
         operator: services.clone(),
         sessions: services.clone(),
-        sso: services,
+        sso: services.clone(),
+        passkeys: services,
     };
 
     let context = move || {

@@ -35,6 +35,15 @@ pub enum MailContent {
         login_link: String,
         new_email: String,
     },
+    /// A passkey was added to the user's account.
+    PasskeyAdded {
+        login_link: String,
+        name: String,
+    },
+    /// An administrator removed the user's passkeys.
+    PasskeysRemoved {
+        login_link: String,
+    },
     /// To a client's administrators: deactivated users whose retention ends within a week.
     DeletionsComing {
         console_link: String,
@@ -58,7 +67,7 @@ pub struct DeletionNotice {
 }
 
 /// Every kind of mail, as [`MailContent::kind`] names them (and the outbox stores them).
-pub const MAIL_KINDS: [&str; 8] = [
+pub const MAIL_KINDS: [&str; 10] = [
     "registration",
     "password_reset",
     "two_factor_reset",
@@ -67,6 +76,8 @@ pub const MAIL_KINDS: [&str; 8] = [
     "email_changed",
     "deletions_coming",
     "inactivity_warning",
+    "passkey_added",
+    "passkeys_removed",
 ];
 
 impl MailContent {
@@ -80,6 +91,8 @@ impl MailContent {
             MailContent::EmailChanged { .. } => "email_changed",
             MailContent::DeletionsComing { .. } => "deletions_coming",
             MailContent::InactivityWarning { .. } => "inactivity_warning",
+            MailContent::PasskeyAdded { .. } => "passkey_added",
+            MailContent::PasskeysRemoved { .. } => "passkeys_removed",
         }
     }
 }
@@ -200,6 +213,12 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
             _,
         ) => {
             return render_notice(login_link, to, Notice::EmailChanged(new_email));
+        }
+        (MailContent::PasskeyAdded { login_link, name }, _) => {
+            return render_notice(login_link, to, Notice::PasskeyAdded(name));
+        }
+        (MailContent::PasskeysRemoved { login_link }, _) => {
+            return render_notice(login_link, to, Notice::PasskeysRemoved);
         }
         (
             MailContent::DeletionsComing {
@@ -323,6 +342,8 @@ fn escape(s: &str) -> String {
 enum Notice<'a> {
     /// Months without a login, and the day of the deactivation.
     Inactive(i64, &'a str),
+    PasskeyAdded(&'a str),
+    PasskeysRemoved,
     TwoFactorReset,
     FailedLogins(i64),
     Locked(i64),
@@ -384,6 +405,44 @@ fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered
                 "die Benutzerverwaltung Ihrer Firma hat die E-Mail-Adresse Ihres Zugangs (Firmen-ID {company}, \
                  Benutzername {user}) in {new_email} geändert. E-Mails zu Ihrem Zugang gehen nun dorthin. Haben Sie \
                  das nicht erwartet, wenden Sie sich bitte an Ihre Benutzerverwaltung."
+            ),
+            "Anmelden:",
+        ),
+        (Notice::PasskeyAdded(name), Lang::En) => (
+            "A passkey was added to your promio.connect account",
+            format!(
+                "a passkey named “{name}” was added to your account (company ID {company}, user name {user}). \
+                 It can now log you in. If this was not you, log in, remove it on your Security page, \
+                 set a new password and tell your user administrator."
+            ),
+            "Log in:",
+        ),
+        (Notice::PasskeyAdded(name), Lang::De) => (
+            "Ihrem Zugang zu promio.connect wurde ein Passkey hinzugefügt",
+            format!(
+                "Ihrem Zugang (Firmen-ID {company}, Benutzername {user}) wurde ein Passkey namens „{name}“ \
+                 hinzugefügt. Er kann Sie nun anmelden. Waren Sie das nicht, melden Sie sich an, entfernen Sie \
+                 ihn auf Ihrer Sicherheitsseite, legen Sie ein neues Passwort fest und informieren Sie Ihre \
+                 Benutzerverwaltung."
+            ),
+            "Anmelden:",
+        ),
+        (Notice::PasskeysRemoved, Lang::En) => (
+            "The passkeys of your promio.connect account were removed",
+            format!(
+                "your company's user administrator has removed the passkeys of your account (company ID \
+                 {company}, user name {user}). Log in with your password; you can add a passkey again on \
+                 your Security page. If you did not ask for this, please contact your user administrator."
+            ),
+            "Log in:",
+        ),
+        (Notice::PasskeysRemoved, Lang::De) => (
+            "Die Passkeys Ihres Zugangs zu promio.connect wurden entfernt",
+            format!(
+                "die Benutzerverwaltung Ihrer Firma hat die Passkeys Ihres Zugangs (Firmen-ID {company}, \
+                 Benutzername {user}) entfernt. Melden Sie sich mit Ihrem Passwort an; auf Ihrer \
+                 Sicherheitsseite können Sie wieder einen Passkey hinzufügen. Haben Sie das nicht veranlasst, \
+                 wenden Sie sich bitte an Ihre Benutzerverwaltung."
             ),
             "Anmelden:",
         ),

@@ -23,6 +23,8 @@ pub struct ClientRow {
     pub deletion_months: i64,
     /// Months without a login after which a user is deactivated (3 to 36); `None`: never.
     pub inactivity_months: Option<i64>,
+    /// Whether the client's users may use passkeys (on by default; never for SSO clients).
+    pub passkeys: i64,
 }
 
 impl ClientRow {
@@ -39,6 +41,11 @@ impl ClientRow {
         self.require_2fa != 0
     }
 
+    /// The operators allow passkeys for this client (see also `uses_sso`).
+    pub fn allows_passkeys(&self) -> bool {
+        self.passkeys != 0
+    }
+
     pub fn is_active(&self) -> bool {
         self.active != 0
     }
@@ -50,7 +57,7 @@ impl ClientRow {
     }
 }
 
-const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer, sso_client_id, sso_client_secret, sso_email_claim, sso_jit, deletion_months, inactivity_months";
+const COLUMNS: &str = "id, company_id, name, registration_link_hours, reset_link_hours, require_2fa, active, sso_issuer, sso_client_id, sso_client_secret, sso_email_claim, sso_jit, deletion_months, inactivity_months, passkeys";
 
 /// Per-client settings an operator may change; `None` leaves a setting as it is.
 #[derive(Debug, Default, Clone)]
@@ -62,6 +69,7 @@ pub struct ClientChanges {
     pub deletion_months: Option<i64>,
     /// `Some(None)` turns the inactivity rule off.
     pub inactivity_months: Option<Option<i64>>,
+    pub passkeys: Option<bool>,
 }
 
 impl Store {
@@ -124,7 +132,8 @@ impl Store {
                 require_2fa = COALESCE($5, require_2fa),
                 updated_at = $6,
                 deletion_months = COALESCE($7, deletion_months),
-                inactivity_months = CASE WHEN $8 = 1 THEN $9 ELSE inactivity_months END
+                inactivity_months = CASE WHEN $8 = 1 THEN $9 ELSE inactivity_months END,
+                passkeys = COALESCE($10, passkeys)
              WHERE company_key = $1",
         )
         .bind(company_id.key())
@@ -136,6 +145,7 @@ impl Store {
         .bind(changes.deletion_months)
         .bind(i64::from(changes.inactivity_months.is_some()))
         .bind(changes.inactivity_months.flatten())
+        .bind(changes.passkeys.map(i64::from))
         .execute(self.pool())
         .await?;
         if updated.rows_affected() == 0 {

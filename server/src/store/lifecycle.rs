@@ -7,7 +7,7 @@ use super::users::UserRow;
 use crate::clock::UnixTime;
 use sqlx::AnyConnection;
 
-const USER_COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at";
+const USER_COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys";
 
 /// An audit row that names a user who is being deleted.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -289,6 +289,8 @@ pub async fn erase_user(
             .await?;
     }
     for table in [
+        "passkeys",
+        "webauthn_ceremonies",
         "mail_outbox",
         "sessions",
         "login_challenges",

@@ -47,11 +47,12 @@ const LOOKUP: &str = "SELECT
         c.active AS c_active, c.sso_issuer AS c_sso_issuer, c.sso_client_id AS c_sso_client_id,
         c.sso_client_secret AS c_sso_client_secret, c.sso_email_claim AS c_sso_email_claim,
         c.sso_jit AS c_sso_jit, c.deletion_months AS c_deletion_months,
-        c.inactivity_months AS c_inactivity_months,
+        c.inactivity_months AS c_inactivity_months, c.passkeys AS c_passkeys,
         u.id AS u_id, u.client_id AS u_client_id, u.username AS u_username, u.email AS u_email,
         u.first_name AS u_first_name, u.last_name AS u_last_name, u.role AS u_role,
         u.status AS u_status, u.language AS u_language, u.password_hash AS u_password_hash,
         u.totp_enabled AS u_totp_enabled, u.deactivated_at AS u_deactivated_at,
+        (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS u_passkeys,
         t.key AS t_key, t.failures AS t_failures, t.blocked_until AS t_blocked_until,
         t.username AS t_username, t.notified_at AS t_notified_at
     FROM (SELECT 1 AS one) AS one
@@ -158,6 +159,7 @@ fn client_of(row: &AnyRow) -> Result<Option<ClientRow>, sqlx::Error> {
         sso_jit: row.try_get("c_sso_jit")?,
         deletion_months: row.try_get("c_deletion_months")?,
         inactivity_months: row.try_get("c_inactivity_months")?,
+        passkeys: row.try_get("c_passkeys")?,
     }))
 }
 
@@ -178,6 +180,7 @@ fn user_of(row: &AnyRow) -> Result<Option<UserRow>, sqlx::Error> {
         password_hash: row.try_get("u_password_hash")?,
         totp_enabled: row.try_get("u_totp_enabled")?,
         deactivated_at: row.try_get("u_deactivated_at")?,
+        passkeys: row.try_get("u_passkeys")?,
     }))
 }
 

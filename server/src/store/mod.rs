@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod login;
 pub mod outbox;
+pub mod passkeys;
 pub mod sessions;
 pub mod sso;
 pub mod throttle;

@@ -26,6 +26,8 @@ pub struct UserRow {
     pub totp_enabled: i64,
     /// When the user was deactivated (the deletion date counts from it).
     pub deactivated_at: Option<i64>,
+    /// How many passkeys the user has.
+    pub passkeys: i64,
 }
 
 impl UserRow {
@@ -40,9 +42,13 @@ impl UserRow {
     pub fn has_totp(&self) -> bool {
         self.totp_enabled != 0
     }
+
+    pub fn has_passkeys(&self) -> bool {
+        self.passkeys > 0
+    }
 }
 
-const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at";
+const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys";
 
 pub struct NewUser<'a> {
     pub client_id: &'a str,

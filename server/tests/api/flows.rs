@@ -122,6 +122,7 @@ async fn an_operator_principal_creates_a_client() {
         reset_link_hours: "2".into(),
         deletion_months: "3".into(),
         inactivity_months: String::new(),
+        passkeys: None,
         require_2fa: false,
         sso_issuer: String::new(),
         sso_client_id: String::new(),

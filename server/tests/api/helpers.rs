@@ -56,7 +56,16 @@ impl TestApp {
         Self::spawn_at(now, &[]).await
     }
 
+    /// An app whose `PUBLIC_URL` names `localhost` (passkeys need a domain name).
+    pub async fn spawn_on_localhost() -> TestApp {
+        Self::spawn_full(START, &[], "localhost").await
+    }
+
     pub async fn spawn_at(start: i64, extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_full(start, extra, "127.0.0.1").await
+    }
+
+    async fn spawn_full(start: i64, extra: &[(&str, &str)], public_host: &str) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a port");
@@ -66,7 +75,10 @@ impl TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), database_url),
             ("LEPTOS_SITE_ADDR".into(), addr.to_string()),
-            ("PUBLIC_URL".into(), format!("http://{addr}")),
+            (
+                "PUBLIC_URL".into(),
+                format!("http://{public_host}:{}", addr.port()),
+            ),
             (
                 "SECRET_KEY".into(),
                 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),

@@ -17,6 +17,7 @@ mod login;
 mod mail;
 mod metrics;
 mod operator;
+mod passkeys;
 
 mod pages;
 mod security;

@@ -1,0 +1,693 @@
+//! Passkeys (WebAuthn, with webauthn-rs): added on the Security page (or in the enrolment a client
+//! that requires 2FA asks for), used as the second factor after the password, or alone on the
+//! login page with a discoverable credential (which names the user, and so the client).
+//!
+//! - The relying party is the host of `PUBLIC_URL`; with an IP address there are no passkeys.
+//!   They are off for SSO clients (their IdP does this) and where an operator turned them off.
+//! - A ceremony's state (webauthn-rs's, serialised) is a row keyed by the SHA-256 of a secret in a
+//!   short-lived cookie: any instance finishes what another began, each ceremony once, within 5
+//!   minutes.
+//! - webauthn-rs requires user verification for passkeys (a PIN or biometric on the device), so a
+//!   passkey is two factors on its own; sign counters and backup flags are checked by it and stored
+//!   after every use; attestation is not asked for.
+//! - A user with a usable passkey has a second factor: after the password they give a code or use
+//!   the passkey.
+
+use crate::Core;
+use crate::audit::{AuditAction, Event, Outcome};
+use crate::auth::cookies;
+use crate::auth::token;
+use crate::error::{ServiceError, ServiceResult};
+use crate::mail::templates::MailContent;
+use crate::principal::{Caller, CookieIntent, Flow, Pending, Session};
+use crate::store::clients::ClientRow;
+use crate::store::passkeys::PasskeyRow;
+use crate::store::users::{UserRow, UserStatus};
+use crate::two_factor::Enroller;
+use base64::Engine;
+use promio_app::api::SecondFactorMethods;
+use promio_app::api::{LoginOutcome, PasskeyInfo, PasskeyOptions, PasskeyStatus};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+/// The cookie that holds a ceremony's secret.
+pub const COOKIE: &str = "passkey";
+/// How long a ceremony may take.
+pub const CEREMONY_SECS: i64 = 5 * 60;
+/// The longest passkey name.
+pub const NAME_MAX: usize = 64;
+/// Logins with a passkey begun per address and window (the login page begins one per view, for
+/// the browser's autofill).
+pub const LOGIN_STARTS_PER_IP: i64 = 60;
+const LOGIN_STARTS_WINDOW: i64 = 5 * 60;
+
+/// The relying party, when `PUBLIC_URL` names a domain.
+pub struct Passkeys {
+    webauthn: Option<Webauthn>,
+}
+
+impl Passkeys {
+    /// The relying party for `public_url`: its host as the RP ID (a domain name; `localhost` in
+    /// tests), its origin as the one allowed origin. `None` for an IP address.
+    pub fn new(public_url: &Url) -> Passkeys {
+        let webauthn = public_url.domain().and_then(|rp_id| {
+            WebauthnBuilder::new(rp_id, public_url)
+                .and_then(|b| b.rp_name("promio.connect").build())
+                .map_err(|e| tracing::warn!(error = %e, "passkeys are off: PUBLIC_URL cannot be their relying party"))
+                .ok()
+        });
+        Passkeys { webauthn }
+    }
+
+    /// The relying party, if passkeys work in this deployment at all.
+    pub fn relying_party(&self) -> Option<&Webauthn> {
+        self.webauthn.as_ref()
+    }
+
+    /// The relying party for a client's users, when they may use passkeys.
+    pub fn for_client(&self, client: &ClientRow) -> Option<&Webauthn> {
+        if client.uses_sso() || !client.allows_passkeys() {
+            return None;
+        }
+        self.relying_party()
+    }
+}
+
+/// What a ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Register,
+    SecondFactor,
+    Login,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Register => "register",
+            Kind::SecondFactor => "second_factor",
+            Kind::Login => "login",
+        }
+    }
+}
+
+/// Stores a ceremony's state and returns the cookie that names it.
+async fn begin<S: serde::Serialize>(
+    core: &Core,
+    kind: Kind,
+    user_id: Option<&str>,
+    state: &S,
+) -> ServiceResult<CookieIntent> {
+    let state = serde_json::to_string(state)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey ceremony state: {e}")))?;
+    let issued = token::issue();
+    let now = core.clock.now();
+    core.store
+        .insert_ceremony(
+            &issued.hash,
+            kind.as_str(),
+            user_id,
+            &state,
+            now,
+            now + CEREMONY_SECS,
+        )
+        .await?;
+    Ok(CookieIntent::ShortLived(
+        COOKIE,
+        issued.secret,
+        CEREMONY_SECS,
+    ))
+}
+
+/// Takes the caller's ceremony of `kind` (for `user_id`, when it has a user): it ends here,
+/// whatever follows. Anything else (none, another kind or user, expired) is a failed passkey.
+async fn take<S: serde::de::DeserializeOwned>(
+    core: &Core,
+    caller: &Caller,
+    kind: Kind,
+    user_id: Option<&str>,
+) -> ServiceResult<S> {
+    let Some(hash) = &caller.passkey_token else {
+        return Err(ServiceError::PasskeyFailed);
+    };
+    let Some(row) = core.store.take_ceremony(hash).await? else {
+        return Err(ServiceError::PasskeyFailed);
+    };
+    if row.kind != kind.as_str()
+        || row.user_id.as_deref() != user_id
+        || row.expires_at <= core.clock.now()
+    {
+        return Err(ServiceError::PasskeyFailed);
+    }
+    serde_json::from_str(&row.state).map_err(|e| {
+        ServiceError::Internal(anyhow::anyhow!(
+            "a stored passkey ceremony cannot be read: {e}"
+        ))
+    })
+}
+
+fn options<S: serde::Serialize>(options: &S) -> ServiceResult<PasskeyOptions> {
+    Ok(PasskeyOptions {
+        options: serde_json::to_string(options)
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey options: {e}")))?,
+    })
+}
+
+/// The browser's answer, as webauthn-rs reads it; anything unreadable is a failed passkey.
+fn answer<T: serde::de::DeserializeOwned>(credential: &str) -> ServiceResult<T> {
+    if credential.len() > 64 * 1024 {
+        return Err(ServiceError::PasskeyFailed);
+    }
+    serde_json::from_str(credential).map_err(|_| ServiceError::PasskeyFailed)
+}
+
+fn stored(row: &PasskeyRow) -> ServiceResult<Passkey> {
+    serde_json::from_str(&row.passkey).map_err(|e| {
+        ServiceError::Internal(anyhow::anyhow!("a stored passkey cannot be read: {e}"))
+    })
+}
+
+fn credential_id(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn user_uuid(user: &UserRow) -> ServiceResult<Uuid> {
+    Uuid::parse_str(&user.id)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("a user id is not a UUID: {e}")))
+}
+
+/// A name as the user typed it: trimmed, without control characters, at most [`NAME_MAX`]
+/// characters; empty becomes "Passkey".
+pub fn clean_name(raw: &str) -> String {
+    let name = crate::audit::clean_text(raw.trim(), NAME_MAX);
+    let name = name.trim();
+    if name.is_empty() {
+        "Passkey".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+fn info(core: &Core, row: &PasskeyRow, lang: promio_app::i18n::Lang) -> PasskeyInfo {
+    let at = |t| crate::mail::templates::format_time(t, lang, &core.time_zone);
+    PasskeyInfo {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        added: at(row.created_at),
+        last_used: row.last_used_at.map(at),
+    }
+}
+
+/// Whether the user has a passkey they can use now (their client allows them).
+pub async fn usable(core: &Core, client: &ClientRow, user: &UserRow) -> bool {
+    user.passkeys > 0 && core.passkeys.for_client(client).is_some()
+}
+
+async fn audit(
+    core: &Core,
+    caller: &Caller,
+    user: &UserRow,
+    action: AuditAction,
+    outcome: Outcome,
+    detail: &str,
+) -> ServiceResult<()> {
+    let event = Event::own(user, action, outcome)
+        .detail(detail)
+        .ip(caller.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await
+}
+
+/// The Security page's list.
+pub async fn status(core: &Core, session: &Session) -> ServiceResult<PasskeyStatus> {
+    let available = core.passkeys.for_client(&session.client).is_some();
+    let rows = core.store.passkeys_of(&session.user.id).await?;
+    Ok(PasskeyStatus {
+        available,
+        passkeys: rows.iter().map(|r| info(core, r, session.lang)).collect(),
+        reauth_needed: core.clock.now() - session.created_at >= crate::two_factor::REAUTH_SECS,
+    })
+}
+
+/// Begins adding a passkey. A logged-in user confirms with the password unless the login was a
+/// moment ago; the enrolment a client requires follows the password directly.
+pub async fn register_start(
+    core: &Core,
+    who: &Enroller,
+    password: String,
+) -> ServiceResult<Flow<PasskeyOptions>> {
+    let (user, client) = (who.user(), who.client());
+    let webauthn = core
+        .passkeys
+        .for_client(client)
+        .ok_or(ServiceError::Forbidden)?;
+    if let Enroller::Session(session) = who {
+        crate::two_factor::reauthenticate(core, session, &password).await?;
+    }
+    let existing = core.store.passkeys_of(&user.id).await?;
+    let mut exclude = Vec::with_capacity(existing.len());
+    for row in &existing {
+        exclude.push(stored(row)?.cred_id().clone());
+    }
+    let account = format!("{}/{}", client.company_id, user.username);
+    let display = crate::mail::display_name(user);
+    let (mut creation, state): (_, PasskeyRegistration) = webauthn
+        .start_passkey_registration(user_uuid(user)?, &account, &display, Some(exclude))
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey registration: {e}")))?;
+    // Discoverable where the device can (so the passkey alone can log in); a device that cannot
+    // still registers a passkey for the second step.
+    if let Some(selection) = creation.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Preferred);
+    }
+    let cookie = begin(core, Kind::Register, Some(&user.id), &state).await?;
+    Ok(Flow::value(options(&creation)?).with(cookie))
+}
+
+/// Finishes adding a passkey: stored under `name`, audited, the user told by mail. After the
+/// enrolment a client requires, the user is logged in.
+pub async fn register_finish(
+    core: &Core,
+    who: Enroller,
+    caller: &Caller,
+    credential: String,
+    name: String,
+) -> ServiceResult<Flow<PasskeyInfo>> {
+    let user = who.user().clone();
+    let client = who.client().clone();
+    let webauthn = core
+        .passkeys
+        .for_client(&client)
+        .ok_or(ServiceError::Forbidden)?;
+    let state: PasskeyRegistration = take(core, caller, Kind::Register, Some(&user.id)).await?;
+    let answer: RegisterPublicKeyCredential = answer(&credential)?;
+    let passkey = match webauthn.finish_passkey_registration(&answer, &state) {
+        Ok(passkey) => passkey,
+        Err(e) => {
+            let detail = format!("passkey not added: {e}");
+            audit(
+                core,
+                caller,
+                &user,
+                AuditAction::PasskeyAdded,
+                Outcome::Failure,
+                &detail,
+            )
+            .await?;
+            return Err(ServiceError::PasskeyFailed);
+        }
+    };
+    let name = clean_name(&name);
+    let json = serde_json::to_string(&passkey)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey: {e}")))?;
+    let row = core
+        .store
+        .insert_passkey(
+            &user.id,
+            &credential_id(passkey.cred_id()),
+            &name,
+            &json,
+            core.clock.now(),
+        )
+        .await?
+        .ok_or(ServiceError::PasskeyFailed)?;
+    audit(
+        core,
+        caller,
+        &user,
+        AuditAction::PasskeyAdded,
+        Outcome::Success,
+        &name,
+    )
+    .await?;
+    let content = MailContent::PasskeyAdded {
+        login_link: core.settings.public_url.to_string(),
+        name: name.clone(),
+    };
+    core.mail_user(&user, content).await?;
+    let mut flow = Flow::value(info(core, &row, caller.lang)).with(CookieIntent::Clear(COOKIE));
+    if let Enroller::Pending(pending) = who {
+        // The enrolment the client required is done: now there is a session.
+        core.store.delete_pending(&pending.row.token_hash).await?;
+        flow = flow
+            .with(core.start_session(caller, &user).await?)
+            .with(CookieIntent::Clear(cookies::PENDING));
+    }
+    Ok(flow)
+}
+
+pub async fn rename(
+    core: &Core,
+    session: &Session,
+    id: String,
+    name: String,
+) -> ServiceResult<PasskeyInfo> {
+    let name = clean_name(&name);
+    if !core
+        .store
+        .rename_passkey(&session.user.id, id.trim(), &name)
+        .await?
+    {
+        return Err(ServiceError::NotFound);
+    }
+    let row = core
+        .store
+        .passkey(&session.user.id, id.trim())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    Ok(info(core, &row, session.lang))
+}
+
+/// Removes one of the user's passkeys, with the password again unless the login was a moment ago.
+pub async fn remove(
+    core: &Core,
+    session: &Session,
+    caller: &Caller,
+    id: String,
+    password: String,
+) -> ServiceResult<()> {
+    let row = core
+        .store
+        .passkey(&session.user.id, id.trim())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    crate::two_factor::reauthenticate(core, session, &password).await?;
+    if !core.store.delete_passkey(&session.user.id, &row.id).await? {
+        return Err(ServiceError::NotFound);
+    }
+    audit(
+        core,
+        caller,
+        &session.user,
+        AuditAction::PasskeyRemoved,
+        Outcome::Success,
+        &row.name,
+    )
+    .await
+}
+
+/// Begins a login with a passkey alone (the browser lets the person pick one of theirs).
+pub async fn login_start(core: &Core, caller: &Caller) -> ServiceResult<Flow<PasskeyOptions>> {
+    let webauthn = core
+        .passkeys
+        .relying_party()
+        .ok_or(ServiceError::Forbidden)?;
+    if let Some(bucket) = &caller.ip_bucket {
+        let allowed = core
+            .store
+            .rate_limit(
+                &format!("passkey-ip:{bucket}"),
+                core.clock.now(),
+                LOGIN_STARTS_WINDOW,
+                LOGIN_STARTS_PER_IP,
+            )
+            .await?;
+        if !allowed {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_secs: LOGIN_STARTS_WINDOW as u64,
+            });
+        }
+    }
+    let (request, state): (_, DiscoverableAuthentication) = webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey login: {e}")))?;
+    let cookie = begin(core, Kind::Login, None, &state).await?;
+    Ok(Flow::value(options(&request)?).with(cookie))
+}
+
+/// Finishes a login with a passkey alone: the same rules as every login (deactivated users and
+/// clients refused, the address's throttling, audit, one session).
+pub async fn login_finish(
+    core: &Core,
+    caller: &Caller,
+    credential: String,
+) -> ServiceResult<Flow<LoginOutcome>> {
+    let now = core.clock.now();
+    if let Some(bucket) = &caller.ip_bucket {
+        let row = core
+            .store
+            .throttle_row(&crate::throttle::ip_key(bucket))
+            .await?;
+        if let Some(wait) = crate::throttle::ip_wait(row.as_ref(), now) {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_secs: wait.max(1) as u64,
+            });
+        }
+    }
+    let result = passwordless(core, caller, credential).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(_) => "failure",
+    };
+    core.metrics.login("passkey", outcome);
+    if result.is_err() {
+        crate::throttle::ip_failed(&core.store, caller.ip_bucket.as_deref(), now).await?;
+    }
+    result
+}
+
+async fn passwordless(
+    core: &Core,
+    caller: &Caller,
+    credential: String,
+) -> ServiceResult<Flow<LoginOutcome>> {
+    let webauthn = core
+        .passkeys
+        .relying_party()
+        .ok_or(ServiceError::Forbidden)?;
+    let state: DiscoverableAuthentication = take(core, caller, Kind::Login, None).await?;
+    let answer: PublicKeyCredential = answer(&credential)?;
+    let Ok((handle, raw_id)) = webauthn.identify_discoverable_authentication(&answer) else {
+        return Err(ServiceError::PasskeyFailed);
+    };
+    let Some(row) = core
+        .store
+        .passkey_by_credential(&credential_id(raw_id))
+        .await?
+    else {
+        refused(core, caller, None, "unknown passkey").await?;
+        return Err(ServiceError::PasskeyFailed);
+    };
+    let Some(user) = core.store.user_by_id(&row.user_id).await? else {
+        return Err(ServiceError::PasskeyFailed);
+    };
+    if user_uuid(&user)? != handle {
+        refused(core, caller, Some(&user), "passkey of another user").await?;
+        return Err(ServiceError::PasskeyFailed);
+    }
+    let Some(client) = core.store.client_by_id(&user.client_id).await? else {
+        return Err(ServiceError::PasskeyFailed);
+    };
+    let why_not = if !client.is_active() {
+        Some("client deactivated")
+    } else if user.status() != UserStatus::Active {
+        Some("user not active")
+    } else if core.passkeys.for_client(&client).is_none() {
+        Some("passkeys not allowed for the client")
+    } else {
+        None
+    };
+    if let Some(why) = why_not {
+        refused(core, caller, Some(&user), why).await?;
+        return Err(ServiceError::PasskeyFailed);
+    }
+    let mut passkey = stored(&row)?;
+    let result = match webauthn.finish_discoverable_authentication_v2(&answer, state, &passkey) {
+        Ok(result) if result.user_verified() => result,
+        Ok(_) => {
+            refused(core, caller, Some(&user), "no user verification").await?;
+            return Err(ServiceError::PasskeyFailed);
+        }
+        Err(e) => {
+            refused(core, caller, Some(&user), &format!("passkey refused: {e}")).await?;
+            return Err(ServiceError::PasskeyFailed);
+        }
+    };
+    used(core, &row, &mut passkey, &result).await?;
+    let session = core.start_session(caller, &user).await?;
+    let event = Event::login(
+        AuditAction::LoginPasskey,
+        Outcome::Success,
+        Some(&user.client_id),
+        Some(&user.id),
+    )
+    .detail(&row.name)
+    .ip(caller.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await?;
+    tracing::info!(user_id = %user.id, "login with a passkey");
+    Ok(Flow::value(LoginOutcome::LoggedIn)
+        .with(session)
+        .with(CookieIntent::Clear(COOKIE)))
+}
+
+/// Records a refused passkey login (the reason goes only to the log).
+async fn refused(
+    core: &Core,
+    caller: &Caller,
+    user: Option<&UserRow>,
+    why: &str,
+) -> ServiceResult<()> {
+    let event = Event::login(
+        AuditAction::LoginPasskey,
+        Outcome::Failure,
+        user.map(|u| u.client_id.as_str()),
+        user.map(|u| u.id.as_str()),
+    )
+    .detail(why)
+    .ip(caller.ip.as_deref());
+    crate::audit::record(&core.store, event, core.clock.now()).await
+}
+
+/// Stores what a use changed in the credential (counter, backup flags) and when it was used.
+async fn used(
+    core: &Core,
+    row: &PasskeyRow,
+    passkey: &mut Passkey,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+) -> ServiceResult<()> {
+    let changed = passkey.update_credential(result) == Some(true);
+    let json = if changed {
+        Some(
+            serde_json::to_string(&*passkey)
+                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey: {e}")))?,
+        )
+    } else {
+        None
+    };
+    core.store
+        .passkey_used(&row.id, json.as_deref(), core.clock.now())
+        .await?;
+    Ok(())
+}
+
+/// What the second step offers the pending user.
+pub async fn second_factor_methods(
+    core: &Core,
+    pending: &Pending,
+) -> ServiceResult<SecondFactorMethods> {
+    Ok(SecondFactorMethods {
+        code: pending.user.has_totp(),
+        passkey: usable(core, &pending.client, &pending.user).await,
+    })
+}
+
+/// Begins the second step with one of the pending user's passkeys.
+pub async fn second_factor_start(
+    core: &Core,
+    pending: &Pending,
+) -> ServiceResult<Flow<PasskeyOptions>> {
+    let webauthn = core
+        .passkeys
+        .for_client(&pending.client)
+        .ok_or(ServiceError::Forbidden)?;
+    let rows = core.store.passkeys_of(&pending.user.id).await?;
+    if rows.is_empty() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut passkeys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        passkeys.push(stored(row)?);
+    }
+    let (request, state): (_, PasskeyAuthentication) = webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey second factor: {e}")))?;
+    let cookie = begin(core, Kind::SecondFactor, Some(&pending.user.id), &state).await?;
+    Ok(Flow::value(options(&request)?).with(cookie))
+}
+
+/// Finishes the second step with a passkey: as a right code, it ends the pending state and starts
+/// the session; a refused passkey counts as a wrong code.
+pub async fn second_factor_finish(
+    core: &Core,
+    pending: Pending,
+    caller: &Caller,
+    credential: String,
+) -> ServiceResult<Flow<LoginOutcome>> {
+    let Pending { row, user, client } = pending;
+    let webauthn = core
+        .passkeys
+        .for_client(&client)
+        .ok_or(ServiceError::Forbidden)?;
+    let checked = async {
+        let state: PasskeyAuthentication =
+            take(core, caller, Kind::SecondFactor, Some(&user.id)).await?;
+        let answer: PublicKeyCredential = answer(&credential)?;
+        let stored_row = core
+            .store
+            .passkey_by_credential(&credential_id(answer.get_credential_id()))
+            .await?
+            .filter(|r| r.user_id == user.id)
+            .ok_or(ServiceError::PasskeyFailed)?;
+        match webauthn.finish_passkey_authentication(&answer, &state) {
+            Ok(result) => Ok((stored_row, result)),
+            Err(e) => Err((stored_row.name, e.to_string())),
+        }
+        .map_err(|(name, e)| {
+            tracing::info!(user_id = %user.id, passkey = %name, error = %e, "passkey refused");
+            ServiceError::PasskeyFailed
+        })
+    }
+    .await;
+    let (passkey_row, result) = match checked {
+        Ok(found) => found,
+        Err(ServiceError::PasskeyFailed) => {
+            crate::two_factor::audit(
+                core,
+                caller.ip.as_deref(),
+                &user,
+                AuditAction::LoginSecondFactor,
+                Outcome::Failure,
+                "passkey refused",
+            )
+            .await?;
+            let failures = core.store.pending_failed(&row.token_hash).await?;
+            if failures >= crate::two_factor::MAX_FAILURES {
+                core.store.delete_pending(&row.token_hash).await?;
+                return Err(ServiceError::LoginExpired);
+            }
+            return Err(ServiceError::PasskeyFailed);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut passkey = stored(&passkey_row)?;
+    used(core, &passkey_row, &mut passkey, &result).await?;
+    if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
+        return Err(ServiceError::LoginExpired);
+    }
+    let session = core.start_session(caller, &user).await?;
+    crate::two_factor::audit(
+        core,
+        caller.ip.as_deref(),
+        &user,
+        AuditAction::LoginSecondFactor,
+        Outcome::Success,
+        &format!("passkey {}", passkey_row.name),
+    )
+    .await?;
+    Ok(Flow::value(LoginOutcome::LoggedIn)
+        .with(session)
+        .with(CookieIntent::Clear(cookies::PENDING))
+        .with(CookieIntent::Clear(COOKIE)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relying_party_is_the_public_urls_domain() {
+        let at = |u: &str| Passkeys::new(&Url::parse(u).expect("a URL"));
+        assert!(at("https://login.example.com").relying_party().is_some());
+        assert!(at("http://localhost:3000").relying_party().is_some());
+        assert!(at("http://127.0.0.1:3000").relying_party().is_none());
+        assert!(at("http://[::1]:3000").relying_party().is_none());
+    }
+
+    #[test]
+    fn names_are_cleaned_and_never_empty() {
+        assert_eq!(clean_name("  Laptop \n"), "Laptop");
+        assert_eq!(clean_name(""), "Passkey");
+        assert_eq!(clean_name("a\u{1b}[31mb"), "a [31mb");
+        assert_eq!(clean_name(&"x".repeat(100)).chars().count(), NAME_MAX + 1);
+    }
+}

@@ -1,0 +1,602 @@
+//! Passkeys with webauthn-rs's software authenticator: adding, listing, renaming and removing
+//! them; the second factor; logging in with a passkey alone; and what is refused (wrong origin or
+//! relying party, a replayed answer, a cloned credential, an expired ceremony, a removed passkey,
+//! SSO clients and clients that turned passkeys off).
+
+use crate::helpers::{PASSWORD, TestApp, api_error};
+use promio_app::api::{
+    ApiError, LoginOutcome, PasskeyInfo, PasskeyOptions, PasskeyStatus, Role, SecondFactorMethods,
+};
+use promio_server::audit::AuditAction;
+use promio_server::provisioning::ClientSettings;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url, Uuid};
+
+/// A device with a software authenticator that verifies its user (as a PIN or a fingerprint would).
+struct Device {
+    authenticator: SoftPasskey,
+    origin: Url,
+    /// The credential it made, once it made one.
+    credential_id: Vec<u8>,
+}
+
+impl Device {
+    fn at(app: &TestApp) -> Device {
+        let origin = app.core.settings.public_url.origin().ascii_serialization();
+        Device {
+            authenticator: SoftPasskey::new(true),
+            origin: Url::parse(&origin).unwrap(),
+            credential_id: Vec::new(),
+        }
+    }
+
+    /// Answers a registration's options as a browser would (JSON for the server).
+    fn register(&mut self, options: &str) -> String {
+        let options: CreationChallengeResponse = serde_json::from_str(options).unwrap();
+        let credential = self
+            .authenticator
+            .do_registration(self.origin.clone(), options)
+            .expect("the authenticator registers");
+        self.credential_id = credential.raw_id.clone();
+        serde_json::to_string(&credential).unwrap()
+    }
+
+    /// Answers an authentication's options with this device's credential.
+    fn authenticate(&mut self, options: &str) -> String {
+        serde_json::to_string(&self.assertion(options, None)).unwrap()
+    }
+
+    /// Answers a login with a passkey alone: the credential names its user (`user_id`), as a
+    /// discoverable credential does. (The software authenticator keeps no discoverable
+    /// credentials, so it is told which one to use, and the user handle is added to its answer;
+    /// neither is part of what it signs.)
+    fn sign_in(&mut self, options: &str, user_id: &str) -> String {
+        let handle = Uuid::parse_str(user_id).unwrap().as_bytes().to_vec();
+        serde_json::to_string(&self.assertion(options, Some(handle))).unwrap()
+    }
+
+    fn assertion(
+        &mut self,
+        options: &str,
+        user_handle: Option<Vec<u8>>,
+    ) -> webauthn_rs::prelude::PublicKeyCredential {
+        let mut options: RequestChallengeResponse = serde_json::from_str(options).unwrap();
+        if options.public_key.allow_credentials.is_empty() {
+            options.public_key.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
+                type_: "public-key".into(),
+                id: self.credential_id.clone(),
+                transports: None,
+            }];
+        }
+        let mut answer = self
+            .authenticator
+            .do_authentication(self.origin.clone(), options)
+            .expect("the authenticator signs");
+        if user_handle.is_some() {
+            answer.response.user_handle = user_handle;
+        }
+        answer
+    }
+}
+
+async fn options(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let options: PasskeyOptions = response.json().await.unwrap();
+    options.options
+}
+
+async fn status(app: &TestApp) -> PasskeyStatus {
+    let response = app.call("passkeys/status", &[]).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// `alice` at ACME on a localhost app, logged in a moment ago.
+async fn localhost_app() -> TestApp {
+    let app = TestApp::spawn_on_localhost().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "alice", Role::User).await;
+    app.login_ok("ACME", "alice").await;
+    app
+}
+
+/// Adds a passkey for the logged-in user.
+async fn add_passkey(app: &TestApp, device: &mut Device, name: &str) -> PasskeyInfo {
+    let request = options(app.call("passkeys/register-start", &[]).await).await;
+    let credential = device.register(&request);
+    let response = app
+        .call(
+            "passkeys/register-finish",
+            &[("credential", &credential), ("name", name)],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Sends a login answer that must be refused; returns the error.
+async fn finish_login(app: &TestApp, answer: String) -> ApiError {
+    api_error(
+        app.call("passkeys/login-finish", &[("credential", &answer)])
+            .await,
+    )
+    .await
+}
+
+async fn logout(app: &TestApp) {
+    app.client.post(app.url("/logout")).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_passkey_is_added_listed_renamed_and_removed_with_the_password_again() {
+    let app = localhost_app().await;
+    let mut device = Device::at(&app);
+    let before = status(&app).await;
+    assert!(before.available && before.passkeys.is_empty() && !before.reauth_needed);
+
+    let added = add_passkey(&app, &mut device, "  Laptop ").await;
+    assert_eq!(added.name, "Laptop");
+    assert_eq!(added.last_used, None);
+    let listed = status(&app).await;
+    assert_eq!(listed.passkeys, vec![added.clone()]);
+    // The user is told, and it is audited.
+    let mail = app.mail_to("alice@acme.example").await;
+    assert!(mail.raw.contains("A passkey was added"), "{}", mail.raw);
+    assert!(mail.raw.contains("Laptop"));
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == AuditAction::PasskeyAdded && r.detail == "Laptop")
+    );
+
+    let renamed: PasskeyInfo = app
+        .call(
+            "passkeys/rename",
+            &[("id", &added.id), ("name", "Work laptop")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Work laptop");
+
+    // Five minutes after the login, removing needs the password.
+    app.clock.advance(6 * 60);
+    let response = app.call("passkeys/remove", &[("id", &added.id)]).await;
+    assert_eq!(api_error(response).await, ApiError::ReauthRequired);
+    let response = app
+        .call(
+            "passkeys/remove",
+            &[("id", &added.id), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(api_error(response).await, ApiError::WrongPassword);
+    let response = app
+        .call(
+            "passkeys/remove",
+            &[("id", &added.id), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(status(&app).await.passkeys.is_empty());
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == AuditAction::PasskeyRemoved && r.detail == "Work laptop")
+    );
+    // Adding needs it too now.
+    let response = app.call("passkeys/register-start", &[]).await;
+    assert_eq!(api_error(response).await, ApiError::ReauthRequired);
+    let response = app
+        .call("passkeys/register-start", &[("password", PASSWORD)])
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn after_the_password_a_passkey_is_the_second_factor_and_an_answer_counts_once() {
+    let app = localhost_app().await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+
+    // The password alone is not enough any more.
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    let methods: SecondFactorMethods = app
+        .call("passkeys/second-factor-methods", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        methods,
+        SecondFactorMethods {
+            code: false,
+            passkey: true
+        }
+    );
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let answer = device.authenticate(&request);
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::LoggedIn
+    );
+    assert_eq!(app.me().await.unwrap().username, "alice");
+    assert!(app.audit().await.iter().any(|r| {
+        r.action == AuditAction::LoginSecondFactor
+            && r.outcome == "success"
+            && r.detail == "passkey Laptop"
+    }));
+    let used = status(&app).await.passkeys.remove(0);
+    assert!(used.last_used.is_some());
+
+    // The same answer again, to a new ceremony: its challenge is spent.
+    logout(&app).await;
+    app.login("ACME", "alice", PASSWORD).await;
+    let _ = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    // And the ceremony it was tried against is gone too.
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    assert!(app.me().await.is_none());
+}
+
+#[tokio::test]
+async fn a_passkey_alone_logs_in_with_the_rules_of_every_login() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Phone").await;
+    logout(&app).await;
+    assert!(app.me().await.is_none());
+
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    assert!(options_text.contains("\"mediation\":\"conditional\""));
+    let answer = device.sign_in(&options_text, &alice);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::LoggedIn
+    );
+    assert_eq!(app.me().await.unwrap().username, "alice");
+    assert_eq!(app.active_sessions().await, 1);
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == AuditAction::LoginPasskey
+                && r.outcome == "success"
+                && r.subject_user_id.as_deref() == Some(alice.as_str()))
+    );
+
+    // Another login with the passkey ends the browser's session before: one session.
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.active_sessions().await, 1);
+
+    // A deactivated user is refused.
+    sqlx::query("UPDATE users SET status = 'deactivated' WHERE id = $1")
+        .bind(&alice)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == AuditAction::LoginPasskey
+                && r.outcome == "failure"
+                && r.detail == "user not active")
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_origin_a_wrong_relying_party_and_a_cloned_passkey_are_refused() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+
+    // Another origin (another port of the same host): the browser signs, the server refuses.
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let mut elsewhere = Device {
+        authenticator: std::mem::take(&mut device.authenticator),
+        origin: Url::parse("http://localhost:1").unwrap(),
+        credential_id: device.credential_id.clone(),
+    };
+    let answer = elsewhere.sign_in(&options_text, &alice);
+    device.authenticator = std::mem::take(&mut elsewhere.authenticator);
+    assert_eq!(finish_login(&app, answer).await, ApiError::PasskeyFailed);
+
+    // Signed for another relying party: its hash in the authenticator data is not ours.
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let mut answer = device.assertion(
+        &options_text,
+        Some(Uuid::parse_str(&alice).unwrap().as_bytes().to_vec()),
+    );
+    let other: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"evil.example").into();
+    answer.response.authenticator_data[..32].copy_from_slice(&other);
+    assert_eq!(
+        finish_login(&app, serde_json::to_string(&answer).unwrap()).await,
+        ApiError::PasskeyFailed
+    );
+
+    // A clone: the stored counter is ahead of what this authenticator signs.
+    let row = app.core.store.passkeys_of(&alice).await.unwrap().remove(0);
+    let mut stored: serde_json::Value = serde_json::from_str(&row.passkey).unwrap();
+    stored["cred"]["counter"] = serde_json::json!(1_000);
+    sqlx::query("UPDATE passkeys SET passkey = $1 WHERE id = $2")
+        .bind(stored.to_string())
+        .bind(&row.id)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    assert_eq!(finish_login(&app, answer).await, ApiError::PasskeyFailed);
+    assert!(app.me().await.is_none());
+    let refusals: Vec<String> = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.action == AuditAction::LoginPasskey && r.outcome == "failure")
+        .map(|r| r.detail)
+        .collect();
+    // Each for its own reason (newest first).
+    assert_eq!(refusals.len(), 3, "{refusals:?}");
+    assert!(
+        refusals[0].contains("may have be compromised"),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals[1].contains("relying party id hash does not match"),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals[2].contains("origin does not match"),
+        "{refusals:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_ceremony_and_a_removed_passkey_are_refused() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    let added = add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    app.clock.advance(5 * 60 + 1);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+
+    // Removed, the passkey logs nobody in (it is removed in a session it made itself).
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    assert_eq!(
+        app.call("passkeys/login-finish", &[("credential", &answer)])
+            .await
+            .status(),
+        200
+    );
+    let response = app.call("passkeys/remove", &[("id", &added.id)]).await;
+    assert_eq!(response.status(), 200);
+    logout(&app).await;
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    // Without passkeys the password alone logs in again.
+    app.login_ok("ACME", "alice").await;
+}
+
+#[tokio::test]
+async fn sso_clients_and_clients_that_turned_passkeys_off_have_none() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+
+    // Turned off for the client: not offered, not accepted, and no longer a second factor.
+    app.set_client(
+        "ACME",
+        ClientSettings {
+            passkeys: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(!status(&app).await.available);
+    let response = app.call("passkeys/register-start", &[]).await;
+    assert_eq!(api_error(response).await, ApiError::Forbidden);
+    logout(&app).await;
+    app.login_ok("ACME", "alice").await;
+    logout(&app).await;
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+
+    // An SSO client: its identity provider does this.
+    app.set_client(
+        "ACME",
+        ClientSettings {
+            passkeys: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    sqlx::query("UPDATE clients SET sso_issuer = 'https://idp.example' WHERE company_key = 'acme'")
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&options_text, &alice);
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == AuditAction::LoginPasskey
+                && r.detail == "passkeys not allowed for the client")
+    );
+}
+
+#[tokio::test]
+async fn with_an_ip_address_as_public_url_there_are_no_passkeys() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    assert!(!status(&app).await.available);
+    let response = app.call("passkeys/login-start", &[]).await;
+    assert_eq!(api_error(response).await, ApiError::Forbidden);
+}
+
+#[tokio::test]
+async fn the_enrolment_a_client_requires_accepts_a_passkey() {
+    let app = TestApp::spawn_on_localhost().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "alice", Role::User).await;
+    app.set_client(
+        "ACME",
+        ClientSettings {
+            require_2fa: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorEnrolmentRequired);
+    assert!(app.me().await.is_none());
+    let mut device = Device::at(&app);
+    let added = add_passkey(&app, &mut device, "Key").await;
+    assert_eq!(added.name, "Key");
+    assert_eq!(app.me().await.unwrap().username, "alice");
+    // From now on the passkey is the second factor.
+    logout(&app).await;
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+}
+
+#[tokio::test]
+async fn an_admin_removes_a_users_passkeys_and_the_user_is_told() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.login_ok("ACME", "boss").await;
+    let page: promio_app::api::UserPage = app
+        .call(
+            "users/list",
+            &[("search", "alice"), ("status", ""), ("page", "1")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.users[0].passkeys, 1);
+    let response = app.call("users/remove-passkeys", &[("id", &alice)]).await;
+    assert_eq!(response.status(), 200);
+    assert!(app.core.store.passkeys_of(&alice).await.unwrap().is_empty());
+    let mail = app.mail_to("alice@acme.example").await;
+    assert!(
+        mail.raw
+            .contains("passkeys of your promio.connect account were removed")
+    );
+    // Not one's own here.
+    let boss = app.user_id("ACME", "boss").await;
+    let response = app.call("users/remove-passkeys", &[("id", &boss)]).await;
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn two_instances_finish_each_others_ceremonies() {
+    use promio_server::auth::token;
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+    let second = app.second_instance().await;
+
+    // Begun on this instance (over HTTP), finished on the other.
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let cookie = {
+        use reqwest::cookie::CookieStore;
+        let header = app.jar.cookies(&app.address.parse().unwrap()).unwrap();
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find_map(|c| c.strip_prefix("passkey="))
+            .unwrap()
+            .to_owned()
+    };
+    let caller = promio_server::principal::Caller {
+        passkey_token: token::parse_presented(&cookie).map(|t| token::hash_secret(&t)),
+        ..Default::default()
+    };
+    let answer = device.sign_in(&options_text, &alice);
+    let flow = promio_server::passkeys::login_finish(&second, &caller, answer.clone())
+        .await
+        .expect("the other instance finishes the ceremony");
+    assert_eq!(flow.value, LoginOutcome::LoggedIn);
+    // Once: this instance cannot finish it again.
+    let response = app
+        .call("passkeys/login-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+}
