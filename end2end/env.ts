@@ -7,7 +7,9 @@ const root = path.resolve(__dirname, '..');
 export const port = Number(process.env.E2E_PORT ?? 3100);
 /** Set E2E_BASE_URL to test a server that is already running (see README.md). */
 export const externalServer = !!process.env.E2E_BASE_URL;
-export const baseURL = process.env.E2E_BASE_URL ?? `http://127.0.0.1:${port}`;
+// `localhost`, not 127.0.0.1: passkeys need a domain name as their relying party (WebAuthn refuses
+// IP addresses), and browsers treat http://localhost as a secure context.
+export const baseURL = process.env.E2E_BASE_URL ?? `http://localhost:${port}`;
 export const stateDir = process.env.E2E_STATE_DIR ?? path.join(__dirname, '.state');
 export const serverBin = process.env.E2E_SERVER_BIN ?? path.join(root, 'target', 'debug', 'promio-connect');
 export const smtpPort = Number(process.env.E2E_SMTP_PORT ?? 2525);

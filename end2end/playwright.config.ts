@@ -1,5 +1,5 @@
 import { defineConfig, devices } from '@playwright/test';
-import { baseURL, externalServer, idpClient, idpPort, mailDir, serverBin, serverEnv, smtpPort, stateDir } from './env';
+import { baseURL, externalServer, idpClient, idpPort, mailDir, port, serverBin, serverEnv, smtpPort, stateDir } from './env';
 
 // Debian's Chromium: Playwright's own browser download cannot work on these machines.
 const chromiumArgs = [
@@ -60,7 +60,8 @@ export default defineConfig({
         },
         {
           command: `rm -rf '${stateDir}' && mkdir -p '${stateDir}' && exec '${serverBin}' serve`,
-          url: `${baseURL}/health/ready`,
+          // Checked on the address the server listens on (`localhost` may resolve to ::1 first).
+          url: `http://127.0.0.1:${port}/health/ready`,
           env: serverEnv(),
           reuseExistingServer: false,
           timeout: 60_000,

@@ -148,6 +148,27 @@ pub enum T {
     UserReactivated,
     Delete,
     DeleteUserConfirm,
+    LoginWithPasskey,
+    UsePasskey,
+    AddPasskey,
+    PasskeyName,
+    Remove,
+    Passkeys,
+    PasskeysIntro,
+    NoPasskeys,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyNameSaved,
+    Added,
+    LastUsed,
+    NeverUsed,
+    PasskeyNotUsed,
+    PasskeyAlreadyOnDevice,
+    PasskeyUnsupported,
+    OrAddPasskey,
+    RemovePasskeys,
+    PasskeysRemoved,
+    AllowPasskeys,
     UserDeleted,
     DeletionOn,
     DeletionMonths,
@@ -239,6 +260,15 @@ pub enum T {
     TestConnection,
     SsoRedirectUri,
     ConnectionOk,
+}
+
+/// "1 passkey", "2 passkeys".
+pub fn passkey_count(lang: Lang, n: u32) -> String {
+    match (lang, n) {
+        (Lang::En, 1) => "1 passkey".to_owned(),
+        (Lang::En, n) => format!("{n} passkeys"),
+        (Lang::De, n) => format!("{n} Passkey{}", if n == 1 { "" } else { "s" }),
+    }
 }
 
 /// The question before a user is deleted, naming them.
@@ -434,6 +464,62 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::DeleteUserConfirm, De) => {
             "Der Zugang und alle seine Daten werden jetzt gelöscht und lassen sich nicht wiederherstellen. Das Protokoll behält seine Einträge unter einem Pseudonym, und der Benutzername ist wieder frei."
         }
+        (T::LoginWithPasskey, En) => "Log in with a passkey",
+        (T::LoginWithPasskey, De) => "Mit Passkey anmelden",
+        (T::UsePasskey, En) => "Use a passkey",
+        (T::UsePasskey, De) => "Passkey verwenden",
+        (T::AddPasskey, En) => "Add a passkey",
+        (T::AddPasskey, De) => "Passkey hinzufügen",
+        (T::PasskeyName, En) => "Passkey name",
+        (T::PasskeyName, De) => "Name des Passkeys",
+        (T::Remove, En) => "Remove",
+        (T::Remove, De) => "Entfernen",
+        (T::Passkeys, En) => "Passkeys",
+        (T::Passkeys, De) => "Passkeys",
+        (T::PasskeysIntro, En) => {
+            "A passkey logs you in with your device's screen lock or a security key, without a password or code, and cannot be phished. It also serves as your second factor."
+        }
+        (T::PasskeysIntro, De) => {
+            "Ein Passkey meldet Sie mit der Bildschirmsperre Ihres Geräts oder einem Sicherheitsschlüssel an, ohne Passwort oder Code, und kann nicht abgefischt werden. Er dient auch als Ihr zweiter Faktor."
+        }
+        (T::NoPasskeys, En) => "You have no passkeys yet.",
+        (T::NoPasskeys, De) => "Sie haben noch keine Passkeys.",
+        (T::PasskeyAdded, En) => "The passkey has been added. You can give it a name.",
+        (T::PasskeyAdded, De) => "Der Passkey wurde hinzugefügt. Sie können ihm einen Namen geben.",
+        (T::PasskeyRemoved, En) => "The passkey has been removed.",
+        (T::PasskeyRemoved, De) => "Der Passkey wurde entfernt.",
+        (T::PasskeyNameSaved, En) => "The name has been saved.",
+        (T::PasskeyNameSaved, De) => "Der Name wurde gespeichert.",
+        (T::Added, En) => "Added",
+        (T::Added, De) => "Hinzugefügt",
+        (T::LastUsed, En) => "Last used",
+        (T::LastUsed, De) => "Zuletzt verwendet",
+        (T::NeverUsed, En) => "not yet",
+        (T::NeverUsed, De) => "noch nicht",
+        (T::PasskeyNotUsed, En) => {
+            "No passkey was used (cancelled, timed out, or none on this device). Please try again or choose another way."
+        }
+        (T::PasskeyNotUsed, De) => {
+            "Es wurde kein Passkey verwendet (abgebrochen, Zeit abgelaufen oder keiner auf diesem Gerät). Bitte versuchen Sie es erneut oder wählen Sie einen anderen Weg."
+        }
+        (T::PasskeyAlreadyOnDevice, En) => "This device already holds a passkey for your account.",
+        (T::PasskeyAlreadyOnDevice, De) => {
+            "Dieses Gerät enthält bereits einen Passkey für Ihren Zugang."
+        }
+        (T::PasskeyUnsupported, En) => "This browser cannot use passkeys.",
+        (T::PasskeyUnsupported, De) => "Dieser Browser kann keine Passkeys verwenden.",
+        (T::OrAddPasskey, En) => "Or use a passkey as your second factor:",
+        (T::OrAddPasskey, De) => "Oder verwenden Sie einen Passkey als zweiten Faktor:",
+        (T::RemovePasskeys, En) => "Remove passkeys",
+        (T::RemovePasskeys, De) => "Passkeys entfernen",
+        (T::PasskeysRemoved, En) => {
+            "The user's passkeys have been removed; the user has been told by mail."
+        }
+        (T::PasskeysRemoved, De) => {
+            "Die Passkeys des Benutzers wurden entfernt; er wurde per E-Mail informiert."
+        }
+        (T::AllowPasskeys, En) => "Allow passkeys",
+        (T::AllowPasskeys, De) => "Passkeys erlauben",
         (T::UserDeleted, En) => "The user has been deleted.",
         (T::UserDeleted, De) => "Der Benutzer wurde gelöscht.",
         (T::DeletionOn, En) => "Will be deleted on",

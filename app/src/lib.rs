@@ -6,6 +6,7 @@ pub mod i18n;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod webauthn;
 
 use i18n::{LANG_COOKIE, Lang, T, t};
 use leptos::prelude::*;

@@ -292,6 +292,7 @@ pub async fn status(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorStatu
         available: !client.uses_sso(),
         required: client.requires_2fa(),
         recovery_codes_left: core.store.recovery_codes_left(&user.id).await? as u32,
+        passkeys: core.passkeys.for_client(client).is_some(),
     })
 }
 

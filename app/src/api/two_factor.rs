@@ -17,6 +17,9 @@ pub struct TwoFactorStatus {
     /// Activation and new recovery codes need the password again: the login was more than a few
     /// minutes ago.
     pub reauth_needed: bool,
+    /// Passkeys can serve as the second factor here (the client allows them, the server has a
+    /// domain name).
+    pub passkeys: bool,
 }
 
 /// A secret being activated: shown once, as a QR code and as text.

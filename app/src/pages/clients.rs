@@ -164,6 +164,7 @@ fn ClientFormView(
         .map(|m| m.to_string())
         .unwrap_or_default();
     let require = existing.as_ref().is_some_and(|c| c.require_2fa);
+    let passkeys = existing.as_ref().is_none_or(|c| c.passkeys);
     let sso = existing.clone().unwrap_or_else(|| ClientSummary {
         company_id: String::new(),
         name: String::new(),
@@ -218,6 +219,11 @@ fn ClientFormView(
             <label class="check">
                 <input type="checkbox" name="require_2fa" value="on" checked=require/>
                 {tr(T::Require2fa)}
+            </label>
+            <input type="hidden" name="passkeys_shown" value="1"/>
+            <label class="check">
+                <input type="checkbox" name="passkeys" value="on" checked=passkeys/>
+                {tr(T::AllowPasskeys)}
             </label>
             <fieldset class="sso">
                 <legend>{tr(T::SsoSettings)}</legend>

@@ -83,7 +83,7 @@ pub fn LoginPage() -> impl IntoView {
                     id="username"
                     name="username"
                     type="text"
-                    autocomplete="username"
+                    autocomplete="username webauthn"
                     autocapitalize="none"
                     spellcheck="false"
                     maxlength="128"
@@ -102,6 +102,7 @@ pub fn LoginPage() -> impl IntoView {
                 </button>
             </ActionForm>
             <div class="alternatives">
+                <super::passkeys::PasskeyLogin/>
                 <a href="/sso" class="button secondary" role="button">{tr(T::LoginWithSso)}</a>
                 <a href="/forgot-password">{tr(T::ForgotPassword)}</a>
             </div>

@@ -6,6 +6,7 @@ mod clients;
 mod forgot;
 mod home;
 mod login;
+mod passkeys;
 mod set_password;
 mod sso;
 mod two_factor;

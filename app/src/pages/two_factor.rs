@@ -12,11 +12,20 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_navigate;
 
-/// The second step of the login: a code from the app, or a recovery code.
+/// The second step of the login: a code from the app, or a recovery code, or a passkey.
 #[component]
 pub fn TwoFactorLoginPage() -> impl IntoView {
     let lang = use_lang();
     let hydrated = use_hydrated();
+    let methods = Resource::new(|| (), |_| api::get_second_factor_methods());
+    let passkey = move || {
+        methods
+            .get()
+            .and_then(|m| m.ok())
+            .is_some_and(|m| m.passkey)
+    };
+    // Unless the server says the user has no code, the field is there.
+    let code = move || methods.get().and_then(|m| m.ok()).is_none_or(|m| m.code);
     let action = ServerAction::<TwoFactorLogin>::new();
     let result = action.value();
     let navigate = use_navigate();
@@ -36,6 +45,13 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
                 when=move || !expired()
                 fallback=|| view! { <p><a href="/login">{tr(T::BackToLogin)}</a></p> }
             >
+                <Transition>
+                    {move || Suspend::new(async move {
+                        let _ = methods.await;
+                        passkey().then(|| view! { <super::passkeys::PasskeySecondFactor/> })
+                    })}
+                </Transition>
+                <Show when=code>
                 <ActionForm action attr:class="form" attr:novalidate=true>
                     <label for="code">{tr(T::TwoFactorCode)}</label>
                     <input
@@ -53,6 +69,7 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
                         {tr(T::Ok)}
                     </button>
                 </ActionForm>
+                </Show>
             </Show>
         </section>
     }
@@ -66,7 +83,25 @@ pub fn TwoFactorSetupPage() -> impl IntoView {
             <h1>{tr(T::TwoFactorTitle)}</h1>
             <p role="status" class="notice">{tr(T::TwoFactorSetupRequired)}</p>
             <Enrolment after_done="/home" reauth=false/>
+            <PasskeyEnrolment/>
         </section>
+    }
+}
+
+/// A passkey instead of the app, in the enrolment a client requires.
+#[component]
+fn PasskeyEnrolment() -> impl IntoView {
+    let status = Resource::new(|| (), |_| api::get_two_factor_status());
+    view! {
+        <Transition>
+            {move || Suspend::new(async move {
+                status.await.ok().filter(|s| s.passkeys).map(|_| view! {
+                    <h2>{tr(T::Passkeys)}</h2>
+                    <p>{tr(T::OrAddPasskey)}</p>
+                    <super::passkeys::AddPasskey password=None on_added=|_| {} continue_to="/home"/>
+                })
+            })}
+        </Transition>
     }
 }
 
@@ -81,7 +116,12 @@ pub fn SecurityPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
                 {move || Suspend::new(async move {
                     match me.await {
-                        Ok(Some(_)) => view! { <TwoFactorSettings/> <SessionList/> }.into_any(),
+                        Ok(Some(_)) => view! {
+                            <TwoFactorSettings/>
+                            <super::passkeys::PasskeySettings/>
+                            <SessionList/>
+                        }
+                            .into_any(),
 
                         Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),

@@ -4,8 +4,8 @@
 
 use super::use_hydrated;
 use crate::api::{
-    ClearThrottle, DeleteUser, EndUserSessions, ReleaseSsoBinding, ResendRegistration,
-    ResetUserTwoFactor,
+    ClearThrottle, DeleteUser, EndUserSessions, ReleaseSsoBinding, RemoveUserPasskeys,
+    ResendRegistration, ResetUserTwoFactor,
 };
 
 use crate::api::{
@@ -46,6 +46,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     let end_sessions = ServerAction::<EndUserSessions>::new();
     let release_sso = ServerAction::<ReleaseSsoBinding>::new();
     let delete = ServerAction::<DeleteUser>::new();
+    let remove_passkeys = ServerAction::<RemoveUserPasskeys>::new();
 
     // Each action reports its own outcome and refreshes the list.
     let report = move |outcome, ok| feedback.report(outcome, ok);
@@ -66,6 +67,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
     Effect::new(move |_| report(resend.value().get(), T::MailQueued));
     Effect::new(move |_| report(reset_2fa.value().get(), T::TwoFactorResetDone));
     Effect::new(move |_| report(release_sso.value().get(), T::SsoBindingReleased));
+    Effect::new(move |_| report(remove_passkeys.value().get(), T::PasskeysRemoved));
     Effect::new(move |_| {
         report(
             end_sessions.value().get().map(|r| r.map(|_| ())),
@@ -101,7 +103,8 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                     + reset.version().get()
                     + activate.version().get()
                     + reset_2fa.version().get()
-                    + delete.version().get(),
+                    + delete.version().get()
+                    + remove_passkeys.version().get(),
             )
         },
         |(search, status, page, _)| api::list_users(search, status, page),
@@ -219,6 +222,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                                                             reset_2fa
                                                             end_sessions
                                                             release_sso
+                                                            remove_passkeys
                                                             set_deleting
                                                         />
                                                     }
@@ -276,6 +280,7 @@ fn UserRow(
     reset_2fa: ServerAction<ResetUserTwoFactor>,
     end_sessions: ServerAction<EndUserSessions>,
     release_sso: ServerAction<ReleaseSsoBinding>,
+    remove_passkeys: ServerAction<RemoveUserPasskeys>,
     set_deleting: WriteSignal<Option<UserSummary>>,
 ) -> impl IntoView {
     let hydrated = use_hydrated();
@@ -301,6 +306,11 @@ fn UserRow(
     let id = user.id.clone();
     let edited = user.clone();
     let to_delete = user.clone();
+    let lang = use_lang();
+    let passkeys = user.passkeys;
+    let passkey_count = (passkeys > 0).then(|| {
+        view! { <span class="hint deletion">{move || crate::i18n::passkey_count(lang.get(), passkeys)}</span> }
+    });
     let deletion = user.deletion_date.clone().map(|date| {
         view! { <span class="hint deletion">{tr(T::DeletionOn)} " " {date}</span> }
     });
@@ -310,7 +320,7 @@ fn UserRow(
             <td>{user.username.clone()}</td>
             <td>{user.email.clone()}</td>
             <td>{tr(role_text(user.role))}</td>
-            <td class="status">{tr(status)} {deletion}</td>
+            <td class="status">{tr(status)} {deletion} {passkey_count}</td>
             <td>{invitation}</td>
             <td class="actions">
                 {row_action(true, T::Edit, hydrated, move || {
@@ -332,6 +342,10 @@ fn UserRow(
                 {row_action(user.two_factor, T::ResetTwoFactor, hydrated, {
                     let id = id.clone();
                     move || { reset_2fa.dispatch(ResetUserTwoFactor { id: id.clone() }); }
+                })}
+                {row_action(passkeys > 0, T::RemovePasskeys, hydrated, {
+                    let id = id.clone();
+                    move || { remove_passkeys.dispatch(RemoveUserPasskeys { id: id.clone() }); }
                 })}
                 {row_action(user.sso, T::ReleaseSsoBinding, hydrated, {
                     let id = id.clone();

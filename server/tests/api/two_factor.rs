@@ -73,6 +73,8 @@ async fn activation_shows_a_qr_code_for_promio_net_gmbh_and_gives_ten_recovery_c
             required: false,
             recovery_codes_left: 10,
             reauth_needed: false,
+            // PUBLIC_URL is an IP address here: no passkeys.
+            passkeys: false,
         }
     );
 
