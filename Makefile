@@ -22,7 +22,7 @@ TEST_FEATURES := --features promio-connect/test-support
 run: tools
 	@echo "==> building the release server and site (first time: about 10 minutes)"
 	$(LEPTOS_RELEASE)
-	@echo "==> serving on http://127.0.0.1:3000 (data in ./data)"
+	@echo "==> serving on http://localhost:3000 (data in ./data)"
 	$(SITE_ENV) ./target/release/promio-connect serve --demo
 
 test: tools e2e-deps lint rust-tests e2e

@@ -160,6 +160,10 @@ impl Settings {
 
         let public_url = match get("PUBLIC_URL") {
             Some(u) => parse_public_url(&u)?,
+            // A loopback listener is reached as `localhost`: a domain name, which passkeys need.
+            None if site_addr.ip().is_loopback() => {
+                parse_public_url(&format!("http://localhost:{}", site_addr.port()))?
+            }
             None => parse_public_url(&format!("http://{site_addr}"))?,
         };
 
@@ -495,8 +499,8 @@ mod tests {
     #[test]
     fn defaults_serve_localhost_on_sqlite() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:3000/");
-        assert_eq!(s.public_origin(), "http://127.0.0.1:3000");
+        assert_eq!(s.public_url.as_str(), "http://localhost:3000/");
+        assert_eq!(s.public_origin(), "http://localhost:3000");
         assert!(s.database_url.starts_with("sqlite://data/promio.db"));
         assert_eq!(s.session_idle_secs, 3600);
         assert_eq!(s.session_absolute_secs, 24 * 3600);

@@ -40,7 +40,7 @@ pub const CEREMONY_SECS: i64 = 5 * 60;
 pub const NAME_MAX: usize = 64;
 /// Logins with a passkey begun per address and window (the login page begins one per view, for
 /// the browser's autofill).
-pub const LOGIN_STARTS_PER_IP: i64 = 60;
+pub const LOGIN_STARTS_PER_IP: i64 = 300;
 const LOGIN_STARTS_WINDOW: i64 = 5 * 60;
 
 /// The relying party, when `PUBLIC_URL` names a domain.
