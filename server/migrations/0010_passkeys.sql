@@ -2,12 +2,15 @@
 
 -- A registered credential. `passkey` is webauthn-rs's Passkey as JSON: the public key, the sign
 -- counter and the backup flags, updated after each use. `credential_id` is base64url.
+-- `sign_count` is the highest signature counter seen: a use is only taken when its counter is
+-- higher (or the authenticator keeps none, 0), so two answers at once cannot move it back.
 CREATE TABLE passkeys (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     credential_id TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     passkey TEXT NOT NULL,
+    sign_count BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     last_used_at BIGINT
 );

@@ -283,6 +283,10 @@ pub async fn set_active(core: &Core, ctx: &Admin, id: String, active: bool) -> S
         core.store.set_user_status(&user.id, status, now).await?;
         audit(core, ctx, &user, AuditAction::UserReactivated, "").await
     } else {
+        if user.status() == UserStatus::Deactivated {
+            // Already: the count to deletion (and its announcement) stays as it is.
+            return Ok(());
+        }
         core.store
             .set_user_status(&user.id, UserStatus::Deactivated, now)
             .await?;
@@ -326,13 +330,30 @@ pub async fn remove_passkeys(core: &Core, ctx: &Admin, id: String) -> ServiceRes
 /// and operators only by operators.
 #[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id, %id))]
 pub async fn delete_user(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
-    let user = own_user(core, ctx, &id).await?;
+    // Operators delete users of any client (the roles rule still holds: only operators delete
+    // operators); administrators those of their own.
+    let (user, client) = if ctx.is_operator(core) {
+        let user = core
+            .store
+            .user_by_id(id.trim())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        may_act_on(ctx, &user)?;
+        let client = core
+            .store
+            .client_by_id(&user.client_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        (user, client)
+    } else {
+        (own_user(core, ctx, &id).await?, ctx.client.clone())
+    };
     not_self(ctx, &user)?;
     let by = crate::lifecycle::DeletedBy::Admin {
         id: &ctx.admin.id,
         ip: ctx.ip.as_deref(),
     };
-    if !crate::lifecycle::delete_user(core, &ctx.client, &user, by).await? {
+    if !crate::lifecycle::delete_user(core, &client, &user, by).await? {
         return Err(ServiceError::NotFound);
     }
     Ok(())

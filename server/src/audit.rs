@@ -1,7 +1,9 @@
 //! The audit log's vocabulary and its one way in: every event names an [`AuditAction`] and an
 //! [`Outcome`], is built with [`Event`], and is written by [`record`] (or, where it must share a
-//! trip with other writes, by the store function that takes an [`Event`]). The rows are
-//! append-only; the log view and the CSV export read them (`store::audit`).
+//! trip with other writes, by the store function that takes an [`Event`]). The rows are never
+//! changed, except that a deleted person's identifying text becomes a pseudonym
+//! (`crate::lifecycle`), and housekeeping deletes them after `AUDIT_RETENTION_DAYS`; the log view
+//! and the CSV export read them (`store::audit`).
 
 use crate::clock::UnixTime;
 use crate::error::{Context, ServiceResult};

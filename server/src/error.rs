@@ -34,6 +34,9 @@ pub enum ServiceError {
     /// A passkey could not be used (refused, unknown, expired or replayed ceremony).
     #[error("passkey failed")]
     PasskeyFailed,
+    /// A user has as many passkeys as one may have.
+    #[error("too many passkeys")]
+    PasskeyLimit { max: u32 },
     #[error("too many attempts")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the pending login expired")]
@@ -95,6 +98,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Gone => ApiError::LinkUnusable,
             ServiceError::SecondFactorFailed => ApiError::SecondFactorFailed,
             ServiceError::PasskeyFailed => ApiError::PasskeyFailed,
+            ServiceError::PasskeyLimit { max } => ApiError::PasskeyLimit { max },
             ServiceError::TooManyAttempts { retry_after_secs } => {
                 ApiError::TooManyAttempts { retry_after_secs }
             }

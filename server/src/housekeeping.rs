@@ -160,6 +160,36 @@ fn times(core: &Core, table: &str) -> [i64; 3] {
     }
 }
 
+/// The housekeeping lease as one pass holds it.
+pub struct Lease<'a> {
+    core: &'a Core,
+    holder: &'a str,
+}
+
+impl<'a> Lease<'a> {
+    /// The lease as `holder` would hold it (taken with [`run_once`]).
+    pub fn new(core: &'a Core, holder: &'a str) -> Lease<'a> {
+        Lease { core, holder }
+    }
+
+    /// Renews the lease; an error when another instance has taken it meanwhile (the pass ran
+    /// longer than the lease), so that the pass stops instead of running beside the other.
+    pub async fn keep(&self) -> ServiceResult<()> {
+        let kept = self
+            .core
+            .store
+            .take_lease(LEASE, self.holder, self.core.clock.now(), LEASE_SECS)
+            .await?;
+        if kept {
+            Ok(())
+        } else {
+            Err(crate::error::ServiceError::Internal(anyhow::anyhow!(
+                "the housekeeping lease went to another instance; this pass stops"
+            )))
+        }
+    }
+}
+
 /// One pass, if no other instance is running one (`None` then). `holder` names this instance.
 pub async fn run_once(core: &Core, holder: &str) -> ServiceResult<Option<Report>> {
     if !core
@@ -180,6 +210,7 @@ pub async fn run_once(core: &Core, holder: &str) -> ServiceResult<Option<Report>
 }
 
 async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
+    let lease = Lease { core, holder };
     let mut report = Report::default();
     // The lifecycle first: the rows a deleted user leaves are deleted with the user.
     let mut page = 0;
@@ -189,12 +220,21 @@ async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
             break;
         }
         for client in &clients {
-            let done = lifecycle::run_for_client(core, client).await?;
-            report.lifecycle.users_deleted += done.users_deleted;
-            report.lifecycle.users_deactivated += done.users_deactivated;
-            report.lifecycle.deletion_notices += done.deletion_notices;
-            report.lifecycle.inactivity_notices += done.inactivity_notices;
-            renew(core, holder).await?;
+            // One client's failure (logged) does not keep the others, or the clean-ups of the
+            // tables anonymous visitors fill, from running; a lost lease stops the pass.
+            match lifecycle::run_for_client(core, client, &lease).await {
+                Ok(done) => {
+                    report.lifecycle.users_deleted += done.users_deleted;
+                    report.lifecycle.users_deactivated += done.users_deactivated;
+                    report.lifecycle.deletion_notices += done.deletion_notices;
+                    report.lifecycle.inactivity_notices += done.inactivity_notices;
+                }
+                Err(e) => {
+                    let e: promio_app::api::ApiError = e.into();
+                    tracing::warn!(client = %client.company_id, error = %e, "the lifecycle of a client failed; the next pass tries again");
+                }
+            }
+            lease.keep().await?;
         }
         page += 1;
     }
@@ -216,7 +256,7 @@ async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
                 )
                 .await?;
             total += n;
-            renew(core, holder).await?;
+            lease.keep().await?;
             if (n as i64) < BATCH {
                 break;
             }
@@ -227,14 +267,6 @@ async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
     let deleted: u64 = report.deleted.iter().map(|(_, n)| n).sum();
     tracing::info!(deleted, report = ?report.deleted, lifecycle = ?report.lifecycle, "housekeeping done");
     Ok(report)
-}
-
-/// Keeps the lease while the pass runs.
-async fn renew(core: &Core, holder: &str) -> ServiceResult<()> {
-    core.store
-        .take_lease(LEASE, holder, core.clock.now(), LEASE_SECS)
-        .await?;
-    Ok(())
 }
 
 /// Runs a pass every `HOUSEKEEPING_MINUTES` (the first shortly after the start), until aborted.

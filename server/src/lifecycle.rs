@@ -16,6 +16,7 @@ use crate::audit::{AuditAction, Event, Outcome};
 use crate::clock::UnixTime;
 use crate::domain::{CompanyId, UserName};
 use crate::error::ServiceResult;
+pub use crate::housekeeping::Lease;
 use crate::mail::templates::{self, DeletionNotice, MailContent};
 use crate::store::clients::ClientRow;
 use crate::store::lifecycle as rows;
@@ -110,24 +111,18 @@ pub async fn delete_user(
         _ => None,
     };
 
+    // The log first, in short statements that can be repeated: no transaction holds the
+    // database while thousands of rows are rewritten.
+    pseudonymise(core, client, user, &alias).await?;
+    // Then the account, in one short transaction that begins with a write.
     let mut tx = core.store.pool().begin().await?;
-    let mentions = rows::audit_mentions(&mut tx, &user.id, &client.id, &username.key()).await?;
-    let needles = identifying_texts(user);
-    for row in mentions {
-        let detail = replace_all(&without_addresses(&row.detail, &alias), &needles, &alias);
-        // The addresses of what the person did themselves are theirs; an administrator's stay.
-        let own = row.actor_user_id.as_deref() == Some(&*user.id)
-            || (row.actor_user_id.is_none() && row.subject_user_id.as_deref() == Some(&*user.id));
-        let ip = if own { None } else { row.ip.as_deref() };
-        if detail != row.detail || ip != row.ip.as_deref() {
-            rows::rewrite_audit(&mut tx, &row.id, &detail, ip).await?;
-        }
-    }
     if !rows::erase_user(&mut tx, &user.id, &throttle_keys, only_if_deactivated).await? {
         tx.rollback().await?;
         return Ok(false);
     }
     tx.commit().await?;
+    // And what was logged about the person meanwhile (a mail to them being sent, say).
+    pseudonymise(core, client, user, &alias).await?;
 
     let (actor, ip, why) = match by {
         DeletedBy::Admin { id, ip } => (Some(id), ip, "deleted by an administrator".to_owned()),
@@ -151,6 +146,45 @@ pub async fn delete_user(
     crate::audit::record(&core.store, event, core.clock.now()).await?;
     tracing::info!(user = %alias, client = %client.company_id, "user deleted");
     Ok(true)
+}
+
+/// Replaces what names the person in the audit log with `alias`: in the rows by or about them,
+/// their email, user name and names (as whole words), in their changes of address every address,
+/// and the addresses of what they did themselves (an administrator's address stays, and so does
+/// that of someone who tried to log in as them). Also the clearing of their login counter, whose
+/// detail is the user name as the administrator typed it. Each row is its own statement.
+async fn pseudonymise(
+    core: &Core,
+    client: &ClientRow,
+    user: &UserRow,
+    alias: &str,
+) -> ServiceResult<()> {
+    let needles = identifying_texts(user);
+    let name = user.username.to_lowercase();
+    let mentions = core
+        .store
+        .audit_mentions(&user.id, &client.id)
+        .await?
+        .into_iter()
+        .filter(|row| {
+            row.actor_user_id.as_deref() == Some(&*user.id)
+                || row.subject_user_id.as_deref() == Some(&*user.id)
+                || row.detail.to_lowercase() == name
+        });
+    for row in mentions {
+        let about_them = row.subject_user_id.as_deref() == Some(&*user.id);
+        let mut detail = row.detail.clone();
+        if about_them && row.action == AuditAction::UserEmailChanged.name() {
+            detail = without_addresses(&detail, alias);
+        }
+        let detail = replace_all(&detail, &needles, alias);
+        let own = row.actor_user_id.as_deref() == Some(&*user.id);
+        let ip = if own { None } else { row.ip.as_deref() };
+        if detail != row.detail || ip != row.ip.as_deref() {
+            core.store.rewrite_audit(&row.id, &detail, ip).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What names the person in free text: their email, user name and names, longest first (so that
@@ -182,37 +216,34 @@ fn without_addresses(text: &str, with: &str) -> String {
         .join(" ")
 }
 
-/// `text` with every case-insensitive occurrence of each needle replaced by `with`.
+/// `text` with every case-insensitive occurrence of each needle as a whole word (not inside a
+/// longer run of letters and digits) replaced by `with`.
 fn replace_all(text: &str, needles: &[String], with: &str) -> String {
     let mut out = text.to_owned();
     for needle in needles {
-        let lower_needle = needle.to_lowercase();
+        let wanted: Vec<char> = needle.to_lowercase().chars().collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let chars: Vec<char> = out.chars().collect();
+        let lower: Vec<char> = chars
+            .iter()
+            .map(|c| c.to_lowercase().next().unwrap_or(*c))
+            .collect();
+        let word = |i: usize| chars.get(i).is_some_and(|c| c.is_alphanumeric());
         let mut result = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        loop {
-            // Lowercasing can change lengths outside ASCII; search char by char in that case.
-            let found = rest
-                .char_indices()
-                .map(|(i, _)| i)
-                .find(|&i| rest[i..].to_lowercase().starts_with(&lower_needle));
-            match found {
-                Some(i) => {
-                    let matched = rest[i..]
-                        .char_indices()
-                        .map(|(j, c)| j + c.len_utf8())
-                        .find(|&j| rest[i..i + j].to_lowercase() == lower_needle);
-                    let Some(len) = matched else {
-                        result.push_str(rest);
-                        break;
-                    };
-                    result.push_str(&rest[..i]);
-                    result.push_str(with);
-                    rest = &rest[i + len..];
-                }
-                None => {
-                    result.push_str(rest);
-                    break;
-                }
+        let mut i = 0;
+        while i < chars.len() {
+            let fits = lower.len() >= i + wanted.len()
+                && lower[i..i + wanted.len()] == wanted[..]
+                && !(i > 0 && word(i - 1))
+                && !word(i + wanted.len());
+            if fits {
+                result.push_str(with);
+                i += wanted.len();
+            } else {
+                result.push(chars[i]);
+                i += 1;
             }
         }
         out = result;
@@ -231,7 +262,12 @@ pub struct LifecycleReport {
 
 /// The automatic part for one client: tells the administrators of deletions due within a week,
 /// deletes the users whose date has come, and applies the inactivity rule.
-pub async fn run_for_client(core: &Core, client: &ClientRow) -> ServiceResult<LifecycleReport> {
+/// `lease`: housekeeping's lease, kept after each user (the pass stops when it is lost).
+pub async fn run_for_client(
+    core: &Core,
+    client: &ClientRow,
+    lease: &Lease<'_>,
+) -> ServiceResult<LifecycleReport> {
     let mut report = LifecycleReport::default();
     let tz = &core.time_zone;
     let now = core.clock.now();
@@ -275,6 +311,7 @@ pub async fn run_for_client(core: &Core, client: &ClientRow) -> ServiceResult<Li
             if delete_user(core, client, &user, DeletedBy::Retention).await? {
                 deleted_now += 1;
             }
+            lease.keep().await?;
         }
         report.users_deleted += deleted_now;
         if batch_len < BATCH || deleted_now == 0 {
@@ -283,7 +320,7 @@ pub async fn run_for_client(core: &Core, client: &ClientRow) -> ServiceResult<Li
     }
 
     if let Some(months) = client.inactivity_months {
-        let (notices, deactivated) = apply_inactivity(core, client, months).await?;
+        let (notices, deactivated) = apply_inactivity(core, client, months, lease).await?;
         report.inactivity_notices += notices;
         report.users_deactivated += deactivated;
     }
@@ -343,6 +380,7 @@ async fn apply_inactivity(
     core: &Core,
     client: &ClientRow,
     months: i64,
+    lease: &Lease<'_>,
 ) -> ServiceResult<(u64, u64)> {
     let tz = &core.time_zone;
     let now = core.clock.now();
@@ -373,6 +411,7 @@ async fn apply_inactivity(
             .detail(&detail);
         crate::audit::record(&core.store, event, now).await?;
         deactivated += 1;
+        lease.keep().await?;
     }
 
     // Warnings: users whose date is within 14 days.
@@ -402,6 +441,7 @@ async fn apply_inactivity(
         tx.commit().await?;
         core.mailer.wake();
         notices += 1;
+        lease.keep().await?;
     }
     Ok((notices, deactivated))
 }
@@ -417,7 +457,11 @@ pub async fn shown_deletion_date(
         return Ok(None);
     };
     let warned = core.store.deletion_warned_at(&user.id).await?;
-    let at = deletion_at(client, deactivated_at, warned, &core.time_zone);
+    let mut at = deletion_at(client, deactivated_at, warned, &core.time_zone);
+    if warned.is_none() {
+        // Not announced yet: the deletion waits a week after the announcement.
+        at = at.max(core.clock.now() + DELETION_NOTICE_DAYS * DAY);
+    }
     Ok(Some(templates::format_date(at, lang, &core.time_zone)))
 }
 

@@ -36,6 +36,8 @@ use webauthn_rs::prelude::{
 pub const COOKIE: &str = "passkey";
 /// How long a ceremony may take.
 pub const CEREMONY_SECS: i64 = 5 * 60;
+/// Passkeys one user may have (each is a credential the second step lists).
+pub const MAX_PER_USER: usize = 20;
 /// The longest passkey name.
 pub const NAME_MAX: usize = 64;
 /// Logins with a passkey begun per address and window (the login page begins one per view, for
@@ -246,6 +248,11 @@ pub async fn register_start(
         crate::two_factor::reauthenticate(core, session, &password).await?;
     }
     let existing = core.store.passkeys_of(&user.id).await?;
+    if existing.len() >= MAX_PER_USER {
+        return Err(ServiceError::PasskeyLimit {
+            max: MAX_PER_USER as u32,
+        });
+    }
     let mut exclude = Vec::with_capacity(existing.len());
     for row in &existing {
         exclude.push(stored(row)?.cred_id().clone());
@@ -297,6 +304,11 @@ pub async fn register_finish(
             return Err(ServiceError::PasskeyFailed);
         }
     };
+    if core.store.passkeys_of(&user.id).await?.len() >= MAX_PER_USER {
+        return Err(ServiceError::PasskeyLimit {
+            max: MAX_PER_USER as u32,
+        });
+    }
     let name = clean_name(&name);
     let json = serde_json::to_string(&passkey)
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey: {e}")))?;
@@ -503,7 +515,16 @@ async fn passwordless(
             return Err(ServiceError::PasskeyFailed);
         }
     };
-    used(core, &row, &mut passkey, &result).await?;
+    if !used(core, &row, &mut passkey, &result).await? {
+        refused(
+            core,
+            caller,
+            Some(&user),
+            "sign counter not ahead (a cloned passkey?)",
+        )
+        .await?;
+        return Err(ServiceError::PasskeyFailed);
+    }
     let session = core.start_session(caller, &user).await?;
     let event = Event::login(
         AuditAction::LoginPasskey,
@@ -538,13 +559,14 @@ async fn refused(
     crate::audit::record(&core.store, event, core.clock.now()).await
 }
 
-/// Stores what a use changed in the credential (counter, backup flags) and when it was used.
+/// Stores what a use changed in the credential (counter, backup flags) and when it was used;
+/// false when its counter is not above the highest seen (see `Store::passkey_used`).
 async fn used(
     core: &Core,
     row: &PasskeyRow,
     passkey: &mut Passkey,
     result: &webauthn_rs::prelude::AuthenticationResult,
-) -> ServiceResult<()> {
+) -> ServiceResult<bool> {
     let changed = passkey.update_credential(result) == Some(true);
     let json = if changed {
         Some(
@@ -554,10 +576,15 @@ async fn used(
     } else {
         None
     };
-    core.store
-        .passkey_used(&row.id, json.as_deref(), core.clock.now())
-        .await?;
-    Ok(())
+    Ok(core
+        .store
+        .passkey_used(
+            &row.id,
+            json.as_deref(),
+            i64::from(result.counter()),
+            core.clock.now(),
+        )
+        .await?)
 }
 
 /// What the second step offers the pending user.
@@ -650,7 +677,18 @@ pub async fn second_factor_finish(
         Err(e) => return Err(e),
     };
     let mut passkey = stored(&passkey_row)?;
-    used(core, &passkey_row, &mut passkey, &result).await?;
+    if !used(core, &passkey_row, &mut passkey, &result).await? {
+        crate::two_factor::audit(
+            core,
+            caller.ip.as_deref(),
+            &user,
+            AuditAction::LoginSecondFactor,
+            Outcome::Failure,
+            "passkey sign counter not ahead (a cloned passkey?)",
+        )
+        .await?;
+        return Err(ServiceError::PasskeyFailed);
+    }
     if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }

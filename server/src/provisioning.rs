@@ -145,11 +145,16 @@ pub async fn update_client(
             .transpose()?,
         passkeys: settings.passkeys,
     };
+    let before = core.store.client_by_company_id(&company_id).await?;
     let client = core
         .store
         .update_client(&company_id, &changes, core.clock.now())
         .await?
         .ok_or(ServiceError::NotFound)?;
+    if before.is_some_and(|b| b.deletion_months != client.deletion_months) {
+        // Another retention, other dates: what was announced is announced again when due.
+        core.store.reset_deletion_notices(&client.id).await?;
+    }
     let inactivity = match client.inactivity_months {
         Some(m) => format!("{m} months"),
         None => "never".to_owned(),

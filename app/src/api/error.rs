@@ -133,6 +133,9 @@ pub enum ApiError {
     /// A passkey could not be used: refused, unknown, or its ceremony expired or was used.
     #[error("passkey failed")]
     PasskeyFailed,
+    /// The user has as many passkeys as an account may have.
+    #[error("too many passkeys")]
+    PasskeyLimit { max: u32 },
     /// The state between password and second factor ended (expired, or too many wrong codes).
     #[error("login expired")]
     LoginExpired,
@@ -184,6 +187,7 @@ impl ApiError {
             | ApiError::LoginExpired => 401,
 
             ApiError::UseSso | ApiError::Forbidden => 403,
+            ApiError::PasskeyLimit { .. } => 409,
             ApiError::NotFound | ApiError::SsoNotSetUp => 404,
             ApiError::SsoProvider { .. } => 400,
             ApiError::LinkUnusable => 410,
@@ -246,6 +250,12 @@ impl ApiError {
             (ApiError::PasskeyFailed, De) => {
                 "Der Passkey konnte nicht verwendet werden. Bitte versuchen Sie es erneut oder melden Sie sich mit Ihrem Passwort an.".to_owned()
             }
+            (ApiError::PasskeyLimit { max }, En) => format!(
+                "You have {max} passkeys, the most an account can have. Please remove one first."
+            ),
+            (ApiError::PasskeyLimit { max }, De) => format!(
+                "Sie haben {max} Passkeys, die Höchstzahl für einen Zugang. Bitte entfernen Sie zuerst einen."
+            ),
             (ApiError::LoginExpired, En) => "Your login has expired. Please log in again.".to_owned(),
             (ApiError::LoginExpired, De) => {
                 "Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.".to_owned()

@@ -13,6 +13,7 @@ const USER_COLUMNS: &str = "id, client_id, username, email, first_name, last_nam
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditMention {
     pub id: String,
+    pub action: String,
     pub actor_user_id: Option<String>,
     pub subject_user_id: Option<String>,
     pub detail: String,
@@ -161,6 +162,18 @@ impl Store {
             .collect()
     }
 
+    /// Forgets the announcements of a client's coming deletions (its retention changed).
+    pub async fn reset_deletion_notices(&self, client_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE users SET deletion_warned_at = NULL
+             WHERE client_id = $1 AND status = 'deactivated'",
+        )
+        .bind(client_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// The active administrators of a client (and its operators), who get its lifecycle mails.
     pub async fn client_admins(&self, client_id: &str) -> Result<Vec<UserRow>, sqlx::Error> {
         sqlx::query_as::<_, UserRow>(&format!(
@@ -234,41 +247,42 @@ pub async fn deactivate_inactive(
     Ok(done.rows_affected() == 1)
 }
 
-/// The audit rows that name a user: by or about them, and the clearing of their login counter
-/// (whose detail is the user name as the administrator typed it).
-pub async fn audit_mentions(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    client_id: &str,
-    username_key: &str,
-) -> Result<Vec<AuditMention>, sqlx::Error> {
-    sqlx::query_as::<_, AuditMention>(
-        "SELECT id, actor_user_id, subject_user_id, detail, ip FROM audit_events
-         WHERE actor_user_id = $1 OR subject_user_id = $1
-            OR (client_id = $2 AND action = 'login.throttle_cleared' AND LOWER(detail) = $3)",
-    )
-    .bind(user_id)
-    .bind(client_id)
-    .bind(username_key)
-    .fetch_all(&mut *conn)
-    .await
-}
+impl Store {
+    /// The audit rows that may name a user: by or about them, and the clearings of login counters
+    /// in their client (whose detail is a user name; the caller compares it, in Rust, so that
+    /// every alphabet compares without case on both databases).
+    pub async fn audit_mentions(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Vec<AuditMention>, sqlx::Error> {
+        sqlx::query_as::<_, AuditMention>(
+            "SELECT id, action, actor_user_id, subject_user_id, detail, ip FROM audit_events
+             WHERE actor_user_id = $1 OR subject_user_id = $1
+                OR (client_id = $2 AND action = 'login.throttle_cleared')",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await
+    }
 
-/// Rewrites an audit row's detail and address (the one change the log ever sees: a deleted
-/// person's pseudonym in place of what named them).
-pub async fn rewrite_audit(
-    conn: &mut AnyConnection,
-    id: &str,
-    detail: &str,
-    ip: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE audit_events SET detail = $2, ip = $3 WHERE id = $1")
-        .bind(id)
-        .bind(detail)
-        .bind(ip)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    /// Rewrites an audit row's detail and address (the one change the log ever sees: a deleted
+    /// person's pseudonym in place of what named them).
+    pub async fn rewrite_audit(
+        &self,
+        id: &str,
+        detail: &str,
+        ip: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE audit_events SET detail = $2, ip = $3 WHERE id = $1")
+            .bind(id)
+            .bind(detail)
+            .bind(ip)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }
 
 /// Deletes everything of a user but the audit log: their counters (`throttle_keys`), mails,

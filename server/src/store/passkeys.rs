@@ -93,22 +93,28 @@ impl Store {
         .await
     }
 
-    /// Records a use: the credential's new state (counter, backup flags) and the time.
+    /// Records a use: the credential's new state (counter, backup flags) and the time. False
+    /// when `counter` is not above the highest counter seen (0: the authenticator keeps none):
+    /// a cloned credential, or an older answer finishing after a newer one.
     pub async fn passkey_used(
         &self,
         id: &str,
         passkey: Option<&str>,
+        counter: i64,
         now: UnixTime,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE passkeys SET passkey = COALESCE($2, passkey), last_used_at = $3 WHERE id = $1",
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE passkeys SET passkey = COALESCE($2, passkey), last_used_at = $3,
+                 sign_count = CASE WHEN $4 > sign_count THEN $4 ELSE sign_count END
+             WHERE id = $1 AND ($4 = 0 OR $4 > sign_count)",
         )
         .bind(id)
         .bind(passkey)
         .bind(now)
+        .bind(counter)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn rename_passkey(

@@ -737,3 +737,98 @@ async fn a_backup_taken_under_logins_restores_to_a_database_the_server_starts_on
     drop(restored);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn operators_delete_users_of_any_client_and_admins_only_their_own() {
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "erika", Role::User).await;
+    app.create_user("promio", "ops", Role::Operator).await;
+    app.create_user("promio", "helper", Role::Admin).await;
+    let erika = app.user_id("ACME", "erika").await;
+    // An administrator of the platform client is not an operator: another client's user is
+    // not theirs.
+    app.login_ok("promio", "helper").await;
+    let response = app.call("users/delete", &[("id", &erika)]).await;
+    assert_eq!(response.status(), 404);
+    app.login_ok("promio", "ops").await;
+    let response = app.call("users/delete", &[("id", &erika)]).await;
+    assert_eq!(response.status(), 200);
+    assert!(!exists(&app, "ACME", "erika").await);
+    let deleted = app
+        .audit()
+        .await
+        .into_iter()
+        .find(|r| r.action == AuditAction::UserDeleted)
+        .unwrap();
+    let acme = app
+        .core
+        .store
+        .client_by_company_id(&CompanyId::parse("ACME").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted.client_id.as_deref(), Some(acme.id.as_str()));
+}
+
+#[tokio::test]
+async fn a_longer_retention_after_the_notice_announces_again_when_due() {
+    let app = admin_app().await;
+    let erika = app.user_id("ACME", "erika").await;
+    set_active(&app, &erika, false).await;
+    // Deactivating again changes nothing (no second notice, the same date).
+    set_active(&app, &erika, false).await;
+    let due = due(&app, START);
+    app.clock.set(due - 7 * DAY + 3600);
+    assert_eq!(app.housekeeping().await.lifecycle.deletion_notices, 1);
+    app.deliver().await;
+    // Twelve months now: not deleted at the old date, and announced again a week before the new.
+    app.set_client(
+        "ACME",
+        ClientSettings {
+            deletion_months: Some(12),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.clock.set(due + DAY);
+    let report = app.housekeeping().await;
+    assert_eq!(
+        (
+            report.lifecycle.users_deleted,
+            report.lifecycle.deletion_notices
+        ),
+        (0, 0)
+    );
+    let later = lifecycle::add_months(START, 12, &app.core.time_zone);
+    app.clock.set(later - 7 * DAY + 3600);
+    assert_eq!(app.housekeeping().await.lifecycle.deletion_notices, 1);
+    app.deliver().await;
+    assert_eq!(app.mails_to("boss@acme.example"), 2);
+    app.clock.set(later + DAY);
+    assert_eq!(app.housekeeping().await.lifecycle.users_deleted, 1);
+}
+
+#[tokio::test]
+async fn a_pass_stops_when_another_instance_took_the_lease() {
+    let app = TestApp::spawn().await;
+    assert!(
+        app.core
+            .store
+            .take_lease("housekeeping", "mine", START, 300)
+            .await
+            .unwrap()
+    );
+    let mine = promio_server::housekeeping::Lease::new(&app.core, "mine");
+    assert!(mine.keep().await.is_ok());
+    // The lease ran out and another instance took it: keeping it fails, so the pass stops.
+    app.clock.set(START + 301);
+    assert!(
+        app.core
+            .store
+            .take_lease("housekeeping", "other", START + 301, 300)
+            .await
+            .unwrap()
+    );
+    assert!(mine.keep().await.is_err());
+}

@@ -596,3 +596,48 @@ async fn two_instances_finish_each_others_ceremonies() {
         .await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
 }
+
+#[tokio::test]
+async fn an_older_answer_finishing_after_a_newer_one_is_refused() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+    // Two browsers begin; the device answers the first, then the second (a higher counter).
+    let (first, second) = (app.new_browser(), app.new_browser());
+    let begin = |browser: &reqwest::Client| {
+        let request = browser.post(app.url("/api/passkeys/login-start")).send();
+        async move { options(request.await.unwrap()).await }
+    };
+    let options_first = begin(&first).await;
+    let options_second = begin(&second).await;
+    let older = device.sign_in(&options_first, &alice);
+    let newer = device.sign_in(&options_second, &alice);
+    let finish = |browser: &reqwest::Client, answer: String| {
+        let request = browser
+            .post(app.url("/api/passkeys/login-finish"))
+            .form(&[("credential", answer)])
+            .send();
+        async move { request.await.unwrap() }
+    };
+    assert_eq!(finish(&second, newer).await.status(), 200);
+    let response = finish(&first, older).await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    assert!(app.me_in(&first).await.is_none());
+}
+
+#[tokio::test]
+async fn a_user_has_at_most_twenty_passkeys() {
+    let app = localhost_app().await;
+    for i in 0..promio_server::passkeys::MAX_PER_USER {
+        let mut device = Device::at(&app);
+        add_passkey(&app, &mut device, &format!("Key {i}")).await;
+    }
+    let response = app.call("passkeys/register-start", &[]).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(
+        api_error(response).await,
+        ApiError::PasskeyLimit { max: 20 }
+    );
+}
