@@ -12,7 +12,7 @@ SITE_ENV := LEPTOS_OUTPUT_NAME=promio-connect LEPTOS_SITE_ROOT=target/site LEPTO
 LEPTOS_BUILD := cargo leptos build --split
 LEPTOS_RELEASE := cargo leptos build --release --split --precompress
 
-.PHONY: run test bench tools browser e2e-deps lint rust-tests site e2e
+.PHONY: run test bench tools native-deps browser e2e-deps lint rust-tests site e2e
 
 # The integration tests' harness (a clock the test moves, a captured mailbox) is behind the server's
 # `test-support` feature. Every cargo command of the tests and the lint passes it, so that the
@@ -38,8 +38,15 @@ bench: tools
 	sync
 	./target/release/promio-bench target/release/promio-connect target/site
 
-tools:
+tools: native-deps
 	@bash scripts/install-tools.sh
+
+# OpenSSL's headers for webauthn-rs (passkeys), and pkg-config to find them.
+native-deps:
+	@{ command -v pkg-config >/dev/null && pkg-config --exists openssl; } || { \
+	  echo "==> installing Debian's libssl-dev and pkg-config (passkeys use OpenSSL)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config; } \
+	    || { echo "make: cannot install libssl-dev and pkg-config (needs root and apt-get)"; exit 1; }; }
 
 browser:
 	@command -v chromium >/dev/null || { \

@@ -33,6 +33,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="data:,"/>
                 <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <HydrationScripts options/>
+                <script nonce=leptos::nonce::use_nonce() inner_html=webauthn::BRIDGE_JS></script>
                 <MetaTags/>
             </head>
             <body>

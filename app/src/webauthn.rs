@@ -1,7 +1,7 @@
 //! The browser's side of passkeys: hands the server's options (JSON, as webauthn-rs writes them)
 //! to `navigator.credentials` and returns its answer as JSON for the server. The few lines of
-//! JavaScript below only convert between base64url text and the binary the WebAuthn API takes;
-//! every check happens on the server.
+//! JavaScript below ([`BRIDGE_JS`], an inline script of every page) only convert between base64url
+//! text and the binary the WebAuthn API takes; every check happens on the server.
 
 /// Why the browser gave no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,11 +17,9 @@ pub enum Refused {
     Other(String),
 }
 
-#[cfg(feature = "hydrate")]
-mod js {
-    use wasm_bindgen::prelude::*;
-
-    #[wasm_bindgen(inline_js = r#"
+/// The page's script for passkeys (an inline script with the page's nonce, so that it costs no
+/// request and no file that browsers would have to revalidate): `window.promioPasskeys`.
+pub const BRIDGE_JS: &str = r#"(() => {
 const enc = (buf) => {
   const bytes = new Uint8Array(buf);
   let s = '';
@@ -40,17 +38,17 @@ let waiting = null;
 const stopWaiting = () => {
   if (waiting) { const w = waiting; waiting = null; w.abort(); }
 };
-export function passkeysSupported() {
+function passkeysSupported() {
   return typeof window.PublicKeyCredential === 'function' && !!navigator.credentials;
 }
-export async function conditionalMediation() {
+async function conditionalMediation() {
   try {
     return passkeysSupported()
       && typeof PublicKeyCredential.isConditionalMediationAvailable === 'function'
       && await PublicKeyCredential.isConditionalMediationAvailable();
   } catch (e) { return false; }
 }
-export function deviceName() {
+function deviceName() {
   const ua = navigator.userAgent || '';
   const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox'
     : /Chromium\//.test(ua) ? 'Chromium' : /Chrome\//.test(ua) ? 'Chrome'
@@ -61,7 +59,7 @@ export function deviceName() {
   return system ? `${browser} on ${system}` : browser;
 }
 const failure = (e) => (e && e.name) ? e.name : String(e);
-export async function passkeyCreate(json) {
+async function passkeyCreate(json) {
   stopWaiting();
   const o = JSON.parse(json).publicKey;
   o.challenge = dec(o.challenge);
@@ -80,7 +78,7 @@ export async function passkeyCreate(json) {
     extensions: c.getClientExtensionResults(),
   });
 }
-export async function passkeyGet(json, conditional) {
+async function passkeyGet(json, conditional) {
   stopWaiting();
   const o = JSON.parse(json).publicKey;
   o.challenge = dec(o.challenge);
@@ -103,19 +101,60 @@ export async function passkeyGet(json, conditional) {
     extensions: c.getClientExtensionResults(),
   });
 }
-"#)]
-    extern "C" {
-        #[wasm_bindgen(js_name = passkeysSupported)]
-        pub fn passkeys_supported() -> bool;
-        #[wasm_bindgen(js_name = conditionalMediation)]
-        #[wasm_bindgen(catch)]
-        pub async fn conditional_mediation() -> Result<JsValue, JsValue>;
-        #[wasm_bindgen(js_name = deviceName)]
-        pub fn device_name() -> String;
-        #[wasm_bindgen(catch, js_name = passkeyCreate)]
-        pub async fn passkey_create(options: String) -> Result<JsValue, JsValue>;
-        #[wasm_bindgen(catch, js_name = passkeyGet)]
-        pub async fn passkey_get(options: String, conditional: bool) -> Result<JsValue, JsValue>;
+window.promioPasskeys = {
+  supported: passkeysSupported, conditional: conditionalMediation, deviceName,
+  create: passkeyCreate, get: passkeyGet,
+};
+})();"#;
+
+#[cfg(feature = "hydrate")]
+mod js {
+    use wasm_bindgen::{JsCast, JsValue};
+
+    fn bridge() -> Option<JsValue> {
+        let window = web_sys::window()?;
+        js_sys::Reflect::get(&window, &"promioPasskeys".into())
+            .ok()
+            .filter(|b| !b.is_undefined())
+    }
+
+    /// Calls `promioPasskeys[name](args…)`.
+    fn call(name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+        let bridge = bridge().ok_or_else(|| JsValue::from_str("NotSupportedError"))?;
+        let function: js_sys::Function = js_sys::Reflect::get(&bridge, &name.into())?.dyn_into()?;
+        let args: js_sys::Array = args.iter().collect();
+        function.apply(&bridge, &args)
+    }
+
+    async fn awaited(name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+        let promise: js_sys::Promise = call(name, args)?.dyn_into()?;
+        wasm_bindgen_futures::JsFuture::from(promise).await
+    }
+
+    pub fn passkeys_supported() -> bool {
+        call("supported", &[])
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    }
+
+    pub async fn conditional_mediation() -> Result<JsValue, JsValue> {
+        awaited("conditional", &[]).await
+    }
+
+    pub fn device_name() -> String {
+        call("deviceName", &[])
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_else(|| "Passkey".to_owned())
+    }
+
+    pub async fn passkey_create(options: String) -> Result<JsValue, JsValue> {
+        awaited("create", &[options.into()]).await
+    }
+
+    pub async fn passkey_get(options: String, conditional: bool) -> Result<JsValue, JsValue> {
+        awaited("get", &[options.into(), conditional.into()]).await
     }
 }
 
