@@ -45,11 +45,20 @@ enum Command {
     /// Run one pass of the clean-up that every serving instance runs (expired sessions and links,
     /// old counters, mails and audit rows, users past their client's retention).
     Housekeeping,
+    /// Check the settings: print them as they take effect (secrets masked); exit 1 on a bad one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Write a consistent copy of the SQLite database to FILE, also while the server runs.
     Backup {
         /// Where the copy goes; it must not exist yet.
         file: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective settings with secrets masked; exit 1 when one is bad.
+    Check,
 }
 
 #[derive(Args, Debug, Default)]
@@ -102,9 +111,13 @@ enum ClientCommand {
         issuer: Option<String>,
         #[arg(long, required_unless_present = "off")]
         client_id: Option<String>,
-        /// May be left out when the client has one stored already.
-        #[arg(long)]
+        /// May be left out when the client has one stored already. Prefer --client-secret-stdin:
+        /// a secret on the command line is visible to other users of the machine.
+        #[arg(long, conflicts_with = "client_secret_stdin")]
         client_secret: Option<String>,
+        /// Read the client secret from standard input.
+        #[arg(long)]
+        client_secret_stdin: bool,
         /// Email domains routed to this identity provider, separated by commas.
         #[arg(long, required_unless_present = "off", value_name = "DOMAIN[,…]")]
         domains: Option<String>,
@@ -121,6 +134,16 @@ enum ClientCommand {
         /// Turn single sign-on off (the users can then be sent password links).
         #[arg(long, conflicts_with_all = ["issuer", "client_id", "client_secret", "domains"])]
         off: bool,
+    },
+    /// List clients (company ID, name, status, SSO), optionally those matching --search.
+    List {
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+    /// Show one client's settings.
+    Show {
+        #[arg(long)]
+        company_id: String,
     },
 }
 
@@ -147,6 +170,33 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List a client's users (user name, status, role, email, name, 2FA, passkeys).
+    List {
+        #[arg(long)]
+        company_id: String,
+        /// Part of a user name, email address or name.
+        #[arg(long, default_value = "")]
+        search: String,
+        #[arg(long, value_parser = ["invited", "active", "deactivated"])]
+        status: Option<String>,
+    },
+    /// Change a user: role, status (deactivating ends their sessions), email, names.
+    Set {
+        #[arg(long)]
+        company_id: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["user", "admin", "operator"])]
+        role: Option<String>,
+        #[arg(long, value_parser = ["active", "deactivated"])]
+        status: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+    },
     /// Delete a user at once: the account and everything of it but the audit log, where a
     /// pseudonym takes the user's place. The user name is free again.
     Delete {
@@ -159,13 +209,24 @@ enum UserCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let checking = matches!(cli.command, Some(Command::Config(ConfigCommand::Check)));
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("promio-connect: {e}");
-            return ExitCode::from(2);
+            return if checking {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
+    if checking {
+        // Nothing is opened or created: only the settings are read and shown.
+        print!("{}", settings.describe());
+        println!("settings are valid");
+        return ExitCode::SUCCESS;
+    }
     init_tracing(settings.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -211,6 +272,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client_command(&core, cmd).await,
         Command::User(cmd) => user_command(&core, cmd).await,
+        Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Housekeeping => {
             let holder = crate::store::new_id();
             match crate::housekeeping::run_once(&core, &holder)
@@ -245,6 +307,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
+    bootstrap_operator(&core).await?;
     if args.demo {
         demo(&core).await?;
     }
@@ -291,6 +354,54 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// The first operator from `BOOTSTRAP_OPERATOR_*`, when there is none yet; refused (with a
+/// warning, the start goes on) once any operator exists, so the variables cannot make a second
+/// one or take over an account.
+pub async fn bootstrap_operator(core: &Core) -> anyhow::Result<()> {
+    let Some(first) = &core.settings.bootstrap_operator else {
+        return Ok(());
+    };
+    if core.store.has_operator().await? {
+        tracing::warn!("BOOTSTRAP_OPERATOR_* ignored: an operator exists already");
+        println!("BOOTSTRAP_OPERATOR_* ignored: an operator exists already (remove the variables)");
+        return Ok(());
+    }
+    let rename = |message: String| {
+        for (flag, variable) in [
+            ("--username", "BOOTSTRAP_OPERATOR_USERNAME"),
+            ("--email", "BOOTSTRAP_OPERATOR_EMAIL"),
+            ("--password-stdin", "BOOTSTRAP_OPERATOR_PASSWORD"),
+        ] {
+            if let Some(rest) = message.strip_prefix(flag) {
+                return anyhow::anyhow!("{variable}{rest}");
+            }
+        }
+        anyhow::anyhow!("BOOTSTRAP_OPERATOR_*: {message}")
+    };
+    let user = provisioning::create_user(
+        core,
+        Actor::default(),
+        UserInput {
+            company_id: core.settings.platform_company_id.to_string(),
+            username: first.username.clone(),
+            email: first.email.clone(),
+            first_name: String::new(),
+            last_name: String::new(),
+            role: Role::Operator,
+            language: "en".into(),
+            password: Some(first.password.clone()),
+        },
+    )
+    .await
+    .map_err(|e| rename(explain(e).to_string()))?;
+    tracing::info!(username = %user.username, "first operator created from BOOTSTRAP_OPERATOR_*");
+    println!(
+        "first operator {} created in {} (from BOOTSTRAP_OPERATOR_*; remove the variables now)",
+        user.username, core.settings.platform_company_id
+    );
+    Ok(())
 }
 
 /// The demo client for `make run`: made once, with a random password printed once.
@@ -405,11 +516,17 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
             issuer,
             client_id,
             client_secret,
+            client_secret_stdin,
             domains,
             email_claim,
             create_users,
             off,
         } => {
+            let client_secret = if client_secret_stdin {
+                Some(read_secret("--client-secret-stdin")?)
+            } else {
+                client_secret
+            };
             let input = if off {
                 crate::sso::SsoInput::default()
             } else {
@@ -435,8 +552,100 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
                 None => println!("client {}: single sign-on off", client.company_id),
             }
         }
+        ClientCommand::List { search } => {
+            let mut page = 0;
+            println!("company_id\tname\tstatus\tsso\tusers");
+            loop {
+                let (clients, _) = core.store.list_clients(&search, 100, page * 100).await?;
+                if clients.is_empty() {
+                    break;
+                }
+                for c in &clients {
+                    let users = core.store.count_users(&c.id).await?;
+                    println!(
+                        "{}\t{}\t{}\t{}\t{users}",
+                        c.company_id,
+                        c.name,
+                        if c.is_active() {
+                            "active"
+                        } else {
+                            "deactivated"
+                        },
+                        c.sso_issuer.as_deref().unwrap_or("-"),
+                    );
+                }
+                page += 1;
+            }
+        }
+        ClientCommand::Show { company_id } => {
+            let c = provisioning::client(core, &company_id)
+                .await
+                .map_err(explain)?;
+            let users = core.store.count_users(&c.id).await?;
+            let domains = core.store.sso_domains(&c.id).await?;
+            println!("company ID: {}", c.company_id);
+            println!("name: {}", c.name);
+            println!(
+                "status: {}",
+                if c.is_active() {
+                    "active"
+                } else {
+                    "deactivated"
+                }
+            );
+            println!("users: {users}");
+            println!("registration link: {} h", c.registration_link_hours);
+            println!("reset link: {} h", c.reset_link_hours);
+            println!("2FA required: {}", c.requires_2fa());
+            println!("passkeys: {}", c.allows_passkeys() && !c.uses_sso());
+            println!(
+                "deactivated users deleted after: {} months",
+                c.deletion_months
+            );
+            println!(
+                "inactive users deactivated after: {}",
+                c.inactivity_months
+                    .map(|m| format!("{m} months"))
+                    .unwrap_or_else(|| "never".to_owned())
+            );
+            match &c.sso_issuer {
+                Some(issuer) => {
+                    println!("SSO issuer: {issuer}");
+                    println!(
+                        "SSO client ID: {}",
+                        c.sso_client_id.as_deref().unwrap_or("")
+                    );
+                    println!(
+                        "SSO client secret: {}",
+                        if c.sso_client_secret.is_some() {
+                            "set"
+                        } else {
+                            "not set"
+                        }
+                    );
+                    println!("SSO email domains: {}", domains.join(", "));
+                    println!("SSO creates users: {}", c.sso_creates_users());
+                }
+                None => println!("SSO: off"),
+            }
+        }
     }
     Ok(())
+}
+
+/// One line from standard input (without its trailing newline), for secrets.
+fn read_secret(flag: &str) -> anyhow::Result<String> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+    let raw = raw
+        .strip_suffix('\n')
+        .map(|r| r.strip_suffix('\r').unwrap_or(r))
+        .unwrap_or(&raw)
+        .to_owned();
+    anyhow::ensure!(!raw.is_empty(), "{flag}: standard input was empty");
+    Ok(raw)
 }
 
 async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
@@ -445,6 +654,73 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
             company_id,
             username,
         } => delete_user(core, &company_id, &username).await,
+        UserCommand::List {
+            company_id,
+            search,
+            status,
+        } => {
+            let client = provisioning::client(core, &company_id)
+                .await
+                .map_err(explain)?;
+            let filter_status = status.as_deref().and_then(UserStatus::from_filter);
+            println!("username\tstatus\trole\temail\tname\t2fa\tpasskeys");
+            let mut offset = 0;
+            loop {
+                let filter = crate::store::users::UserFilter {
+                    search: search.clone(),
+                    status: filter_status,
+                    limit: 500,
+                    offset,
+                };
+                let (users, _) = core.store.list_users(&client.id, &filter).await?;
+                if users.is_empty() {
+                    break;
+                }
+                for u in &users {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        u.username,
+                        u.status().as_str(),
+                        u.role().as_str(),
+                        u.email,
+                        format!("{} {}", u.first_name, u.last_name).trim(),
+                        if u.has_totp() { "on" } else { "off" },
+                        u.passkeys
+                    );
+                }
+                offset += 500;
+            }
+            Ok(())
+        }
+        UserCommand::Set {
+            company_id,
+            username,
+            role,
+            status,
+            email,
+            first_name,
+            last_name,
+        } => {
+            let changes = provisioning::UserChanges {
+                role: role.as_deref().and_then(Role::parse),
+                active: status.as_deref().map(|s| s == "active"),
+                email,
+                first_name,
+                last_name,
+            };
+            let user = provisioning::change_user(core, &company_id, &username, changes)
+                .await
+                .map_err(explain)?;
+            println!(
+                "user {}: {} {}, {}, {}",
+                user.username,
+                user.status().as_str(),
+                user.role().as_str(),
+                user.email,
+                format!("{} {}", user.first_name, user.last_name).trim()
+            );
+            Ok(())
+        }
         UserCommand::Create {
             company_id,
             username,

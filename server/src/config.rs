@@ -39,7 +39,18 @@ pub const KEYS: &[&str] = &[
     "SSO_ALLOW_HTTP_ISSUER",
     "AUDIT_RETENTION_DAYS",
     "HOUSEKEEPING_MINUTES",
+    "BOOTSTRAP_OPERATOR_USERNAME",
+    "BOOTSTRAP_OPERATOR_EMAIL",
+    "BOOTSTRAP_OPERATOR_PASSWORD",
 ];
+
+/// The first operator, made from the environment on a start that finds none (as Keycloak's
+/// bootstrap admin); ignored once any operator exists.
+pub struct BootstrapOperator {
+    pub username: String,
+    pub email: String,
+    pub password: SecretString,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -95,6 +106,8 @@ pub struct Settings {
     pub audit_retention_days: i64,
     /// How often each instance runs housekeeping, in seconds (`HOUSEKEEPING_MINUTES`).
     pub housekeeping_secs: i64,
+    /// `BOOTSTRAP_OPERATOR_USERNAME`, `…_EMAIL`, `…_PASSWORD`: all three or none.
+    pub bootstrap_operator: Option<BootstrapOperator>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -235,6 +248,31 @@ impl Settings {
         let mail_retry_secs = number(&get, "MAIL_RETRY_SECONDS", 30, 1, 3600)?;
         let audit_retention_days = number(&get, "AUDIT_RETENTION_DAYS", 730, 30, 36_500)?;
         let housekeeping_minutes = number(&get, "HOUSEKEEPING_MINUTES", 10, 1, 24 * 60)?;
+        let bootstrap_operator = match (
+            get("BOOTSTRAP_OPERATOR_USERNAME"),
+            get("BOOTSTRAP_OPERATOR_EMAIL"),
+            get("BOOTSTRAP_OPERATOR_PASSWORD"),
+        ) {
+            (None, None, None) => None,
+            (Some(username), Some(email), Some(password)) => Some(BootstrapOperator {
+                username,
+                email,
+                password: SecretString::from(password),
+            }),
+            (username, email, _) => {
+                let missing = if username.is_none() {
+                    "BOOTSTRAP_OPERATOR_USERNAME"
+                } else if email.is_none() {
+                    "BOOTSTRAP_OPERATOR_EMAIL"
+                } else {
+                    "BOOTSTRAP_OPERATOR_PASSWORD"
+                };
+                return Err(bad(
+                    missing,
+                    "the first operator needs BOOTSTRAP_OPERATOR_USERNAME, _EMAIL and _PASSWORD together",
+                ));
+            }
+        };
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
                 return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
@@ -309,6 +347,7 @@ impl Settings {
             sso_allow_http_issuer,
             audit_retention_days,
             housekeeping_secs: housekeeping_minutes * 60,
+            bootstrap_operator,
         })
     }
 
@@ -320,6 +359,86 @@ impl Settings {
     /// `scheme://host[:port]` of `PUBLIC_URL`, as browsers send it in `Origin`.
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+
+    /// The settings as they take effect, one `NAME = value` per line, secrets masked (for
+    /// `promio-connect config check`).
+    pub fn describe(&self) -> String {
+        let masked = |set: bool| if set { "(set, not shown)" } else { "(unset)" };
+        let proxies: Vec<String> = self.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        let lines = [
+            ("DATABASE_URL", redact_url(&self.database_url)),
+            ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
+            ("PUBLIC_URL", self.public_url.to_string()),
+            ("LEPTOS_SITE_ADDR", self.site_addr.to_string()),
+            (
+                "SMTP_URL",
+                match &self.smtp_url {
+                    Some(url) => {
+                        use secrecy::ExposeSecret;
+                        redact_url(url.expose_secret())
+                    }
+                    None => format!("(unset: mails go to {}/outbox)", self.data_dir.display()),
+                },
+            ),
+            ("MAIL_FROM", self.mail_from.clone()),
+            ("SECRET_KEY", masked(true).to_owned()),
+            ("DATA_DIR", self.data_dir.display().to_string()),
+            ("PLATFORM_COMPANY_ID", self.platform_company_id.to_string()),
+            (
+                "SESSION_IDLE_MINUTES",
+                (self.session_idle_secs / 60).to_string(),
+            ),
+            (
+                "SESSION_ABSOLUTE_HOURS",
+                (self.session_absolute_secs / 3600).to_string(),
+            ),
+            ("HASH_WORKERS", self.hash_workers.to_string()),
+            ("HASH_QUEUE", self.hash_queue.to_string()),
+            ("MAIL_RETRY_SECONDS", self.mail_retry_secs.to_string()),
+            (
+                "METRICS_TOKEN",
+                masked(self.metrics_token.is_some()).to_owned(),
+            ),
+            (
+                "LOG_FORMAT",
+                if self.log_json { "json" } else { "text" }.to_owned(),
+            ),
+            ("LEPTOS_HASH_FILES", self.hash_files.to_string()),
+            ("TOTP_ISSUER", self.totp_issuer.clone()),
+            ("TRUSTED_PROXIES", proxies.join(",")),
+            (
+                "MAIL_TIME_ZONE",
+                self.time_zone.iana_name().unwrap_or("UTC").to_owned(),
+            ),
+            (
+                "SSO_ALLOW_HTTP_ISSUER",
+                self.sso_allow_http_issuer.to_string(),
+            ),
+            (
+                "AUDIT_RETENTION_DAYS",
+                self.audit_retention_days.to_string(),
+            ),
+            (
+                "HOUSEKEEPING_MINUTES",
+                (self.housekeeping_secs / 60).to_string(),
+            ),
+            (
+                "BOOTSTRAP_OPERATOR_USERNAME",
+                self.bootstrap_operator
+                    .as_ref()
+                    .map(|b| b.username.clone())
+                    .unwrap_or_else(|| "(unset)".to_owned()),
+            ),
+            (
+                "BOOTSTRAP_OPERATOR_PASSWORD",
+                masked(self.bootstrap_operator.is_some()).to_owned(),
+            ),
+        ];
+        lines
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}\n"))
+            .collect()
     }
 }
 

@@ -255,6 +255,24 @@ impl Store {
         Ok((rows, total))
     }
 
+    /// Whether any operator exists (in any status).
+    pub async fn has_operator(&self) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT 1 AS one FROM users WHERE role = 'operator' LIMIT 1")
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// How many users a client has.
+    pub async fn count_users(&self, client_id: &str) -> Result<i64, sqlx::Error> {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM users WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")
+    }
+
     /// Changes a user's names, email and role.
     pub async fn update_user_profile(
         &self,

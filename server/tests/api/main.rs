@@ -10,6 +10,7 @@ mod pg;
 
 mod accounts;
 mod admin;
+mod cli;
 mod flows;
 mod hardening;
 mod lifecycle;
