@@ -12,12 +12,17 @@ SITE_ENV := LEPTOS_OUTPUT_NAME=promio-connect LEPTOS_SITE_ROOT=target/site LEPTO
 LEPTOS_BUILD := cargo leptos build --split
 LEPTOS_RELEASE := cargo leptos build --release --split --precompress
 
-.PHONY: run test bench tools native-deps browser e2e-deps lint rust-tests site e2e
+.PHONY: run dev test bench tools native-deps browser e2e-deps lint deploy-check rust-tests site e2e
 
 # The integration tests' harness (a clock the test moves, a captured mailbox) is behind the server's
 # `test-support` feature. Every cargo command of the tests and the lint passes it, so that the
 # server crate is built once for all of them.
 TEST_FEATURES := --features promio-connect/test-support
+
+# Rebuilds and restarts on every change to the code or the stylesheet (cargo-leptos watch), with
+# the demo data of `make run`, on http://localhost:3000.
+dev: tools
+	cargo leptos watch --split -- serve --demo
 
 run: tools
 	@echo "==> building the release server and site (first time: about 10 minutes)"
@@ -25,7 +30,7 @@ run: tools
 	@echo "==> serving on http://localhost:3000 (data in ./data)"
 	$(SITE_ENV) ./target/release/promio-connect serve --demo
 
-test: tools e2e-deps lint rust-tests e2e
+test: tools e2e-deps lint deploy-check rust-tests e2e
 	@echo "==> all checks passed"
 	@if [ -z "$${TEST_DATABASE_URL:-}" ]; then $(NO_POSTGRES_WARNING); fi
 
@@ -83,6 +88,16 @@ NO_POSTGRES_WARNING := printf '%s\n' '' \
 # runtime of their own, and leptos's server-side rendering, when two such runtimes render at once
 # in one process, has been seen to leave a page unfinished now and then (the server itself has one
 # runtime). The suite is bound by I/O and hashing, so this costs no time.
+# The systemd unit (deploy/promio-connect.service) as systemd reads it. The copy checked names an
+# executable that exists here and an optional settings file; everything else is the unit as shipped.
+deploy-check:
+	@echo "==> systemd-analyze verify deploy/promio-connect.service"
+	@command -v systemd-analyze >/dev/null || { echo "make: systemd-analyze is missing (Debian: apt-get install systemd)"; exit 1; }
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	  sed -e "s#^ExecStart=/opt/promio-connect/promio-connect#ExecStart=$$(command -v true)#" \
+	      -e "s#^EnvironmentFile=/#EnvironmentFile=-/#" deploy/promio-connect.service > "$$dir/promio-connect.service" && \
+	  out=$$(systemd-analyze verify "$$dir/promio-connect.service" 2>&1) && [ -z "$$out" ] || { echo "$$out"; exit 1; }
+
 rust-tests: export RUST_TEST_THREADS = 1
 rust-tests:
 	@echo "==> Rust tests (SQLite)"

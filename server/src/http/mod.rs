@@ -28,7 +28,12 @@ use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+/// The longest a request may take (argon2 waits in a bounded queue, an identity provider has its
+/// own shorter timeouts).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Largest request body accepted; the biggest form is far below this.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -97,6 +102,12 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         ))
         .layer(middleware::from_fn_with_state(policy, security::real_ip))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // A request that takes longer is answered 408 and its work dropped: a stuck database or
+        // identity provider cannot hold connections open without end.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(CompressionLayer::new().br(true).gzip(true))
         // Outermost; the last one added runs first: the request gets its id, its span opens with
         // that id, its response will carry it, and the handler runs with it in `REQUEST_ID`.
@@ -105,6 +116,13 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
+                // The access log: one line per request (method, path and request id from the
+                // span; status and time here).
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                )
                 // A 503 "busy" is an answer, not a failure; internal errors are logged with their
                 // cause where they are mapped (error.rs).
                 .on_failure(()),
