@@ -337,9 +337,9 @@ async fn the_first_operator_comes_from_the_environment_once() {
         "SECRET_KEY".to_owned(),
         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned(),
     );
-    let err = promio_server::config::Settings::from_sources(&env)
-        .err()
-        .expect("refused");
+    let Err(err) = promio_server::config::Settings::from_sources(&env) else {
+        panic!("the settings were taken");
+    };
     assert!(
         err.to_string().contains("BOOTSTRAP_OPERATOR_EMAIL"),
         "{err}"
