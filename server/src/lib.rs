@@ -122,7 +122,7 @@ impl Core {
                 idle_secs: settings.session_idle_secs,
                 absolute_secs: settings.session_absolute_secs,
             },
-            metrics: Arc::default(),
+            metrics: Arc::new(metrics::Metrics::new(clock.now())),
             settings,
             store,
             clock,

@@ -93,6 +93,17 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         ))
         .layer(middleware::from_fn(server_fn_statuses))
         .layer(middleware::from_fn_with_state(
+            RouteMetrics {
+                core: Arc::clone(&state.core),
+                server_fns: Arc::new(
+                    leptos::server_fn::axum::server_fn_paths()
+                        .map(|(path, _)| path.to_owned())
+                        .collect(),
+                ),
+            },
+            record_request,
+        ))
+        .layer(middleware::from_fn_with_state(
             policy.clone(),
             security::check_origin,
         ))
@@ -132,6 +143,47 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         // it reaches every log line of the request.
         .layer(middleware::from_fn(drop_unusable_request_id))
         .with_state(state)
+}
+
+/// What the request metrics need: where to count, and the server functions' paths (a label
+/// each; any other path under a wildcard route counts as `other`, so that unknown paths cannot
+/// make labels without end).
+#[derive(Clone)]
+struct RouteMetrics {
+    core: Arc<Core>,
+    server_fns: Arc<std::collections::HashSet<String>>,
+}
+
+/// Counts the request and its latency under its route's pattern.
+async fn record_request(
+    State(metrics): State<RouteMetrics>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let matched = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    let route = if metrics.server_fns.contains(&path) {
+        path.as_str()
+    } else {
+        match matched.as_deref() {
+            Some(pattern) if !pattern.contains('{') && !pattern.contains('*') => pattern,
+            _ if path.starts_with("/pkg/") => "/pkg",
+            _ => "other",
+        }
+    };
+    metrics.core.metrics.request(
+        route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Removes a request id that is not a short token of letters, digits, `-`, `_` and `.`, so that

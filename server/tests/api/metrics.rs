@@ -92,3 +92,43 @@ async fn metrics_without_a_token_refuse_requests_that_a_proxy_forwarded() {
     let direct = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(direct.status(), 200);
 }
+
+#[tokio::test]
+async fn requests_are_counted_and_timed_per_route_and_unknown_paths_share_one_label() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login("ACME", "alice", "wrong password").await;
+    app.login_ok("ACME", "alice").await;
+    for path in ["/no/such/page", "/api/no-such-function", "/another-unknown"] {
+        app.client.get(app.url(path)).send().await.unwrap();
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "promio_http_requests_total{route=\"/api/login\",method=\"POST\",status=\"4xx\"} 1",
+        "promio_http_requests_total{route=\"/api/login\",method=\"POST\",status=\"2xx\"} 1",
+        "promio_http_request_duration_seconds_count{route=\"/api/login\",method=\"POST\"} 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing in:\n{text}"
+        );
+    }
+    // No label names a path nobody routed: they all count as `other`.
+    assert!(
+        !text.contains("no-such") && !text.contains("another-unknown"),
+        "{text}"
+    );
+    assert!(text.contains("route=\"other\""), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("process_resident_memory_bytes "))
+    );
+    assert!(text.contains("promio_build_info{version=\""));
+}
