@@ -139,7 +139,6 @@ pub enum T {
     Reactivate,
     Previous,
     Next,
-    UsersCount,
     NoUsers,
     MailQueued,
     UserCreated,
@@ -260,6 +259,25 @@ pub enum T {
     TestConnection,
     SsoRedirectUri,
     ConnectionOk,
+}
+
+/// "1 user", "2 users" (German: "1 Benutzer", "2 Benutzer").
+pub fn user_count(lang: Lang, n: u64) -> String {
+    match (lang, n) {
+        (Lang::En, 1) => "1 user".to_owned(),
+        (Lang::En, n) => format!("{n} users"),
+        (Lang::De, n) => format!("{n} Benutzer"),
+    }
+}
+
+/// "1 client", "2 clients" ("1 Mandant", "2 Mandanten").
+pub fn client_count(lang: Lang, n: u64) -> String {
+    match (lang, n) {
+        (Lang::En, 1) => "1 client".to_owned(),
+        (Lang::En, n) => format!("{n} clients"),
+        (Lang::De, 1) => "1 Mandant".to_owned(),
+        (Lang::De, n) => format!("{n} Mandanten"),
+    }
 }
 
 /// "1 passkey", "2 passkeys".
@@ -438,8 +456,6 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::Previous, De) => "Zurück",
         (T::Next, En) => "Next",
         (T::Next, De) => "Weiter",
-        (T::UsersCount, En) => "users",
-        (T::UsersCount, De) => "Benutzer",
         (T::NoUsers, En) => "No users match.",
         (T::NoUsers, De) => "Keine passenden Benutzer.",
         (T::MailQueued, En) => "The mail has been sent.",
@@ -782,6 +798,18 @@ pub fn t(lang: Lang, key: T) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_use_the_right_plural_in_both_languages() {
+        assert_eq!(user_count(Lang::En, 1), "1 user");
+        assert_eq!(user_count(Lang::En, 0), "0 users");
+        assert_eq!(user_count(Lang::De, 1), "1 Benutzer");
+        assert_eq!(client_count(Lang::En, 1), "1 client");
+        assert_eq!(client_count(Lang::De, 1), "1 Mandant");
+        assert_eq!(client_count(Lang::De, 3), "3 Mandanten");
+        assert_eq!(passkey_count(Lang::En, 1), "1 passkey");
+        assert_eq!(passkey_count(Lang::De, 2), "2 Passkeys");
+    }
 
     #[test]
     fn negotiation_honours_quality_values() {

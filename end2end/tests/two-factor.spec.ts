@@ -7,6 +7,13 @@ function totp(secret: string, steps = 0): string {
   return authenticator.clone({ epoch: Date.now() + steps * 30_000 }).generate(secret);
 }
 
+/** Waits while a new 30-second step is less than 2 s away, so that a code of the previous step
+ * is still within the server's window (current or previous step) when it arrives there. */
+async function awayFromStepEdge(page: Page) {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < 2_000) await page.waitForTimeout(left + 200);
+}
+
 /** Activates 2FA on the current page's flow; returns the secret key shown and the recovery codes. */
 async function activate(page: Page): Promise<{ secret: string; codes: string[] }> {
   await page.getByRole('button', { name: 'Activate two-factor authentication' }).click();
@@ -14,6 +21,7 @@ async function activate(page: Page): Promise<{ secret: string; codes: string[] }
   const secret = await page.getByLabel('Secret key').inputValue();
   expect(secret).toMatch(/^[A-Z2-7]{32}$/);
   // The previous step's code (also accepted), so that the current one is still unused afterwards.
+  await awayFromStepEdge(page);
   await page.getByLabel('Two-factor code').fill(totp(secret, -1));
   await page.getByRole('button', { name: 'Activate', exact: true }).click();
   const list = page.getByRole('list', { name: 'Recovery codes' });

@@ -81,7 +81,7 @@ fn ClientConsole() -> impl IntoView {
                 match clients.await {
                     Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
                     Ok(page) => view! {
-                        <p class="hint">{page.total} " " {tr(T::Clients)}</p>
+                        <p class="hint">{move || crate::i18n::client_count(lang.get(), page.total)}</p>
                         <table class="users">
                             <thead><tr>
                                 <th>{tr(T::CompanyId)}</th><th>{tr(T::Name)}</th>

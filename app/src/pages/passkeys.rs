@@ -128,6 +128,9 @@ pub fn PasskeyLogin() -> impl IntoView {
 /// The second step with a passkey instead of a code.
 #[component]
 pub fn PasskeySecondFactor() -> impl IntoView {
+    // Rendered on the server already: usable once the page is interactive (a click before would
+    // be lost, as the WebAuthn dialog needs the script).
+    let hydrated = use_hydrated();
     let busy = RwSignal::new(false);
     let trouble = RwSignal::new(None::<Trouble>);
     let navigate = use_navigate();
@@ -154,7 +157,7 @@ pub fn PasskeySecondFactor() -> impl IntoView {
     };
     view! {
         {alert(trouble)}
-        <button type="button" class="primary" disabled=move || busy.get() on:click=use_passkey>
+        <button type="button" class="primary" disabled=move || !hydrated.get() || busy.get() on:click=use_passkey>
             {tr(T::UsePasskey)}
         </button>
     }

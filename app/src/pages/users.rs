@@ -188,7 +188,7 @@ fn UserAdministration(operator: bool) -> impl IntoView {
                         let first_page = current <= 1;
                         let last_page = current >= pages;
                         view! {
-                            <p class="hint">{found.total} " " {tr(T::UsersCount)}</p>
+                            <p class="hint">{move || crate::i18n::user_count(lang.get(), found.total)}</p>
                             {if found.users.is_empty() {
                                 view! { <p>{tr(T::NoUsers)}</p> }.into_any()
                             } else {
