@@ -708,7 +708,8 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
                 first_name,
                 last_name,
             };
-            let user = provisioning::change_user(core, &company_id, &username, changes)
+            let (client, user) = client_user(core, &company_id, &username).await?;
+            let user = provisioning::change_user(core, &client, &user, changes)
                 .await
                 .map_err(explain)?;
             println!(
@@ -747,8 +748,15 @@ async fn user_command(core: &Core, cmd: UserCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `user delete`: any client's user, operators included (the command line is the operators').
-async fn delete_user(core: &Core, company_id: &str, username: &str) -> anyhow::Result<()> {
+/// A user of a client, or an error that names the flag.
+async fn client_user(
+    core: &Core,
+    company_id: &str,
+    username: &str,
+) -> anyhow::Result<(
+    crate::store::clients::ClientRow,
+    crate::store::users::UserRow,
+)> {
     let client = provisioning::client(core, company_id)
         .await
         .map_err(explain)?;
@@ -758,6 +766,12 @@ async fn delete_user(core: &Core, company_id: &str, username: &str) -> anyhow::R
         .user_by_name(&client.id, &name)
         .await?
         .ok_or_else(|| anyhow::anyhow!("--username: no such user in {}", client.company_id))?;
+    Ok((client, user))
+}
+
+/// `user delete`: any client's user, operators included (the command line is the operators').
+async fn delete_user(core: &Core, company_id: &str, username: &str) -> anyhow::Result<()> {
+    let (client, user) = client_user(core, company_id, username).await?;
     crate::lifecycle::delete_user(
         core,
         &client,

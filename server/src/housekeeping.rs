@@ -20,6 +20,7 @@
 use crate::Core;
 use crate::error::ServiceResult;
 use crate::lifecycle;
+use crate::store::lifecycle::CLEANUPS;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,74 +73,7 @@ pub const TABLES: [&str; 10] = [
     "recovery_codes",
 ];
 
-/// A clean-up: which rows of a table go (see [`crate::store::Store::delete_batch`]).
-struct Cleanup {
-    table: &'static str,
-    key: &'static str,
-    condition: &'static str,
-}
-
-// The throttle clean-up spells the lock out as 100.
-const _: () = assert!(crate::throttle::LOCK_AFTER == 100);
-
-/// The clean-ups; `$1`, `$2`, `$3` are the times [`times`] gives each.
-const CLEANUPS: [Cleanup; 9] = [
-    Cleanup {
-        table: "sessions",
-        key: "token_hash",
-        // $1: idle since, $2: started before.
-        condition: "last_seen_at < $1 OR created_at < $2",
-    },
-    Cleanup {
-        table: "login_challenges",
-        key: "token_hash",
-        condition: "expires_at <= $1",
-    },
-    Cleanup {
-        table: "sso_flows",
-        key: "id_hash",
-        condition: "created_at < $1",
-    },
-    Cleanup {
-        table: "webauthn_ceremonies",
-        key: "id_hash",
-        condition: "expires_at <= $1",
-    },
-    Cleanup {
-        table: "link_tokens",
-        key: "token_hash",
-        condition: "expires_at < $1 OR used_at < $1 OR superseded_at < $1",
-    },
-    Cleanup {
-        table: "throttle",
-        key: "key",
-        // $1: now, $2: a day ago. A password counter that reached the lock stays while its
-        // account exists (an administrator or a new password lets the user in again).
-        condition: "blocked_until <= $1 AND last_at < $2
-            AND NOT (key LIKE 'pw:%' AND failures >= 100 AND EXISTS (
-                SELECT 1 FROM users u JOIN clients c ON c.id = u.client_id
-                WHERE throttle.key = 'pw:' || c.company_key || ':' || u.username_key))",
-    },
-    Cleanup {
-        table: "mail_outbox",
-        key: "id",
-        // $1: sent before, $2: queued before (and never sent).
-        condition: "sent_at < $1 OR (sent_at IS NULL AND created_at < $2)",
-    },
-    Cleanup {
-        table: "audit_events",
-        key: "id",
-        condition: "created_at < $1",
-    },
-    // Listed last: what a deleted account left is gone with it already.
-    Cleanup {
-        table: "recovery_codes",
-        key: "code_hash",
-        condition: "used_at < $1",
-    },
-];
-
-/// The times a clean-up's condition compares with.
+/// The times a clean-up's condition compares with (see `store::lifecycle::CLEANUPS`).
 fn times(core: &Core, table: &str) -> [i64; 3] {
     let now = core.clock.now();
     match table {
@@ -247,13 +181,7 @@ async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
         loop {
             let n = core
                 .store
-                .delete_batch(
-                    cleanup.table,
-                    cleanup.key,
-                    cleanup.condition,
-                    times(core, cleanup.table),
-                    BATCH,
-                )
+                .delete_batch(cleanup, times(core, cleanup.table), BATCH)
                 .await?;
             total += n;
             lease.keep().await?;

@@ -329,24 +329,14 @@ pub struct UserChanges {
     pub last_name: Option<String>,
 }
 
-/// Changes a user from the command line (the operators'): every input checked as in the
-/// consoles, the change audited, a change of address told to the old address.
+/// Changes a user of `client` from the command line (the operators'): every input checked before
+/// anything is written, the change audited, a change of address told to the old address.
 pub async fn change_user(
     core: &Core,
-    company_id: &str,
-    username: &str,
+    client: &ClientRow,
+    user: &UserRow,
     changes: UserChanges,
 ) -> ServiceResult<UserRow> {
-    let client = client(core, company_id).await?;
-    let name = UserName::parse(username)?;
-    let user = core
-        .store
-        .user_by_name(&client.id, &name)
-        .await?
-        .ok_or(ServiceError::Invalid(Invalid {
-            field: Field::UserName,
-            problem: Problem::Malformed,
-        }))?;
     let role = changes.role.unwrap_or(user.role());
     if role == Role::Operator && !client.is_platform(&core.settings.platform_company_id) {
         return Err(Invalid {
@@ -385,7 +375,7 @@ pub async fn change_user(
         };
         let mut conn = core.store.pool().acquire().await?;
         core.mailer
-            .notify_user(&mut conn, &client, &user, &content)
+            .notify_user(&mut conn, client, user, &content)
             .await?;
         core.mailer.wake();
         let detail = format!("{} -> {}", user.email, email.as_str());

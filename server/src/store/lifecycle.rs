@@ -20,6 +20,74 @@ pub struct AuditMention {
     pub ip: Option<String>,
 }
 
+/// A clean-up: which rows of a table go (see [`Store::delete_batch`]); the SQL stays here, the
+/// times it compares with are housekeeping's policy.
+pub struct Cleanup {
+    pub table: &'static str,
+    key: &'static str,
+    condition: &'static str,
+}
+
+// The throttle clean-up spells the lock out as 100.
+const _: () = assert!(crate::throttle::LOCK_AFTER == 100);
+
+/// The clean-ups; `$1`, `$2`, `$3` are the times `crate::housekeeping` gives each.
+pub const CLEANUPS: [Cleanup; 9] = [
+    Cleanup {
+        table: "sessions",
+        key: "token_hash",
+        // $1: idle since, $2: started before.
+        condition: "last_seen_at < $1 OR created_at < $2",
+    },
+    Cleanup {
+        table: "login_challenges",
+        key: "token_hash",
+        condition: "expires_at <= $1",
+    },
+    Cleanup {
+        table: "sso_flows",
+        key: "id_hash",
+        condition: "created_at < $1",
+    },
+    Cleanup {
+        table: "webauthn_ceremonies",
+        key: "id_hash",
+        condition: "expires_at <= $1",
+    },
+    Cleanup {
+        table: "link_tokens",
+        key: "token_hash",
+        condition: "expires_at < $1 OR used_at < $1 OR superseded_at < $1",
+    },
+    Cleanup {
+        table: "throttle",
+        key: "key",
+        // $1: now, $2: a day ago. A password counter that reached the lock stays while its
+        // account exists (an administrator or a new password lets the user in again).
+        condition: "blocked_until <= $1 AND last_at < $2
+            AND NOT (key LIKE 'pw:%' AND failures >= 100 AND EXISTS (
+                SELECT 1 FROM users u JOIN clients c ON c.id = u.client_id
+                WHERE throttle.key = 'pw:' || c.company_key || ':' || u.username_key))",
+    },
+    Cleanup {
+        table: "mail_outbox",
+        key: "id",
+        // $1: sent before, $2: queued before (and never sent).
+        condition: "sent_at < $1 OR (sent_at IS NULL AND created_at < $2)",
+    },
+    Cleanup {
+        table: "audit_events",
+        key: "id",
+        condition: "created_at < $1",
+    },
+    // Listed last: what a deleted account left is gone with it already.
+    Cleanup {
+        table: "recovery_codes",
+        key: "code_hash",
+        condition: "used_at < $1",
+    },
+];
+
 impl Store {
     /// Takes (or renews) the lease `name` for `holder` until `now + secs`; false when another
     /// holder has it. One conditional UPDATE, so two instances never both get it.
@@ -59,17 +127,20 @@ impl Store {
         Ok(())
     }
 
-    /// Runs one batch of a clean-up: `DELETE FROM {table} WHERE {key} IN (SELECT {key} … WHERE
-    /// {condition} LIMIT limit)`, with `now`-relative times bound as `$1`, `$2`, `$3`. Returns the
-    /// rows deleted. A small batch holds its locks only briefly, so logins never wait long.
+    /// Runs one batch of a clean-up: deletes at most `limit` rows of its table that its condition
+    /// selects (`times` bound as `$1`, `$2`, `$3`). Returns the rows deleted. A small batch holds
+    /// its locks only briefly, so logins never wait long.
     pub async fn delete_batch(
         &self,
-        table: &str,
-        key: &str,
-        condition: &str,
+        cleanup: &Cleanup,
         times: [i64; 3],
         limit: i64,
     ) -> Result<u64, sqlx::Error> {
+        let Cleanup {
+            table,
+            key,
+            condition,
+        } = cleanup;
         let done = sqlx::query(&format!(
             "DELETE FROM {table} WHERE {key} IN (
                  SELECT {key} FROM {table} WHERE {condition} LIMIT $4)"

@@ -185,6 +185,25 @@ async fn user_set_changes_role_status_and_names_and_is_audited() {
         &[],
     );
     assert!(!ok && err.contains("--email"), "{err}");
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "user",
+            "set",
+            "--company-id",
+            "ACME",
+            "--username",
+            "nobody",
+            "--role",
+            "admin",
+        ],
+        "",
+        &[],
+    );
+    assert!(
+        !ok && err.contains("--username: no such user in ACME"),
+        "{err}"
+    );
     let row = app.core.store.user_by_id(&erika).await.unwrap().unwrap();
     assert_eq!(
         (row.role(), row.email.as_str()),

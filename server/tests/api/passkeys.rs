@@ -115,6 +115,14 @@ async fn add_passkey(app: &TestApp, device: &mut Device, name: &str) -> PasskeyI
     response.json().await.unwrap()
 }
 
+/// A whole login with the device's passkey alone: begun, answered, finished.
+async fn sign_in(app: &TestApp, device: &mut Device, user_id: &str) -> reqwest::Response {
+    let request = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = device.sign_in(&request, user_id);
+    app.call("passkeys/login-finish", &[("credential", &answer)])
+        .await
+}
+
 /// Sends a login answer that must be refused; returns the error.
 async fn finish_login(app: &TestApp, answer: String) -> ApiError {
     api_error(
@@ -291,11 +299,7 @@ async fn a_passkey_alone_logs_in_with_the_rules_of_every_login() {
     );
 
     // Another login with the passkey ends the browser's session before: one session.
-    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
-    let answer = device.sign_in(&options_text, &alice);
-    let response = app
-        .call("passkeys/login-finish", &[("credential", &answer)])
-        .await;
+    let response = sign_in(&app, &mut device, &alice).await;
     assert_eq!(response.status(), 200);
     assert_eq!(app.active_sessions().await, 1);
 
@@ -305,11 +309,7 @@ async fn a_passkey_alone_logs_in_with_the_rules_of_every_login() {
         .execute(app.core.store.pool())
         .await
         .unwrap();
-    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
-    let answer = device.sign_in(&options_text, &alice);
-    let response = app
-        .call("passkeys/login-finish", &[("credential", &answer)])
-        .await;
+    let response = sign_in(&app, &mut device, &alice).await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
     assert!(
         app.audit()
@@ -414,11 +414,7 @@ async fn an_expired_ceremony_and_a_removed_passkey_are_refused() {
     let response = app.call("passkeys/remove", &[("id", &added.id)]).await;
     assert_eq!(response.status(), 200);
     logout(&app).await;
-    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
-    let answer = device.sign_in(&options_text, &alice);
-    let response = app
-        .call("passkeys/login-finish", &[("credential", &answer)])
-        .await;
+    let response = sign_in(&app, &mut device, &alice).await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
     // Without passkeys the password alone logs in again.
     app.login_ok("ACME", "alice").await;
@@ -446,11 +442,7 @@ async fn sso_clients_and_clients_that_turned_passkeys_off_have_none() {
     logout(&app).await;
     app.login_ok("ACME", "alice").await;
     logout(&app).await;
-    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
-    let answer = device.sign_in(&options_text, &alice);
-    let response = app
-        .call("passkeys/login-finish", &[("credential", &answer)])
-        .await;
+    let response = sign_in(&app, &mut device, &alice).await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
 
     // An SSO client: its identity provider does this.
@@ -466,11 +458,7 @@ async fn sso_clients_and_clients_that_turned_passkeys_off_have_none() {
         .execute(app.core.store.pool())
         .await
         .unwrap();
-    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
-    let answer = device.sign_in(&options_text, &alice);
-    let response = app
-        .call("passkeys/login-finish", &[("credential", &answer)])
-        .await;
+    let response = sign_in(&app, &mut device, &alice).await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
     assert!(
         app.audit()
