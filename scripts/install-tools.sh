@@ -2,6 +2,18 @@
 # Installs the build tools that `make run` and `make test` need, skipping what is already there.
 # Every step names what it installs; a step that cannot succeed stops with a message naming it.
 # Why the detours: see TOOLCHAIN notes in the README ("Build tools").
+#
+# How the two tools built from source are built (PROMIO_TOOLS_BUILD):
+#   lean (default)  one target folder for both ($TOOLS_DIR/target, kept: a version bump rebuilds
+#                   only what changed); the release profile without link-time optimisation and with
+#                   parallel code generation (cargo-leptos's own profile asks for fat LTO with one
+#                   codegen unit, which keeps one core busy for minutes at the end); only the
+#                   `wasm-bindgen` binary, without the TLS stack its test runner downloads with.
+#   upstream        as a plain `cargo install --locked` builds them (each in a fresh temporary
+#                   target folder, the crates' own profiles and features): the baseline that
+#                   scripts/measure-tool-install.sh compares with.
+# PROMIO_TOOLS_ROOT installs somewhere else than ~/.cargo (its bin/ must then be on PATH), and
+# PROMIO_TOOLS_FORCE=1 rebuilds what is there; both are for that measurement.
 set -euo pipefail
 
 CARGO_LEPTOS_VERSION=0.3.11
@@ -11,6 +23,9 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |
 WASM_BINDGEN_VERSION=${WASM_BINDGEN_VERSION:-0.2.130}
 BINARYEN_VERSION=132.0.0
 TOOLS_DIR=${PROMIO_TOOLS_DIR:-$HOME/.cache/promio-connect/tools}
+BUILD=${PROMIO_TOOLS_BUILD:-lean}
+ROOT=${PROMIO_TOOLS_ROOT:-$HOME/.cargo}
+FORCE=${PROMIO_TOOLS_FORCE:-0}
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'install-tools: %s\n' "$*" >&2; exit 1; }
@@ -36,22 +51,43 @@ unpack_crate() {
   printf '%s' "$dir"
 }
 
-if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  step "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores, built once per machine)"
+# `cargo install` from an unpacked source folder, built as PROMIO_TOOLS_BUILD says; the remaining
+# arguments go to cargo install.
+install_from() {
+  local dir=$1
+  shift
+  case "$BUILD" in
+    lean)
+      CARGO_TARGET_DIR="$TOOLS_DIR/target" CARGO_PROFILE_RELEASE_LTO=false \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+        cargo install --locked --force --root "$ROOT" --path "$dir" "$@"
+      ;;
+    upstream)
+      # Only the arguments that say what to install count here, not the lean choices.
+      env -u CARGO_TARGET_DIR cargo install --locked --force --root "$ROOT" --path "$dir"
+      ;;
+    *) die "PROMIO_TOOLS_BUILD is '$BUILD'; expected lean or upstream" ;;
+  esac
+}
+
+if [ "$FORCE" = 1 ] || ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  step "installing cargo-leptos $CARGO_LEPTOS_VERSION ($BUILD build; built once per machine)"
   dir=$(unpack_crate cargo-leptos "$CARGO_LEPTOS_VERSION")
   # Its lock pins cargo-util-schemas 0.14.2, which needs a newer rustc than this toolchain.
   (cd "$dir" && cargo update -p cargo-util-schemas --precise 0.14.1)
-  cargo install --locked --path "$dir"
+  # no_downloads: a missing tool is named as missing instead of being downloaded (nothing can be
+  # downloaded here; the other tools come from this script).
+  install_from "$dir" --features no_downloads
 fi
 
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
-  step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 4 minutes)"
+if [ "$FORCE" = 1 ] || ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION ($BUILD build)"
   dir=$(unpack_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION")
   # Its lock wants a webpki-roots release that the registry mirror here lacks.
   if grep -q 'name = "webpki-roots"' "$dir/Cargo.lock" 2>/dev/null; then
     (cd "$dir" && cargo update -p webpki-roots@1.0.11 --precise 1.0.10 2>/dev/null || true)
   fi
-  cargo install --locked --path "$dir"
+  install_from "$dir" --bin wasm-bindgen --no-default-features
 fi
 
 # wasm-opt from npm's binaryen; Debian's binaryen produces modules that fail to hydrate.

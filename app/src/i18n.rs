@@ -99,6 +99,8 @@ pub enum T {
     BackToLogin,
     Home,
     SessionEnded,
+    IdleWarning,
+    StayLoggedIn,
     SetPasswordTitle,
     ResetPasswordTitle,
     NewPassword,
@@ -344,6 +346,14 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::Home, De) => "Start",
         (T::SessionEnded, En) => "Your session has ended. Please log in again.",
         (T::SessionEnded, De) => "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.",
+        (T::IdleWarning, En) => {
+            "You have been inactive for a while: your session will end soon. Do you want to stay logged in?"
+        }
+        (T::IdleWarning, De) => {
+            "Sie waren eine Weile inaktiv: Ihre Sitzung endet bald. Möchten Sie angemeldet bleiben?"
+        }
+        (T::StayLoggedIn, En) => "Stay logged in",
+        (T::StayLoggedIn, De) => "Angemeldet bleiben",
         (T::SetPasswordTitle, En) => "Set your password",
         (T::SetPasswordTitle, De) => "Passwort festlegen",
         (T::ResetPasswordTitle, En) => "Choose a new password",

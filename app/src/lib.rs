@@ -210,6 +210,7 @@ fn SessionBar() -> impl IntoView {
                                 <form method="post" action="/logout">
                                     <button type="submit" class="secondary">{tr(T::LogOut)}</button>
                                 </form>
+                                <IdleWarning ends_in_secs=me.session_ends_in_secs/>
                             </nav>
                         }
                     })
@@ -218,22 +219,133 @@ fn SessionBar() -> impl IntoView {
     }
 }
 
+/// How long before an idle session ends the warning comes: two minutes, or half the time left
+/// when the page learns of less (a short idle timeout).
+fn warn_before_secs(ends_in_secs: u64) -> u64 {
+    120.min(ends_in_secs / 2)
+}
+
+/// Warns before an idle session ends (WCAG 2.2.1): a dialog with **Stay logged in**, which uses
+/// the session and so keeps it. When the time is up, the login form says the session ended. The
+/// timer asks the server before it warns or ends anything (work in this page, or in another tab,
+/// may have kept the session alive), and that asking does not count as use.
+#[component]
+fn IdleWarning(ends_in_secs: u64) -> impl IntoView {
+    let showing = RwSignal::new(false);
+    let stay = NodeRef::<leptos::html::Button>::new();
+    // Counts the timers set, so that a timer set before the latest news does nothing.
+    let generation = StoredValue::new(0u64);
+    let warn_before = warn_before_secs(ends_in_secs);
+
+    // `left`: what the server last said. Wakes up when the warning is due.
+    fn schedule(
+        left: u64,
+        warn_before: u64,
+        generation: StoredValue<u64>,
+        showing: RwSignal<bool>,
+        stay: NodeRef<leptos::html::Button>,
+    ) {
+        generation.update_value(|g| *g += 1);
+        let mine = generation.get_value();
+        let wake_in = if showing.get_untracked() {
+            left + 1
+        } else {
+            left.saturating_sub(warn_before).max(1)
+        };
+        set_timeout(
+            move || {
+                // Another timer replaced this one, or the page moved on (a new bar, new timers).
+                if generation.try_get_value() != Some(mine) {
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    match api::session_time_left().await {
+                        Ok(Some(left)) if left > warn_before + 5 => {
+                            showing.set(false);
+                            schedule(left, warn_before, generation, showing, stay);
+                        }
+                        Ok(Some(left)) if left > 0 => {
+                            if !showing.get_untracked() {
+                                showing.set(true);
+                                request_animation_frame(move || {
+                                    if let Some(button) = stay.get_untracked() {
+                                        let _ = button.focus();
+                                    }
+                                });
+                            }
+                            schedule(left, warn_before, generation, showing, stay);
+                        }
+                        Ok(_) => session_ended(),
+                        // Unreachable for now: try again in a while.
+                        Err(_) => {
+                            schedule(warn_before + 30, warn_before, generation, showing, stay)
+                        }
+                    }
+                });
+            },
+            std::time::Duration::from_secs(wake_in),
+        );
+    }
+
+    Effect::new(move |_| schedule(ends_in_secs, warn_before, generation, showing, stay));
+    let keep = move |_| {
+        leptos::task::spawn_local(async move {
+            match api::current_user().await {
+                Ok(Some(me)) => {
+                    showing.set(false);
+                    schedule(
+                        me.session_ends_in_secs,
+                        warn_before,
+                        generation,
+                        showing,
+                        stay,
+                    );
+                }
+                Ok(None) => session_ended(),
+                Err(_) => {}
+            }
+        });
+    };
+    view! {
+        <Show when=move || showing.get()>
+            <div class="idle-warning" role="alertdialog" aria-labelledby="idle-warning-text"
+                aria-describedby="idle-warning-text">
+                <p id="idle-warning-text">{tr(T::IdleWarning)}</p>
+                <button type="button" class="primary" node_ref=stay on:click=keep>
+                    {tr(T::StayLoggedIn)}
+                </button>
+            </div>
+        </Show>
+    }
+}
+
+/// The session is gone: the login form, loaded afresh, says so.
+fn session_ended() {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign("/login?notice=session_ended");
+    }
+}
+
+/// The language switch: a form that posts the choice to `/lang` (which remembers it and shows
+/// the page again), switched in place once the page is interactive.
 #[component]
 fn LanguageSwitch() -> impl IntoView {
     let lang = use_lang();
-    let hydrated = pages::use_hydrated();
     view! {
-        <nav class="lang-switch" aria-label=tr(T::Language)>
+        <form method="post" action="/lang" class="lang-switch" aria-label=tr(T::Language)>
             {Lang::ALL
                 .into_iter()
                 .map(|option| {
                     view! {
                         <button
-                            type="button"
+                            type="submit"
+                            name="lang"
+                            value=option.code()
                             lang=option.code()
                             aria-pressed=move || (lang.get() == option).to_string()
-                            disabled=move || !hydrated.get()
-                            on:click=move |_| {
+                            on:click=move |ev| {
+                                ev.prevent_default();
                                 lang.set(option);
                                 remember_lang(option);
                             }
@@ -243,6 +355,6 @@ fn LanguageSwitch() -> impl IntoView {
                     }
                 })
                 .collect_view()}
-        </nav>
+        </form>
     }
 }

@@ -94,6 +94,9 @@ pub trait AuthService: Send + Sync + 'static {
     async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError>;
     /// The user of the request's session, if the session is valid (and refreshes its idle timer).
     async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError>;
+    /// Seconds until the session ends unless used; `None` without a session. Asking is not
+    /// activity: it does not keep the session alive.
+    async fn session_time_left(&self, req: &RequestCtx) -> Result<Option<u64>, ApiError>;
     /// Ends the request's session on the server and clears its cookie.
     async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError>;
 }
@@ -308,6 +311,30 @@ where
         }
     }
     result
+}
+
+/// The [`crate::api::FormFlash`] a form posted without script came back to `page` with, taken
+/// from its cookie while the page renders (the response clears the cookie: a reload starts
+/// afresh).
+pub fn take_form_flash(page: &str) -> Option<crate::api::FormFlash> {
+    use crate::api::{FORM_FLASH_COOKIE, FormFlash};
+    let req = RequestCtx::from_parts(use_context::<http::request::Parts>());
+    let secure_name = format!("__Host-{FORM_FLASH_COOKIE}");
+    let (name, raw) = [secure_name.as_str(), FORM_FLASH_COOKIE]
+        .into_iter()
+        .find_map(|name| req.cookie(name).map(|raw| (name, raw)))?;
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        let secure = if name.starts_with("__Host-") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let clear = format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(value) = http::HeaderValue::from_str(&clear) {
+            response.append_header(http::header::SET_COOKIE, value);
+        }
+    }
+    FormFlash::decode(&raw, page)
 }
 
 /// The content hashes cargo-leptos put into the compiled site's file names (`hash-files`), read

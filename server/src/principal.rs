@@ -39,6 +39,9 @@ pub struct CurrentSession {
     pub user: UserRow,
     /// When the session began: the moment of the login.
     pub created_at: UnixTime,
+    /// Seconds until the session ends unless it is used again: its idle timeout, or the absolute
+    /// one if that comes first.
+    pub ends_in_secs: i64,
 }
 
 /// The hash of a well-formed token presented in the named cookie.
@@ -48,10 +51,25 @@ pub fn presented(core: &Core, req: &RequestCtx, base: &str) -> Option<String> {
 }
 
 /// Resolves the request's session, ending it (and clearing its cookie) if it has expired or its
-/// user may no longer log in. Every session check goes through here, pages included.
+/// user may no longer log in. Every session check goes through here, pages included; it counts as
+/// activity (see [`idle_check`] for the one that does not).
 pub async fn current_session(
     core: &Core,
     req: &RequestCtx,
+) -> ServiceResult<Option<CurrentSession>> {
+    resolve_session(core, req, true).await
+}
+
+/// The session as [`current_session`] finds it, without counting the check as activity: the
+/// page's idle-timeout warning asks this, and asking must not keep the session alive.
+pub async fn idle_check(core: &Core, req: &RequestCtx) -> ServiceResult<Option<CurrentSession>> {
+    resolve_session(core, req, false).await
+}
+
+async fn resolve_session(
+    core: &Core,
+    req: &RequestCtx,
+    activity: bool,
 ) -> ServiceResult<Option<CurrentSession>> {
     let Some(token_hash) = presented(core, req, cookies::SESSION) else {
         return Ok(None);
@@ -96,13 +114,19 @@ pub async fn current_session(
         req.add_response_header(SET_COOKIE, core.cookies.clear(cookies::SESSION));
         return Ok(None);
     }
-    if now - row.last_seen_at >= crate::auth::TOUCH_AFTER_SECS {
+    let mut last_seen = row.last_seen_at;
+    if activity && now - row.last_seen_at >= core.sessions.touch_after_secs() {
         core.store.touch_session(&token_hash, now).await?;
+        last_seen = now;
     }
+    let ends_in_secs = (last_seen + core.sessions.idle_secs - now)
+        .min(row.created_at + core.sessions.absolute_secs - now)
+        .max(0);
     Ok(user.map(|user| CurrentSession {
         token_hash,
         user,
         created_at: row.created_at,
+        ends_in_secs,
     }))
 }
 

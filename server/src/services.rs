@@ -142,13 +142,24 @@ impl AdminService for Services {
 #[async_trait]
 impl AuthService for Services {
     async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
+        let company_id = form.company_id.clone();
         let result = login::password_step(&self.0, &self.caller(req), form).await;
-        Ok(self.answer(req, result)?)
+        let outcome = self.answer(req, result)?;
+        // The password was right: the browser fills this company ID in next time.
+        if let Some(cookie) = self.0.cookies.remembered_company(&company_id) {
+            req.add_response_header(http::header::SET_COOKIE, cookie);
+        }
+        Ok(outcome)
     }
 
     async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {
         let current = principal::current_session(&self.0, req).await?;
         Ok(self.0.me(current).await?)
+    }
+
+    async fn session_time_left(&self, req: &RequestCtx) -> Result<Option<u64>, ApiError> {
+        let current = principal::idle_check(&self.0, req).await?;
+        Ok(current.map(|c| u64::try_from(c.ends_in_secs).unwrap_or(0)))
     }
 
     async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError> {

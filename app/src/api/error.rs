@@ -170,6 +170,24 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The error if it may be shown when it comes from outside the page (a cookie any sibling
+    /// site could set, in [`super::FormFlash`]): only errors made of known parts, none with a text
+    /// from elsewhere (a provider's detail, a decoding error), and an internal error only with an
+    /// id that looks like one.
+    pub fn shown_from_outside(self) -> Option<ApiError> {
+        match &self {
+            ApiError::SsoProvider { .. } | ApiError::BadRequest(_) => None,
+            ApiError::Internal { id }
+                if id.is_empty()
+                    || id.len() > 64
+                    || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                None
+            }
+            _ => Some(self),
+        }
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
@@ -466,6 +484,35 @@ mod tests {
             e.message(Lang::En),
             "User name may be at most 64 characters long."
         );
+    }
+
+    #[test]
+    fn errors_from_outside_are_shown_only_without_outside_texts() {
+        for e in [
+            ApiError::LoginFailed {
+                retry_after_secs: Some(30),
+            },
+            ApiError::Invalid {
+                field: Field::NewPassword,
+                problem: Problem::TooShort { min: 10 },
+            },
+            ApiError::Internal {
+                id: "0b7c3f4e-1d2a-4c5b-9e8f-7a6b5c4d3e2f".into(),
+            },
+        ] {
+            assert_eq!(e.clone().shown_from_outside(), Some(e));
+        }
+        for e in [
+            ApiError::SsoProvider {
+                detail: "Call +1 555 0100 to unlock".into(),
+            },
+            ApiError::BadRequest("Your account is closed".into()),
+            ApiError::Internal {
+                id: "call us at evil.example".into(),
+            },
+        ] {
+            assert_eq!(e.clone().shown_from_outside(), None, "{e:?}");
+        }
     }
 
     #[test]

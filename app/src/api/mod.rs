@@ -64,6 +64,8 @@ pub struct Me {
     pub last_name: String,
     pub email: String,
     pub role: Role,
+    /// Seconds until the session ends unless it is used again (for the idle-timeout warning).
+    pub session_ends_in_secs: u64,
 }
 
 impl Me {
@@ -88,6 +90,71 @@ pub enum LoginOutcome {
     /// The client requires 2FA and the user has none yet: activation comes first.
     TwoFactorEnrolmentRequired,
 }
+
+impl LoginOutcome {
+    /// The page the login goes on to.
+    pub fn next_page(self) -> &'static str {
+        match self {
+            LoginOutcome::LoggedIn => "/home",
+            LoginOutcome::TwoFactorRequired => "/login/two-factor",
+            LoginOutcome::TwoFactorEnrolmentRequired => "/login/two-factor-setup",
+        }
+    }
+}
+
+/// What a form posted without the page's script comes back to its page with: the error and the
+/// typed values to show again (never a password or code). The server's form route sets it as a
+/// short-lived HttpOnly cookie ([`FORM_FLASH_COOKIE`]) and redirects to the page, which takes it
+/// while it renders; so the page's address stays clean and a reload starts afresh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormFlash {
+    /// The path of the page whose form it answers.
+    pub page: String,
+    pub error: ApiError,
+    pub values: Vec<(String, String)>,
+}
+
+/// The cookie that carries a [`FormFlash`] (`__Host-` prefixed over https).
+pub const FORM_FLASH_COOKIE: &str = "form-flash";
+
+impl FormFlash {
+    /// A value the form came back with.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.values
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The cookie value: the JSON in hex (only characters a cookie value may hold).
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        json.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A cookie value read back, for `page`. Anything else (malformed, another page's, an error
+    /// with a text from outside) is `None`.
+    pub fn decode(text: &str, page: &str) -> Option<FormFlash> {
+        if !text.len().is_multiple_of(2) || text.len() > 8192 {
+            return None;
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let flash: FormFlash = serde_json::from_slice(&bytes).ok()?;
+        if flash.page != page {
+            return None;
+        }
+        Some(FormFlash {
+            error: flash.error.shown_from_outside()?,
+            ..flash
+        })
+    }
+}
+
+/// The cookie with the company ID of the last successful login in this browser (and nothing else).
+pub const COMPANY_COOKIE: &str = "promio_company";
 
 /// What the password form sends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,4 +186,43 @@ pub async fn login(
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn current_user() -> Result<Option<Me>, ApiError> {
     crate::ssr::call(|backend, req| async move { backend.auth.current_user(&req).await }).await
+}
+
+/// Seconds until the session ends unless used (`None`: no session); asking does not count as use.
+#[server(prefix = "/api", endpoint = "session/time-left")]
+pub async fn session_time_left() -> Result<Option<u64>, ApiError> {
+    crate::ssr::call(|backend, req| async move { backend.auth.session_time_left(&req).await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_flash_survives_its_cookie_for_its_own_page_only() {
+        let flash = FormFlash {
+            page: "/login".into(),
+            error: ApiError::LoginFailed {
+                retry_after_secs: None,
+            },
+            values: vec![
+                ("company_id".into(), "ACME".into()),
+                ("username".into(), "Renée; \"x\"".into()),
+            ],
+        };
+        let encoded = flash.encode();
+        assert!(encoded.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(FormFlash::decode(&encoded, "/login"), Some(flash.clone()));
+        assert_eq!(flash.value("username").as_deref(), Some("Renée; \"x\""));
+        assert_eq!(flash.value("password"), None);
+        assert_eq!(FormFlash::decode(&encoded, "/sso"), None, "another page's");
+        for bad in ["", "0", "zz", &encoded[..encoded.len() - 2]] {
+            assert_eq!(FormFlash::decode(bad, "/login"), None, "{bad:?}");
+        }
+        let outside = FormFlash {
+            error: ApiError::BadRequest("Call +1 555 0100".into()),
+            ..flash
+        };
+        assert_eq!(FormFlash::decode(&outside.encode(), "/login"), None);
+    }
 }

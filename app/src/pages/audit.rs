@@ -74,8 +74,14 @@ fn AuditLog() -> impl IntoView {
                                 <tbody>
                                     {found.entries.into_iter().map(|e| view! {
                                         <tr>
-                                            <td>{e.at}</td><td>{e.company_id}</td><td>{e.actor}</td><td>{e.subject}</td>
-                                            <td>{e.action}</td><td>{e.outcome}</td><td>{e.detail}</td><td>{e.ip}</td>
+                                            <td data-label=tr(T::Time)>{e.at}</td>
+                                            <td data-label=tr(T::CompanyId)>{e.company_id}</td>
+                                            <td data-label=tr(T::Actor)>{e.actor}</td>
+                                            <td data-label=tr(T::Subject)>{e.subject}</td>
+                                            <td data-label=tr(T::Action)>{e.action}</td>
+                                            <td data-label=tr(T::Outcome)>{e.outcome}</td>
+                                            <td data-label=tr(T::Detail)>{e.detail}</td>
+                                            <td data-label=tr(T::Ip)>{e.ip}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

@@ -95,13 +95,13 @@ fn ClientConsole() -> impl IntoView {
                                     let active = c.active;
                                     view! {
                                         <tr>
-                                            <td>{c.company_id.clone()}</td>
-                                            <td>{c.name.clone()}</td>
-                                            <td>{c.registration_link_hours}</td>
-                                            <td>{c.reset_link_hours}</td>
-                                            <td>{tr(if c.require_2fa { T::Yes } else { T::No })}</td>
-                                            <td>{tr(if c.sso { T::Yes } else { T::No })}</td>
-                                            <td class="status">{tr(if c.active { T::StatusActive } else { T::StatusDeactivated })}</td>
+                                            <td data-label=tr(T::CompanyId)>{c.company_id.clone()}</td>
+                                            <td data-label=tr(T::Name)>{c.name.clone()}</td>
+                                            <td data-label=tr(T::RegistrationLinkHours)>{c.registration_link_hours}</td>
+                                            <td data-label=tr(T::ResetLinkHours)>{c.reset_link_hours}</td>
+                                            <td data-label=tr(T::Require2fa)>{tr(if c.require_2fa { T::Yes } else { T::No })}</td>
+                                            <td data-label=tr(T::Sso)>{tr(if c.sso { T::Yes } else { T::No })}</td>
+                                            <td data-label=tr(T::Status) class="status">{tr(if c.active { T::StatusActive } else { T::StatusDeactivated })}</td>
                                             <td class="actions">
                                                 <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
                                                     set_show_new.set(false);
@@ -201,20 +201,23 @@ fn ClientFormView(
         let sso = sso.clone();
         view! {
             <label for="client_name">{tr(T::Name)}</label>
-            <input id="client_name" name="name" type="text" value=name.clone() aria-invalid=invalid(Field::Name)/>
+            <input id="client_name" name="name" type="text" value=name.clone() aria-invalid=invalid(Field::Name) aria-describedby=super::feedback_describes(error, Field::Name)/>
             <label for="registration_link_hours">{tr(T::RegistrationLinkHours)}</label>
             <input id="registration_link_hours" name="registration_link_hours" type="text" inputmode="numeric"
-                value=reg.clone() aria-invalid=invalid(Field::RegistrationLinkHours)/>
+                value=reg.clone() aria-invalid=invalid(Field::RegistrationLinkHours) aria-describedby=super::feedback_describes(error, Field::RegistrationLinkHours)/>
             <label for="reset_link_hours">{tr(T::ResetLinkHours)}</label>
             <input id="reset_link_hours" name="reset_link_hours" type="text" inputmode="numeric"
-                value=reset.clone() aria-invalid=invalid(Field::ResetLinkHours)/>
+                value=reset.clone() aria-invalid=invalid(Field::ResetLinkHours) aria-describedby=super::feedback_describes(error, Field::ResetLinkHours)/>
             <label for="deletion_months">{tr(T::DeletionMonths)}</label>
             <input id="deletion_months" name="deletion_months" type="text" inputmode="numeric"
-                value=deletion.clone() aria-invalid=invalid(Field::DeletionMonths)/>
+                value=deletion.clone() aria-invalid=invalid(Field::DeletionMonths) aria-describedby=super::feedback_describes(error, Field::DeletionMonths)/>
             <label for="inactivity_months">{tr(T::InactivityMonths)}</label>
             <input id="inactivity_months" name="inactivity_months" type="text" inputmode="numeric"
-                aria-describedby="inactivity_months_hint"
-                value=inactivity.clone() aria-invalid=invalid(Field::InactivityMonths)/>
+                value=inactivity.clone() aria-invalid=invalid(Field::InactivityMonths)
+                aria-describedby=move || match super::feedback_describes(error, Field::InactivityMonths)() {
+                    Some(id) => format!("inactivity_months_hint {id}"),
+                    None => "inactivity_months_hint".to_owned(),
+                }/>
             <p class="hint" id="inactivity_months_hint">{tr(T::InactivityMonthsHint)}</p>
             <label class="check">
                 <input type="checkbox" name="require_2fa" value="on" checked=require/>
@@ -230,20 +233,20 @@ fn ClientFormView(
                 <p class="hint">{tr(T::SsoHint)}</p>
                 <label for="sso_issuer">{tr(T::IssuerUrl)}</label>
                 <input id="sso_issuer" name="sso_issuer" type="url" autocapitalize="none" spellcheck="false"
-                    node_ref=issuer_input value=sso.sso_issuer.clone() aria-invalid=invalid(Field::SsoIssuer)/>
+                    node_ref=issuer_input value=sso.sso_issuer.clone() aria-invalid=invalid(Field::SsoIssuer) aria-describedby=super::feedback_describes(error, Field::SsoIssuer)/>
                 <label for="sso_client_id">{tr(T::SsoClientId)}</label>
                 <input id="sso_client_id" name="sso_client_id" type="text" autocapitalize="none" spellcheck="false"
-                    value=sso.sso_client_id.clone() aria-invalid=invalid(Field::SsoClientId)/>
+                    value=sso.sso_client_id.clone() aria-invalid=invalid(Field::SsoClientId) aria-describedby=super::feedback_describes(error, Field::SsoClientId)/>
                 <label for="sso_client_secret">{tr(T::ClientSecret)}</label>
                 <input id="sso_client_secret" name="sso_client_secret" type="password" autocomplete="off"
-                    aria-invalid=invalid(Field::SsoClientSecret)/>
+                    aria-invalid=invalid(Field::SsoClientSecret) aria-describedby=super::feedback_describes(error, Field::SsoClientSecret)/>
                 {sso.sso_secret_set.then(|| view! { <p class="hint">{tr(T::ClientSecretKept)}</p> })}
                 <label for="sso_domains">{tr(T::EmailDomains)}</label>
                 <input id="sso_domains" name="sso_domains" type="text" autocapitalize="none" spellcheck="false"
-                    value=sso.sso_domains.join(", ") aria-invalid=invalid(Field::SsoDomains)/>
+                    value=sso.sso_domains.join(", ") aria-invalid=invalid(Field::SsoDomains) aria-describedby=super::feedback_describes(error, Field::SsoDomains)/>
                 <label for="sso_email_claim">{tr(T::EmailClaim)}</label>
                 <input id="sso_email_claim" name="sso_email_claim" type="text" autocapitalize="none" spellcheck="false"
-                    placeholder="email" value=sso.sso_email_claim.clone() aria-invalid=invalid(Field::SsoEmailClaim)/>
+                    placeholder="email" value=sso.sso_email_claim.clone() aria-invalid=invalid(Field::SsoEmailClaim) aria-describedby=super::feedback_describes(error, Field::SsoEmailClaim)/>
                 <label class="check">
                     <input type="checkbox" name="sso_jit" value="on" checked=sso.sso_jit/>
                     {tr(T::SsoCreateUsers)}
@@ -270,7 +273,7 @@ fn ClientFormView(
             <ActionForm action=create attr:class="form user-form" attr:novalidate=true>
                 <label for="company_id">{tr(T::CompanyId)}</label>
                 <input id="company_id" name="company_id" type="text" autocapitalize="none" spellcheck="false"
-                    aria-invalid=invalid(Field::CompanyId)/>
+                    aria-invalid=invalid(Field::CompanyId) aria-describedby=super::feedback_describes(error, Field::CompanyId)/>
                 {fields()}
             </ActionForm>
         }.into_any(),

@@ -1,16 +1,14 @@
 //! The login form: company ID, user name and password (the first state of the login flow).
 
-use super::use_hydrated;
-use crate::api::{self, ApiError, Field, Login, LoginOutcome};
+use super::form::{FormError, PostForm, described_by, form_error, invalid, posted};
+use crate::api::{self, COMPANY_COOKIE, Field, Login};
 use crate::i18n::T;
-use crate::{tr, use_lang};
+use crate::tr;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let lang = use_lang();
-    let hydrated = use_hydrated();
     let login = ServerAction::<Login>::new();
     let pending = login.pending();
     let result = login.value();
@@ -31,24 +29,33 @@ pub fn LoginPage() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        let target = match result.get() {
-            Some(Ok(LoginOutcome::LoggedIn)) => "/home",
-            Some(Ok(LoginOutcome::TwoFactorRequired)) => "/login/two-factor",
-            Some(Ok(LoginOutcome::TwoFactorEnrolmentRequired)) => "/login/two-factor-setup",
-            _ => return,
-        };
-        navigate(target, Default::default());
+        if let Some(Ok(outcome)) = result.get() {
+            navigate(outcome.next_page(), Default::default());
+        }
     });
 
-    let error = move || result.get().and_then(|r| r.err());
-    let invalid = move |field: Field| {
-        move || {
-            matches!(error(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
+    // A failed attempt empties the password field (the other fields keep what was typed).
+    let password = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(Err(_)) = result.get()
+            && let Some(field) = password.get_untracked()
+        {
+            field.set_value("");
         }
-    };
+    });
+
+    // The last attempt's error: this page's, or the one a post without script came back with.
+    let posted = posted("/login");
+    let error = form_error(result, &posted);
+    let came_back = posted.is_some();
+    // What was typed stays after a failed attempt (the reactive form keeps it; a post without
+    // script brings it back), except the password. Else the company ID of the last login here.
+    let value = |name: &str| posted.as_ref().and_then(|f| f.value(name));
+    let company_id = value("company_id").or_else(remembered_company);
+    let username = value("username");
     let notice = move || {
         // Shown until the next attempt, which replaces it with that attempt's result.
-        if result.get().is_some() {
+        if result.get().is_some() || came_back {
             return None;
         }
         match query.read().get("notice").as_deref() {
@@ -63,10 +70,8 @@ pub fn LoginPage() -> impl IntoView {
         <section class="card">
             <h1>{tr(T::LoginTitle)}</h1>
             {move || notice().map(|text| view! { <p role="status" class="notice">{text}</p> })}
-            {move || {
-                error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })
-            }}
-            <ActionForm action=login attr:class="form" attr:novalidate=true>
+            <FormError error/>
+            <PostForm action=login to="/login">
                 <label for="company_id">{tr(T::CompanyId)}</label>
                 <input
                     id="company_id"
@@ -76,7 +81,9 @@ pub fn LoginPage() -> impl IntoView {
                     autocapitalize="none"
                     spellcheck="false"
                     maxlength="64"
-                    aria-invalid=invalid(Field::CompanyId)
+                    value=company_id
+                    aria-invalid=invalid(error, Field::CompanyId)
+                    aria-describedby=described_by(error, Field::CompanyId, None)
                 />
                 <label for="username">{tr(T::UserName)}</label>
                 <input
@@ -87,20 +94,24 @@ pub fn LoginPage() -> impl IntoView {
                     autocapitalize="none"
                     spellcheck="false"
                     maxlength="128"
-                    aria-invalid=invalid(Field::UserName)
+                    value=username
+                    aria-invalid=invalid(error, Field::UserName)
+                    aria-describedby=described_by(error, Field::UserName, None)
                 />
                 <label for="password">{tr(T::Password)}</label>
                 <input
                     id="password"
                     name="password"
                     type="password"
+                    node_ref=password
                     autocomplete="current-password"
-                    aria-invalid=invalid(Field::Password)
+                    aria-invalid=invalid(error, Field::Password)
+                    aria-describedby=described_by(error, Field::Password, None)
                 />
-                <button type="submit" class="primary" disabled=move || !hydrated.get() || pending.get()>
+                <button type="submit" class="primary" disabled=move || pending.get()>
                     {tr(T::Ok)}
                 </button>
-            </ActionForm>
+            </PostForm>
             <div class="alternatives">
                 <super::passkeys::PasskeyLogin/>
                 <a href="/sso" class="button secondary" role="button">{tr(T::LoginWithSso)}</a>
@@ -108,4 +119,41 @@ pub fn LoginPage() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// The company ID of the last successful login in this browser ([`COMPANY_COOKIE`]): from the
+/// request on the server, from `document.cookie` in the browser.
+fn remembered_company() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    let cookies = use_context::<http::request::Parts>().map(|parts| {
+        parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(";")
+    });
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    let cookies = {
+        use wasm_bindgen::JsCast;
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+            .and_then(|d| d.cookie().ok())
+    };
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    let cookies: Option<String> = None;
+    cookies?
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COMPANY_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 32
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        })
 }

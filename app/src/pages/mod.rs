@@ -4,6 +4,7 @@
 mod audit;
 mod clients;
 mod forgot;
+mod form;
 mod home;
 mod login;
 mod passkeys;
@@ -112,6 +113,20 @@ pub fn RoleGate<V: IntoView + 'static>(
     }
 }
 
+/// The id of a [`Feedback`]'s error message, which the fields it names point to.
+pub const FEEDBACK_ERROR_ID: &str = "feedback-error";
+
+/// `aria-describedby` of a console form's field: the feedback's message when it is about the field.
+pub fn feedback_describes(
+    error: ReadSignal<Option<crate::api::ApiError>>,
+    field: crate::api::Field,
+) -> impl Fn() -> Option<&'static str> + Copy {
+    move || {
+        matches!(error.get(), Some(crate::api::ApiError::Invalid { field: f, .. }) if f == field)
+            .then_some(FEEDBACK_ERROR_ID)
+    }
+}
+
 /// The outcome of the last action on a page: a notice (`role="status"`) or an error
 /// (`role="alert"`), never both.
 #[derive(Clone, Copy)]
@@ -148,11 +163,22 @@ impl Feedback {
         }
     }
 
+    /// The notice, or the error; an error takes the focus when it appears (after a failed action,
+    /// keyboard and screen reader users land on it).
     pub fn view(self) -> impl IntoView {
         let lang = crate::use_lang();
+        let error_node = NodeRef::<leptos::html::P>::new();
+        Effect::new(move |_| {
+            if self.error.get().is_some() {
+                form::focus_soon(error_node);
+            }
+        });
         view! {
             {move || self.notice.get().map(|n| view! { <p role="status" class="notice">{tr(n)}</p> })}
-            {move || self.error.get().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+            <p id=FEEDBACK_ERROR_ID role="alert" class="error" tabindex="-1" node_ref=error_node
+                hidden=move || self.error.get().is_none()>
+                {move || self.error.get().map(|e| e.message(lang.get()))}
+            </p>
         }
     }
 }

@@ -128,8 +128,8 @@ pub fn PasskeyLogin() -> impl IntoView {
 /// The second step with a passkey instead of a code.
 #[component]
 pub fn PasskeySecondFactor() -> impl IntoView {
-    // Rendered on the server already: usable once the page is interactive (a click before would
-    // be lost, as the WebAuthn dialog needs the script).
+    // Shown once the page is interactive: the WebAuthn dialog needs the script, and a control
+    // that cannot work yet is not shown at all.
     let hydrated = use_hydrated();
     let busy = RwSignal::new(false);
     let trouble = RwSignal::new(None::<Trouble>);
@@ -157,9 +157,11 @@ pub fn PasskeySecondFactor() -> impl IntoView {
     };
     view! {
         {alert(trouble)}
-        <button type="button" class="primary" disabled=move || !hydrated.get() || busy.get() on:click=use_passkey>
-            {tr(T::UsePasskey)}
-        </button>
+        <Show when=move || hydrated.get()>
+            <button type="button" class="primary" disabled=move || busy.get() on:click=use_passkey>
+                {tr(T::UsePasskey)}
+            </button>
+        </Show>
     }
 }
 

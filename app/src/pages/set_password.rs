@@ -1,7 +1,7 @@
 //! The page behind the link in a registration or password-reset mail.
 
-use super::use_hydrated;
-use crate::api::{self, ApiError, Field, LinkKind, LinkState, SetPassword};
+use super::form::{FormError, PostForm, described_by, form_error, invalid, posted};
+use crate::api::{self, Field, LinkKind, LinkState, SetPassword};
 use crate::i18n::T;
 use crate::{tr, use_lang};
 use leptos::prelude::*;
@@ -77,8 +77,6 @@ fn SetPasswordForm(
     second_factor_required: bool,
     code_required: bool,
 ) -> impl IntoView {
-    let lang = use_lang();
-    let hydrated = use_hydrated();
     let action = ServerAction::<SetPassword>::new();
     let result = action.value();
     let navigate = use_navigate();
@@ -87,12 +85,7 @@ fn SetPasswordForm(
             navigate("/login?notice=password_set", Default::default());
         }
     });
-    let error = move || result.get().and_then(|r| r.err());
-    let invalid = move |field: Field| {
-        move || {
-            matches!(error(), Some(ApiError::Invalid { field: f, .. }) if f == field).to_string()
-        }
-    };
+    let error = form_error(result, &posted("/set-password"));
     let title = if kind == LinkKind::Registration {
         T::SetPasswordTitle
     } else {
@@ -112,8 +105,8 @@ fn SetPasswordForm(
             <dd>{username.clone()}</dd>
         </dl>
         <p class="hint">{tr(T::LinkValidUntil)} " " {until} "."</p>
-        {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
-        <ActionForm action attr:class="form" attr:novalidate=true>
+        <FormError error/>
+        <PostForm action to="/set-password">
             <input type="hidden" name="token" value=token/>
             // Lets password managers file the new password under the right account.
             <input type="text" name="username_hint" autocomplete="username" value=username hidden=true/>
@@ -123,8 +116,8 @@ fn SetPasswordForm(
                 name="new_password"
                 type="password"
                 autocomplete="new-password"
-                aria-describedby="password_rules"
-                aria-invalid=invalid(Field::NewPassword)
+                aria-invalid=invalid(error, Field::NewPassword)
+                aria-describedby=described_by(error, Field::NewPassword, Some("password_rules"))
             />
             <p id="password_rules" class="hint">{tr(rules)}</p>
             <label for="repeat_password">{tr(T::RepeatNewPassword)}</label>
@@ -133,20 +126,22 @@ fn SetPasswordForm(
                 name="repeat_password"
                 type="password"
                 autocomplete="new-password"
-                aria-invalid=invalid(Field::RepeatPassword)
+                aria-invalid=invalid(error, Field::RepeatPassword)
+                aria-describedby=described_by(error, Field::RepeatPassword, None)
             />
             {code_required
                 .then(|| {
                     view! {
                         <label for="code">{tr(T::TwoFactorCode)}</label>
-                        <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"/>
-                        <p class="hint">{tr(T::TwoFactorCodeHint)}</p>
+                        <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"
+                            autocapitalize="none" spellcheck="false" aria-describedby="code_hint"/>
+                        <p id="code_hint" class="hint">{tr(T::TwoFactorCodeHint)}</p>
                     }
                 })}
 
-            <button type="submit" class="primary" disabled=move || !hydrated.get() || action.pending().get()>
+            <button type="submit" class="primary" disabled=move || action.pending().get()>
                 {tr(T::Ok)}
             </button>
-        </ActionForm>
+        </PostForm>
     }
 }

@@ -2,17 +2,15 @@
 //! is sent to. The provider sends it back to `/sso/callback`, which lands on the home page or,
 //! when something failed, here with the reason.
 
-use super::use_hydrated;
-use crate::api::{ApiError, Field, SsoStart};
+use super::form::{FormError, PostForm, described_by, form_error, invalid, posted};
+use crate::api::{Field, SsoStart};
 use crate::i18n::T;
-use crate::{tr, use_lang};
+use crate::tr;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn SsoPage() -> impl IntoView {
-    let lang = use_lang();
-    let hydrated = use_hydrated();
     let start = ServerAction::<SsoStart>::new();
     let result = start.value();
     let query = use_query_map();
@@ -22,20 +20,13 @@ pub fn SsoPage() -> impl IntoView {
             go_to(&url);
         }
     });
-    let error = move || result.get().and_then(|r| r.err());
-    let invalid = move || {
-        matches!(
-            error(),
-            Some(ApiError::Invalid {
-                field: Field::Email,
-                ..
-            })
-        )
-        .to_string()
-    };
+    let posted = posted("/sso");
+    let error = form_error(result, &posted);
+    let came_back = posted.is_some();
+    let email = posted.as_ref().and_then(|f| f.value("email"));
     // The reason the way back from the identity provider failed (until the next attempt).
     let failure = move || {
-        if result.get().is_some() {
+        if result.get().is_some() || came_back {
             return None;
         }
         let key = match query.read().get("error").as_deref() {
@@ -52,17 +43,19 @@ pub fn SsoPage() -> impl IntoView {
             <h1>{tr(T::SsoTitle)}</h1>
             <p>{tr(T::SsoIntro)}</p>
             {move || failure().map(|text| view! { <p role="alert" class="error">{text}</p> })}
-            {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+            <FormError error/>
             {move || redirecting().then(|| view! { <p role="status" class="notice">{tr(T::SsoRedirecting)}</p> })}
-            <ActionForm action=start attr:class="form" attr:novalidate=true>
+            <PostForm action=start to="/sso">
                 <label for="email">{tr(T::EmailAddress)}</label>
                 <input id="email" name="email" type="email" autocomplete="email" autocapitalize="none"
-                    spellcheck="false" maxlength="254" aria-invalid=invalid/>
+                    spellcheck="false" maxlength="254" value=email
+                    aria-invalid=invalid(error, Field::Email)
+                    aria-describedby=described_by(error, Field::Email, None)/>
                 <button type="submit" class="primary"
-                    disabled=move || !hydrated.get() || start.pending().get() || redirecting()>
+                    disabled=move || start.pending().get() || redirecting()>
                     {tr(T::Ok)}
                 </button>
-            </ActionForm>
+            </PostForm>
             <div class="alternatives">
                 <a href="/login">{tr(T::BackToLogin)}</a>
             </div>

@@ -1,10 +1,11 @@
 //! Two-factor pages: the login's second step, the enrolment a client may require before the first
 //! session, and the Security page.
 
+use super::form::{FormError, PostForm, form_error, posted};
 use super::use_hydrated;
 use crate::api::{
-    self, ActivateTwoFactor, ApiError, DeactivateTwoFactor, LoginOutcome, NewRecoveryCodes,
-    StartTwoFactor, TwoFactorLogin,
+    self, ActivateTwoFactor, ApiError, DeactivateTwoFactor, NewRecoveryCodes, StartTwoFactor,
+    TwoFactorLogin,
 };
 use crate::i18n::T;
 use crate::{tr, use_lang};
@@ -15,8 +16,6 @@ use leptos_router::hooks::use_navigate;
 /// The second step of the login: a code from the app, or a recovery code, or a passkey.
 #[component]
 pub fn TwoFactorLoginPage() -> impl IntoView {
-    let lang = use_lang();
-    let hydrated = use_hydrated();
     let methods = Resource::new(|| (), |_| api::get_second_factor_methods());
     let passkey = move || {
         methods
@@ -30,17 +29,17 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
     let result = action.value();
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if let Some(Ok(LoginOutcome::LoggedIn)) = result.get() {
-            navigate("/home", Default::default());
+        if let Some(Ok(outcome)) = result.get() {
+            navigate(outcome.next_page(), Default::default());
         }
     });
-    let error = move || result.get().and_then(|r| r.err());
-    let expired = move || matches!(error(), Some(ApiError::LoginExpired));
+    let error = form_error(result, &posted("/login/two-factor"));
+    let expired = move || matches!(error.get(), Some(ApiError::LoginExpired));
     view! {
         <section class="card">
             <h1>{tr(T::TwoFactorTitle)}</h1>
             <p>{tr(T::TwoFactorIntro)}</p>
-            {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+            <FormError error/>
             <Show
                 when=move || !expired()
                 fallback=|| view! { <p><a href="/login">{tr(T::BackToLogin)}</a></p> }
@@ -52,7 +51,7 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
                     })}
                 </Transition>
                 <Show when=code>
-                <ActionForm action attr:class="form" attr:novalidate=true>
+                <PostForm action to="/login/two-factor">
                     <label for="code">{tr(T::TwoFactorCode)}</label>
                     <input
                         id="code"
@@ -65,10 +64,10 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
                         aria-describedby="code_hint"
                     />
                     <p id="code_hint" class="hint">{tr(T::TwoFactorCodeHint)}</p>
-                    <button type="submit" class="primary" disabled=move || !hydrated.get() || action.pending().get()>
+                    <button type="submit" class="primary" disabled=move || action.pending().get()>
                         {tr(T::Ok)}
                     </button>
-                </ActionForm>
+                </PostForm>
                 </Show>
             </Show>
         </section>
@@ -166,7 +165,6 @@ fn TwoFactorSettings() -> impl IntoView {
 /// the login was a while ago, so the password is asked for again.
 #[component]
 fn Enrolment(after_done: &'static str, reauth: bool) -> impl IntoView {
-    let lang = use_lang();
     let hydrated = use_hydrated();
     let start = ServerAction::<StartTwoFactor>::new();
     let activate = ServerAction::<ActivateTwoFactor>::new();
@@ -180,7 +178,7 @@ fn Enrolment(after_done: &'static str, reauth: bool) -> impl IntoView {
             .or_else(|| start.value().get().and_then(|r| r.err()))
     };
     view! {
-        {move || error().map(|e| view! { <p role="alert" class="error">{e.message(lang.get())}</p> })}
+        <FormError error=Signal::derive(error)/>
         {move || match (enrolment(), codes()) {
             (_, Some(codes)) => view! { <RecoveryCodeList codes after_done/> }.into_any(),
             (Some(e), None) => view! {
@@ -338,8 +336,10 @@ fn SessionList() -> impl IntoView {
                                 let id = s.id.clone();
                                 view! {
                                     <tr>
-                                        <td>{s.started}</td><td>{s.last_seen}</td><td>{s.ip}</td>
-                                        <td>{s.device} " " {s.current.then(|| tr(T::ThisSession))}</td>
+                                        <td data-label=tr(T::Started)>{s.started}</td>
+                                        <td data-label=tr(T::LastSeen)>{s.last_seen}</td>
+                                        <td data-label=tr(T::Ip)>{s.ip}</td>
+                                        <td data-label=tr(T::Device)>{s.device} " " {s.current.then(|| tr(T::ThisSession))}</td>
                                         <td>{(!s.current).then(|| view! {
                                             <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
                                                 end.dispatch(crate::api::EndMySession { id: id.clone() });

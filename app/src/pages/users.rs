@@ -316,12 +316,12 @@ fn UserRow(
     });
     view! {
         <tr>
-            <td>{name}</td>
-            <td>{user.username.clone()}</td>
-            <td>{user.email.clone()}</td>
-            <td>{tr(role_text(user.role))}</td>
-            <td class="status">{tr(status)} {deletion} {passkey_count}</td>
-            <td>{invitation}</td>
+            <td data-label=move || format!("{} / {}", tr(T::FirstName)(), tr(T::LastName)())>{name}</td>
+            <td data-label=tr(T::UserName)>{user.username.clone()}</td>
+            <td data-label=tr(T::EmailAddress)>{user.email.clone()}</td>
+            <td data-label=tr(T::Role)>{tr(role_text(user.role))}</td>
+            <td data-label=tr(T::Status) class="status">{tr(status)} {deletion} {passkey_count}</td>
+            <td data-label=tr(T::Invitation)>{invitation}</td>
             <td class="actions">
                 {row_action(true, T::Edit, hydrated, move || {
                     set_show_new.set(false);
@@ -452,17 +452,17 @@ fn UserFormView(
     let fields = move || {
         view! {
             <label for="first_name">{tr(T::FirstName)}</label>
-            <input id="first_name" name="first_name" type="text" value=first.clone() aria-invalid=invalid(Field::FirstName)/>
+            <input id="first_name" name="first_name" type="text" value=first.clone() aria-invalid=invalid(Field::FirstName) aria-describedby=super::feedback_describes(error, Field::FirstName)/>
             <label for="last_name">{tr(T::LastName)}</label>
-            <input id="last_name" name="last_name" type="text" value=last.clone() aria-invalid=invalid(Field::LastName)/>
+            <input id="last_name" name="last_name" type="text" value=last.clone() aria-invalid=invalid(Field::LastName) aria-describedby=super::feedback_describes(error, Field::LastName)/>
             <label for="email">{tr(T::EmailAddress)}</label>
-            <input id="email" name="email" type="email" value=email.clone() aria-invalid=invalid(Field::Email)/>
+            <input id="email" name="email" type="email" value=email.clone() aria-invalid=invalid(Field::Email) aria-describedby=super::feedback_describes(error, Field::Email)/>
         }
     };
     let role_select = move || {
         view! {
             <label for="role">{tr(T::Role)}</label>
-            <select id="role" name="role" aria-invalid=invalid(Field::Role)>
+            <select id="role" name="role" aria-invalid=invalid(Field::Role) aria-describedby=super::feedback_describes(error, Field::Role)>
                 <option value="user" selected=role == Role::User>{tr(T::RoleUser)}</option>
                 <option value="admin" selected=role == Role::Admin>{tr(T::RoleAdmin)}</option>
                 {operator
@@ -488,7 +488,7 @@ fn UserFormView(
                 {fields()}
                 <label for="username">{tr(T::UserName)}</label>
                 <input id="username" name="username" type="text" autocapitalize="none" spellcheck="false"
-                    value=username.clone() aria-invalid=invalid(Field::UserName)/>
+                    value=username.clone() aria-invalid=invalid(Field::UserName) aria-describedby=super::feedback_describes(error, Field::UserName)/>
                 {role_select()}
                 {buttons()}
             </ActionForm>

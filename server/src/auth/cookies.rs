@@ -78,6 +78,26 @@ impl CookiePolicy {
         }
     }
 
+    /// The company ID a login on this browser last succeeded with, for the login form to fill in
+    /// next time (a year). The page's script reads it too, so it is not HttpOnly: it holds that ID
+    /// and nothing else. `None` for anything that is not a well-formed company ID.
+    pub fn remembered_company(&self, company_id: &str) -> Option<HeaderValue> {
+        let id = company_id.trim();
+        let well_formed = (2..=32).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if !well_formed {
+            return None;
+        }
+        let cookie = Cookie::build((promio_app::api::COMPANY_COOKIE, id.to_owned()))
+            .path("/")
+            .secure(self.https)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::days(365));
+        HeaderValue::from_str(&cookie.build().to_string()).ok()
+    }
+
     /// A header that makes the browser forget the named cookie.
     pub fn clear(&self, base: &str) -> HeaderValue {
         self.build(base, String::new(), Some(0))
@@ -97,6 +117,34 @@ mod tests {
             assert!(v.contains(attr), "{attr} missing in {v}");
         }
         assert!(!v.contains("Domain"), "{v}");
+    }
+
+    #[test]
+    fn the_remembered_company_id_is_the_only_content_and_only_a_well_formed_one() {
+        let https = CookiePolicy { https: true };
+        let header = https.remembered_company(" acme-1 ").unwrap();
+        let text = header.to_str().unwrap();
+        assert!(text.starts_with("promio_company=acme-1;"), "{text}");
+        assert!(
+            text.contains("Secure") && text.contains("SameSite=Lax"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("HttpOnly"),
+            "the login page's script reads it: {text}"
+        );
+        for bad in ["", "a", "acme;x=1", "acme corp", &"x".repeat(33)] {
+            assert!(https.remembered_company(bad).is_none(), "{bad:?}");
+        }
+        let http = CookiePolicy { https: false };
+        assert!(
+            !http
+                .remembered_company("acme")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("Secure")
+        );
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub struct SessionPolicy {
     pub absolute_secs: i64,
 }
 
+impl SessionPolicy {
+    /// How long a use may go unwritten: [`TOUCH_AFTER_SECS`], or a quarter of a shorter idle
+    /// timeout, so that a use (**Stay logged in** in the idle warning among them) always counts
+    /// well before the session would end.
+    pub fn touch_after_secs(&self) -> i64 {
+        TOUCH_AFTER_SECS.min(self.idle_secs / 4).max(1)
+    }
+}
+
 /// Sessions and the mails about logins, as parts of the running application.
 impl Core {
     pub fn now(&self) -> UnixTime {
@@ -183,6 +192,7 @@ impl Core {
         let Some(current) = current else {
             return Ok(None);
         };
+        let session_ends_in_secs = u64::try_from(current.ends_in_secs).unwrap_or(0);
         let user = current.user;
         let client = self
             .store
@@ -197,6 +207,7 @@ impl Core {
             first_name: user.first_name,
             last_name: user.last_name,
             email: user.email,
+            session_ends_in_secs,
         }))
     }
 }

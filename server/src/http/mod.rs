@@ -8,6 +8,7 @@
 //! to the person under the same id (see `crate::error::REQUEST_ID`).
 
 mod assets;
+mod forms;
 mod security;
 
 use crate::Core;
@@ -71,7 +72,7 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         core,
     };
 
-    Router::new()
+    forms::add(Router::new())
         .route("/logout", post(logout))
         .route("/admin/audit.csv", get(audit_csv))
         .route("/sso/callback", get(sso_callback))

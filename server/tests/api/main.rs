@@ -12,6 +12,7 @@ mod accounts;
 mod admin;
 mod cli;
 mod flows;
+mod forms;
 mod hardening;
 mod lifecycle;
 mod login;

@@ -90,6 +90,62 @@ async fn an_idle_session_expires_after_the_idle_timeout() {
     );
 }
 
+/// How long the session has left, as the page's idle warning asks (not counted as use).
+async fn time_left(app: &TestApp) -> Option<u64> {
+    let response = app.call("session/time-left", &[]).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_idle_warning_learns_the_time_left_without_keeping_the_session_alive() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    let me = app.me().await.unwrap();
+    assert_eq!(
+        me.session_ends_in_secs,
+        60 * 60,
+        "the idle timeout, just used"
+    );
+    app.clock.advance(50 * 60);
+    assert_eq!(time_left(&app).await, Some(10 * 60));
+    app.clock.advance(8 * 60);
+    assert_eq!(
+        time_left(&app).await,
+        Some(2 * 60),
+        "asking did not count as use"
+    );
+    // Stay logged in: a use of the session, which starts the idle time again.
+    let me = app.me().await.unwrap();
+    assert_eq!(me.session_ends_in_secs, 60 * 60);
+    app.clock.advance(60 * 60);
+    assert_eq!(
+        time_left(&app).await,
+        None,
+        "idle for the whole timeout: ended"
+    );
+    assert_eq!(app.active_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn the_time_left_is_the_absolute_timeout_when_that_comes_first() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    for _ in 0..23 {
+        app.clock.advance(60 * 60 - 60);
+        assert!(app.me().await.is_some());
+    }
+    // 23 hours less 23 minutes in: 1 hour 23 minutes to the absolute end, 1 hour idle.
+    assert_eq!(time_left(&app).await, Some(60 * 60));
+    app.clock.advance(30 * 60);
+    assert!(app.me().await.is_some());
+    assert_eq!(
+        time_left(&app).await,
+        Some(53 * 60),
+        "the absolute end is nearer"
+    );
+}
+
 #[tokio::test]
 async fn an_active_session_still_ends_at_the_absolute_timeout() {
     let app = TestApp::with_user("ACME", "alice").await;

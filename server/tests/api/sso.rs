@@ -1415,3 +1415,53 @@ async fn switching_a_client_to_sso_voids_the_links_mailed_before() {
     }
     app.login_ok("ACME", "jane").await;
 }
+
+#[tokio::test]
+async fn the_email_step_works_as_a_plain_form_without_script() {
+    let (app, _) = sso_app().await;
+    let browser = Browser::new();
+    // The page's form posts to /sso itself: a redirect to the provider, not a JSON answer.
+    let response = browser
+        .plain
+        .post(app.url("/sso"))
+        .form(&[("email", "jane@acme.example")])
+        .send()
+        .await
+        .expect("post the form");
+    assert_eq!(response.status(), 303);
+    let auth = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        auth.starts_with(&format!("{}/auth?", idp().issuer)),
+        "{auth}"
+    );
+    let (callback, _) = browser.at_provider(&auth, "jane@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/home");
+    assert_eq!(browser.logged_in_as(&app).await.as_deref(), Some("jane"));
+
+    // An address no client logs in for comes back to the form, with the reason and the address.
+    let response = browser
+        .plain
+        .post(app.url("/sso"))
+        .form(&[("email", "max@elsewhere.example")])
+        .send()
+        .await
+        .expect("post the form");
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/sso");
+    let html = browser
+        .plain
+        .get(app.url("/sso"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("the SSO page")
+        .text()
+        .await
+        .expect("html");
+    let message = promio_app::api::ApiError::SsoNotSetUp.message(promio_app::i18n::Lang::En);
+    assert!(html.contains(&message), "the reason is shown");
+    assert!(
+        html.contains("value=\"max@elsewhere.example\""),
+        "the address is kept"
+    );
+}

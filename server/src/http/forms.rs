@@ -1,0 +1,229 @@
+//! The forms that work without the page's script: the login, its second step, forgotten password,
+//! the set-password link, the SSO email step and the language switch. Each page's `<form>` posts
+//! to the page's own path; with the WASM loaded the same form calls the server function instead,
+//! so a browser without script, with a proxy that drops WASM, or a person who submits before the
+//! page has hydrated all get through. The answer is always a redirect (post, then redirect, then
+//! get): on to the next page, or back to the form with the error and the typed values (never a
+//! password or code) in a cookie of a minute (`promio_app::api::FormFlash`), which the page takes
+//! while it renders and shows as the reactive form would. The address stays the page's own, and
+//! a reload starts afresh.
+
+use super::{HttpState, request_ctx};
+use crate::services::Services;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use promio_app::api::{ApiError, FORM_FLASH_COOKIE, FormFlash, LoginForm};
+use promio_app::i18n::{LANG_COOKIE, Lang};
+use promio_app::ssr::{AccountService, AuthService, RequestCtx, SsoService, TwoFactorService};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The form routes; each path is also a page (GET), which the leptos routes add.
+pub(super) fn add(router: Router<HttpState>) -> Router<HttpState> {
+    router
+        .route("/login", post(login))
+        .route("/login/two-factor", post(two_factor))
+        .route("/forgot-password", post(forgot_password))
+        .route("/set-password", post(set_password))
+        .route("/sso", post(sso))
+        .route("/lang", post(lang))
+}
+
+/// How long a form's answer waits for its page (it is taken at once, by the redirect's request).
+const FLASH_SECS: i64 = 60;
+
+/// A posted form's fields (the first value of each name; bytes that are not UTF-8 arrive as
+/// U+FFFD, which the services refuse as unreadable), with the request's context.
+struct Posted {
+    req: RequestCtx,
+    fields: HashMap<String, String>,
+}
+
+impl Posted {
+    async fn read(request: Request<Body>) -> Result<Posted, Response> {
+        let req = request_ctx(&request);
+        let bytes = axum::body::to_bytes(request.into_body(), super::BODY_LIMIT)
+            .await
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+        let mut fields = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(&bytes) {
+            fields
+                .entry(name.into_owned())
+                .or_insert_with(|| value.into_owned());
+        }
+        Ok(Posted { req, fields })
+    }
+
+    fn field(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+
+    /// A typed value to show again, cut to what its field accepts.
+    fn echo(&self, name: &'static str, max_chars: usize) -> (&'static str, String) {
+        (name, self.field(name).chars().take(max_chars).collect())
+    }
+
+    fn services(state: &HttpState) -> Services {
+        Services(Arc::clone(&state.core))
+    }
+
+    /// 303 to `location` with the cookies the services set; never cached.
+    fn redirect(self, location: &str) -> Response {
+        let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        super::with_service_headers(response, &self.req)
+    }
+
+    /// Back to the form's page (at `location`: the page, with its own query if it has one) with
+    /// the error and the values to show again.
+    fn back(
+        self,
+        state: &HttpState,
+        page: &str,
+        location: &str,
+        error: ApiError,
+        echo: &[(&str, String)],
+    ) -> Response {
+        let flash = FormFlash {
+            page: page.to_owned(),
+            error,
+            values: echo
+                .iter()
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
+        };
+        let cookie = state
+            .core
+            .cookies
+            .short_lived(FORM_FLASH_COOKIE, &flash.encode(), FLASH_SECS);
+        self.req.add_response_header(header::SET_COOKIE, cookie);
+        self.redirect(location)
+    }
+}
+
+async fn login(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let posted = match Posted::read(request).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let echo = [posted.echo("company_id", 64), posted.echo("username", 128)];
+    let form = LoginForm {
+        company_id: posted.field("company_id"),
+        username: posted.field("username"),
+        password: posted.field("password"),
+    };
+    match AuthService::login(&Posted::services(&state), &posted.req, form).await {
+        Ok(outcome) => posted.redirect(outcome.next_page()),
+        Err(e) => posted.back(&state, "/login", "/login", e, &echo),
+    }
+}
+
+async fn two_factor(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let posted = match Posted::read(request).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let code = posted.field("code");
+    match TwoFactorService::login(&Posted::services(&state), &posted.req, code).await {
+        Ok(outcome) => posted.redirect(outcome.next_page()),
+        Err(e) => posted.back(&state, "/login/two-factor", "/login/two-factor", e, &[]),
+    }
+}
+
+async fn forgot_password(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let posted = match Posted::read(request).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let echo = [posted.echo("company_id", 64), posted.echo("username", 128)];
+    let (company_id, username) = (posted.field("company_id"), posted.field("username"));
+    let services = Posted::services(&state);
+    match services
+        .request_password_reset(&posted.req, company_id, username)
+        .await
+    {
+        Ok(()) => posted.redirect("/forgot-password?sent=1"),
+        Err(e) => posted.back(&state, "/forgot-password", "/forgot-password", e, &echo),
+    }
+}
+
+async fn set_password(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let posted = match Posted::read(request).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let token = posted.field("token");
+    // Absent when the page asks for no code, as the reactive form sends it.
+    let code = posted.fields.get("code").cloned();
+    let services = Posted::services(&state);
+    let result = services
+        .set_password(
+            &posted.req,
+            token.clone(),
+            posted.field("new_password"),
+            posted.field("repeat_password"),
+            code,
+        )
+        .await;
+    match result {
+        Ok(()) => posted.redirect("/login?notice=password_set"),
+        Err(e) => {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", &token)
+                .finish();
+            let location = format!("/set-password?{query}");
+            posted.back(&state, "/set-password", &location, e, &[])
+        }
+    }
+}
+
+async fn sso(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let posted = match Posted::read(request).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let echo = [posted.echo("email", 254)];
+    let email = posted.field("email");
+    match SsoService::start(&Posted::services(&state), &posted.req, email).await {
+        // The identity provider's authorization URL.
+        Ok(url) => posted.redirect(&url),
+        Err(e) => posted.back(&state, "/sso", "/sso", e, &echo),
+    }
+}
+
+/// The language switch: remembers the choice and shows the page it was made on again.
+async fn lang(request: Request<Body>) -> Response {
+    // Only the path and query of the page the switch was on: never another site.
+    let back = request
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        })
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/login".to_owned());
+    let posted = match Posted::read(request).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    if let Some(lang) = Lang::from_code(&posted.field("lang")) {
+        let cookie = format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            lang.code()
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            posted.req.add_response_header(header::SET_COOKIE, value);
+        }
+    }
+    posted.redirect(&back)
+}
