@@ -332,8 +332,19 @@ fn session_ended() {
 #[component]
 fn LanguageSwitch() -> impl IntoView {
     let lang = use_lang();
+    let location = leptos_router::hooks::use_location();
+    let back = move || {
+        let search = location.search.get();
+        let path = location.pathname.get();
+        if search.is_empty() {
+            path
+        } else {
+            format!("{path}?{search}")
+        }
+    };
     view! {
         <form method="post" action="/lang" class="lang-switch" aria-label=tr(T::Language)>
+            <input type="hidden" name="back" value=back/>
             {Lang::ALL
                 .into_iter()
                 .map(|option| {

@@ -12,8 +12,14 @@ async function violations(page: Page): Promise<string[]> {
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
-test('axe-core finds no serious or critical violation on any page', async ({ page, account }) => {
+test('axe-core finds no serious or critical violation on any page, and each page hydrates when loaded directly', async ({ page, account }) => {
   const found: Record<string, string[]> = {};
+  // A page the server rendered must hydrate without a mismatch (which stops its script).
+  const scriptErrors: string[] = [];
+  page.on('pageerror', (e) => scriptErrors.push(`${page.url()}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /hydrat/i.test(m.text())) scriptErrors.push(`${page.url()}: ${m.text()}`);
+  });
   const check = async (name: string) => {
     await page.waitForLoadState('networkidle');
     found[name] = await violations(page);
@@ -22,6 +28,12 @@ test('axe-core finds no serious or critical violation on any page', async ({ pag
     await page.goto(path);
     await check(path);
   }
+  // With a message shown (and the focus on it).
+  await page.goto('/login');
+  await page.waitForLoadState('networkidle');
+  await page.getByRole('button', { name: 'OK' }).click();
+  await expect(page.getByRole('alert')).toBeFocused();
+  await check('/login with an error');
   const admin = createUser(account.companyId, 'chef', { role: 'admin' });
   await logIn(page, admin);
   await expect(page.getByRole('button', { name: 'Log out' })).toBeVisible();
@@ -38,4 +50,5 @@ test('axe-core finds no serious or critical violation on any page', async ({ pag
   await check('/operator/clients');
   const failing = Object.entries(found).filter(([, v]) => v.length > 0);
   expect(failing, JSON.stringify(failing, null, 2)).toEqual([]);
+  expect(scriptErrors).toEqual([]);
 });

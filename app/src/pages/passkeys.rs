@@ -279,12 +279,16 @@ pub fn PasskeySettings() -> impl IntoView {
             }
         });
     };
-    let shown = move || {
-        status
-            .get()
-            .and_then(|s| s.ok())
-            .is_some_and(|s| s.available)
-    };
+    // Whether passkeys can be used here, known once the page is interactive (the controls need
+    // the script anyway). A signal set by an effect, not a read of the resource: outside a
+    // <Suspense/>, such a read would render differently on the server and while hydrating.
+    let available = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(Ok(s)) = status.get() {
+            available.set(s.available);
+        }
+    });
+    let shown = move || available.get();
     let reauth = move || {
         status
             .get()

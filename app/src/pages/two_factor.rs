@@ -23,8 +23,15 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
             .and_then(|m| m.ok())
             .is_some_and(|m| m.passkey)
     };
-    // Unless the server says the user has no code, the field is there.
-    let code = move || methods.get().and_then(|m| m.ok()).is_none_or(|m| m.code);
+    // Unless the server says the user has no code, the field is there (a signal an effect sets:
+    // a read of the resource outside a <Suspense/> would hydrate differently).
+    let has_code = RwSignal::new(true);
+    Effect::new(move |_| {
+        if let Some(Ok(m)) = methods.get() {
+            has_code.set(m.code);
+        }
+    });
+    let code = move || has_code.get();
     let action = ServerAction::<TwoFactorLogin>::new();
     let result = action.value();
     let navigate = use_navigate();

@@ -17,7 +17,7 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use promio_app::api::{ApiError, FORM_FLASH_COOKIE, FormFlash, LoginForm};
-use promio_app::i18n::{LANG_COOKIE, Lang};
+use promio_app::i18n::{LANG_COOKIE, Lang, T, t};
 use promio_app::ssr::{AccountService, AuthService, RequestCtx, SsoService, TwoFactorService};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -192,30 +192,63 @@ async fn sso(State(state): State<HttpState>, request: Request<Body>) -> Response
     let echo = [posted.echo("email", 254)];
     let email = posted.field("email");
     match SsoService::start(&Posted::services(&state), &posted.req, email).await {
-        // The identity provider's authorization URL.
-        Ok(url) => posted.redirect(&url),
+        Ok(url) => posted.to_provider(&url),
         Err(e) => posted.back(&state, "/sso", "/sso", e, &echo),
     }
 }
 
-/// The language switch: remembers the choice and shows the page it was made on again.
+impl Posted {
+    /// On to the identity provider's authorization URL. Not as a redirect of the form's post: the
+    /// page's `form-action 'self'` forbids a form to lead to another site, redirects included. A
+    /// small page sends the browser on instead (a refresh at once, and a link), as a navigation
+    /// of its own.
+    fn to_provider(self, url: &str) -> Response {
+        let lang = self.req.lang();
+        let url = escape_html(url);
+        let page = format!(
+            "<!DOCTYPE html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"refresh\" content=\"0; url={url}\">\
+             <title>promio.connect</title></head>\
+             <body><p role=\"status\"><a href=\"{url}\">{text}</a></p></body></html>\n",
+            code = lang.code(),
+            text = escape_html(t(lang, T::SsoRedirecting)),
+        );
+        let mut response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        super::with_service_headers(response, &self.req)
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The language switch: remembers the choice and shows the page it was made on again (its path,
+/// which the form sends: pages send no Referer).
 async fn lang(request: Request<Body>) -> Response {
-    // Only the path and query of the page the switch was on: never another site.
-    let back = request
-        .headers()
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|r| url::Url::parse(r).ok())
-        .map(|u| match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_owned(),
-        })
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
-        .unwrap_or_else(|| "/login".to_owned());
     let posted = match Posted::read(request).await {
         Ok(p) => p,
         Err(response) => return response,
     };
+    let back = local_path(&posted.field("back")).unwrap_or_else(|| "/login".to_owned());
     if let Some(lang) = Lang::from_code(&posted.field("lang")) {
         let cookie = format!(
             "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
@@ -226,4 +259,49 @@ async fn lang(request: Request<Body>) -> Response {
         }
     }
     posted.redirect(&back)
+}
+
+/// A path on this site (with its query), or `None` for anything that could lead elsewhere.
+fn local_path(back: &str) -> Option<String> {
+    let base = url::Url::parse("http://this.site/").ok()?;
+    let joined = base.join(back).ok()?;
+    let local = back.starts_with('/')
+        && !back.starts_with("//")
+        && !back.contains('\\')
+        && joined.host_str() == Some("this.site");
+    local.then(|| match joined.query() {
+        Some(q) => format!("{}?{q}", joined.path()),
+        None => joined.path().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_language_switch_goes_back_only_to_a_path_of_this_site() {
+        assert_eq!(local_path("/login").as_deref(), Some("/login"));
+        assert_eq!(
+            local_path("/set-password?token=abc").as_deref(),
+            Some("/set-password?token=abc")
+        );
+        for outside in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "",
+        ] {
+            assert_eq!(local_path(outside), None, "{outside:?}");
+        }
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("https://idp/?a=1&b=\"<x>'"),
+            "https://idp/?a=1&amp;b=&quot;&lt;x&gt;&#39;"
+        );
+    }
 }
