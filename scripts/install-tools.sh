@@ -5,13 +5,15 @@
 #
 # How the two tools built from source are built (PROMIO_TOOLS_BUILD):
 #   lean (default)  one target folder for both ($TOOLS_DIR/target, kept: a version bump rebuilds
-#                   only what changed); the release profile without link-time optimisation and with
-#                   parallel code generation (cargo-leptos's own profile asks for fat LTO with one
-#                   codegen unit, which keeps one core busy for minutes at the end); only the
-#                   `wasm-bindgen` binary, without the TLS stack its test runner downloads with.
+#                   only what changed); the release profile without link-time optimisation
+#                   (cargo-leptos's own profile asks for fat LTO with one codegen unit) and at
+#                   opt-level 1; only the `wasm-bindgen` binary, without the TLS stack its test
+#                   runner downloads with. The tools' own work (driving cargo, wasm-bindgen's pass
+#                   over the module) is small beside the compiler's; their build is not.
+#   optimised       lean, but at the release profile's opt-level 3.
 #   upstream        as a plain `cargo install --locked` builds them (each in a fresh temporary
-#                   target folder, the crates' own profiles and features): the baseline that
-#                   scripts/measure-tool-install.sh compares with.
+#                   target folder, the crates' own profiles and features).
+# scripts/measure-tool-install.sh compares them; the figures are in README ("Build tools").
 # PROMIO_TOOLS_ROOT installs somewhere else than ~/.cargo (its bin/ must then be on PATH), and
 # PROMIO_TOOLS_FORCE=1 rebuilds what is there; both are for that measurement.
 set -euo pipefail
@@ -56,17 +58,24 @@ unpack_crate() {
 install_from() {
   local dir=$1
   shift
+  local opt_level
   case "$BUILD" in
-    lean)
+    lean) opt_level=1 ;;
+    optimised) opt_level=3 ;;
+    upstream) ;;
+    *) die "PROMIO_TOOLS_BUILD is '$BUILD'; expected lean, optimised or upstream" ;;
+  esac
+  case "$BUILD" in
+    lean | optimised)
       CARGO_TARGET_DIR="$TOOLS_DIR/target" CARGO_PROFILE_RELEASE_LTO=false \
         CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt_level" \
         cargo install --locked --force --root "$ROOT" --path "$dir" "$@"
       ;;
     upstream)
       # Only the arguments that say what to install count here, not the lean choices.
       env -u CARGO_TARGET_DIR cargo install --locked --force --root "$ROOT" --path "$dir"
       ;;
-    *) die "PROMIO_TOOLS_BUILD is '$BUILD'; expected lean or upstream" ;;
   esac
 }
 

@@ -3,7 +3,7 @@
 # install-tools.sh knows (PROMIO_TOOLS_BUILD: upstream, lean), one after the other, each from an
 # empty target folder into a scratch folder that is removed afterwards; what is installed for the
 # project stays as it is. The crates come from cargo's registry cache (the first run on a machine
-# downloads them). Usage: scripts/measure-tool-install.sh [upstream] [lean]
+# downloads them). Usage: scripts/measure-tool-install.sh [upstream] [optimised] [lean]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d)

@@ -146,6 +146,17 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let lang = RwSignal::new(request_lang());
     provide_context(UiLang(lang));
+    // `<html data-hydrated>` once the script has taken over the page: for tests, which otherwise
+    // could not tell (nothing waits for it, so nothing else shows it).
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(root) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        {
+            let _ = root.set_attribute("data-hydrated", "");
+        }
+    });
 
     view! {
         <Title text=move || t(lang.get(), T::AppName)/>

@@ -12,7 +12,9 @@ test('a failed login keeps what was typed but the password, focuses the message,
   await page.getByLabel('Company ID').fill(account.companyId);
   await page.getByLabel('User name').fill(account.username);
   await page.getByLabel('Password', { exact: true }).fill('not the right password');
+  // Nothing waits for a script that never comes.
   await expect(page.getByRole('button', { name: 'OK' })).toBeEnabled();
+  await expect(page.locator('html')).not.toHaveAttribute('data-hydrated');
   await page.getByRole('button', { name: 'OK' }).click();
 
   // Back on the login page's own address, with the message focused and the values kept.
