@@ -192,7 +192,7 @@ async fn sso(State(state): State<HttpState>, request: Request<Body>) -> Response
     let echo = [posted.echo("email", 254)];
     let email = posted.field("email");
     match SsoService::start(&Posted::services(&state), &posted.req, email).await {
-        Ok(url) => posted.to_provider(&url),
+        Ok(url) => posted.onward_to_provider(&url),
         Err(e) => posted.back(&state, "/sso", "/sso", e, &echo),
     }
 }
@@ -202,7 +202,7 @@ impl Posted {
     /// page's `form-action 'self'` forbids a form to lead to another site, redirects included. A
     /// small page sends the browser on instead (a refresh at once, and a link), as a navigation
     /// of its own.
-    fn to_provider(self, url: &str) -> Response {
+    fn onward_to_provider(self, url: &str) -> Response {
         let lang = self.req.lang();
         let url = escape_html(url);
         let page = format!(
