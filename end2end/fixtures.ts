@@ -1,5 +1,6 @@
 // Fixtures for specs: clients and users made through the real CLI, against the suite's database.
 import { test as base, expect, Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mailDir, serverBin, serverEnv, sqliteFile } from './env';
@@ -67,6 +68,16 @@ export async function logIn(page: Page, account: Pick<Account, 'companyId' | 'us
   await page.getByLabel('User name').fill(account.username);
   await page.getByLabel('Password', { exact: true }).fill(account.password);
   await page.getByRole('button', { name: 'OK' }).click();
+}
+
+/** The serious and critical WCAG 2.2 A/AA violations axe-core finds on the page as it is now. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  const results = await new AxeBuilder({ page })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'])
+    .analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 export type Mail = { to: string[]; subject: string; text: string; html: string; receivedAt?: string };

@@ -238,80 +238,49 @@ fn warn_before_secs(ends_in_secs: u64) -> u64 {
 
 /// Warns before an idle session ends (WCAG 2.2.1): a dialog with **Stay logged in**, which uses
 /// the session and so keeps it. When the time is up, the login form says the session ended. The
-/// timer asks the server before it warns or ends anything (work in this page, or in another tab,
+/// watcher asks the server before it warns or ends anything (work in this page, or in another tab,
 /// may have kept the session alive), and that asking does not count as use.
 #[component]
 fn IdleWarning(ends_in_secs: u64) -> impl IntoView {
     let showing = RwSignal::new(false);
     let stay = NodeRef::<leptos::html::Button>::new();
-    // Counts the timers set, so that a timer set before the latest news does nothing.
-    let generation = StoredValue::new(0u64);
     let warn_before = warn_before_secs(ends_in_secs);
-
-    // `left`: what the server last said. Wakes up when the warning is due.
-    fn schedule(
-        left: u64,
-        warn_before: u64,
-        generation: StoredValue<u64>,
-        showing: RwSignal<bool>,
-        stay: NodeRef<leptos::html::Button>,
-    ) {
-        generation.update_value(|g| *g += 1);
-        let mine = generation.get_value();
-        let wake_in = if showing.get_untracked() {
-            left + 1
-        } else {
-            left.saturating_sub(warn_before).max(1)
-        };
-        set_timeout(
-            move || {
-                // Another timer replaced this one, or the page moved on (a new bar, new timers).
-                if generation.try_get_value() != Some(mine) {
+    // One watcher per bar: it stops when its bar is gone (the next page has its own).
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            let mut wait = ends_in_secs.saturating_sub(warn_before).max(1);
+            loop {
+                sleep_ms(wait * 1000).await;
+                let Some(shown) = showing.try_get_untracked() else {
                     return;
-                }
-                leptos::task::spawn_local(async move {
-                    match api::session_time_left().await {
-                        Ok(Some(left)) if left > warn_before + 5 => {
-                            showing.set(false);
-                            schedule(left, warn_before, generation, showing, stay);
-                        }
-                        Ok(Some(left)) if left > 0 => {
-                            if !showing.get_untracked() {
-                                showing.set(true);
-                                request_animation_frame(move || {
-                                    if let Some(button) = stay.get_untracked() {
-                                        let _ = button.focus();
-                                    }
-                                });
-                            }
-                            schedule(left, warn_before, generation, showing, stay);
-                        }
-                        Ok(_) => session_ended(),
-                        // Unreachable for now: try again in a while.
-                        Err(_) => {
-                            schedule(warn_before + 30, warn_before, generation, showing, stay)
-                        }
+                };
+                wait = match api::session_time_left().await {
+                    Ok(Some(left)) if left > warn_before + 5 => {
+                        showing.set(false);
+                        left - warn_before
                     }
-                });
-            },
-            std::time::Duration::from_secs(wake_in),
-        );
-    }
-
-    Effect::new(move |_| schedule(ends_in_secs, warn_before, generation, showing, stay));
+                    Ok(Some(left)) if left > 0 => {
+                        if !shown {
+                            showing.set(true);
+                            sleep_ms(0).await;
+                            if let Some(button) = stay.get_untracked() {
+                                let _ = button.focus();
+                            }
+                        }
+                        left + 1
+                    }
+                    Ok(_) => return session_ended(),
+                    // Unreachable for now: ask again in a while.
+                    Err(_) => warn_before + 30,
+                };
+            }
+        });
+    });
+    // A use of the session; the watcher learns the new time when it next asks.
     let keep = move |_| {
         leptos::task::spawn_local(async move {
             match api::current_user().await {
-                Ok(Some(me)) => {
-                    showing.set(false);
-                    schedule(
-                        me.session_ends_in_secs,
-                        warn_before,
-                        generation,
-                        showing,
-                        stay,
-                    );
-                }
+                Ok(Some(_)) => showing.set(false),
                 Ok(None) => session_ended(),
                 Err(_) => {}
             }
@@ -328,6 +297,22 @@ fn IdleWarning(ends_in_secs: u64) -> impl IntoView {
             </div>
         </Show>
     }
+}
+
+/// Waits in the browser (a timer's promise); at once elsewhere.
+async fn sleep_ms(ms: u64) {
+    #[cfg(feature = "hydrate")]
+    {
+        let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ms;
 }
 
 /// The session is gone: the login form, loaded afresh, says so.

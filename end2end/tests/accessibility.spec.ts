@@ -1,17 +1,7 @@
-import { test, expect, logIn, createUser, uniqueId } from '../fixtures';
-import AxeBuilder from '@axe-core/playwright';
-import type { Page } from '@playwright/test';
+import { test, expect, logIn, createUser, uniqueId, axeViolations as violations } from '../fixtures';
 
-/** The serious and critical WCAG 2.2 A/AA violations axe-core finds on the page as it is now. */
-async function violations(page: Page): Promise<string[]> {
-  const results = await new AxeBuilder({ page })
-    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'])
-    .analyze();
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
+// The pages of the second step and of the enrolment a client requires are checked in
+// two-factor.spec.ts, where a test gets there.
 test('axe-core finds no serious or critical violation on any page, and each page hydrates when loaded directly', async ({ page, account }) => {
   const found: Record<string, string[]> = {};
   // A page the server rendered must hydrate without a mismatch (which stops its script).

@@ -1,4 +1,4 @@
-import { test, expect, logIn, setClient, Account } from '../fixtures';
+import { test, expect, logIn, setClient, Account, axeViolations } from '../fixtures';
 import { Page } from '@playwright/test';
 import { authenticator } from 'otplib';
 
@@ -58,6 +58,8 @@ test('activate 2FA, then log in with a code; replays and wrong codes are refused
   await logIn(page, account);
   await secondStep(page, code);
   await expect(page.getByRole('alert')).toHaveText(refused);
+  await page.waitForLoadState('networkidle');
+  expect(await axeViolations(page), 'the second step, with its message').toEqual([]);
   await page.getByLabel('Two-factor code').fill(code === '000000' ? '111111' : '000000');
   await page.getByRole('button', { name: 'OK' }).click();
   await expect(page.getByRole('alert')).toHaveText(refused);
@@ -78,7 +80,10 @@ test('a client that requires 2FA leads to activation right after the password', 
   await expect(page).toHaveURL(/\/login\/two-factor-setup$/);
   await expect(page.getByRole('status')).toHaveText('Your company requires two-factor authentication. Please set it up to continue.');
   await expect(page.getByRole('button', { name: 'Log out' })).toHaveCount(0);
+  await page.waitForLoadState('networkidle');
+  expect(await axeViolations(page), 'the enrolment a client requires').toEqual([]);
   await activate(page);
+  expect(await axeViolations(page), 'the recovery codes').toEqual([]);
   await page.getByRole('link', { name: 'Continue' }).click();
   await expect(page.getByRole('heading', { name: /Logged in as/ })).toBeVisible();
 });

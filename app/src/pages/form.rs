@@ -43,18 +43,40 @@ where
 /// it renders the page, and handed to the browser with the page for hydration. `None` when the
 /// page is reached any other way.
 pub fn posted(page: &'static str) -> Option<FormFlash> {
-    SharedValue::new(move || {
+    SharedValue::new_str(move || {
         #[cfg(feature = "ssr")]
         {
-            crate::ssr::take_form_flash(page)
+            Carried(crate::ssr::take_form_flash(page))
         }
         #[cfg(not(feature = "ssr"))]
         {
             let _ = page;
-            None
+            Carried(None)
         }
     })
     .into_inner()
+    .0
+}
+
+/// A [`FormFlash`] on its way from the server's render to the page's script. Read with
+/// `serde_json::from_slice`, as server functions read their answers: the browser's code that
+/// reads an `ApiError` then exists once, not once per way of reading JSON (the login page's
+/// WASM has a size budget).
+struct Carried(Option<FormFlash>);
+
+impl std::fmt::Display for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
+impl std::str::FromStr for Carried {
+    type Err = serde_json::Error;
+
+    fn from_str(text: &str) -> Result<Carried, serde_json::Error> {
+        serde_json::from_slice(text.as_bytes()).map(Carried)
+    }
 }
 
 /// The form's error: the last answer of the reactive form, else what a post came back with.
@@ -76,10 +98,12 @@ where
 pub fn FormError(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
     let lang = use_lang();
     let node = NodeRef::<leptos::html::P>::new();
-    // Without script, the browser focuses it when the page loads.
+    // An error the page was sent with (a post without script came back) is focused by the
+    // browser at load (`autofocus`); not again when the script takes over, by which time the
+    // person may be typing elsewhere. Errors after that take the focus when they appear.
     let at_load = error.get_untracked().is_some();
-    Effect::new(move |_| {
-        if error.get().is_some() {
+    Effect::new(move |ran_before: Option<()>| {
+        if error.get().is_some() && ran_before.is_some() {
             focus_soon(node);
         }
     });
