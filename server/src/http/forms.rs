@@ -9,6 +9,7 @@
 //! a reload starts afresh.
 
 use super::{HttpState, request_ctx};
+use crate::mail::templates::escape as escape_html;
 use crate::services::Services;
 use axum::Router;
 use axum::body::Body;
@@ -224,21 +225,6 @@ impl Posted {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         super::with_service_headers(response, &self.req)
     }
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The language switch: remembers the choice and shows the page it was made on again (its path,

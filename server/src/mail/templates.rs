@@ -323,7 +323,8 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
     }
 }
 
-fn escape(s: &str) -> String {
+/// Text for HTML (content and quoted attribute values): the five characters that matter, escaped.
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
