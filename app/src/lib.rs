@@ -191,43 +191,49 @@ pub fn App() -> impl IntoView {
 fn SessionBar() -> impl IntoView {
     let location = leptos_router::hooks::use_location();
     // Asked again on every navigation, so that it follows logins and expiries.
-    let me = Resource::new(move || location.pathname.get(), |_| api::current_user());
+    let me = Resource::new_str(move || location.pathname.get(), |_| api::carried_user());
     view! {
         <Transition>
             {move || Suspend::new(async move {
-                me.await
-                    .ok()
-                    .flatten()
-                    .map(|me| {
-                        let admin = matches!(me.role, api::Role::Admin | api::Role::Operator);
-                        view! {
-                            <nav class="session">
-                                {admin
-                                    .then(|| {
-                                        view! {
-                                            <a href="/admin/users">{tr(T::UserAdministration)}</a>
-                                            <a href="/admin/audit">{tr(T::AuditLog)}</a>
-                                        }
-                                    })}
-                                {(me.role == api::Role::Operator)
-                                    .then(|| view! { <a href="/operator/clients">{tr(T::Clients)}</a> })}
-
-                                <a href="/security">{tr(T::Security)}</a>
-                                <span class="who">{me.display_name()}</span>
-
-                                // A plain form, so that logging out is a full page load: nothing of
-                                // the logged-in page stays in memory, and the server's
-                                // Clear-Site-Data reaches the browser.
-                                <form method="post" action="/logout">
-                                    <button type="submit" class="secondary">{tr(T::LogOut)}</button>
-                                </form>
-                                <IdleWarning ends_in_secs=me.session_ends_in_secs/>
-                            </nav>
-                        }
-                    })
+                match me.await.0 {
+                    Ok(Some(me)) => Some(session_nav(me).await),
+                    _ => None,
+                }
             })}
         </Transition>
     }
+}
+
+/// The bar's logged-in part. Its code is a chunk of its own (with the idle warning), fetched with
+/// the first logged-in page: the login page, which every visitor loads, does without it. A page
+/// the server renders with the bar names the chunk in a preload link.
+#[leptos::lazy]
+fn session_nav(me: api::Me) -> AnyView {
+    let admin = matches!(me.role, api::Role::Admin | api::Role::Operator);
+    view! {
+        <nav class="session">
+            {admin
+                .then(|| {
+                    view! {
+                        <a href="/admin/users">{tr(T::UserAdministration)}</a>
+                        <a href="/admin/audit">{tr(T::AuditLog)}</a>
+                    }
+                })}
+            {(me.role == api::Role::Operator)
+                .then(|| view! { <a href="/operator/clients">{tr(T::Clients)}</a> })}
+
+            <a href="/security">{tr(T::Security)}</a>
+            <span class="who">{me.display_name()}</span>
+
+            // A plain form, so that logging out is a full page load: nothing of the logged-in
+            // page stays in memory, and the server's Clear-Site-Data reaches the browser.
+            <form method="post" action="/logout">
+                <button type="submit" class="secondary">{tr(T::LogOut)}</button>
+            </form>
+            <IdleWarning ends_in_secs=me.session_ends_in_secs/>
+        </nav>
+    }
+    .into_any()
 }
 
 /// How long before an idle session ends the warning comes: two minutes, or half the time left

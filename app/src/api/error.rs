@@ -8,7 +8,7 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 /// An input field named in a validation error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
     CompanyId,
     UserName,
@@ -78,7 +78,7 @@ impl Field {
 }
 
 /// What is wrong with a field's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Problem {
     Missing,
     TooShort {
@@ -108,7 +108,11 @@ pub enum Problem {
     Taken,
 }
 
+/// The API's error. On the wire it is one flat JSON object (see [`Wire`]), e.g.
+/// `{"error":"login_failed","retry_after_secs":30}` or
+/// `{"error":"invalid","field":"company_id","problem":"too_short","min":3}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(into = "Wire", try_from = "Wire")]
 pub enum ApiError {
     #[error("invalid {field:?}: {problem:?}")]
     Invalid { field: Field, problem: Problem },
@@ -453,6 +457,186 @@ impl LowercaseFirst for str {
     }
 }
 
+/// [`ApiError`] as it travels: one flat object, the kind in `error` and only the parts that kind
+/// has. Flat on purpose: the browser's code that reads it is a fraction of what reading nested
+/// enums costs, and the login page's WASM has a size budget.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Wire {
+    error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
+    /// The text of `sso_provider` and `bad_request`, the id of `internal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+/// The wire names of the fields, problems and error kinds (one table each, read both ways).
+const FIELDS: [(Field, &str); 19] = [
+    (Field::CompanyId, "company_id"),
+    (Field::UserName, "user_name"),
+    (Field::Password, "password"),
+    (Field::NewPassword, "new_password"),
+    (Field::RepeatPassword, "repeat_password"),
+    (Field::Email, "email"),
+    (Field::FirstName, "first_name"),
+    (Field::LastName, "last_name"),
+    (Field::Name, "name"),
+    (Field::Role, "role"),
+    (Field::RegistrationLinkHours, "registration_link_hours"),
+    (Field::ResetLinkHours, "reset_link_hours"),
+    (Field::SsoIssuer, "sso_issuer"),
+    (Field::SsoClientId, "sso_client_id"),
+    (Field::SsoClientSecret, "sso_client_secret"),
+    (Field::SsoDomains, "sso_domains"),
+    (Field::SsoEmailClaim, "sso_email_claim"),
+    (Field::DeletionMonths, "deletion_months"),
+    (Field::InactivityMonths, "inactivity_months"),
+];
+
+/// The problems without a number; `too_short`, `too_long` and `out_of_range` carry theirs.
+const PROBLEMS: [(Problem, &str); 9] = [
+    (Problem::Missing, "missing"),
+    (Problem::InvalidCharacters, "invalid_characters"),
+    (Problem::ControlCharacters, "control_characters"),
+    (Problem::Unreadable, "unreadable"),
+    (Problem::Malformed, "malformed"),
+    (Problem::TooCommon, "too_common"),
+    (Problem::SameAsIdentity, "same_as_identity"),
+    (Problem::Mismatch, "mismatch"),
+    (Problem::Taken, "taken"),
+];
+
+/// The kinds that carry nothing but their name.
+const PLAIN: [(ApiError, &str); 13] = [
+    (ApiError::UseSso, "use_sso"),
+    (ApiError::Unauthenticated, "unauthenticated"),
+    (ApiError::Forbidden, "forbidden"),
+    (ApiError::NotFound, "not_found"),
+    (ApiError::SecondFactorFailed, "second_factor_failed"),
+    (ApiError::PasskeyFailed, "passkey_failed"),
+    (ApiError::LoginExpired, "login_expired"),
+    (ApiError::AccountLocked, "account_locked"),
+    (ApiError::ReauthRequired, "reauth_required"),
+    (ApiError::WrongPassword, "wrong_password"),
+    (ApiError::LinkUnusable, "link_unusable"),
+    (ApiError::Unavailable, "unavailable"),
+    (ApiError::SsoNotSetUp, "sso_not_set_up"),
+];
+
+fn name_of<K: PartialEq, const N: usize>(table: &[(K, &'static str); N], key: &K) -> &'static str {
+    table
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, name)| name)
+}
+
+fn named<K: Clone, const N: usize>(table: &[(K, &'static str); N], name: &str) -> Option<K> {
+    table
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(k, _)| k.clone())
+}
+
+impl From<ApiError> for Wire {
+    fn from(error: ApiError) -> Wire {
+        let kind = |name: &str| Wire {
+            error: name.to_owned(),
+            ..Wire::default()
+        };
+        match error {
+            ApiError::Invalid { field, problem } => {
+                let (problem, min, max) = match problem {
+                    Problem::TooShort { min } => ("too_short", Some(min), None),
+                    Problem::TooLong { max } => ("too_long", None, Some(max)),
+                    Problem::OutOfRange { min, max } => ("out_of_range", Some(min), Some(max)),
+                    other => (name_of(&PROBLEMS, &other), None, None),
+                };
+                Wire {
+                    field: Some(name_of(&FIELDS, &field).to_owned()),
+                    problem: Some(problem.to_owned()),
+                    min,
+                    max,
+                    ..kind("invalid")
+                }
+            }
+            ApiError::LoginFailed { retry_after_secs } => Wire {
+                retry_after_secs,
+                ..kind("login_failed")
+            },
+            ApiError::TooManyAttempts { retry_after_secs } => Wire {
+                retry_after_secs: Some(retry_after_secs),
+                ..kind("too_many_attempts")
+            },
+            ApiError::PasskeyLimit { max } => Wire {
+                max: Some(max),
+                ..kind("passkey_limit")
+            },
+            ApiError::SsoProvider { detail } => Wire {
+                detail: Some(detail),
+                ..kind("sso_provider")
+            },
+            ApiError::Internal { id } => Wire {
+                detail: Some(id),
+                ..kind("internal")
+            },
+            ApiError::BadRequest(detail) => Wire {
+                detail: Some(detail),
+                ..kind("bad_request")
+            },
+            plain => kind(name_of(&PLAIN, &plain)),
+        }
+    }
+}
+
+impl TryFrom<Wire> for ApiError {
+    type Error = &'static str;
+
+    fn try_from(wire: Wire) -> Result<ApiError, &'static str> {
+        const MISSING: &str = "an error without a part its kind needs";
+        let detail = || wire.detail.clone().ok_or(MISSING);
+        Ok(match wire.error.as_str() {
+            "invalid" => {
+                let field = wire.field.as_deref().and_then(|f| named(&FIELDS, f));
+                let problem = match (wire.problem.as_deref(), wire.min, wire.max) {
+                    (Some("too_short"), Some(min), _) => Some(Problem::TooShort { min }),
+                    (Some("too_long"), _, Some(max)) => Some(Problem::TooLong { max }),
+                    (Some("out_of_range"), Some(min), Some(max)) => {
+                        Some(Problem::OutOfRange { min, max })
+                    }
+                    (Some(other), _, _) => named(&PROBLEMS, other),
+                    (None, _, _) => None,
+                };
+                ApiError::Invalid {
+                    field: field.ok_or(MISSING)?,
+                    problem: problem.ok_or(MISSING)?,
+                }
+            }
+            "login_failed" => ApiError::LoginFailed {
+                retry_after_secs: wire.retry_after_secs,
+            },
+            "too_many_attempts" => ApiError::TooManyAttempts {
+                retry_after_secs: wire.retry_after_secs.ok_or(MISSING)?,
+            },
+            "passkey_limit" => ApiError::PasskeyLimit {
+                max: wire.max.ok_or(MISSING)?,
+            },
+            "sso_provider" => ApiError::SsoProvider { detail: detail()? },
+            "internal" => ApiError::Internal { id: detail()? },
+            "bad_request" => ApiError::BadRequest(detail()?),
+            other => named(&PLAIN, other).ok_or("an unknown kind of error")?,
+        })
+    }
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
@@ -528,5 +712,81 @@ mod tests {
         assert!(waiting.message(Lang::De).contains("5 Sekunden"));
         assert_eq!(plain.status(), 401);
         assert_eq!(waiting.status(), 429);
+    }
+
+    #[test]
+    fn every_error_travels_as_one_flat_object_and_comes_back_the_same() {
+        let mut errors: Vec<ApiError> = PLAIN.iter().map(|(e, _)| e.clone()).collect();
+        errors.extend([
+            ApiError::LoginFailed {
+                retry_after_secs: None,
+            },
+            ApiError::LoginFailed {
+                retry_after_secs: Some(3),
+            },
+            ApiError::TooManyAttempts {
+                retry_after_secs: 60,
+            },
+            ApiError::PasskeyLimit { max: 20 },
+            ApiError::SsoProvider {
+                detail: "discovery failed".into(),
+            },
+            ApiError::Internal { id: "abc-1".into() },
+            ApiError::BadRequest("bad form".into()),
+        ]);
+        for (field, _) in FIELDS {
+            let mut problems: Vec<Problem> = PROBLEMS.iter().map(|(p, _)| *p).collect();
+            problems.extend([
+                Problem::TooShort { min: 3 },
+                Problem::TooLong { max: 64 },
+                Problem::OutOfRange { min: 1, max: 720 },
+            ]);
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|problem| ApiError::Invalid { field, problem }),
+            );
+        }
+        for error in errors {
+            let json = serde_json::to_string(&error).unwrap();
+            assert!(json.starts_with("{\"error\":\""), "{json}");
+            assert!(!json.contains(":{"), "nested: {json}");
+            assert_eq!(
+                serde_json::from_str::<ApiError>(&json).unwrap(),
+                error,
+                "{json}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&ApiError::Invalid {
+                field: Field::CompanyId,
+                problem: Problem::TooShort { min: 3 },
+            })
+            .unwrap(),
+            r#"{"error":"invalid","field":"company_id","problem":"too_short","min":3}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ApiError::LoginFailed {
+                retry_after_secs: Some(30)
+            })
+            .unwrap(),
+            r#"{"error":"login_failed","retry_after_secs":30}"#
+        );
+    }
+
+    #[test]
+    fn an_error_missing_a_part_of_its_kind_is_not_read() {
+        for json in [
+            r#"{"error":"no_such_kind"}"#,
+            r#"{"error":"invalid","field":"company_id"}"#,
+            r#"{"error":"invalid","field":"shoe_size","problem":"missing"}"#,
+            r#"{"error":"invalid","field":"password","problem":"too_short"}"#,
+            r#"{"error":"too_many_attempts"}"#,
+            r#"{"error":"internal"}"#,
+            r#"{"field":"password"}"#,
+            r#""Forbidden""#,
+        ] {
+            assert!(serde_json::from_str::<ApiError>(json).is_err(), "{json}");
+        }
     }
 }

@@ -102,6 +102,34 @@ impl LoginOutcome {
     }
 }
 
+/// A value on its way from the server's render to the page's script (a resource's result, a
+/// [`FormFlash`]), as JSON read with `serde_json::from_slice`: the way server functions read
+/// their answers, so the browser's code that reads a type exists once, not once per way of
+/// reading JSON (the login page's WASM has a size budget). Use with `Resource::new_str` and
+/// `SharedValue::new_str`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Carried<T>(pub T);
+
+impl<T: Serialize> std::fmt::Display for Carried<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> std::str::FromStr for Carried<T> {
+    type Err = serde_json::Error;
+
+    fn from_str(text: &str) -> Result<Carried<T>, serde_json::Error> {
+        serde_json::from_slice(text.as_bytes()).map(Carried)
+    }
+}
+
+/// The logged-in person (or `None`), as [`current_user`] answers, for a resource.
+pub async fn carried_user() -> Carried<Result<Option<Me>, ApiError>> {
+    Carried(current_user().await)
+}
+
 /// What a form posted without the page's script comes back to its page with: the error and the
 /// typed values to show again (never a password or code). The server's form route sets it as a
 /// short-lived HttpOnly cookie ([`FORM_FLASH_COOKIE`]) and redirects to the page, which takes it

@@ -4,7 +4,7 @@
 //! calls the server function instead and shows the answer in place. Nothing waits for the WASM:
 //! a submit before hydration is a plain post, and it is not lost.
 
-use crate::api::{ApiError, Field, FormFlash};
+use crate::api::{ApiError, Carried, Field, FormFlash};
 use crate::use_lang;
 use leptos::form::FromFormData;
 use leptos::prelude::*;
@@ -56,27 +56,6 @@ pub fn posted(page: &'static str) -> Option<FormFlash> {
     })
     .into_inner()
     .0
-}
-
-/// A [`FormFlash`] on its way from the server's render to the page's script. Read with
-/// `serde_json::from_slice`, as server functions read their answers: the browser's code that
-/// reads an `ApiError` then exists once, not once per way of reading JSON (the login page's
-/// WASM has a size budget).
-struct Carried(Option<FormFlash>);
-
-impl std::fmt::Display for Carried {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let json = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
-        f.write_str(&json)
-    }
-}
-
-impl std::str::FromStr for Carried {
-    type Err = serde_json::Error;
-
-    fn from_str(text: &str) -> Result<Carried, serde_json::Error> {
-        serde_json::from_slice(text.as_bytes()).map(Carried)
-    }
 }
 
 /// The form's error: the last answer of the reactive form, else what a post came back with.

@@ -9,11 +9,11 @@ use leptos_router::components::Redirect;
 #[component]
 pub fn HomePage() -> impl IntoView {
     let lang = use_lang();
-    let me = Resource::new(|| (), |_| api::current_user());
+    let me = Resource::new_str(|| (), |_| api::carried_user());
     view! {
         <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
             {move || Suspend::new(async move {
-                match me.await {
+                match me.await.0 {
                     Ok(Some(me)) => view! { <LoggedIn me/> }.into_any(),
                     Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
                     Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }

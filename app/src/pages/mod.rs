@@ -95,13 +95,13 @@ pub fn RoleGate<V: IntoView + 'static>(
     use crate::api::{self, ApiError};
     use leptos_router::components::Redirect;
     let lang = crate::use_lang();
-    let me = Resource::new(|| (), |_| api::current_user());
+    let me = Resource::new_str(|| (), |_| api::carried_user());
     view! {
         <section class="card wide">
             <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
                 {move || Suspend::new(async move {
                     let error = |e: ApiError| view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any();
-                    match me.await {
+                    match me.await.0 {
                         Ok(Some(me)) if allow(me.role) => page(me.role).into_any(),
                         Ok(Some(_)) => error(ApiError::Forbidden),
                         Ok(None) => view! { <Redirect path="/login"/> }.into_any(),

@@ -115,13 +115,13 @@ fn PasskeyEnrolment() -> impl IntoView {
 #[component]
 pub fn SecurityPage() -> impl IntoView {
     let lang = use_lang();
-    let me = Resource::new(|| (), |_| api::current_user());
+    let me = Resource::new_str(|| (), |_| api::carried_user());
     view! {
         <section class="card">
             <h1>{tr(T::Security)}</h1>
             <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
                 {move || Suspend::new(async move {
-                    match me.await {
+                    match me.await.0 {
                         Ok(Some(_)) => view! {
                             <TwoFactorSettings/>
                             <super::passkeys::PasskeySettings/>
