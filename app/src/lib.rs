@@ -14,6 +14,23 @@ use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
+/// Hydrates the page the server rendered. A logged-in page's header is a lazily loaded chunk
+/// ([`session_nav`]); it is fetched first (the page names it in a preload link), so that the
+/// header hydrates at once like the rest of the page.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    wasm_bindgen_futures::spawn_local(async {
+        let logged_in = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector("nav.session").ok().flatten())
+            .is_some();
+        if logged_in {
+            __preload_session_nav().await;
+        }
+        leptos::mount::hydrate_lazy(App);
+    });
+}
+
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let lang = request_lang();

@@ -6,7 +6,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_lazy(promio_app::App);
+    promio_app::hydrate();
 }
 
 /// Room for the WASM splitter in the linked module's read-only data. `cargo leptos --split` gives
