@@ -16,6 +16,17 @@ test('the login page loads no page chunk; another page fetches its own; hashed f
   const main = wasm.filter((path) => /^\/pkg\/promio-connect\.[\w-]{22}\.wasm$/.test(path));
   expect(main).toHaveLength(1);
   expect(wasm.filter((path) => path.includes('_route_view_'))).toEqual([]);
+  // Nor the logged-in header's chunk (the idle warning): nobody is logged in here.
+  expect(wasm.filter((path) => path.includes('session_nav'))).toEqual([]);
+
+  // The main module holds no page's data either. `authorization_endpoint` is a field name that
+  // only the client console's code reads (the result of "Test connection"): it lands in the main
+  // module when the splitter gives up on laying out a data segment and leaves all of it there.
+  const plain = await page.request.get(main[0], { headers: { 'accept-encoding': 'identity' } });
+  const bytes = (await plain.body()).toString('latin1');
+  expect(bytes.length).toBeGreaterThan(100_000);
+  expect(bytes.startsWith('\0asm')).toBe(true);
+  expect(bytes.includes('authorization_endpoint')).toBe(false);
 
   // Navigating in the browser (no page load) fetches the forgot-password page's chunk, which works.
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
