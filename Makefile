@@ -103,8 +103,8 @@ rust-tests:
 	@echo "==> Rust tests (SQLite)"
 	env -u TEST_DATABASE_URL cargo test --workspace $(TEST_FEATURES)
 	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
-	  echo "==> integration tests against PostgreSQL ($${TEST_DATABASE_URL%%@*}@…)"; \
-	  cargo test -p promio-connect $(TEST_FEATURES) --test api; \
+	  echo "==> integration tests against PostgreSQL ($${TEST_DATABASE_URL%%@*}@…), with those that need it"; \
+	  cargo test -p promio-connect $(TEST_FEATURES) --test api -- --include-ignored; \
 	  echo "==> two instances and faults on PostgreSQL (server processes)"; \
 	  cargo test -p promio-connect $(TEST_FEATURES) --test scale -- --ignored --test-threads 2; \
 	else $(NO_POSTGRES_WARNING); fi

@@ -26,13 +26,17 @@ export const idpClient = {
 export const mailDir = process.env.E2E_MAIL_DIR ?? path.join(__dirname, '.mail');
 export const siteRoot = process.env.E2E_SITE_ROOT ?? path.join(root, 'target', 'site');
 
-/** The SQLite file of the suite's database (fixtures that move data in time write to it). */
-export const sqliteFile = process.env.E2E_DATABASE_URL ? undefined : path.join(stateDir, 'e2e.db');
+/** The suite's database: its own SQLite file, or E2E_DATABASE_URL (that of a running server). */
+export const databaseUrl = process.env.E2E_DATABASE_URL ?? `sqlite://${path.join(stateDir, 'e2e.db')}?mode=rwc`;
+/** The SQLite file of the suite's database, when it is SQLite (`undefined` on PostgreSQL). */
+export const sqliteFile = databaseUrl.startsWith('sqlite:')
+  ? databaseUrl.replace(/^sqlite:(\/\/)?/, '').replace(/\?.*$/, '')
+  : undefined;
 
 /** The environment of the server and of every CLI call the fixtures make. */
 export function serverEnv(): Record<string, string> {
   const env: Record<string, string> = {
-    DATABASE_URL: process.env.E2E_DATABASE_URL ?? `sqlite://${path.join(stateDir, 'e2e.db')}?mode=rwc`,
+    DATABASE_URL: databaseUrl,
     DATA_DIR: stateDir,
     SMTP_URL: process.env.E2E_SMTP_URL ?? `smtp://127.0.0.1:${smtpPort}`,
     RUST_LOG: process.env.RUST_LOG ?? 'warn',

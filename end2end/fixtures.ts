@@ -3,7 +3,8 @@ import { test as base, expect, Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mailDir, serverBin, serverEnv, sqliteFile } from './env';
+import { authenticator } from 'otplib';
+import { databaseUrl, mailDir, serverBin, serverEnv, sqliteFile } from './env';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -70,6 +71,18 @@ export async function logIn(page: Page, account: Pick<Account, 'companyId' | 'us
   await page.getByRole('button', { name: 'OK' }).click();
 }
 
+/** The code an authenticator app shows now, or `steps` steps of 30 s later (earlier when negative). */
+export function totp(secret: string, steps = 0): string {
+  return authenticator.clone({ epoch: Date.now() + steps * 30_000 }).generate(secret);
+}
+
+/** Waits while a new 30-second step is less than 2 s away, so that a code of the previous step
+ * is still within the server's window (current or previous step) when it arrives there. */
+export async function awayFromStepEdge(page: Page) {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < 2_000) await page.waitForTimeout(left + 200);
+}
+
 /** The serious and critical WCAG 2.2 A/AA violations axe-core finds on the page as it is now. */
 export async function axeViolations(page: Page): Promise<string[]> {
   const results = await new AxeBuilder({ page })
@@ -109,16 +122,54 @@ export function linkIn(mail: Mail): string {
   return links[0];
 }
 
-/** Moves a user's mail links into the past, as if their validity had run out (SQLite suite database). */
+/** Runs one SQL statement on the suite's database (SQLite through python3, PostgreSQL through
+ * psql), for fixtures that move data in time; `$1`, `$2`, … are `params`, bound as text. Returns
+ * the rows, each as a list of its columns' text (`''` for NULL). */
+export function sql(statement: string, params: string[] = []): string[][] {
+  if (sqliteFile) {
+    const script = [
+      'import json, sqlite3, sys',
+      'db = sqlite3.connect(sys.argv[1], timeout=10)',
+      'rows = db.execute(sys.argv[2], sys.argv[3:]).fetchall()',
+      'db.commit()',
+      "print(json.dumps([['' if v is None else str(v) for v in row] for row in rows]))",
+    ].join('\n');
+    const numbered = statement.replace(/\$(\d+)/g, '?$1');
+    const out = execFileSync('python3', ['-c', script, sqliteFile, numbered, ...params], { encoding: 'utf8' });
+    return JSON.parse(out) as string[][];
+  }
+  // psql quotes a variable as a literal where the statement says :'name'.
+  const input = `${statement.replace(/\$(\d+)/g, (_, n: string) => `:'p${n}'`)};\n`;
+  const vars = params.flatMap((value, i) => ['-v', `p${i + 1}=${value}`]);
+  const out = execFileSync(
+    'psql',
+    ['-X', '-q', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...vars, '-d', databaseUrl],
+    { input, encoding: 'utf8' },
+  );
+  return out.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
+}
+
+/** The ids of the users with this email address, as a subquery for `sql` (its `$1`). */
+const usersWithEmail = 'SELECT id FROM users WHERE email_key = lower($1)';
+
+/** Moves a user's mail links into the past, as if their validity had run out. */
 export function expireLinks(email: string): void {
-  if (!sqliteFile) throw new Error('expireLinks needs the suite\'s own SQLite database');
-  const script = [
-    'import sqlite3, sys',
-    'db = sqlite3.connect(sys.argv[1])',
-    "db.execute(\"UPDATE link_tokens SET expires_at = created_at - 1 WHERE user_id IN (SELECT id FROM users WHERE email_key = lower(?))\", (sys.argv[2],))",
-    'db.commit()',
-  ].join('\n');
-  execFileSync('python3', ['-c', script, sqliteFile, email]);
+  sql(`UPDATE link_tokens SET expires_at = created_at - 1 WHERE user_id IN (${usersWithEmail})`, [email]);
+}
+
+/** Moves a user's sessions `seconds` into the past (their start and their last request). */
+export function ageSessions(email: string, seconds: number): void {
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new Error(`ageSessions: ${seconds} seconds`);
+  sql(
+    `UPDATE sessions SET created_at = created_at - ${seconds}, last_seen_at = last_seen_at - ${seconds}
+     WHERE user_id IN (${usersWithEmail})`,
+    [email],
+  );
+}
+
+/** How many session rows a user has. */
+export function sessionCount(email: string): number {
+  return Number(sql(`SELECT COUNT(*) FROM sessions WHERE user_id IN (${usersWithEmail})`, [email])[0][0]);
 }
 
 type Fixtures = {

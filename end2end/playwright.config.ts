@@ -12,6 +12,15 @@ const chromiumArgs = [
   '--disable-sync',
 ];
 
+// CI tests the server it has just built. An E2E_BASE_URL left in its environment would test
+// another server and skip what needs the suite's own (the idle-timeout spec), so CI refuses it; by
+// hand it stays allowed. (E2E_DATABASE_URL skips nothing: the fixtures reach SQLite and PostgreSQL.)
+if (process.env.CI && process.env.E2E_BASE_URL) {
+  throw new Error(
+    `CI runs the end-to-end suite against the server it starts itself: unset E2E_BASE_URL (${process.env.E2E_BASE_URL})`,
+  );
+}
+
 export default defineConfig({
   testDir: './tests',
   timeout: 30_000,

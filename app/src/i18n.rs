@@ -151,6 +151,8 @@ pub enum T {
     DeleteUserConfirm,
     LoginWithPasskey,
     UsePasskey,
+    ResetWithPasskey,
+    ResetOrPasskey,
     AddPasskey,
     PasskeyName,
     Remove,
@@ -206,6 +208,7 @@ pub enum T {
     TwoFactorDeactivated,
     TwoFactorRequiredByCompany,
     ThrottledAccounts,
+    ThrottledSecondFactor,
     FailedAttempts,
     AllowLoginAgain,
     ThrottleCleared,
@@ -494,6 +497,14 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::LoginWithPasskey, De) => "Mit Passkey anmelden",
         (T::UsePasskey, En) => "Use a passkey",
         (T::UsePasskey, De) => "Passkey verwenden",
+        (T::ResetWithPasskey, En) => {
+            "Your account is protected by a passkey: enter the new password twice, then confirm it with “Use a passkey”."
+        }
+        (T::ResetWithPasskey, De) => {
+            "Ihr Zugang ist mit einem Passkey geschützt: Geben Sie das neue Passwort zweimal ein und bestätigen Sie es dann mit „Passkey verwenden“."
+        }
+        (T::ResetOrPasskey, En) => "Or confirm with your passkey instead of a code:",
+        (T::ResetOrPasskey, De) => "Oder bestätigen Sie mit Ihrem Passkey statt mit einem Code:",
         (T::AddPasskey, En) => "Add a passkey",
         (T::AddPasskey, De) => "Passkey hinzufügen",
         (T::PasskeyName, En) => "Passkey name",
@@ -656,6 +667,8 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::TwoFactorDeactivated, De) => "Die Zwei-Faktor-Authentifizierung wurde deaktiviert.",
         (T::ThrottledAccounts, En) => "Accounts with failed logins",
         (T::ThrottledAccounts, De) => "Zugänge mit fehlgeschlagenen Anmeldungen",
+        (T::ThrottledSecondFactor, En) => "(second factor)",
+        (T::ThrottledSecondFactor, De) => "(zweiter Faktor)",
         (T::FailedAttempts, En) => "failed attempts in a row; next attempt possible in (seconds):",
         (T::FailedAttempts, De) => "Fehlversuche in Folge; nächster Versuch möglich in (Sekunden):",
         (T::AllowLoginAgain, En) => "Allow login again",

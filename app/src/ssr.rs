@@ -172,6 +172,21 @@ pub trait PasskeyService: Send + Sync + 'static {
         req: &RequestCtx,
         credential: String,
     ) -> Result<LoginOutcome, ApiError>;
+    /// Begins confirming a password reset (the link's `token`) with a passkey.
+    async fn reset_start(
+        &self,
+        req: &RequestCtx,
+        token: String,
+    ) -> Result<PasskeyOptions, ApiError>;
+    /// Sets the new password through the reset link, confirmed with the passkey's answer.
+    async fn reset_finish(
+        &self,
+        req: &RequestCtx,
+        token: String,
+        new_password: String,
+        repeat_password: String,
+        credential: String,
+    ) -> Result<(), ApiError>;
 }
 
 /// Active sessions: a user's own, and an administrator ending all of a user's.
@@ -313,16 +328,23 @@ where
     result
 }
 
+/// The name the server gives the [`crate::api::FormFlash`] cookie (`__Host-` prefixed over
+/// https), provided by the server as context for the pages. It is the only name read: over
+/// https a plain-named cookie may have been planted by a sibling subdomain.
+#[derive(Clone, Debug)]
+pub struct FormFlashCookie(pub String);
+
 /// The [`crate::api::FormFlash`] a form posted without script came back to `page` with, taken
 /// from its cookie while the page renders (the response clears the cookie: a reload starts
 /// afresh).
 pub fn take_form_flash(page: &str) -> Option<crate::api::FormFlash> {
     use crate::api::{FORM_FLASH_COOKIE, FormFlash};
     let req = RequestCtx::from_parts(use_context::<http::request::Parts>());
-    let secure_name = format!("__Host-{FORM_FLASH_COOKIE}");
-    let (name, raw) = [secure_name.as_str(), FORM_FLASH_COOKIE]
-        .into_iter()
-        .find_map(|name| req.cookie(name).map(|raw| (name, raw)))?;
+    // Without the server's word, only the name a planted cookie cannot have.
+    let name = use_context::<FormFlashCookie>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| format!("__Host-{FORM_FLASH_COOKIE}"));
+    let raw = req.cookie(&name)?;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         let secure = if name.starts_with("__Host-") {
             "; Secure"

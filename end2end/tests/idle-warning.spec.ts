@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serverBin, serverEnv } from '../env';
+import { axeViolations } from '../fixtures';
 
 const port = Number(process.env.E2E_IDLE_PORT ?? 3107);
 const origin = `http://localhost:${port}`;
@@ -27,6 +28,7 @@ function env(): Record<string, string> {
 }
 
 test.beforeAll(async () => {
+  // By hand only: playwright.config.ts refuses E2E_BASE_URL in CI, so CI never skips this.
   test.skip(!!process.env.E2E_BASE_URL, 'needs a server of its own, with a short idle timeout');
   dir = mkdtempSync(path.join(tmpdir(), 'promio-idle-'));
   server = spawn(serverBin, ['serve'], { env: env(), stdio: 'ignore' });
@@ -67,6 +69,7 @@ test('the page warns before an idle session ends; staying keeps it, waiting ends
   const dialog = page.getByRole('alertdialog');
   await expect(dialog).toBeVisible({ timeout: 45_000 });
   await expect(dialog).toContainText('your session will end soon');
+  expect(await axeViolations(page), 'the idle warning').toEqual([]);
   const stay = dialog.getByRole('button', { name: 'Stay logged in' });
   await expect(stay).toBeFocused();
   await page.keyboard.press('Enter');

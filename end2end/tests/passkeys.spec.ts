@@ -1,4 +1,4 @@
-import { test, expect, logIn } from '../fixtures';
+import { test, expect, logIn, createClient, createUser, uniqueId, Account } from '../fixtures';
 import type { CDPSession, Page } from '@playwright/test';
 
 /** Chromium's virtual authenticator (the DevTools protocol's WebAuthn domain): a platform
@@ -18,6 +18,17 @@ async function virtualAuthenticator(page: Page): Promise<{ cdp: CDPSession; id: 
     },
   });
   return { cdp, id: authenticatorId };
+}
+
+/** The home page names who is logged in: the person, their company and their user name. */
+async function expectLoggedInAs(page: Page, account: Account) {
+  await expect(page).toHaveURL(/\/home$/);
+  await expect(page.getByRole('heading', { name: 'Logged in as Erika Mustermann' })).toBeVisible();
+  await expect(page.locator('dl.facts dd')).toHaveText([
+    `${account.companyId} GmbH (${account.companyId})`,
+    account.username,
+    'User',
+  ]);
 }
 
 async function logOut(page: Page) {
@@ -52,11 +63,20 @@ test('add a passkey, use it as the second factor and alone, remove it, and see i
   await expect(page.getByRole('heading', { name: 'Two-factor authentication' })).toBeVisible();
   await page.getByRole('button', { name: 'Use a passkey' }).click();
   await expect(page.getByRole('button', { name: 'Log out' })).toBeVisible();
+  await expectLoggedInAs(page, account);
   await logOut(page);
 
-  // The passkey alone: it names the user and so the company.
+  // The passkey alone: it names the user and so the company. Another user of another client,
+  // logged in last on this browser, must not be who the passkey logs in.
+  const otherClient = uniqueId('CO');
+  createClient(otherClient);
+  const other = createUser(otherClient, account.username);
+  await logIn(page, other);
+  await expectLoggedInAs(page, other);
+  await logOut(page);
   await page.getByRole('button', { name: 'Log in with a passkey' }).click();
   await expect(page.getByRole('button', { name: 'Log out' })).toBeVisible();
+  await expectLoggedInAs(page, account);
 
   // Removed, it is listed no more, the password alone logs in again, and the passkey is refused.
   await page.getByRole('link', { name: 'Security' }).click();

@@ -1,18 +1,5 @@
-import { test, expect, logIn, setClient, Account, axeViolations } from '../fixtures';
+import { test, expect, logIn, setClient, axeViolations, totp, awayFromStepEdge } from '../fixtures';
 import { Page } from '@playwright/test';
-import { authenticator } from 'otplib';
-
-/** The code an authenticator app shows now, or `steps` steps earlier. */
-function totp(secret: string, steps = 0): string {
-  return authenticator.clone({ epoch: Date.now() + steps * 30_000 }).generate(secret);
-}
-
-/** Waits while a new 30-second step is less than 2 s away, so that a code of the previous step
- * is still within the server's window (current or previous step) when it arrives there. */
-async function awayFromStepEdge(page: Page) {
-  const left = 30_000 - (Date.now() % 30_000);
-  if (left < 2_000) await page.waitForTimeout(left + 200);
-}
 
 /** Activates 2FA on the current page's flow; returns the secret key shown and the recovery codes. */
 async function activate(page: Page): Promise<{ secret: string; codes: string[] }> {

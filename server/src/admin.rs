@@ -309,6 +309,10 @@ pub async fn remove_passkeys(core: &Core, ctx: &Admin, id: String) -> ServiceRes
     let user = own_user(core, ctx, &id).await?;
     not_self(ctx, &user)?;
     let removed = core.store.delete_user_passkeys(&user.id).await?;
+    // The second factor starts afresh: a lock of it ends with the passkeys.
+    core.store
+        .throttle_clear(&crate::throttle::totp_key(&user.id))
+        .await?;
     if removed == 0 {
         return Ok(());
     }
@@ -397,6 +401,10 @@ async fn audit(
 pub async fn reset_two_factor(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
     let user = own_user(core, ctx, &id).await?;
     not_self(ctx, &user)?;
+    // The second factor starts afresh: a lock of it ends here.
+    core.store
+        .throttle_clear(&crate::throttle::totp_key(&user.id))
+        .await?;
     if !user.has_totp() {
         return Ok(());
     }
@@ -416,20 +424,37 @@ pub async fn reset_two_factor(core: &Core, ctx: &Admin, id: String) -> ServiceRe
     .await
 }
 
+/// The client's accounts with failed attempts in a row: of the password, and of the second
+/// factor (whose counter is the user's, `totp:<user id>`).
 pub async fn list_throttled(core: &Core, ctx: &Admin) -> ServiceResult<Vec<ThrottledAccount>> {
     let now = core.clock.now();
     let rows = core.store.throttled_accounts(&ctx.client.id).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ThrottledAccount {
-            username: r.username.unwrap_or_default(),
+    let mut accounts = Vec::with_capacity(rows.len());
+    for r in rows {
+        let second_factor = r.key.starts_with("totp:");
+        let username = match (r.username, r.key.strip_prefix("totp:")) {
+            (Some(name), _) => name,
+            // A second-factor counter begun before it kept the user name.
+            (None, Some(user_id)) => core
+                .store
+                .user_by_id(user_id)
+                .await?
+                .map(|u| u.username)
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        };
+        accounts.push(ThrottledAccount {
+            username,
             failures: r.failures.clamp(0, i64::from(u32::MAX)) as u32,
             wait_secs: (r.blocked_until - now).max(0) as u64,
-        })
-        .collect())
+            second_factor,
+        });
+    }
+    Ok(accounts)
 }
 
-/// Lets an account try again at once (after the administrator has spoken with the user).
+/// Lets an account try again at once (after the administrator has spoken with the user): the
+/// password's counter and the second factor's are cleared, and a lock of either ends.
 #[tracing::instrument(skip_all, fields(admin_id = %ctx.admin.id))]
 pub async fn clear_throttle(core: &Core, ctx: &Admin, username: String) -> ServiceResult<()> {
     let company = crate::domain::CompanyId::parse(&ctx.client.company_id)?;
@@ -438,11 +463,19 @@ pub async fn clear_throttle(core: &Core, ctx: &Admin, username: String) -> Servi
     if let Some(user) = &user {
         may_act_on(ctx, user)?;
     }
-    if !core
+    let password = core
         .store
         .throttle_clear(&crate::throttle::account_key(&company, &name))
-        .await?
-    {
+        .await?;
+    let second_factor = match &user {
+        Some(user) => {
+            core.store
+                .throttle_clear(&crate::throttle::totp_key(&user.id))
+                .await?
+        }
+        None => false,
+    };
+    if !password && !second_factor {
         return Err(ServiceError::NotFound);
     }
     let event = Event::new(AuditAction::LoginThrottleCleared, Outcome::Success)

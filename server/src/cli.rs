@@ -283,6 +283,9 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                     for (table, n) in &report.deleted {
                         println!("{table}: {n} deleted");
                     }
+                    if report.mail_files > 0 {
+                        println!("outbox folder: {} mail files deleted", report.mail_files);
+                    }
                     let l = report.lifecycle;
                     println!(
                         "users deactivated for inactivity: {}; notices mailed: {}",

@@ -100,7 +100,8 @@ pub struct Settings {
     /// The time zone in which mails and link pages state expiry times.
     pub time_zone: jiff::tz::TimeZone,
     /// Whether an identity provider may be reached over plain http (on this machine's loopback
-    /// only, for tests and local IdPs); `SSO_ALLOW_HTTP_ISSUER`, off by default.
+    /// only, for tests and local IdPs); `SSO_ALLOW_HTTP_ISSUER`, off by default. It is also what
+    /// lets requests to identity providers go to loopback addresses at all (see `sso::target`).
     pub sso_allow_http_issuer: bool,
     /// Audit rows older than this many days are deleted by housekeeping (`AUDIT_RETENTION_DAYS`).
     pub audit_retention_days: i64,

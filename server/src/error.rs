@@ -44,6 +44,12 @@ pub enum ServiceError {
     /// The account's password is not checked after too many failures in a row.
     #[error("account locked after too many failed logins")]
     AccountLocked,
+    /// The user's second factor is not checked after too many failures in a row.
+    #[error("second factor locked after too many failures")]
+    SecondFactorLocked,
+    /// A reset of a user whose only second factor is a passkey, confirmed without it.
+    #[error("a passkey is needed to confirm this")]
+    PasskeyRequired,
     /// The action needs the password again (the login is older than a few minutes).
     #[error("the password is needed again")]
     ReauthRequired,
@@ -105,6 +111,8 @@ impl From<ServiceError> for ApiError {
 
             ServiceError::LoginExpired => ApiError::LoginExpired,
             ServiceError::AccountLocked => ApiError::AccountLocked,
+            ServiceError::SecondFactorLocked => ApiError::SecondFactorLocked,
+            ServiceError::PasskeyRequired => ApiError::PasskeyRequired,
             ServiceError::ReauthRequired => ApiError::ReauthRequired,
             ServiceError::WrongPassword => ApiError::WrongPassword,
             ServiceError::SsoNotSetUp => ApiError::SsoNotSetUp,

@@ -15,7 +15,10 @@
 //! | `audit_events` | older than `AUDIT_RETENTION_DAYS` |
 //! | `users` | deactivated past their client's retention (see `crate::lifecycle`) |
 //!
-//! and runs the rest of the lifecycle (the administrators' notices, the inactivity rule).
+//! and runs the rest of the lifecycle (the administrators' notices, the inactivity rule). Without
+//! `SMTP_URL`, the .eml files in the outbox folder hold live links: those written a week ago go
+//! too. The folder is the instance's own, not shared state, so every instance clears its own at
+//! each interval, whether or not it gets the lease.
 
 use crate::Core;
 use crate::error::ServiceResult;
@@ -40,12 +43,17 @@ pub const LINK_KEEP_SECS: i64 = 7 * DAY;
 pub const SENT_MAIL_KEEP_SECS: i64 = 7 * DAY;
 /// A mail not sent after this long is given up.
 pub const UNSENT_MAIL_KEEP_SECS: i64 = 30 * DAY;
+/// Without `SMTP_URL`, a mail's .eml file (with its live link) stays this long in the outbox
+/// folder.
+pub const MAIL_FILE_KEEP_SECS: i64 = 7 * DAY;
 
 /// What one pass deleted, per table, and what the lifecycle did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     pub deleted: Vec<(&'static str, u64)>,
     pub lifecycle: lifecycle::LifecycleReport,
+    /// The .eml files removed from the outbox folder (no `SMTP_URL`).
+    pub mail_files: u64,
 }
 
 impl Report {
@@ -126,6 +134,8 @@ impl<'a> Lease<'a> {
 
 /// One pass, if no other instance is running one (`None` then). `holder` names this instance.
 pub async fn run_once(core: &Core, holder: &str) -> ServiceResult<Option<Report>> {
+    // The outbox folder is this instance's own: cleared with or without the lease.
+    let mail_files = remove_old_mail_files(core).await;
     if !core
         .store
         .take_lease(LEASE, holder, core.clock.now(), LEASE_SECS)
@@ -138,9 +148,30 @@ pub async fn run_once(core: &Core, holder: &str) -> ServiceResult<Option<Report>
     core.store
         .release_lease(LEASE, holder, core.clock.now())
         .await?;
-    let report = result?;
+    let mut report = result?;
+    report.mail_files = mail_files;
     core.metrics.housekeeping(&report, core.clock.now());
     Ok(Some(report))
+}
+
+/// Removes the outbox folder's .eml files written [`MAIL_FILE_KEEP_SECS`] ago (none with
+/// `SMTP_URL`); returns how many. A failure is logged and does not stop the pass: the next
+/// interval tries again.
+async fn remove_old_mail_files(core: &Core) -> u64 {
+    let before = core.clock.now() - MAIL_FILE_KEEP_SECS;
+    match core.mailer.remove_kept_before(before).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(files = n, "old mail files removed from the outbox folder");
+            }
+            n
+        }
+        Err(e) => {
+            let reason = format!("{e:#}");
+            tracing::warn!(error = %reason, "old mail files could not be removed from the outbox folder; trying again later");
+            0
+        }
+    }
 }
 
 async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {

@@ -75,6 +75,7 @@ impl Core {
             }
             None => Arc::new(mail::transport::Folder::new(
                 settings.data_dir.join("outbox"),
+                Arc::clone(&clock),
             )?),
         };
         Self::start_with(settings, clock, transport).await
@@ -113,6 +114,7 @@ impl Core {
         .with_time_zone(settings.time_zone.clone());
         let time_zone = settings.time_zone.clone();
         let passkeys = passkeys::Passkeys::new(&settings.public_url);
+        let sso = sso::Sso::new(settings.sso_allow_http_issuer)?;
         let core = Core {
             hasher: Hasher::new(settings.hash_workers, settings.hash_queue)?,
             cookies: CookiePolicy {
@@ -128,7 +130,7 @@ impl Core {
             clock,
             mailer,
             time_zone,
-            sso: sso::Sso::new()?,
+            sso,
             background: background::Background::default(),
             passkeys,
         };

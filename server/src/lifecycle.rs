@@ -6,10 +6,11 @@
 //! deleted.
 //!
 //! A deletion removes the person: names, email, user name, password hash, second factors, SSO
-//! binding, sessions, links, counters and mails to them. The audit log keeps its rows; what named
-//! the person in them (user name, email, name, their own addresses) becomes a stable pseudonym,
-//! "deleted user" and eight hex digits of a keyed hash of the user's id, so the history stays
-//! readable and nobody is identifiable. The user name is free again.
+//! binding, sessions, links, counters and mails to them (also the .eml files of a deployment
+//! without `SMTP_URL`). The audit log keeps its rows; what named the person in them (user name,
+//! email, name, their own addresses) becomes a stable pseudonym, "deleted user" and eight hex
+//! digits of a keyed hash of the user's id, so the history stays readable and nobody is
+//! identifiable. The user name is free again.
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
@@ -121,6 +122,12 @@ pub async fn delete_user(
         return Ok(false);
     }
     tx.commit().await?;
+    // Without `SMTP_URL` the mails to them are .eml files (with live links) in the outbox folder:
+    // they go with the account. A failure is logged; housekeeping removes them within a week.
+    if let Err(e) = core.mailer.remove_kept_for_user(&user.id).await {
+        let reason = format!("{e:#}");
+        tracing::warn!(user = %alias, error = %reason, "the deleted user's mail files could not be removed");
+    }
     // And what was logged about the person meanwhile (a mail to them being sent, say).
     pseudonymise(core, client, user, &alias).await?;
 
@@ -152,7 +159,9 @@ pub async fn delete_user(
 /// their email, user name and names (as whole words), in their changes of address every address,
 /// and the addresses of what they did themselves (an administrator's address stays, and so does
 /// that of someone who tried to log in as them). Also the clearing of their login counter, whose
-/// detail is the user name as the administrator typed it. Each row is its own statement.
+/// detail is the user name as the administrator typed it, and their email in the SSO logins of
+/// their client that name it (a refusal such as "no user with the email …" has no subject, or
+/// another user with that address). Each row is its own statement.
 async fn pseudonymise(
     core: &Core,
     client: &ClientRow,
@@ -160,24 +169,33 @@ async fn pseudonymise(
     alias: &str,
 ) -> ServiceResult<()> {
     let needles = identifying_texts(user);
+    let address = [user.email.clone()];
     let name = user.username.to_lowercase();
+    let sso = AuditAction::LoginSso.name();
+    let theirs = |row: &rows::AuditMention| {
+        row.actor_user_id.as_deref() == Some(&*user.id)
+            || row.subject_user_id.as_deref() == Some(&*user.id)
+            || row.detail.to_lowercase() == name
+    };
     let mentions = core
         .store
-        .audit_mentions(&user.id, &client.id)
+        .audit_mentions(&user.id, &client.id, &user.email)
         .await?
         .into_iter()
-        .filter(|row| {
-            row.actor_user_id.as_deref() == Some(&*user.id)
-                || row.subject_user_id.as_deref() == Some(&*user.id)
-                || row.detail.to_lowercase() == name
-        });
+        .filter(|row| theirs(row) || row.action == sso);
     for row in mentions {
         let about_them = row.subject_user_id.as_deref() == Some(&*user.id);
         let mut detail = row.detail.clone();
         if about_them && row.action == AuditAction::UserEmailChanged.name() {
             detail = without_addresses(&detail, alias);
         }
-        let detail = replace_all(&detail, &needles, alias);
+        // In a row about someone else only the address is theirs (a name may be another's too).
+        let wanted = if theirs(&row) {
+            &needles[..]
+        } else {
+            &address[..]
+        };
+        let detail = replace_all(&detail, wanted, alias);
         let own = row.actor_user_id.as_deref() == Some(&*user.id);
         let ip = if own { None } else { row.ip.as_deref() };
         if detail != row.detail || ip != row.ip.as_deref() {

@@ -5,6 +5,16 @@
 //! decides), and sending a new link of the same kind voids the older ones. The mail is queued in
 //! the same transaction that stores the link, so there is never a link without its mail or a mail
 //! without its link.
+//!
+//! A reset of a user with a second factor (TOTP, or a passkey they may use: the same rule as the
+//! login's) only counts with that factor: a code (or recovery code) in the form, or the passkey
+//! through **Use a passkey** (`crate::passkeys::reset_start` and `reset_finish`, a ceremony tied to
+//! the link). Each is counted on the user's second-factor counter with the login's, and a link
+//! that saw [`LINK_CODE_FAILURES`] wrong ones is void. A user whose only second factor is a
+//! passkey is refused without it (there is no code that could be right), without counting.
+//!
+//! A link that cannot be used can be posted again and again by whoever holds it: such refusals are
+//! counted per address, and one per address and hour reaches the audit log (`refuse`).
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
@@ -129,14 +139,55 @@ pub async fn link_info(
                 until: templates::format_time(link.expires_at, caller.lang, &core.time_zone),
                 second_factor_required: client.requires_2fa(),
                 code_required: kind == LinkKind::PasswordReset && user.has_totp(),
+                passkey: kind == LinkKind::PasswordReset
+                    && crate::passkeys::usable(core, &client, &user).await,
             }
         }
     })
 }
 
-/// Sets the password through a link: checks the rules, then uses the link and stores the hash in
-/// one transaction. A reset also ends all of the user's sessions.
-#[tracing::instrument(skip_all)]
+/// How a password reset is confirmed when the user has a second factor.
+pub enum ResetFactor {
+    /// The form's field: a TOTP or recovery code (absent when the page asked for none).
+    Code(Option<String>),
+    /// The browser's answer to the link's passkey ceremony (`crate::passkeys::reset_start`).
+    Passkey(String),
+}
+
+/// Whether a reset of the user needs a second factor: the same rule as the login's second step.
+async fn reset_needs_second_factor(core: &Core, client: &ClientRow, user: &UserRow) -> bool {
+    user.has_totp() || crate::passkeys::usable(core, client, user).await
+}
+
+/// A valid password-reset link with its user and client, for the passkey ceremony that confirms
+/// it (`crate::passkeys::reset_start`): no link is `NotFound`, one that cannot be used `Gone`.
+pub(crate) async fn reset_link(
+    core: &Core,
+    raw_token: &str,
+) -> ServiceResult<(LinkRow, UserRow, ClientRow)> {
+    let link = find(core, raw_token).await?.ok_or(ServiceError::NotFound)?;
+    let now = core.clock.now();
+    if link.kind != LinkKind::PasswordReset || state_of(&link, now) != LinkStatus::Valid {
+        return Err(ServiceError::Gone);
+    }
+    let user = core
+        .store
+        .user_by_id(&link.user_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let client = core
+        .store
+        .client_by_id(&user.client_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if user.status() == UserStatus::Deactivated || !client.is_active() || client.uses_sso() {
+        return Err(ServiceError::Gone);
+    }
+    Ok((link, user, client))
+}
+
+/// Sets the password through a link with the form (a code, when the page asks for one); see
+/// [`set_password_confirmed`].
 pub async fn set_password(
     core: &Core,
     caller: &Caller,
@@ -145,12 +196,36 @@ pub async fn set_password(
     repeat_password: String,
     code: Option<String>,
 ) -> ServiceResult<()> {
+    let factor = ResetFactor::Code(code);
+    set_password_confirmed(
+        core,
+        caller,
+        raw_token,
+        new_password,
+        repeat_password,
+        factor,
+    )
+    .await
+}
+
+/// Sets the password through a link: checks the rules (and, for a reset of a user with a second
+/// factor, that factor), then uses the link and stores the hash in one transaction. A reset also
+/// ends all of the user's sessions.
+#[tracing::instrument(skip_all)]
+pub async fn set_password_confirmed(
+    core: &Core,
+    caller: &Caller,
+    raw_token: String,
+    new_password: String,
+    repeat_password: String,
+    factor: ResetFactor,
+) -> ServiceResult<()> {
     let link = find(core, &raw_token)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let now = core.clock.now();
     if state_of(&link, now) != LinkStatus::Valid {
-        audit_link(core, caller, &link, Outcome::Refused, "link not valid").await?;
+        refuse(core, caller, &link, "link not valid").await?;
         return Err(ServiceError::Gone);
     }
     let user = core
@@ -164,19 +239,12 @@ pub async fn set_password(
         .await?
         .ok_or(ServiceError::NotFound)?;
     if user.status() == UserStatus::Deactivated || !client.is_active() {
-        audit_link(
-            core,
-            caller,
-            &link,
-            Outcome::Refused,
-            "user or client deactivated",
-        )
-        .await?;
+        refuse(core, caller, &link, "user or client deactivated").await?;
         return Err(ServiceError::Gone);
     }
     if client.uses_sso() {
         // The client's users log in through its identity provider and have no password.
-        audit_link(core, caller, &link, Outcome::Refused, "client uses SSO").await?;
+        refuse(core, caller, &link, "client uses SSO").await?;
         return Err(ServiceError::Gone);
     }
     let ctx = PasswordContext {
@@ -192,13 +260,32 @@ pub async fn set_password(
             problem: Problem::Mismatch,
         }));
     }
-    if link.kind == LinkKind::PasswordReset && user.has_totp() {
-        // A reset must not bypass the second factor: the new password only counts with a code,
-        // counted with the login's, and a link that saw too many wrong codes is void.
-        let code = code.unwrap_or_default();
+    if link.kind == LinkKind::PasswordReset && reset_needs_second_factor(core, &client, &user).await
+    {
+        // A reset must not bypass the second factor: the new password only counts with a code or
+        // the passkey, counted with the login's, and a link that saw too many wrong ones is void.
         let check = two_factor::FactorCheck::ResetLink;
-        if !two_factor::check_second_factor(core, caller.ip.as_deref(), &user, &code, check).await?
-        {
+        let (right, wrong) = match factor {
+            ResetFactor::Passkey(credential) => (
+                crate::passkeys::check_for_reset(core, caller, &link, &client, &user, &credential)
+                    .await?,
+                ServiceError::PasskeyFailed,
+            ),
+            ResetFactor::Code(_) if !user.has_totp() => {
+                // Only the passkey can confirm this reset: no code could be right.
+                refuse(core, caller, &link, "passkey required").await?;
+                return Err(ServiceError::PasskeyRequired);
+            }
+            ResetFactor::Code(code) => {
+                let code = code.unwrap_or_default();
+                let ip = caller.ip.as_deref();
+                (
+                    two_factor::check_second_factor(core, ip, &user, &code, check).await?,
+                    ServiceError::SecondFactorFailed,
+                )
+            }
+        };
+        if !right {
             let failures = core
                 .store
                 .link_code_failed(&link.token_hash, core.clock.now(), LINK_CODE_FAILURES)
@@ -214,7 +301,7 @@ pub async fn set_password(
                 .await?;
                 return Err(ServiceError::Gone);
             }
-            return Err(ServiceError::SecondFactorFailed);
+            return Err(wrong);
         }
     }
     let hash = core.hasher.hash(password.into_secret()).await?;
@@ -338,6 +425,21 @@ async fn reset_behind_the_answer(
         .detail(detail)
         .ip(ip);
     crate::audit::record(&core.store, event, core.clock.now()).await
+}
+
+/// The refusal of a link that cannot be used, which its holder can send without end: counted
+/// against the address, and audited only for the first from that address in
+/// [`crate::throttle::REFUSALS_WINDOW`]. (A refusal that a link sees only once, as its use lost to
+/// a concurrent one or its voiding after wrong codes, is audited each time.)
+async fn refuse(core: &Core, caller: &Caller, link: &LinkRow, reason: &str) -> ServiceResult<()> {
+    let bucket = caller.ip_bucket.as_deref();
+    let now = core.clock.now();
+    if crate::throttle::count_anonymous_refusal(&core.store, "link", bucket, now).await? {
+        let detail =
+            format!("{reason} (further ones from this address this hour are only counted)");
+        audit_link(core, caller, link, Outcome::Refused, &detail).await?;
+    }
+    Ok(())
 }
 
 async fn audit_link(

@@ -11,7 +11,9 @@
 //!   passkey is two factors on its own; sign counters and backup flags are checked by it and stored
 //!   after every use; attestation is not asked for.
 //! - A user with a usable passkey has a second factor: after the password they give a code or use
-//!   the passkey.
+//!   the passkey; a password reset through a mail link asks for it too (a ceremony tied to the
+//!   link, [`reset_start`]). A refused passkey counts on the user's second-factor counter like a
+//!   wrong code (`crate::two_factor`), with its waits and its lock.
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
@@ -21,15 +23,17 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::mail::templates::MailContent;
 use crate::principal::{Caller, CookieIntent, Flow, Pending, Session};
 use crate::store::clients::ClientRow;
+use crate::store::links::LinkRow;
 use crate::store::passkeys::PasskeyRow;
 use crate::store::users::{UserRow, UserStatus};
-use crate::two_factor::Enroller;
+use crate::two_factor::{self, Enroller, FactorCheck};
 use base64::Engine;
 use promio_app::api::SecondFactorMethods;
 use promio_app::api::{LoginOutcome, PasskeyInfo, PasskeyOptions, PasskeyStatus};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid,
+    Webauthn, WebauthnBuilder,
 };
 
 /// The cookie that holds a ceremony's secret.
@@ -83,6 +87,8 @@ enum Kind {
     Register,
     SecondFactor,
     Login,
+    /// Confirming a password reset through a mail link.
+    Reset,
 }
 
 impl Kind {
@@ -91,6 +97,7 @@ impl Kind {
             Kind::Register => "register",
             Kind::SecondFactor => "second_factor",
             Kind::Login => "login",
+            Kind::Reset => "reset",
         }
     }
 }
@@ -332,6 +339,8 @@ pub async fn register_finish(
         &name,
     )
     .await?;
+    // A new second factor: whatever its counter held (a lock among it) is over.
+    two_factor::factor_succeeded(core, &user).await?;
     let content = MailContent::PasskeyAdded {
         login_link: core.settings.public_url.to_string(),
         name: name.clone(),
@@ -598,6 +607,70 @@ pub async fn second_factor_methods(
     })
 }
 
+/// An authentication with one of the user's passkeys (none: `Forbidden`).
+fn start_authentication(
+    webauthn: &Webauthn,
+    rows: &[PasskeyRow],
+) -> ServiceResult<(RequestChallengeResponse, PasskeyAuthentication)> {
+    if rows.is_empty() {
+        return Err(ServiceError::Forbidden);
+    }
+    let mut passkeys = Vec::with_capacity(rows.len());
+    for row in rows {
+        passkeys.push(stored(row)?);
+    }
+    webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey authentication: {e}")))
+}
+
+/// What an answer to an authentication with one of a user's passkeys came to.
+enum Asserted {
+    /// The passkey that answered; its use (counter, flags, time) is stored.
+    Used(PasskeyRow),
+    /// Refused, and why (for the log; the audit log says "passkey refused").
+    Refused(String),
+}
+
+/// Checks the browser's answer to `state` (begun for `user`) and stores the passkey's use.
+async fn assert_passkey(
+    core: &Core,
+    webauthn: &Webauthn,
+    state: &PasskeyAuthentication,
+    user: &UserRow,
+    credential: &str,
+) -> ServiceResult<Asserted> {
+    let Ok(answer) = answer::<PublicKeyCredential>(credential) else {
+        return Ok(Asserted::Refused("passkey answer unreadable".to_owned()));
+    };
+    let Some(row) = core
+        .store
+        .passkey_by_credential(&credential_id(answer.get_credential_id()))
+        .await?
+        .filter(|r| r.user_id == user.id)
+    else {
+        return Ok(Asserted::Refused(
+            "passkey unknown or of another user".to_owned(),
+        ));
+    };
+    let result = match webauthn.finish_passkey_authentication(&answer, state) {
+        Ok(result) => result,
+        Err(e) => {
+            return Ok(Asserted::Refused(format!(
+                "passkey {} refused: {e}",
+                row.name
+            )));
+        }
+    };
+    let mut passkey = stored(&row)?;
+    if !used(core, &row, &mut passkey, &result).await? {
+        return Ok(Asserted::Refused(
+            "passkey sign counter not ahead (a cloned passkey?)".to_owned(),
+        ));
+    }
+    Ok(Asserted::Used(row))
+}
+
 /// Begins the second step with one of the pending user's passkeys.
 pub async fn second_factor_start(
     core: &Core,
@@ -608,22 +681,14 @@ pub async fn second_factor_start(
         .for_client(&pending.client)
         .ok_or(ServiceError::Forbidden)?;
     let rows = core.store.passkeys_of(&pending.user.id).await?;
-    if rows.is_empty() {
-        return Err(ServiceError::Forbidden);
-    }
-    let mut passkeys = Vec::with_capacity(rows.len());
-    for row in &rows {
-        passkeys.push(stored(row)?);
-    }
-    let (request, state): (_, PasskeyAuthentication) = webauthn
-        .start_passkey_authentication(&passkeys)
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("passkey second factor: {e}")))?;
+    let (request, state) = start_authentication(webauthn, &rows)?;
     let cookie = begin(core, Kind::SecondFactor, Some(&pending.user.id), &state).await?;
     Ok(Flow::value(options(&request)?).with(cookie))
 }
 
 /// Finishes the second step with a passkey: as a right code, it ends the pending state and starts
-/// the session; a refused passkey counts as a wrong code.
+/// the session; a refused passkey counts as a wrong code (on the pending state, and on the user's
+/// second-factor counter, which is counted first and may refuse at once).
 pub async fn second_factor_finish(
     core: &Core,
     pending: Pending,
@@ -635,67 +700,40 @@ pub async fn second_factor_finish(
         .passkeys
         .for_client(&client)
         .ok_or(ServiceError::Forbidden)?;
-    let checked = async {
-        let state: PasskeyAuthentication =
-            take(core, caller, Kind::SecondFactor, Some(&user.id)).await?;
-        let answer: PublicKeyCredential = answer(&credential)?;
-        let stored_row = core
-            .store
-            .passkey_by_credential(&credential_id(answer.get_credential_id()))
-            .await?
-            .filter(|r| r.user_id == user.id)
-            .ok_or(ServiceError::PasskeyFailed)?;
-        match webauthn.finish_passkey_authentication(&answer, &state) {
-            Ok(result) => Ok((stored_row, result)),
-            Err(e) => Err((stored_row.name, e.to_string())),
-        }
-        .map_err(|(name, e)| {
-            tracing::info!(user_id = %user.id, passkey = %name, error = %e, "passkey refused");
-            ServiceError::PasskeyFailed
-        })
-    }
-    .await;
-    let (passkey_row, result) = match checked {
-        Ok(found) => found,
-        Err(ServiceError::PasskeyFailed) => {
-            crate::two_factor::audit(
-                core,
-                caller.ip.as_deref(),
-                &user,
-                AuditAction::LoginSecondFactor,
-                Outcome::Failure,
-                "passkey refused",
-            )
-            .await?;
+    let ip = caller.ip.as_deref();
+    let place = FactorCheck::Login;
+    let attempts = two_factor::factor_attempt(core, ip, &user, place).await?;
+    let taken = take::<PasskeyAuthentication>(core, caller, Kind::SecondFactor, Some(&user.id));
+    let state = match taken.await {
+        Ok(state) => Some(state),
+        Err(ServiceError::PasskeyFailed) => None,
+        Err(e) => return Err(e),
+    };
+    let asserted = match &state {
+        Some(state) => assert_passkey(core, webauthn, state, &user, &credential).await?,
+        None => Asserted::Refused("no passkey ceremony of this login".to_owned()),
+    };
+    let passkey_row = match asserted {
+        Asserted::Used(passkey_row) => passkey_row,
+        Asserted::Refused(why) => {
+            tracing::info!(user_id = %user.id, reason = %why, "passkey refused");
+            two_factor::factor_failed(core, ip, &user, place, attempts, "passkey refused").await?;
             let failures = core.store.pending_failed(&row.token_hash).await?;
-            if failures >= crate::two_factor::MAX_FAILURES {
+            if failures >= two_factor::MAX_FAILURES {
                 core.store.delete_pending(&row.token_hash).await?;
                 return Err(ServiceError::LoginExpired);
             }
             return Err(ServiceError::PasskeyFailed);
         }
-        Err(e) => return Err(e),
     };
-    let mut passkey = stored(&passkey_row)?;
-    if !used(core, &passkey_row, &mut passkey, &result).await? {
-        crate::two_factor::audit(
-            core,
-            caller.ip.as_deref(),
-            &user,
-            AuditAction::LoginSecondFactor,
-            Outcome::Failure,
-            "passkey sign counter not ahead (a cloned passkey?)",
-        )
-        .await?;
-        return Err(ServiceError::PasskeyFailed);
-    }
+    two_factor::factor_succeeded(core, &user).await?;
     if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
     let session = core.start_session(caller, &user).await?;
-    crate::two_factor::audit(
+    two_factor::audit(
         core,
-        caller.ip.as_deref(),
+        ip,
         &user,
         AuditAction::LoginSecondFactor,
         Outcome::Success,
@@ -706,6 +744,97 @@ pub async fn second_factor_finish(
         .with(session)
         .with(CookieIntent::Clear(cookies::PENDING))
         .with(CookieIntent::Clear(COOKIE)))
+}
+
+/// A reset link's passkey ceremony: webauthn-rs's state and the link (its token's hash) it was
+/// begun for, so that it confirms that link and no other.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ResetCeremony {
+    link: String,
+    state: PasskeyAuthentication,
+}
+
+/// Begins confirming a password reset with one of the user's passkeys (**Use a passkey** on the
+/// set-password page): for a valid reset link of a user who may use passkeys.
+pub async fn reset_start(core: &Core, raw_token: String) -> ServiceResult<Flow<PasskeyOptions>> {
+    let (link, user, client) = crate::links::reset_link(core, &raw_token).await?;
+    let webauthn = core
+        .passkeys
+        .for_client(&client)
+        .ok_or(ServiceError::Forbidden)?;
+    let rows = core.store.passkeys_of(&user.id).await?;
+    let (request, state) = start_authentication(webauthn, &rows)?;
+    let ceremony = ResetCeremony {
+        link: link.token_hash,
+        state,
+    };
+    let cookie = begin(core, Kind::Reset, Some(&user.id), &ceremony).await?;
+    Ok(Flow::value(options(&request)?).with(cookie))
+}
+
+/// Sets the new password through a reset link, confirmed with the answer to [`reset_start`]'s
+/// ceremony; otherwise the rules of the form (`crate::links::set_password_confirmed`).
+pub async fn reset_finish(
+    core: &Core,
+    caller: &Caller,
+    raw_token: String,
+    new_password: String,
+    repeat_password: String,
+    credential: String,
+) -> ServiceResult<Flow<()>> {
+    let factor = crate::links::ResetFactor::Passkey(credential);
+    crate::links::set_password_confirmed(
+        core,
+        caller,
+        raw_token,
+        new_password,
+        repeat_password,
+        factor,
+    )
+    .await?;
+    Ok(Flow::value(()).with(CookieIntent::Clear(COOKIE)))
+}
+
+/// Checks the passkey that confirms a password reset through `link`: counted on the user's
+/// second-factor counter like a code, before anything is looked at (so it may refuse at once); the
+/// caller's ceremony must have been begun for this link. False for a refused passkey (counted and
+/// audited).
+pub(crate) async fn check_for_reset(
+    core: &Core,
+    caller: &Caller,
+    link: &LinkRow,
+    client: &ClientRow,
+    user: &UserRow,
+    credential: &str,
+) -> ServiceResult<bool> {
+    let webauthn = core
+        .passkeys
+        .for_client(client)
+        .ok_or(ServiceError::Forbidden)?;
+    let ip = caller.ip.as_deref();
+    let place = FactorCheck::ResetLink;
+    let attempts = two_factor::factor_attempt(core, ip, user, place).await?;
+    let ceremony = match take::<ResetCeremony>(core, caller, Kind::Reset, Some(&user.id)).await {
+        Ok(ceremony) if ceremony.link == link.token_hash => Some(ceremony),
+        Ok(_) | Err(ServiceError::PasskeyFailed) => None,
+        Err(e) => return Err(e),
+    };
+    let asserted = match &ceremony {
+        Some(ceremony) => assert_passkey(core, webauthn, &ceremony.state, user, credential).await?,
+        None => Asserted::Refused("no passkey ceremony of this link".to_owned()),
+    };
+    match asserted {
+        Asserted::Used(row) => {
+            two_factor::factor_succeeded(core, user).await?;
+            tracing::info!(user_id = %user.id, passkey = %row.name, "reset confirmed with a passkey");
+            Ok(true)
+        }
+        Asserted::Refused(why) => {
+            tracing::info!(user_id = %user.id, reason = %why, "passkey refused");
+            two_factor::factor_failed(core, ip, user, place, attempts, "passkey refused").await?;
+            Ok(false)
+        }
+    }
 }
 
 #[cfg(test)]

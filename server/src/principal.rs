@@ -342,7 +342,7 @@ pub struct Pending {
 }
 
 /// The request's open pending second factor of `kind`, if any. One that expired, had too many
-/// wrong codes or is of another kind is deleted.
+/// wrong codes, is of another kind or belongs to a client that uses SSO now is deleted.
 pub async fn pending(
     core: &Core,
     req: &RequestCtx,
@@ -367,5 +367,11 @@ pub async fn pending(
     let Some(client) = core.store.client_by_id(&user.client_id).await? else {
         return Ok(None);
     };
+    if client.uses_sso() {
+        // The client was switched to SSO after the password step: its users log in through
+        // their identity provider now, and nothing the password opened may finish.
+        core.store.delete_pending(&row.token_hash).await?;
+        return Ok(None);
+    }
     Ok(Some(Pending { row, user, client }))
 }

@@ -317,6 +317,36 @@ impl PasskeyService for Services {
         };
         Ok(self.answer(req, result)?)
     }
+
+    async fn reset_start(
+        &self,
+        req: &RequestCtx,
+        token: String,
+    ) -> Result<PasskeyOptions, ApiError> {
+        let result = passkeys::reset_start(&self.0, token).await;
+        Ok(self.answer(req, result)?)
+    }
+
+    async fn reset_finish(
+        &self,
+        req: &RequestCtx,
+        token: String,
+        new_password: String,
+        repeat_password: String,
+        credential: String,
+    ) -> Result<(), ApiError> {
+        let caller = self.caller(req);
+        let result = passkeys::reset_finish(
+            &self.0,
+            &caller,
+            token,
+            new_password,
+            repeat_password,
+            credential,
+        )
+        .await;
+        Ok(self.answer(req, result)?)
+    }
 }
 
 #[async_trait]

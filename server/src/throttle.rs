@@ -10,10 +10,14 @@
 //!   user gets a mail. Unknown accounts lock alike, so the answer tells nothing.
 //! per source IP: 100 failed logins in 15 minutes, then wait until the window ends
 //! second factor: counted apart, per user: 5 codes without waiting (5 wrong codes end the pending
-//!   state), then the same steps
-
+//!   state), then the same steps; a passkey refused counts as a wrong code. The same lock after 100
+//!   failures in a row (time does not lift it; an administrator does, or a new second factor), and
+//!   the same mails (after 10 in a row, at most one a day; at the lock). Administrators see these
+//!   counters with the password's.
 //! forgot password: 3 mails per account and hour, 20 requests per IP and hour (beyond: the same
 //!   answer, no mail)
+//! anonymous refusals (an SSO callback without its flow, a spent or void mail link posted again):
+//!   counted per IP, one audit event per IP and hour
 //! ```
 //!
 //! So a scripted guesser gets at most 100 tries at one account, ever. The counters are rows (shared by all instances) keyed by the client's
@@ -29,7 +33,8 @@ use crate::store::throttle::ThrottleRow;
 
 pub const ACCOUNT_RESET_AFTER: i64 = 24 * 3600;
 pub const IP_WINDOW: i64 = 15 * 60;
-/// Consecutive password failures after which an account's password is not checked again.
+/// Consecutive failures after which an account's password (or, on its own counter, the user's
+/// second factor) is not checked again.
 pub const LOCK_AFTER: i64 = 100;
 /// Refusals while a key waits are counted on a row of their own; one audit event per key and
 /// this window says so, instead of one per refusal.
@@ -67,6 +72,21 @@ pub async fn count_refusal(store: &Store, key: &str, now: UnixTime) -> ServiceRe
     Ok(store
         .rate_limit(&refusals_key(key), now, REFUSALS_WINDOW, 1)
         .await?)
+}
+
+/// Counts a refusal that anyone can provoke without an account (`what`: e.g. `sso-callback`)
+/// against the address it came from (`bucket` from [`ip_bucket`]; requests without one share a
+/// key); true for the first one from that address in [`REFUSALS_WINDOW`], the one that is written
+/// to the audit log. So anonymous requests add at most one counter row per address (gone a day
+/// after its last refusal, see `crate::housekeeping`) and one audit row per address and hour.
+pub async fn count_anonymous_refusal(
+    store: &Store,
+    what: &str,
+    bucket: Option<&str>,
+    now: UnixTime,
+) -> ServiceResult<bool> {
+    let key = format!("{what}:{}", bucket.unwrap_or("unknown"));
+    count_refusal(store, &key, now).await
 }
 
 /// Whether a counter has reached the lock ([`LOCK_AFTER`]).

@@ -8,14 +8,20 @@
 //! than [`REAUTH_SECS`] ago, so a stolen session cannot lock the owner out.
 //!
 //! Every check of a second factor, wherever it happens (the login's step, a reset link, new
-//! recovery codes, deactivation), goes through [`check_second_factor`]: one counter per user with
-//! the login's waits, counted before the code is looked at, every wrong code audited.
+//! recovery codes, deactivation; a passkey in the login's step or for a reset link too), is
+//! counted on one counter per user with the login's waits, before the code is looked at, every
+//! wrong one audited ([`check_second_factor`]; a passkey goes through [`factor_attempt`],
+//! [`factor_failed`] and [`factor_succeeded`]). After [`throttle::LOCK_AFTER`] failures in a row
+//! the second factor is not checked again until an administrator clears the counter (or resets
+//! the user's 2FA, or removes their passkeys) or the user gets a new second factor; the user is
+//! told by mail after [`throttle::NOTIFY_AFTER`] failures in a row (once a day) and at the lock.
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
 use crate::auth::cookies;
 use crate::domain::{CompanyId, UserName};
 use crate::error::{ServiceError, ServiceResult};
+use crate::mail::templates::MailContent;
 use crate::principal::{Caller, CookieIntent, Flow, Pending, Session};
 use crate::store::clients::ClientRow;
 use crate::store::users::UserRow;
@@ -85,9 +91,10 @@ async fn verify_code(core: &Core, user: &UserRow, code: &str) -> ServiceResult<b
 }
 
 /// Checks a second factor, counted on the user's one counter before the code is looked at (the
-/// first [`TOTP_FREE_ATTEMPTS`] without a wait, then the login's steps); a right code clears the
-/// counter, a wrong one is audited as a failure of `place`. While the counter waits the code is not
-/// checked and the answer says how long to wait.
+/// first [`TOTP_FREE_ATTEMPTS`] without a wait, then the login's steps, up to the lock); a right
+/// code clears the counter, a wrong one is audited as a failure of `place`. While the counter
+/// waits the code is not checked and the answer says how long to wait; once it is locked, the
+/// answer says so.
 #[tracing::instrument(skip_all, fields(user_id = %user.id, ?place))]
 pub async fn check_second_factor(
     core: &Core,
@@ -96,52 +103,107 @@ pub async fn check_second_factor(
     code: &str,
     place: FactorCheck,
 ) -> ServiceResult<bool> {
+    let attempts = factor_attempt(core, ip, user, place).await?;
+    let right = code.chars().count() <= 64 && verify_code(core, user, code.trim()).await?;
+    if right {
+        factor_succeeded(core, user).await?;
+    } else {
+        factor_failed(core, ip, user, place, attempts, "wrong code").await?;
+    }
+    Ok(right)
+}
+
+/// Counts an attempt at the user's second factor before it is checked: the attempts in a row so
+/// far (this one included), or the refusal while the counter waits (`TooManyAttempts`) or once it
+/// is locked (`SecondFactorLocked`), without checking anything.
+pub(crate) async fn factor_attempt(
+    core: &Core,
+    ip: Option<&str>,
+    user: &UserRow,
+    place: FactorCheck,
+) -> ServiceResult<i64> {
     let key = throttle::totp_key(&user.id);
     let now = core.clock.now();
-    if core
+    let counted = core
         .store
         .throttle_attempt(
             &key,
             now,
             throttle::ACCOUNT_RESET_AFTER,
             Some(&user.client_id),
-            None,
+            Some(&user.username),
             TOTP_FREE_ATTEMPTS,
         )
-        .await?
-        .is_none()
-    {
-        let wait = throttle::remaining(&core.store, &key, now).await?;
-        if throttle::count_refusal(&core.store, &key, now).await? {
-            audit(
-                core,
-                ip,
-                user,
-                place.action(),
-                Outcome::Throttled,
-                "second factor waiting",
-            )
-            .await?;
-        }
-        return Err(ServiceError::TooManyAttempts {
-            retry_after_secs: wait,
-        });
-    }
-    let right = code.chars().count() <= 64 && verify_code(core, user, code.trim()).await?;
-    if right {
-        core.store.throttle_clear(&key).await?;
-    } else {
-        audit(
-            core,
-            ip,
-            user,
-            place.action(),
-            Outcome::Failure,
-            "wrong code",
-        )
         .await?;
+    let row = match counted {
+        Some(attempts) if attempts <= throttle::LOCK_AFTER => return Ok(attempts),
+        // Past the lock: counted, but nothing is checked.
+        Some(_) => None,
+        None => core.store.throttle_row(&key).await?,
+    };
+    let locked = counted.is_some() || throttle::is_locked(row.as_ref());
+    if throttle::count_refusal(&core.store, &key, now).await? {
+        let detail = if locked {
+            "second factor locked"
+        } else {
+            "second factor waiting"
+        };
+        audit(core, ip, user, place.action(), Outcome::Throttled, detail).await?;
     }
-    Ok(right)
+    if locked {
+        return Err(ServiceError::SecondFactorLocked);
+    }
+    let wait = row
+        .map(|r| (r.blocked_until - now).max(1) as u64)
+        .unwrap_or(1);
+    Err(ServiceError::TooManyAttempts {
+        retry_after_secs: wait,
+    })
+}
+
+/// A wrong second factor, counted as the `attempts`th in a row by [`factor_attempt`]: audited as a
+/// failure of `place`; the user is told after [`throttle::NOTIFY_AFTER`] in a row (at most once a
+/// day), and at the lock, which is the answer then.
+pub(crate) async fn factor_failed(
+    core: &Core,
+    ip: Option<&str>,
+    user: &UserRow,
+    place: FactorCheck,
+    attempts: i64,
+    detail: &str,
+) -> ServiceResult<()> {
+    audit(core, ip, user, place.action(), Outcome::Failure, detail).await?;
+    let login_link = core.settings.public_url.to_string();
+    if attempts >= throttle::LOCK_AFTER {
+        tracing::warn!(user_id = %user.id, attempts, "second factor locked");
+        let content = MailContent::SecondFactorLocked {
+            login_link,
+            attempts,
+        };
+        core.mail_user(user, content).await?;
+        return Err(ServiceError::SecondFactorLocked);
+    }
+    if attempts >= throttle::NOTIFY_AFTER
+        && core
+            .store
+            .throttle_mark_notified(&throttle::totp_key(&user.id), core.clock.now())
+            .await?
+    {
+        let content = MailContent::FailedSecondFactor {
+            login_link,
+            attempts,
+        };
+        core.mail_user(user, content).await?;
+    }
+    Ok(())
+}
+
+/// A right second factor: its counter starts again (and a lock of it ends).
+pub(crate) async fn factor_succeeded(core: &Core, user: &UserRow) -> ServiceResult<()> {
+    core.store
+        .throttle_clear(&throttle::totp_key(&user.id))
+        .await?;
+    Ok(())
 }
 
 /// Confirms a sensitive action of a logged-in user: a login younger than [`REAUTH_SECS`], or the
@@ -338,7 +400,8 @@ pub async fn activate(
     password: String,
 ) -> ServiceResult<Flow<Vec<String>>> {
     let user = who.user().clone();
-    if user.has_totp() {
+    // A secret begun before the client was switched to SSO is not activated after it.
+    if user.has_totp() || who.client().uses_sso() {
         return Err(ServiceError::Forbidden);
     }
     if let Enroller::Session(session) = &who {
@@ -379,6 +442,8 @@ pub async fn activate(
     {
         return Err(ServiceError::Forbidden);
     }
+    // A new second factor: whatever its counter held (a lock among it) is over.
+    factor_succeeded(core, &user).await?;
     let mut flow = Flow::value(codes);
     if let Enroller::Pending(pending) = who {
         // The enrolment the client required is done: now there is a session.
@@ -408,7 +473,7 @@ pub async fn deactivate(
     code: String,
 ) -> ServiceResult<()> {
     let (user, client) = (&session.user, &session.client);
-    if client.requires_2fa() || !user.has_totp() {
+    if client.requires_2fa() || client.uses_sso() || !user.has_totp() {
         return Err(ServiceError::Forbidden);
     }
     check_password(core, session, &password).await?;
@@ -439,7 +504,7 @@ pub async fn new_recovery_codes(
     password: String,
 ) -> ServiceResult<Vec<String>> {
     let user = &session.user;
-    if !user.has_totp() {
+    if !user.has_totp() || session.client.uses_sso() {
         return Err(ServiceError::Forbidden);
     }
     reauthenticate(core, session, &password).await?;

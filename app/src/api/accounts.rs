@@ -148,6 +148,10 @@ pub enum LinkState {
         second_factor_required: bool,
         /// A reset of a user with 2FA on: the form also asks for a two-factor or recovery code.
         code_required: bool,
+        /// A reset of a user with a passkey: it can confirm the reset (**Use a passkey**); without
+        /// `code_required` it is the only way.
+        #[serde(default)]
+        passkey: bool,
     },
 
     Expired {
@@ -274,13 +278,17 @@ pub async fn request_password_reset(company_id: String, username: String) -> Res
     .await
 }
 
-/// An account of the client with failed logins in a row.
+/// An account of the client with failed logins in a row: of the password, or of the second
+/// factor (`second_factor`, its own counter; one entry each).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThrottledAccount {
     pub username: String,
     pub failures: u32,
     /// Seconds until the next attempt is accepted (0: now).
     pub wait_secs: u64,
+    /// The failures are of the second factor (after the password), not of the password.
+    #[serde(default)]
+    pub second_factor: bool,
 }
 
 #[server(prefix = "/api", endpoint = "users/throttled")]
@@ -288,6 +296,8 @@ pub async fn list_throttled() -> Result<Vec<ThrottledAccount>, ApiError> {
     crate::ssr::call(|b, req| async move { b.admin.list_throttled(&req).await }).await
 }
 
+/// Lets an account try again at once: its password's and its second factor's counters are
+/// cleared (a lock of either among them).
 #[server(prefix = "/api", endpoint = "users/clear-throttle")]
 pub async fn clear_throttle(username: String) -> Result<(), ApiError> {
     crate::ssr::call(|b, req| async move { b.admin.clear_throttle(&req, username).await }).await

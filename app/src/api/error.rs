@@ -147,6 +147,14 @@ pub enum ApiError {
     /// (also for accounts that do not exist, so it tells nothing).
     #[error("account locked")]
     AccountLocked,
+    /// After too many wrong second factors in a row the user's second factor is not checked until
+    /// an administrator lifts the lock (or the user has a new second factor).
+    #[error("second factor locked")]
+    SecondFactorLocked,
+    /// A password reset of a user whose only second factor is a passkey: it is confirmed with the
+    /// passkey (**Use a passkey**), not with the form alone.
+    #[error("passkey required")]
+    PasskeyRequired,
     /// The action needs the password again: the login was more than a few minutes ago.
     #[error("password needed again")]
     ReauthRequired,
@@ -200,12 +208,14 @@ impl ApiError {
                 retry_after_secs: Some(_),
             }
             | ApiError::TooManyAttempts { .. }
-            | ApiError::AccountLocked => 429,
+            | ApiError::AccountLocked
+            | ApiError::SecondFactorLocked => 429,
             ApiError::ReauthRequired | ApiError::WrongPassword => 401,
             ApiError::LoginFailed { .. }
             | ApiError::Unauthenticated
             | ApiError::SecondFactorFailed
             | ApiError::PasskeyFailed
+            | ApiError::PasskeyRequired
             | ApiError::LoginExpired => 401,
 
             ApiError::UseSso | ApiError::Forbidden => 403,
@@ -292,6 +302,27 @@ impl ApiError {
                 "Firmen-ID, Benutzername oder Passwort ist nicht korrekt. Nach zu vielen Fehlversuchen wird \
                  das Passwort dieses Zugangs nicht mehr geprüft: Legen Sie über „Passwort vergessen?“ ein \
                  neues fest oder wenden Sie sich an Ihre Benutzerverwaltung."
+                    .to_owned()
+            }
+            (ApiError::SecondFactorLocked, En) => {
+                "After too many failed attempts in a row, the second factor of this account is no longer \
+                 checked. Please ask your company's user administrator to unlock it."
+                    .to_owned()
+            }
+            (ApiError::SecondFactorLocked, De) => {
+                "Nach zu vielen Fehlversuchen in Folge wird der zweite Faktor dieses Zugangs nicht mehr \
+                 geprüft. Bitte wenden Sie sich an die Benutzerverwaltung Ihrer Firma, damit sie ihn entsperrt."
+                    .to_owned()
+            }
+            (ApiError::PasskeyRequired, En) => {
+                "Please confirm the new password with your passkey: use “Use a passkey” (your browser needs \
+                 JavaScript for it). Without your passkey, please ask your company's user administrator."
+                    .to_owned()
+            }
+            (ApiError::PasskeyRequired, De) => {
+                "Bitte bestätigen Sie das neue Passwort mit Ihrem Passkey: Nutzen Sie „Passkey verwenden“ \
+                 (Ihr Browser braucht dafür JavaScript). Ohne Ihren Passkey wenden Sie sich bitte an die \
+                 Benutzerverwaltung Ihrer Firma."
                     .to_owned()
             }
             (ApiError::ReauthRequired, En) => {
@@ -516,7 +547,7 @@ const PROBLEMS: [(Problem, &str); 9] = [
 ];
 
 /// The kinds that carry nothing but their name.
-const PLAIN: [(ApiError, &str); 13] = [
+const PLAIN: [(ApiError, &str); 15] = [
     (ApiError::UseSso, "use_sso"),
     (ApiError::Unauthenticated, "unauthenticated"),
     (ApiError::Forbidden, "forbidden"),
@@ -525,6 +556,8 @@ const PLAIN: [(ApiError, &str); 13] = [
     (ApiError::PasskeyFailed, "passkey_failed"),
     (ApiError::LoginExpired, "login_expired"),
     (ApiError::AccountLocked, "account_locked"),
+    (ApiError::SecondFactorLocked, "second_factor_locked"),
+    (ApiError::PasskeyRequired, "passkey_required"),
     (ApiError::ReauthRequired, "reauth_required"),
     (ApiError::WrongPassword, "wrong_password"),
     (ApiError::LinkUnusable, "link_unusable"),

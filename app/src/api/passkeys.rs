@@ -113,6 +113,30 @@ pub async fn finish_passkey_second_factor(credential: String) -> Result<LoginOut
     .await
 }
 
+/// Begins confirming a password reset with a passkey (**Use a passkey** on the set-password page
+/// of a user who has one): a ceremony tied to the link's `token`.
+#[server(prefix = "/api", endpoint = "passkeys/reset-start")]
+pub async fn start_passkey_reset(token: String) -> Result<PasskeyOptions, ApiError> {
+    crate::ssr::call(|b, req| async move { b.passkeys.reset_start(&req, token).await }).await
+}
+
+/// Sets the new password through the reset link, confirmed with the passkey's answer (the same
+/// rules as `set-password`; a refused passkey counts like a wrong code).
+#[server(prefix = "/api", endpoint = "passkeys/reset-finish")]
+pub async fn finish_passkey_reset(
+    token: String,
+    new_password: String,
+    repeat_password: String,
+    credential: String,
+) -> Result<(), ApiError> {
+    crate::ssr::call(|b, req| async move {
+        b.passkeys
+            .reset_finish(&req, token, new_password, repeat_password, credential)
+            .await
+    })
+    .await
+}
+
 /// An administrator removes every passkey of a user of their client (lost device); the user gets
 /// a mail.
 #[server(prefix = "/api", endpoint = "users/remove-passkeys")]

@@ -1,5 +1,6 @@
 //! Passkeys in the UI: **Log in with a passkey** (and the browser's autofill) on the login page,
-//! **Use a passkey** on the second step, **Add a passkey** on the Security page and in the
+//! **Use a passkey** on the second step and on the set-password page of a reset (for a user with a
+//! passkey), **Add a passkey** on the Security page and in the
 //! enrolment a client requires, and the user's list with **Remove**. The browser's side is in
 //! [`crate::webauthn`]; every check is the server's.
 
@@ -159,6 +160,54 @@ pub fn PasskeySecondFactor() -> impl IntoView {
         {alert(trouble)}
         <Show when=move || hydrated.get()>
             <button type="button" class="primary" disabled=move || busy.get() on:click=use_passkey>
+                {tr(T::UsePasskey)}
+            </button>
+        </Show>
+    }
+}
+
+/// **Use a passkey** on the set-password page of a reset: the new password typed in the form's
+/// fields (`new_password`, `repeat_password`) is set through the link (`token`), confirmed with the
+/// passkey instead of a code. Shown once the page is interactive.
+#[component]
+pub fn PasskeyReset(
+    token: String,
+    new_password: NodeRef<leptos::html::Input>,
+    repeat_password: NodeRef<leptos::html::Input>,
+) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let busy = RwSignal::new(false);
+    let trouble = RwSignal::new(None::<Trouble>);
+    let navigate = StoredValue::new(use_navigate());
+    let token = StoredValue::new(token);
+    let typed = |input: NodeRef<leptos::html::Input>| {
+        input.get_untracked().map(|i| i.value()).unwrap_or_default()
+    };
+    let use_passkey = move |_| {
+        let (new, repeat) = (typed(new_password), typed(repeat_password));
+        let token = token.get_value();
+        busy.set(true);
+        trouble.set(None);
+        leptos::task::spawn_local(async move {
+            let result: Result<(), Trouble> = async {
+                let options = api::start_passkey_reset(token.clone()).await?;
+                let answer = webauthn::get(options.options, false).await?;
+                Ok(api::finish_passkey_reset(token, new, repeat, answer).await?)
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    navigate.with_value(|n| n("/login?notice=password_set", Default::default()));
+                }
+                Err(e) => trouble.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        {alert(trouble)}
+        <Show when=move || hydrated.get()>
+            <button type="button" class="secondary" disabled=move || busy.get() on:click=use_passkey>
                 {tr(T::UsePasskey)}
             </button>
         </Show>

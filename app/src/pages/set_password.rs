@@ -17,7 +17,7 @@ pub fn SetPasswordPage() -> impl IntoView {
             <Suspense fallback=move || view! { <p>{tr(T::Working)}</p> }>
                 {move || Suspend::new(async move {
                     match link.await {
-                        Ok(LinkState::Valid { kind, company_id, username, until, second_factor_required, code_required }) => {
+                        Ok(LinkState::Valid { kind, company_id, username, until, second_factor_required, code_required, passkey }) => {
                             view! {
                                 <SetPasswordForm
                                     token=token()
@@ -27,6 +27,7 @@ pub fn SetPasswordPage() -> impl IntoView {
                                     until
                                     second_factor_required
                                     code_required
+                                    passkey
                                 />
                             }
                                 .into_any()
@@ -76,8 +77,14 @@ fn SetPasswordForm(
     until: String,
     second_factor_required: bool,
     code_required: bool,
+    /// The user has a passkey that can confirm this reset (**Use a passkey**, with the password
+    /// typed in the form): without `code_required`, the only way.
+    passkey: bool,
 ) -> impl IntoView {
     let action = ServerAction::<SetPassword>::new();
+    let new_password = NodeRef::<leptos::html::Input>::new();
+    let repeat_password = NodeRef::<leptos::html::Input>::new();
+    let passkey_token = token.clone();
     let result = action.value();
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -116,6 +123,7 @@ fn SetPasswordForm(
                 name="new_password"
                 type="password"
                 autocomplete="new-password"
+                node_ref=new_password
                 aria-invalid=invalid(error, Field::NewPassword)
                 aria-describedby=described_by(error, Field::NewPassword, Some("password_rules"))
             />
@@ -126,6 +134,7 @@ fn SetPasswordForm(
                 name="repeat_password"
                 type="password"
                 autocomplete="new-password"
+                node_ref=repeat_password
                 aria-invalid=invalid(error, Field::RepeatPassword)
                 aria-describedby=described_by(error, Field::RepeatPassword, None)
             />
@@ -136,6 +145,18 @@ fn SetPasswordForm(
                         <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"
                             autocapitalize="none" spellcheck="false" aria-describedby="code_hint"/>
                         <p id="code_hint" class="hint">{tr(T::TwoFactorCodeHint)}</p>
+                    }
+                })}
+            {passkey
+                .then(|| {
+                    let hint = if code_required { T::ResetOrPasskey } else { T::ResetWithPasskey };
+                    view! {
+                        <p class="hint">{tr(hint)}</p>
+                        <super::passkeys::PasskeyReset
+                            token=passkey_token
+                            new_password
+                            repeat_password
+                        />
                     }
                 })}
 

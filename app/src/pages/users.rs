@@ -530,9 +530,12 @@ fn ThrottledList(version: RwSignal<usize>) -> impl IntoView {
                     <ul class="throttled">
                         {list.into_iter().map(|account| {
                             let username = account.username.clone();
+                            let second_factor = account.second_factor;
                             view! {
                                 <li>
-                                    <strong>{account.username.clone()}</strong> ": " {account.failures} " "
+                                    <strong>{account.username.clone()}</strong>
+                                    {second_factor.then(|| view! { " " {tr(T::ThrottledSecondFactor)} })}
+                                    ": " {account.failures} " "
                                     {tr(T::FailedAttempts)} " " {account.wait_secs} " "
                                     <button type="button" disabled=move || !hydrated.get() on:click=move |_| {
                                         clear.dispatch(ClearThrottle { username: username.clone() });

@@ -12,6 +12,8 @@
 //!      ▼
 //! user has TOTP on ────────▶ PendingTotp       (a pending second factor, not a session)
 //! client requires 2FA ─────▶ PendingEnrolment  (a pending second factor, not a session)
+//! user's passkeys are off ─▶ PendingEnrolment  (the client turned passkeys off: a second factor
+//!                                               the user chose is not dropped silently)
 //! otherwise ───────────────▶ Session
 //! ```
 //!
@@ -70,6 +72,8 @@ pub enum PasswordStep {
 
 /// The transition once the password has been checked (`password_ok` is false for a dummy check).
 /// `passkey_usable`: the user has a passkey their client allows, which is a second factor too.
+/// A user with passkeys that cannot be used (the client turned them off) and no TOTP has lost
+/// the second factor they chose: they set up another before a session, as where 2FA is required.
 pub fn decide(
     client: Option<&ClientRow>,
     user: Option<&UserRow>,
@@ -99,7 +103,7 @@ pub fn decide(
     }
     if user.has_totp() || passkey_usable {
         PasswordStep::PendingTotp
-    } else if client.requires_2fa() {
+    } else if client.requires_2fa() || user.has_passkeys() {
         PasswordStep::PendingEnrolment
     } else {
         PasswordStep::Session
@@ -489,6 +493,25 @@ mod tests {
         // A usable passkey is a second factor too.
         assert_eq!(
             decide(Some(&plain), Some(&user("active", true, false)), true, true),
+            PasswordStep::PendingTotp
+        );
+    }
+
+    #[test]
+    fn a_user_whose_passkeys_were_turned_off_sets_up_another_second_factor() {
+        let plain = client(false, false, true);
+        let mut passkey_only = user("active", true, false);
+        passkey_only.passkeys = 1;
+        // Passkeys off for the client (or this deployment): not a session with the password alone.
+        assert_eq!(
+            decide(Some(&plain), Some(&passkey_only), true, false),
+            PasswordStep::PendingEnrolment
+        );
+        // With TOTP as well, the code is asked for.
+        let mut both = user("active", true, true);
+        both.passkeys = 1;
+        assert_eq!(
+            decide(Some(&plain), Some(&both), true, false),
             PasswordStep::PendingTotp
         );
     }

@@ -248,16 +248,27 @@ async fn lang(request: Request<Body>) -> Response {
 }
 
 /// A path on this site (with its query), or `None` for anything that could lead elsewhere.
+///
+/// The answer is the path as a URL parser normalises it (dot segments resolved, `%2e` among
+/// them), and that is what is checked: `/.//evil.example` becomes `//evil.example`, which a
+/// browser reads as another host. A path with an encoded slash or backslash is refused too: no
+/// page has one, and a proxy or browser that decodes it would see `//` again.
 fn local_path(back: &str) -> Option<String> {
     let base = url::Url::parse("http://this.site/").ok()?;
     let joined = base.join(back).ok()?;
+    let path = joined.path();
+    let lower = path.to_ascii_lowercase();
     let local = back.starts_with('/')
         && !back.starts_with("//")
         && !back.contains('\\')
-        && joined.host_str() == Some("this.site");
+        && joined.host_str() == Some("this.site")
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !lower.contains("%2f")
+        && !lower.contains("%5c");
     local.then(|| match joined.query() {
-        Some(q) => format!("{}?{q}", joined.path()),
-        None => joined.path().to_owned(),
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
     })
 }
 
@@ -272,12 +283,22 @@ mod tests {
             local_path("/set-password?token=abc").as_deref(),
             Some("/set-password?token=abc")
         );
+        assert_eq!(local_path("/a/./b/../c").as_deref(), Some("/a/c"));
         for outside in [
             "//evil.example/x",
             "/\\evil.example",
             "https://evil.example/",
             "evil",
             "",
+            "/.//evil.example",
+            "/%2e//evil.example",
+            "/%2E//evil.example",
+            "/%2e%2e//evil.example",
+            "/a/..//evil.example",
+            "/%2E%2F/evil.example",
+            "/./%2F/evil",
+            "/%5cevil.example",
+            "/\t/evil.example",
         ] {
             assert_eq!(local_path(outside), None, "{outside:?}");
         }

@@ -2,10 +2,10 @@
 //! (logout, health), and the policies every request passes through (request id and tracing,
 //! security headers, Origin check, body limit, compression).
 //!
-//! Every request gets an id (`x-request-id`: the one a proxy in front sent, else a new UUID), which
-//! the response carries too. Every log line of the request is in a span with that id, its method
-//! and its path (never the query: it may hold a link's token), and an internal error is reported
-//! to the person under the same id (see `crate::error::REQUEST_ID`).
+//! Every request gets an id (`x-request-id`: the one a trusted proxy in front sent, else a new
+//! UUID), which the response carries too. Every log line of the request is in a span with that
+//! id, its method and its path (never the query: it may hold a link's token), and an internal
+//! error is reported to the person under the same id (see `crate::error::REQUEST_ID`).
 
 mod assets;
 mod forms;
@@ -21,8 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use promio_app::api::ApiError;
-use promio_app::ssr::{Backend, RequestCtx};
+use promio_app::api::{ApiError, FORM_FLASH_COOKIE};
+use promio_app::ssr::{Backend, FormFlashCookie, RequestCtx};
 use promio_app::{App, shell};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,8 +61,11 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         passkeys: services,
     };
 
+    // Pages read the form answer's cookie under the one name the server sets it with.
+    let flash_cookie = FormFlashCookie(core.cookies.name(FORM_FLASH_COOKIE));
     let context = move || {
         provide_context(backend.clone());
+        provide_context(flash_cookie.clone());
         // A fresh nonce per response for the page's inline scripts (see the page CSP in the shell).
         leptos::nonce::provide_nonce();
     };
@@ -112,7 +115,10 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
             policy.clone(),
             security::headers,
         ))
-        .layer(middleware::from_fn_with_state(policy, security::real_ip))
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            security::real_ip,
+        ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // A request that takes longer is answered 408 and its work dropped: a stuck database or
         // identity provider cannot hold connections open without end.
@@ -140,9 +146,12 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // An id a proxy sent is kept (so its logs and ours line up) only when it is a short token:
-        // it reaches every log line of the request.
-        .layer(middleware::from_fn(drop_unusable_request_id))
+        // An id sent with the request is kept (so a proxy's logs and ours line up) only from a
+        // trusted proxy, and only when it is a short token: it reaches every log line.
+        .layer(middleware::from_fn_with_state(
+            policy,
+            drop_unusable_request_id,
+        ))
         .with_state(state)
 }
 
@@ -187,20 +196,29 @@ async fn record_request(
     response
 }
 
-/// Removes a request id that is not a short token of letters, digits, `-`, `_` and `.`, so that
-/// `SetRequestIdLayer` makes one.
-async fn drop_unusable_request_id(mut request: Request<Body>, next: Next) -> Response {
-    let usable = request_id(&request).is_some_and(|id| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    });
+/// Removes a request id that did not come from a trusted proxy (`TRUSTED_PROXIES`), or that is
+/// not a short token of letters, digits, `-`, `_` and `.`, so that `SetRequestIdLayer` makes one.
+/// A client could otherwise choose the id its requests are logged and reported under. This runs
+/// before `security::real_ip`, so the peer here is the TCP connection's.
+async fn drop_unusable_request_id(
+    State(policy): State<security::Policy>,
+    mut request: Request<Body>,
+    next: Next,
+) -> Response {
+    let from_proxy = peer(&request).is_some_and(|ip| policy.is_trusted_proxy(ip));
+    let usable = from_proxy && request_id(&request).is_some_and(is_short_token);
     if !usable {
         request.headers_mut().remove(REQUEST_ID_HEADER);
     }
     next.run(request).await
+}
+
+fn is_short_token(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The request's id, as `SetRequestIdLayer` left it in the header.

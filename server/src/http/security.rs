@@ -28,6 +28,11 @@ impl Policy {
         }
     }
 
+    /// Whether the peer is one of `TRUSTED_PROXIES`, whose forwarded headers are believed.
+    pub fn is_trusted_proxy(&self, peer: std::net::IpAddr) -> bool {
+        self.trusted_proxies.contains(&peer)
+    }
+
     /// Whether a request that changes state may come from where the browser says it comes from.
     /// Browsers send `Sec-Fetch-Site` (and `Origin`, which is `null` for a form posted from a
     /// `no-referrer` page); a request with neither is not from a browser, so not a CSRF vector.

@@ -8,9 +8,10 @@
 //!
 //! No live link rests in the database: [`Mailer::enqueue`] seals a mail's bodies with a key derived
 //! from `SECRET_KEY` (every instance shares it), the worker opens them to send, and a sent row's
-//! bodies are emptied. A mail has exactly one recipient, the stored address; the display name is
-//! kept apart and handed to lettre, which quotes or encodes it, so no name can add or change a
-//! recipient or a header.
+//! bodies are emptied. Without `SMTP_URL` the mails are .eml files in the outbox folder; they go
+//! after a week (housekeeping) and with their user (see `transport::Folder`). A mail has exactly
+//! one recipient, the stored address; the display name is kept apart and handed to lettre, which
+//! quotes or encodes it, so no name can add or change a recipient or a header.
 
 pub mod templates;
 pub mod transport;
@@ -225,7 +226,9 @@ impl Mailer {
             .to(to)
             .subject(mail.subject.clone())
             .multipart(MultiPart::alternative_plain_html(text, html))?;
-        self.transport.send(message).await
+        self.transport
+            .send_to_user(message, mail.user_id.as_deref())
+            .await
     }
 
     fn open(&self, sealed: &str) -> anyhow::Result<String> {
@@ -273,6 +276,17 @@ impl Mailer {
 
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Removes what the transport keeps of the mails written before `before` (without
+    /// `SMTP_URL`, the .eml files in the outbox folder); returns how many.
+    pub async fn remove_kept_before(&self, before: UnixTime) -> anyhow::Result<u64> {
+        self.transport.remove_written_before(before).await
+    }
+
+    /// Removes what the transport keeps of the mails to a user (their deletion); returns how many.
+    pub async fn remove_kept_for_user(&self, user_id: &str) -> anyhow::Result<u64> {
+        self.transport.remove_for_user(user_id).await
     }
 }
 

@@ -30,6 +30,16 @@ pub enum MailContent {
         forgot_link: String,
         attempts: i64,
     },
+    /// Someone who has the password keeps failing the second factor.
+    FailedSecondFactor {
+        login_link: String,
+        attempts: i64,
+    },
+    /// After `attempts` failures in a row the second factor is no longer checked.
+    SecondFactorLocked {
+        login_link: String,
+        attempts: i64,
+    },
     /// Sent to the old address when an administrator changed the user's email address.
     EmailChanged {
         login_link: String,
@@ -67,7 +77,7 @@ pub struct DeletionNotice {
 }
 
 /// Every kind of mail, as [`MailContent::kind`] names them (and the outbox stores them).
-pub const MAIL_KINDS: [&str; 10] = [
+pub const MAIL_KINDS: [&str; 12] = [
     "registration",
     "password_reset",
     "two_factor_reset",
@@ -78,6 +88,8 @@ pub const MAIL_KINDS: [&str; 10] = [
     "inactivity_warning",
     "passkey_added",
     "passkeys_removed",
+    "failed_second_factor",
+    "second_factor_locked",
 ];
 
 impl MailContent {
@@ -88,6 +100,8 @@ impl MailContent {
             MailContent::TwoFactorReset { .. } => "two_factor_reset",
             MailContent::FailedLogins { .. } => "failed_logins",
             MailContent::AccountLocked { .. } => "account_locked",
+            MailContent::FailedSecondFactor { .. } => "failed_second_factor",
+            MailContent::SecondFactorLocked { .. } => "second_factor_locked",
             MailContent::EmailChanged { .. } => "email_changed",
             MailContent::DeletionsComing { .. } => "deletions_coming",
             MailContent::InactivityWarning { .. } => "inactivity_warning",
@@ -204,6 +218,24 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
             _,
         ) => {
             return render_notice(forgot_link, to, Notice::Locked(*attempts));
+        }
+        (
+            MailContent::FailedSecondFactor {
+                login_link,
+                attempts,
+            },
+            _,
+        ) => {
+            return render_notice(login_link, to, Notice::FailedSecondFactor(*attempts));
+        }
+        (
+            MailContent::SecondFactorLocked {
+                login_link,
+                attempts,
+            },
+            _,
+        ) => {
+            return render_notice(login_link, to, Notice::SecondFactorLocked(*attempts));
         }
         (
             MailContent::EmailChanged {
@@ -348,6 +380,8 @@ enum Notice<'a> {
     TwoFactorReset,
     FailedLogins(i64),
     Locked(i64),
+    FailedSecondFactor(i64),
+    SecondFactorLocked(i64),
     EmailChanged(&'a str),
 }
 
@@ -390,6 +424,48 @@ fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered
                  Firma, es zu entsperren."
             ),
             "Neues Passwort festlegen:",
+        ),
+        (Notice::FailedSecondFactor(attempts), Lang::En) => (
+            "Failed second-factor attempts at your promio.connect account",
+            format!(
+                "the second factor of your account (company ID {company}, user name {user}) has been \
+                 failed {attempts} times in a row: a wrong code or passkey after the correct password, or \
+                 with a link to reset it. Further attempts are slowed down, and after 100 the second factor \
+                 is locked. If this was not you, set a new password at once and tell your user administrator."
+            ),
+            "Log in:",
+        ),
+        (Notice::FailedSecondFactor(attempts), Lang::De) => (
+            "Fehlgeschlagene Versuche mit dem zweiten Faktor bei promio.connect",
+            format!(
+                "beim zweiten Faktor Ihres Zugangs (Firmen-ID {company}, Benutzername {user}) gab es \
+                 {attempts} Fehlversuche hintereinander: ein falscher Code oder Passkey nach dem richtigen \
+                 Passwort oder mit einem Link zum Zurücksetzen. Weitere Versuche werden verlangsamt, nach 100 \
+                 wird der zweite Faktor gesperrt. Waren Sie das nicht, legen Sie sofort ein neues Passwort \
+                 fest und informieren Sie Ihre Benutzerverwaltung."
+            ),
+            "Anmelden:",
+        ),
+        (Notice::SecondFactorLocked(attempts), Lang::En) => (
+            "The second factor of your promio.connect account has been locked",
+            format!(
+                "there have been {attempts} failed attempts in a row at the second factor of your account \
+                 (company ID {company}, user name {user}). To protect the account, its second factor is no \
+                 longer checked: nobody can log in with your password until your company's user \
+                 administrator unlocks it. Please ask them to, and then set a new password."
+            ),
+            "Log in:",
+        ),
+        (Notice::SecondFactorLocked(attempts), Lang::De) => (
+            "Der zweite Faktor Ihres Zugangs zu promio.connect wurde gesperrt",
+            format!(
+                "beim zweiten Faktor Ihres Zugangs (Firmen-ID {company}, Benutzername {user}) gab es \
+                 {attempts} Fehlversuche hintereinander. Zum Schutz des Zugangs wird der zweite Faktor nicht \
+                 mehr geprüft: Mit Ihrem Passwort kann sich niemand anmelden, bis die Benutzerverwaltung \
+                 Ihrer Firma ihn entsperrt. Bitte wenden Sie sich an sie und legen Sie danach ein neues \
+                 Passwort fest."
+            ),
+            "Anmelden:",
         ),
         (Notice::EmailChanged(new_email), Lang::En) => (
             "The email address of your promio.connect account was changed",

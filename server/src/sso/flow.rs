@@ -6,7 +6,7 @@ use super::provider::describe;
 use super::provision::{bind_or_refuse, match_user};
 use super::settings::{DEFAULT_EMAIL_CLAIM, open_secret, provider_metadata, redirect_url};
 use crate::Core;
-use crate::audit::{AuditAction, OUTSIDE_TEXT_MAX, Outcome, clean_text};
+use crate::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
 use crate::auth::token;
 use crate::domain::{self, EmailAddress};
 use crate::error::{ServiceError, ServiceResult};
@@ -203,6 +203,13 @@ pub async fn callback(
     let spent = CookieIntent::Clear(FLOW_COOKIE);
     match finish(core, caller, params).await {
         Ok(Finished::LoggedIn(session)) => Flow::value(Ok(())).with(spent).with(session),
+        Ok(Finished::WithoutFlow(reason)) => {
+            tracing::info!(reason, "SSO callback without a flow");
+            if let Err(e) = record_without_flow(core, caller, reason).await {
+                tracing::error!(error = ?e, "cannot record the refused SSO login");
+            }
+            Flow::value(Err(SsoFailure::Expired)).with(spent)
+        }
         Ok(Finished::Refused {
             failure,
             client_id,
@@ -237,6 +244,10 @@ pub async fn callback(
 pub(super) enum Finished {
     /// With the new session's cookie.
     LoggedIn(CookieIntent),
+    /// The callback brought no flow of ours (no cookie, or one for no open flow): anyone can send
+    /// that, so it is only counted per address, and audited once per address and hour
+    /// ([`record_without_flow`]).
+    WithoutFlow(&'static str),
     Refused {
         failure: SsoFailure,
         client_id: Option<domain::ClientId>,
@@ -278,18 +289,32 @@ fn denied(
     }
 }
 
+/// Audits a callback without a flow of ours: the first one from its address in
+/// [`crate::throttle::REFUSALS_WINDOW`]; the others are only counted (on the address's counter
+/// row and in the metrics), so that anonymous requests cannot make the log grow without bound.
+async fn record_without_flow(core: &Core, caller: &Caller, reason: &str) -> ServiceResult<()> {
+    core.metrics.login("sso", Outcome::Failure.as_str());
+    let now = core.clock.now();
+    let bucket = caller.ip_bucket.as_deref();
+    if crate::throttle::count_anonymous_refusal(&core.store, "sso-callback", bucket, now).await? {
+        let detail =
+            format!("{reason} (further ones from this address this hour are only counted)");
+        let event = Event::login(AuditAction::LoginSso, Outcome::Failure, None, None)
+            .detail(&detail)
+            .ip(caller.ip.as_deref());
+        crate::audit::record(&core.store, event, now).await?;
+    }
+    Ok(())
+}
+
 async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> ServiceResult<Finished> {
     let Some(flow_hash) = &caller.sso_flow_token else {
-        return Ok(refused(
-            SsoFailure::Expired,
-            None,
+        return Ok(Finished::WithoutFlow(
             "callback without the flow cookie (expired, or another browser)",
         ));
     };
     let Some(flow) = core.store.take_sso_flow(flow_hash).await? else {
-        return Ok(refused(
-            SsoFailure::Expired,
-            None,
+        return Ok(Finished::WithoutFlow(
             "callback for an unknown or already finished flow",
         ));
     };

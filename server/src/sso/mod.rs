@@ -16,7 +16,9 @@
 //! Every failure ends without a session, with an audit event naming the reason; the browser only
 //! learns one of four outcomes ([`SsoFailure`]). Text from the provider's redirect (`error`,
 //! `error_description`) reaches the audit log and the log only cleaned and cut. Starts are counted
-//! per client address ([`STARTS_PER_IP`]), so that refused ones cannot fill the audit log.
+//! per client address ([`STARTS_PER_IP`]), so that refused ones cannot fill the audit log; so are
+//! callbacks without a flow of ours (anyone can send one), of which one per address and hour is
+//! audited.
 //!
 //! An account is bound to the identity (issuer and `sub`) of its first SSO login; an
 //! administrator of its client, or an operator, can release the binding ([`release_binding`]).
@@ -30,6 +32,7 @@ mod flow;
 mod provider;
 mod provision;
 mod settings;
+mod target;
 
 pub use flow::{
     CallbackParams, FLOW_COOKIE, FLOW_TTL_SECS, STARTS_PER_IP, SsoFailure, callback, start,

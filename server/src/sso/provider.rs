@@ -1,9 +1,10 @@
 //! The HTTP client for identity providers and the cache of their discovery documents.
 
+use super::target;
 use crate::clock::UnixTime;
-use openidconnect::IssuerUrl;
-use openidconnect::core::{CoreProviderMetadata, CoreResponseType};
+use openidconnect::core::{CoreJsonWebKey, CoreProviderMetadata, CoreResponseType};
 use openidconnect::reqwest;
+use openidconnect::{IssuerUrl, JsonWebKeySet};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,19 +26,26 @@ struct Cached {
 pub struct Sso {
     pub(super) http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Requests may go to loopback addresses (`SSO_ALLOW_HTTP_ISSUER`); never to private or
+    /// link-local ones (see [`target`]).
+    allow_loopback: bool,
 }
 
 impl Sso {
-    pub fn new() -> anyhow::Result<Sso> {
+    /// `allow_loopback`: the setting `SSO_ALLOW_HTTP_ISSUER` (tests and local providers).
+    pub fn new(allow_loopback: bool) -> anyhow::Result<Sso> {
         let http = reqwest::Client::builder()
             // Following redirects would let a provider point this server anywhere (SSRF).
             .redirect(reqwest::redirect::Policy::none())
+            // So would a name that resolves to a private address by the time of the connection.
+            .dns_resolver(Arc::new(target::GuardedResolver { allow_loopback }))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build()?;
         Ok(Sso {
             http,
             cache: Mutex::default(),
+            allow_loopback,
         })
     }
 
@@ -84,12 +92,42 @@ impl Sso {
     }
 
     /// Fetches and checks the discovery document: its `issuer` must equal the configured one, it
-    /// must offer the authorization code flow, and its key set must load.
+    /// must offer the authorization code flow, the URLs this server calls (token, userinfo, key
+    /// set) must lead to allowed addresses ([`target`]), and its key set must load. Done here
+    /// rather than by openidconnect's `discover_async`, which fetches the key set before anyone
+    /// could look at where `jwks_uri` points.
     async fn discover(&self, issuer: &str) -> Result<CoreProviderMetadata, String> {
         let url = IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("bad issuer URL: {e}"))?;
-        let metadata = CoreProviderMetadata::discover_async(url, &self.http)
+        let document = url
+            .join(".well-known/openid-configuration")
+            .map_err(|e| format!("bad issuer URL: {e}"))?;
+        target::check_url(&document, self.allow_loopback).await?;
+        let response = self
+            .http
+            .get(document.as_str())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| format!("the discovery request failed: {}", describe(&e)))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(format!(
+                "HTTP status code {} at {document}",
+                response.status()
+            ));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("the discovery request failed: {}", describe(&e)))?;
+        let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
+            .map_err(|e| format!("the discovery document cannot be read: {e}"))?;
+        if *metadata.issuer() != url {
+            return Err(format!(
+                "unexpected issuer URI `{}` (expected `{}`)",
+                metadata.issuer().as_str(),
+                url.as_str()
+            ));
+        }
         let code_flow = metadata
             .response_types_supported()
             .iter()
@@ -100,7 +138,22 @@ impl Sso {
         if metadata.token_endpoint().is_none() {
             return Err("the discovery document names no token endpoint".to_owned());
         }
-        Ok(metadata)
+        let mut called = vec![("jwks_uri", metadata.jwks_uri().url())];
+        if let Some(token) = metadata.token_endpoint() {
+            called.push(("token_endpoint", token.url()));
+        }
+        if let Some(userinfo) = metadata.userinfo_endpoint() {
+            called.push(("userinfo_endpoint", userinfo.url()));
+        }
+        for (name, endpoint) in called {
+            target::check_url(endpoint, self.allow_loopback)
+                .await
+                .map_err(|e| format!("the discovery document's {name} is refused: {e}"))?;
+        }
+        let jwks = JsonWebKeySet::<CoreJsonWebKey>::fetch_async(metadata.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(metadata.set_jwks(jwks))
     }
 }
 

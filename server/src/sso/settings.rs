@@ -304,6 +304,8 @@ pub async fn store_prepared(
         return Err(ServiceError::Forbidden);
     }
     let now = core.clock.now();
+    // Turned on, it ends the users' sessions and pending logins (see `Store::set_client_sso`).
+    let turned_on = !client.uses_sso() && prepared.0.is_some();
     let (row, domains, detail) = match prepared.0 {
         None => (None, Vec::new(), "single sign-on off".to_owned()),
         Some(c) => {
@@ -350,6 +352,11 @@ pub async fn store_prepared(
             }
             SetSsoError::Database(e) => ServiceError::Database(e),
         })?;
+    let detail = if turned_on {
+        format!("{detail}; the users' sessions and pending logins ended")
+    } else {
+        detail
+    };
     let event = Event::new(AuditAction::ClientSsoChanged, Outcome::Success)
         .client(Some(&updated.id))
         .actor(actor.user_id)

@@ -2,6 +2,11 @@
 //! runs. SQLite's `VACUUM INTO` reads one snapshot (the WAL lets writers go on meanwhile) and
 //! writes it as a compact database file, which the server starts on as it is. PostgreSQL has its
 //! own tools (pg_dump); README "Backups" says how.
+//!
+//! The copy holds every password hash and sealed secret, so its file is made here first: new
+//! (never an existing file, nor a symlink's target: `create_new` refuses any path that exists,
+//! a dangling symlink included) and readable by its owner alone, whatever the umask. `VACUUM
+//! INTO` writes into a file that exists when it is empty, and keeps its mode.
 
 use super::{Dialect, Store};
 use std::path::Path;
@@ -12,9 +17,6 @@ pub async fn write(store: &Store, file: &Path) -> anyhow::Result<()> {
             "backup copies the SQLite database; for PostgreSQL use pg_dump (see README, Backups)"
         );
     }
-    if file.exists() {
-        anyhow::bail!("{}: the file exists already", file.display());
-    }
     let path = file
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("{}: not a UTF-8 path", file.display()))?;
@@ -22,10 +24,34 @@ pub async fn write(store: &Store, file: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow::anyhow!("{}: {e}", parent.display()))?;
     }
-    sqlx::query("VACUUM INTO $1")
+    create_private(file)?;
+    let copied = sqlx::query("VACUUM INTO $1")
         .bind(path)
         .execute(store.pool())
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        .await;
+    if let Err(e) = copied {
+        // The file is the empty one made above: a second attempt would find it in the way.
+        let _ = std::fs::remove_file(file);
+        anyhow::bail!("{}: {e}", file.display());
+    }
     Ok(())
+}
+
+/// Creates `file`, empty, with mode 0600; refuses a path that exists (a symlink too).
+fn create_private(file: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(anyhow::anyhow!(
+            "{}: the file exists already",
+            file.display()
+        )),
+        Err(e) => Err(anyhow::anyhow!("{}: {e}", file.display())),
+    }
 }

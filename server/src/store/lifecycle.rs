@@ -62,12 +62,15 @@ pub const CLEANUPS: [Cleanup; 9] = [
     Cleanup {
         table: "throttle",
         key: "key",
-        // $1: now, $2: a day ago. A password counter that reached the lock stays while its
-        // account exists (an administrator or a new password lets the user in again).
+        // $1: now, $2: a day ago. A password or second-factor counter that reached the lock
+        // stays while its account exists (an administrator, a new password or a new second
+        // factor lets the user in again).
         condition: "blocked_until <= $1 AND last_at < $2
             AND NOT (key LIKE 'pw:%' AND failures >= 100 AND EXISTS (
                 SELECT 1 FROM users u JOIN clients c ON c.id = u.client_id
-                WHERE throttle.key = 'pw:' || c.company_key || ':' || u.username_key))",
+                WHERE throttle.key = 'pw:' || c.company_key || ':' || u.username_key))
+            AND NOT (key LIKE 'totp:%' AND failures >= 100 AND EXISTS (
+                SELECT 1 FROM users u WHERE throttle.key = 'totp:' || u.id))",
     },
     Cleanup {
         table: "mail_outbox",
@@ -319,21 +322,26 @@ pub async fn deactivate_inactive(
 }
 
 impl Store {
-    /// The audit rows that may name a user: by or about them, and the clearings of login counters
-    /// in their client (whose detail is a user name; the caller compares it, in Rust, so that
-    /// every alphabet compares without case on both databases).
+    /// The audit rows that may name a user: by or about them, the clearings of login counters
+    /// in their client (whose detail is a user name), and the SSO logins in their client whose
+    /// detail may hold their address (`email`; a refused one names the address it was refused
+    /// for, often with nobody as its subject). The caller compares, in Rust, so that every
+    /// alphabet compares without case on both databases: the SQL only preselects.
     pub async fn audit_mentions(
         &self,
         user_id: &str,
         client_id: &str,
+        email: &str,
     ) -> Result<Vec<AuditMention>, sqlx::Error> {
         sqlx::query_as::<_, AuditMention>(
             "SELECT id, action, actor_user_id, subject_user_id, detail, ip FROM audit_events
              WHERE actor_user_id = $1 OR subject_user_id = $1
-                OR (client_id = $2 AND action = 'login.throttle_cleared')",
+                OR (client_id = $2 AND action = 'login.throttle_cleared')
+                OR (client_id = $2 AND action = 'login.sso' AND LOWER(detail) LIKE $3)",
         )
         .bind(user_id)
         .bind(client_id)
+        .bind(contains_pattern(email))
         .fetch_all(self.pool())
         .await
     }
@@ -354,6 +362,24 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A `LIKE` pattern for `LOWER(column)` that selects at least every text holding `needle` in any
+/// case, on both databases: SQLite's `LOWER` folds only ASCII, so any other character (and `%`,
+/// `_` and `\`, which `LIKE` would read as its own) matches as `_`, any one character. It may
+/// select more; the caller decides.
+fn contains_pattern(needle: &str) -> String {
+    let inner: String = needle
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !matches!(c, '%' | '_' | '\\') {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("%{inner}%")
 }
 
 /// Deletes everything of a user but the audit log: their counters (`throttle_keys`), mails,
@@ -397,4 +423,19 @@ pub async fn erase_user(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn the_pattern_folds_ascii_and_leaves_the_rest_to_any_character() {
+        assert_eq!(contains_pattern("Jane@ACME.example"), "%jane@acme.example%");
+        assert_eq!(contains_pattern("a_b%c\\d"), "%a_b_c_d%");
+        assert_eq!(
+            contains_pattern("jürgen@acme.example"),
+            "%j_rgen@acme.example%"
+        );
+    }
 }

@@ -199,6 +199,30 @@ pub async fn delete_user_sessions_in(
     Ok(done.rows_affected())
 }
 
+/// Ends everything a client's users opened with their passwords, inside the caller's transaction
+/// (the client was switched to SSO): sessions, pending second factors and passkey ceremonies.
+/// Returns how many sessions there were.
+pub async fn end_client_logins_in(
+    conn: &mut sqlx::AnyConnection,
+    client_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE client_id = $1)",
+    )
+    .bind(client_id)
+    .execute(&mut *conn)
+    .await?;
+    for table in ["login_challenges", "webauthn_ceremonies"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE client_id = $1)"
+        ))
+        .bind(client_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(done.rows_affected())
+}
+
 impl Store {
     /// Ends every session of every user of a client (the client was deactivated).
     pub async fn delete_client_sessions(&self, client_id: &str) -> Result<u64, sqlx::Error> {

@@ -72,7 +72,8 @@ impl Store {
     /// transaction: either all of it is stored or nothing. With SSO on, every open registration
     /// and password-reset link of the client's users becomes void in the same transaction: its
     /// users have no password from then on, and a link mailed before must not set one should SSO
-    /// be turned off again.
+    /// be turned off again. When SSO is turned on (it was off), the users' sessions, pending
+    /// second factors and passkey ceremonies end in the same transaction too.
     pub async fn set_client_sso(
         &self,
         company_id: &CompanyId,
@@ -80,15 +81,19 @@ impl Store {
         domains: &[String],
         now: UnixTime,
     ) -> Result<ClientRow, SetSsoError> {
+        use sqlx::Row;
         let mut tx = self.pool().begin().await?;
-        let client_id: Option<String> =
-            sqlx::query_scalar::<_, String>("SELECT id FROM clients WHERE company_key = $1")
-                .bind(company_id.key())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(client_id) = client_id else {
+        let current = sqlx::query("SELECT id, sso_issuer FROM clients WHERE company_key = $1")
+            .bind(company_id.key())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
             return Err(SetSsoError::NoSuchClient);
         };
+        let client_id: String = current.try_get("id")?;
+        let had_sso = current
+            .try_get::<Option<String>, _>("sso_issuer")?
+            .is_some();
         sqlx::query(
             "UPDATE clients SET sso_issuer = $2, sso_client_id = $3, sso_client_secret = $4,
                 sso_email_claim = $5, sso_jit = $6, updated_at = $7
@@ -118,6 +123,12 @@ impl Store {
         .bind(settings.map(|s| s.issuer.clone()))
         .execute(&mut *tx)
         .await?;
+        if settings.is_some() && !had_sso {
+            // Turned on: its users log in through the identity provider from now on, so what
+            // their passwords and second factors opened ends here (sessions, pending second
+            // factors, passkey ceremonies).
+            super::sessions::end_client_logins_in(&mut tx, &client_id).await?;
+        }
         if settings.is_some() {
             sqlx::query(
                 "UPDATE link_tokens SET superseded_at = $2

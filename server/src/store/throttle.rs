@@ -29,11 +29,12 @@ fn delay_sql(f: &str) -> String {
 /// slip past the wait together; a counter whose last attempt is older than `reset_after` starts
 /// again, unless it has reached the lock; the first `free_attempts` attempts do not wait.
 pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempts: i64) -> String {
-    // A locked password counter (see `crate::throttle::LOCK_AFTER`) does not start again with
-    // time; every other counter does.
+    // A locked password or second-factor counter (see `crate::throttle::LOCK_AFTER`) does not
+    // start again with time; every other counter does.
     let counted = format!(
         "(CASE WHEN throttle.last_at < {now} - {reset_after} \
-             AND (throttle.failures < {lock} OR throttle.key NOT LIKE 'pw:%') \
+             AND (throttle.failures < {lock} \
+                  OR (throttle.key NOT LIKE 'pw:%' AND throttle.key NOT LIKE 'totp:%')) \
          THEN 1 ELSE throttle.failures + 1 END)",
         lock = crate::throttle::LOCK_AFTER
     );
@@ -122,14 +123,15 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Accounts of a client with failed attempts, most failures first.
+    /// Accounts of a client with failed attempts (passwords, `pw:`, and second factors, `totp:`),
+    /// most failures first.
     pub async fn throttled_accounts(
         &self,
         client_id: &str,
     ) -> Result<Vec<ThrottleRow>, sqlx::Error> {
         sqlx::query_as::<_, ThrottleRow>(
             "SELECT key, failures, blocked_until, username, notified_at FROM throttle
-             WHERE client_id = $1 AND key LIKE 'pw:%' AND failures >= 2
+             WHERE client_id = $1 AND (key LIKE 'pw:%' OR key LIKE 'totp:%') AND failures >= 2
              ORDER BY failures DESC, key LIMIT 200",
         )
         .bind(client_id)

@@ -199,6 +199,66 @@ async fn a_new_link_makes_the_older_one_void() {
     );
 }
 
+/// The link's refusals in the audit log.
+async fn link_refusals(app: &TestApp) -> Vec<String> {
+    app.audit()
+        .await
+        .into_iter()
+        .filter(|r| r.action == AuditAction::LinkRegistration && r.outcome == "refused")
+        .map(|r| r.detail)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_spent_link_posted_again_and_again_writes_one_audit_row_per_address_and_hour() {
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    let token = invited(&app, "ACME", "erika").await;
+    let response = set_password(&app, &token, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let before = app.count_every_table().await;
+    // To the server function, and to the form that works without script.
+    for _ in 0..1000 {
+        let response = set_password(&app, &token, NEW_PASSWORD, NEW_PASSWORD).await;
+        assert_eq!(response.status(), 410);
+    }
+    for _ in 0..1000 {
+        let response = app
+            .client
+            .post(app.url("/set-password"))
+            .header("sec-fetch-site", "same-origin")
+            .header("accept", "text/html")
+            .form(&[
+                ("token", token.as_str()),
+                ("new_password", NEW_PASSWORD),
+                ("repeat_password", NEW_PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+    }
+    // One audit row, and the address's counter row; nothing else.
+    let mut expected = before;
+    *expected.get_mut("audit_events").unwrap() += 1;
+    *expected.get_mut("throttle").unwrap() += 1;
+    assert_eq!(app.count_every_table().await, expected);
+    let refusals = link_refusals(&app).await;
+    assert_eq!(refusals.len(), 1);
+    assert!(refusals[0].starts_with("link not valid"), "{refusals:?}");
+    assert!(refusals[0].contains("only counted"), "{refusals:?}");
+
+    // The next row comes when the hour is over, not a second before.
+    app.clock.advance(3599);
+    let response = set_password(&app, &token, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(response.status(), 410);
+    assert_eq!(link_refusals(&app).await.len(), 1);
+    app.clock.advance(1);
+    let response = set_password(&app, &token, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(response.status(), 410);
+    assert_eq!(link_refusals(&app).await.len(), 2);
+}
+
 #[tokio::test]
 async fn unknown_and_malformed_tokens_are_unknown() {
     let app = TestApp::spawn().await;

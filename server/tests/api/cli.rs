@@ -364,3 +364,174 @@ async fn the_first_operator_comes_from_the_environment_once() {
         "{err}"
     );
 }
+
+/// An identity provider that answers what `client sso` checks before it stores anything: the
+/// discovery document (naming this issuer) and its key set. Returns the issuer.
+async fn discovery_only_provider() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port");
+    let issuer = format!("http://{}", listener.local_addr().expect("local address"));
+    let document = serde_json::json!({
+        "issuer": issuer.as_str(),
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    let keys = serde_json::json!({ "keys": [] });
+    let routes = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(document) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || async move { axum::Json(keys) }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, routes).await;
+    });
+    issuer
+}
+
+// The command runs as a child process that this test's thread waits for; the provider answers it
+// from the runtime's worker threads meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_secret_is_read_from_standard_input_and_stored_sealed() {
+    use promio_server::crypto;
+    use secrecy::ExposeSecret;
+    let app = TestApp::with_user("ACME", "erika").await;
+    let issuer = discovery_only_provider().await;
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "client",
+            "sso",
+            "--company-id",
+            "ACME",
+            "--issuer",
+            issuer.as_str(),
+            "--client-id",
+            "promio",
+            "--client-secret-stdin",
+            "--domains",
+            "acme.example",
+        ],
+        "a secret that came from standard input\n",
+        &[("SSO_ALLOW_HTTP_ISSUER", "true")],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("single sign-on through {issuer}")),
+        "{out}"
+    );
+    let client = app
+        .core
+        .store
+        .client_by_company_id(&promio_server::domain::CompanyId::parse("ACME").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.sso_issuer.as_deref(), Some(issuer.as_str()));
+    let sealed = client.sso_client_secret.expect("a stored client secret");
+    let key = crypto::derive_key(
+        app.core.settings.secret_key.expose_secret(),
+        "promio.connect sso client secret",
+    );
+    let secret = crypto::open(&key, &sealed).unwrap();
+    assert_eq!(
+        secret, b"a secret that came from standard input",
+        "the secret as typed, without the line's end"
+    );
+}
+
+#[tokio::test]
+async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment() {
+    use promio_app::api::{LoginOutcome, Me};
+    use tokio::io::AsyncBufReadExt;
+    // A fresh database: the platform client exists, no operator does.
+    let app = TestApp::spawn().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let data = std::env::temp_dir().join(format!("promio-srv-{}", uuid::Uuid::new_v4().simple()));
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_promio-connect"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &app.core.settings.database_url)
+        .env("SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+        .env("PUBLIC_URL", &base)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", &data)
+        .env("HASH_WORKERS", "1")
+        .env("RUST_LOG", "warn")
+        .env("BOOTSTRAP_OPERATOR_USERNAME", "root")
+        .env("BOOTSTRAP_OPERATOR_EMAIL", "root@promio.example")
+        .env("BOOTSTRAP_OPERATOR_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start promio-connect serve");
+    // What it says until it listens (stdout is line-buffered: each line as it is written).
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let mut said = Vec::new();
+    let listening = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("the server's output") {
+            let done = line.starts_with("promio.connect listening on");
+            said.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(listening, Ok(true)),
+        "the server did not start: {said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("first operator root created in promio")),
+        "{said:?}"
+    );
+
+    // The operator logs in to that server with the password from the environment.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("http client");
+    let login = browser
+        .post(format!("{base}/api/login"))
+        .form(&[
+            ("company_id", "promio"),
+            ("username", "root"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(login.status(), 200);
+    assert_eq!(
+        login.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::LoggedIn
+    );
+    let me: Option<Me> = browser
+        .post(format!("{base}/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me.map(|m| m.role), Some(Role::Operator));
+    server.kill().await.expect("stop the server");
+    let _ = std::fs::remove_dir_all(data);
+}

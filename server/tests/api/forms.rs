@@ -345,3 +345,28 @@ async fn the_language_switch_works_without_script_and_stays_on_this_site() {
         "an unknown language changes nothing"
     );
 }
+
+#[tokio::test]
+async fn the_language_switch_never_goes_back_to_a_path_that_normalises_to_another_host() {
+    let app = TestApp::spawn().await;
+    for back in [
+        "/.//evil.example",
+        "/%2e//evil.example",
+        "/%2E//evil.example/x?y=1",
+        "/%2e%2e//evil.example",
+        "/%2E%2F/evil.example",
+        "/\\evil.example",
+        "//evil.example",
+        "/./%2F/evil",
+        "/%5Cevil.example",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/lang"))
+            .form(&[("lang", "de"), ("back", back)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&response), "/login", "back={back:?}");
+    }
+}

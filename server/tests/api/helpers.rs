@@ -126,6 +126,11 @@ impl TestApp {
     /// Another instance on the same database and clock (as a second server behind a load
     /// balancer), without an HTTP listener.
     pub async fn second_instance(&self) -> Arc<Core> {
+        self.instance_with(self.mails.clone()).await
+    }
+
+    /// As [`TestApp::second_instance`], sending its mails with `transport` (a `Folder`, say).
+    pub async fn instance_with(&self, transport: Arc<dyn MailTransport>) -> Arc<Core> {
         let env: HashMap<String, String> = HashMap::from([
             (
                 "DATABASE_URL".into(),
@@ -142,7 +147,6 @@ impl TestApp {
             ("HASH_WORKERS".into(), "1".into()),
         ]);
         let settings = Settings::from_sources(&env).expect("test settings");
-        let transport: Arc<dyn MailTransport> = self.mails.clone();
         Arc::new(
             Core::start_with(settings, Arc::new(self.clock.clone()), transport)
                 .await
@@ -167,6 +171,37 @@ impl TestApp {
             .await
             .expect("count rows")
             .get::<i64, _>("n")
+    }
+
+    /// Every table's rows, by table name (the tables as the database lists them, so that a table
+    /// a later migration adds is counted too), once the work that requests left behind them is
+    /// done.
+    pub async fn count_every_table(&self) -> std::collections::BTreeMap<String, i64> {
+        use sqlx::Row;
+        self.core.background.idle().await;
+        let list = match &self.database {
+            TestDatabase::Sqlite(_) => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            }
+            TestDatabase::Postgres { .. } => {
+                "SELECT CAST(tablename AS TEXT) AS name FROM pg_tables
+                 WHERE schemaname = current_schema()"
+            }
+        };
+        let names: Vec<String> = sqlx::query(list)
+            .fetch_all(self.core.store.pool())
+            .await
+            .expect("list the tables")
+            .iter()
+            .map(|row| row.get::<String, _>("name"))
+            .collect();
+        assert!(names.len() >= 10, "every table listed: {names:?}");
+        let mut counts = std::collections::BTreeMap::new();
+        for name in names {
+            let n = self.count_rows(&name).await;
+            counts.insert(name, n);
+        }
+        counts
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -47,6 +47,17 @@ async fn exists(app: &TestApp, company_id: &str, username: &str) -> bool {
         .is_some()
 }
 
+async fn client_id(app: &TestApp, company_id: &str) -> String {
+    let client = app
+        .core
+        .store
+        .client_by_company_id(&CompanyId::parse(company_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    client.id.as_str().to_owned()
+}
+
 async fn set_active(app: &TestApp, id: &str, active: bool) {
     let response = app
         .call(
@@ -116,23 +127,19 @@ async fn a_deactivated_user_is_announced_then_deleted_and_the_log_keeps_a_pseudo
     assert_eq!(app.housekeeping().await.lifecycle.deletion_notices, 0);
     assert_eq!(app.mails_to("boss@acme.example"), 1);
 
-    // A day after the date, the user is gone, with everything of theirs.
+    // A day after the date, the user is gone, with everything of theirs. Her sessions, links and
+    // mails of six months ago would be gone by age anyway (that a deletion removes them is
+    // checked right after one, in the next test); a failed login as her a moment before leaves a
+    // counter that nothing but her deletion removes yet.
     app.clock.set(due + DAY);
+    assert_eq!(app.login("ACME", "erika", "wrong").await.status(), 401);
+    let counter = "throttle WHERE key = 'pw:acme:erika'";
+    assert_eq!(app.count_rows(counter).await, 1);
     let report = app.housekeeping().await;
     assert_eq!(report.lifecycle.users_deleted, 1, "{report:?}");
     assert_eq!(report.deleted_from("users"), 1);
     assert!(!exists(&app, "ACME", "erika").await);
-    for (table, column) in [
-        ("sessions", "user_id"),
-        ("mail_outbox", "user_id"),
-        ("link_tokens", "user_id"),
-    ] {
-        let n = app
-            .count_rows(&format!("{table} WHERE {column} = '{erika}'"))
-            .await;
-        assert_eq!(n, 0, "{table} still holds rows of the deleted user");
-    }
-    assert_eq!(app.count_rows("throttle WHERE key LIKE '%erika%'").await, 0);
+    assert_eq!(app.count_rows(counter).await, 0);
 
     // The log keeps its rows; nothing in them names her, her own addresses are gone.
     let pseudonym = lifecycle::pseudonym(&app.core, &erika);
@@ -200,6 +207,80 @@ async fn a_deactivated_user_is_announced_then_deleted_and_the_log_keeps_a_pseudo
         )
         .await;
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn deleting_a_user_at_once_removes_every_row_of_theirs_that_was_there_a_moment_before() {
+    use promio_app::api::LoginOutcome;
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.create_user("ACME", "erika", Role::User).await;
+    let erika = app.user_id("ACME", "erika").await;
+    // Erika is logged in and turns 2FA on (recovery codes; a mail tells her).
+    app.login_ok("ACME", "erika").await;
+    let (secret, _) = app.activate_2fa().await;
+    // In another browser her password was right and the second factor is pending; a wrong code.
+    let pending = app.new_browser();
+    let outcome: LoginOutcome = app
+        .login_in(&pending, "ACME", "erika")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    let right = [app.totp_code(&secret, 0), app.totp_code(&secret, -1)];
+    let wrong = (0..)
+        .map(|n| format!("{:06}", 123_456 + n))
+        .find(|c| !right.contains(c))
+        .unwrap();
+    let response = pending
+        .post(app.url("/api/2fa/login"))
+        .form(&[("code", wrong.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // A wrong password (a counter on her account), and a reset link with its mail.
+    assert_eq!(app.login("ACME", "erika", "wrong").await.status(), 401);
+    app.call(
+        "forgot-password",
+        &[("company_id", "ACME"), ("username", "erika")],
+    )
+    .await;
+    app.core.background.idle().await;
+
+    let theirs = [
+        format!("sessions WHERE user_id = '{erika}'"),
+        format!("login_challenges WHERE user_id = '{erika}'"),
+        format!("recovery_codes WHERE user_id = '{erika}'"),
+        format!("link_tokens WHERE user_id = '{erika}'"),
+        format!("mail_outbox WHERE user_id = '{erika}'"),
+        "throttle WHERE key = 'pw:acme:erika'".to_owned(),
+        format!("throttle WHERE key = 'totp:{erika}'"),
+        format!("throttle WHERE key = 'forgot-user:{erika}'"),
+    ];
+    for rows in &theirs {
+        assert!(app.count_rows(rows).await > 0, "none before: {rows}");
+    }
+    // Deleted by the administrator, the clock where it was: nothing has aged out.
+    let admin = app.new_browser();
+    assert_eq!(app.login_in(&admin, "ACME", "boss").await.status(), 200);
+    let response = admin
+        .post(app.url("/api/users/delete"))
+        .form(&[("id", erika.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(!exists(&app, "ACME", "erika").await);
+    for rows in &theirs {
+        assert_eq!(app.count_rows(rows).await, 0, "still there: {rows}");
+    }
+    assert!(
+        app.me().await.is_none(),
+        "her session ended with her account"
+    );
 }
 
 #[tokio::test]
@@ -305,6 +386,76 @@ async fn an_admin_deletes_a_user_at_once_within_the_roles() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn sso_refusals_naming_the_address_are_pseudonymised_when_the_person_is_deleted() {
+    use promio_server::audit::{Event, Outcome};
+    let app = admin_app().await;
+    app.create_client("OTHER").await;
+    let erika = app.user_id("ACME", "erika").await;
+    let (acme, other) = (
+        client_id(&app, "ACME").await,
+        client_id(&app, "OTHER").await,
+    );
+    // What the SSO callback writes when the provider vouches for an address that has no account
+    // (before hers was made, say) or lies outside the client's domains: no subject, the address.
+    let refusals = [
+        (
+            &acme,
+            Outcome::Failure,
+            "no user with the email Erika@acme.example",
+        ),
+        (
+            &acme,
+            Outcome::Refused,
+            "the email erika@acme.example is outside the client's SSO domains",
+        ),
+        (
+            &acme,
+            Outcome::Failure,
+            "no user with the email derika@acme.example",
+        ),
+        (
+            &other,
+            Outcome::Failure,
+            "no user with the email erika@acme.example",
+        ),
+    ];
+    for (client, outcome, detail) in refusals {
+        let event = Event::login(AuditAction::LoginSso, outcome, Some(client.as_str()), None)
+            .detail(detail)
+            .ip(Some("203.0.113.9"));
+        promio_server::audit::record(&app.core.store, event, app.core.clock.now())
+            .await
+            .unwrap();
+    }
+
+    let response = app.call("users/delete", &[("id", &erika)]).await;
+    assert_eq!(response.status(), 200);
+    let pseudonym = lifecycle::pseudonym(&app.core, &erika);
+    let rows: Vec<_> = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.action == AuditAction::LoginSso)
+        .collect();
+    let details: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
+    let hers = [
+        format!("no user with the email {pseudonym}"),
+        format!("the email {pseudonym} is outside the client's SSO domains"),
+    ];
+    for detail in &hers {
+        assert!(
+            details.contains(&detail.as_str()),
+            "{detail:?} in {details:?}"
+        );
+    }
+    // Another address, and another client's log, stay as they were; so does the address the
+    // attempt came from.
+    assert!(details.contains(&"no user with the email derika@acme.example"));
+    assert!(details.contains(&"no user with the email erika@acme.example"));
+    assert!(rows.iter().all(|r| r.ip.as_deref() == Some("203.0.113.9")));
 }
 
 #[tokio::test]
@@ -512,14 +663,44 @@ async fn a_spray_of_random_user_names_leaves_no_rows_once_their_windows_passed()
         .unwrap();
     }
 
+    // The victim's own session, last used an hour on, and a pending second factor of theirs,
+    // valid for two hours: within their time at the first pass below, over at the second.
+    let victim = app.user_id("ACME", "victim").await;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
+         VALUES ('victim-session', $1, $2, $3)",
+    )
+    .bind(&victim)
+    .bind(START)
+    .bind(START + 3600)
+    .execute(app.core.store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO login_challenges (token_hash, user_id, kind, created_at, expires_at)
+         VALUES ('victim-pending', $1, 'totp', $2, $3)",
+    )
+    .bind(&victim)
+    .bind(START)
+    .bind(START + 2 * 3600)
+    .execute(app.core.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(app.count_rows("sessions").await, 1);
+    assert_eq!(app.count_rows("login_challenges").await, 1);
+
     // Within the windows nothing goes.
     app.clock.set(START + 3600);
     let report = app.housekeeping().await;
     assert_eq!(report.deleted_from("throttle"), 0, "{report:?}");
+    assert_eq!(report.deleted_from("sessions"), 0);
+    assert_eq!(report.deleted_from("login_challenges"), 0);
 
     app.clock.set(START + 100 + DAY + 1);
     let report = app.housekeeping().await;
     assert!(report.deleted_from("throttle") >= 10_006, "{report:?}");
+    assert_eq!(report.deleted_from("sessions"), 1);
+    assert_eq!(report.deleted_from("login_challenges"), 1);
     assert_eq!(app.count_rows("throttle").await, 1);
     assert_eq!(
         app.count_rows("throttle WHERE key = 'pw:acme:victim'")
@@ -661,7 +842,9 @@ async fn two_instances_running_housekeeping_at_once_delete_each_row_once_and_log
         .into_iter()
         .flatten()
         .collect();
-    assert!(!reports.is_empty());
+    // Exactly one instance got the lease and ran a pass. (Had both run, splitting the rows
+    // between them, the sums below would add up all the same.)
+    assert_eq!(reports.len(), 1, "{reports:?}");
     let sessions: u64 = reports.iter().map(|r| r.deleted_from("sessions")).sum();
     let throttle: u64 = reports.iter().map(|r| r.deleted_from("throttle")).sum();
     assert_eq!((sessions, throttle), (1_200, 1_200), "{reports:?}");
@@ -738,6 +921,53 @@ async fn a_backup_taken_under_logins_restores_to_a_database_the_server_starts_on
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_backup_is_readable_by_its_owner_alone_and_never_written_through_a_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::with_user("ACME", "alice").await;
+    if app.core.store.dialect() == promio_server::store::Dialect::Postgres {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("promio-backup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // It holds every password hash: with the usual umask (022) a file would be made 0644.
+    let file = dir.join("copy.db");
+    promio_server::store::backup::write(&app.core.store, &file)
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "group or others may read the copy: {mode:o}"
+    );
+    let head = std::fs::read(&file).unwrap();
+    assert!(
+        head.starts_with(b"SQLite format 3\0"),
+        "the copy is a database"
+    );
+
+    // A dangling symlink where the copy should go is refused; nothing appears at its target.
+    let target = dir.join("elsewhere.db");
+    let link = dir.join("link.db");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let err = promio_server::store::backup::write(&app.core.store, &link)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exists already"), "{err}");
+    assert!(!target.exists(), "the copy was written through the symlink");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the symlink is left as it was"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn operators_delete_users_of_any_client_and_admins_only_their_own() {
     let app = TestApp::spawn().await;
@@ -809,26 +1039,267 @@ async fn a_longer_retention_after_the_notice_announces_again_when_due() {
     assert_eq!(app.housekeeping().await.lifecycle.users_deleted, 1);
 }
 
+/// Who holds the housekeeping lease (whether or not it has run out).
+async fn lease_holder(app: &TestApp) -> Option<String> {
+    use sqlx::Row;
+    sqlx::query("SELECT holder FROM leases WHERE name = 'housekeeping'")
+        .fetch_one(app.core.store.pool())
+        .await
+        .unwrap()
+        .get::<Option<String>, _>("holder")
+}
+
 #[tokio::test]
 async fn a_pass_stops_when_another_instance_took_the_lease() {
+    use promio_server::housekeeping::{BATCH, run_once};
     let app = TestApp::spawn().await;
+    // Counters long over, twenty batches of them: the pass takes a while.
+    let rows = 20 * BATCH;
+    let mut tx = app.core.store.pool().begin().await.unwrap();
+    for i in 0..rows {
+        sqlx::query(
+            "INSERT INTO throttle (key, failures, window_start, last_at) VALUES ($1, 1, $2, $2)",
+        )
+        .bind(format!("pw:acme:old{i}"))
+        .bind(START - 10 * DAY)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let core = app.core.clone();
+    let pass = tokio::spawn(async move { run_once(&core, "mine").await });
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while lease_holder(&app).await.as_deref() != Some("mine") {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the pass took the lease");
+    // Meanwhile its lease ran out (as when a pass hangs) and another instance took it, until
+    // ten minutes on.
+    sqlx::query("UPDATE leases SET holder = 'other', until = $1 WHERE name = 'housekeeping'")
+        .bind(START + 600)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+
+    // The pass finds out at its next renewal and stops with work left; the lease stays the
+    // other instance's.
+    let stopped = pass.await.unwrap();
+    assert!(stopped.is_err(), "the pass went on: {stopped:?}");
+    let left = app.count_rows("throttle").await;
+    assert!(left > 0, "the pass had finished before the lease was taken");
+    assert_eq!(lease_holder(&app).await.as_deref(), Some("other"));
+    // While the other holds it, this instance runs no pass.
+    assert!(run_once(&app.core, "mine").await.unwrap().is_none());
+    assert_eq!(app.count_rows("throttle").await, left);
+    // Once the other's lease has run out, the next pass does the rest.
+    app.clock.set(START + 601);
+    let report = run_once(&app.core, "mine")
+        .await
+        .unwrap()
+        .expect("the lease is free again");
+    assert_eq!(
+        report.deleted_from("throttle"),
+        u64::try_from(left).unwrap()
+    );
+    assert_eq!(app.count_rows("throttle").await, 0);
+}
+
+#[tokio::test]
+async fn housekeeping_clears_sso_flows_passkey_ceremonies_and_used_recovery_codes() {
+    use promio_server::clock::Clock;
+    let (app, _, codes) = TestApp::with_2fa("ACME", "alice").await;
+    // A recovery code used now, in the second step of a login; nine are left.
+    let response = app.login("ACME", "alice", crate::helpers::PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let response = app.call("2fa/login", &[("code", codes[0].as_str())]).await;
+    assert_eq!(response.status(), 200);
+    let (used, unused) = (
+        "recovery_codes WHERE used_at IS NOT NULL",
+        "recovery_codes WHERE used_at IS NULL",
+    );
+    assert_eq!(app.count_rows(used).await, 1);
+    assert_eq!(app.count_rows(unused).await, 9);
+    // SSO round trips and passkey ceremonies: one each past its time, one each begun now.
+    let acme = app
+        .core
+        .store
+        .client_by_company_id(&CompanyId::parse("ACME").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let now = app.clock.now();
+    let flow_ttl = promio_server::sso::FLOW_TTL_SECS;
+    for (id, created) in [("flow-over", now - flow_ttl - 1), ("flow-fresh", now)] {
+        sqlx::query(
+            "INSERT INTO sso_flows (id_hash, client_id, issuer, state, nonce, pkce_verifier, email,
+                 created_at)
+             VALUES ($1, $2, 'https://idp.example', 'state', 'nonce', 'verifier', '', $3)",
+        )
+        .bind(id)
+        .bind(acme.id.as_str())
+        .bind(created)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    }
+    for (id, expires) in [("ceremony-over", now - 1), ("ceremony-fresh", now + 300)] {
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (id_hash, kind, state, created_at, expires_at)
+             VALUES ($1, 'authentication', '{}', $2, $3)",
+        )
+        .bind(id)
+        .bind(expires - 300)
+        .bind(expires)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    }
+
+    let report = app.housekeeping().await;
+    assert_eq!(report.deleted_from("sso_flows"), 1, "{report:?}");
+    assert_eq!(report.deleted_from("webauthn_ceremonies"), 1);
+    assert_eq!(
+        app.count_rows("sso_flows WHERE id_hash = 'flow-fresh'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count_rows("webauthn_ceremonies WHERE id_hash = 'ceremony-fresh'")
+            .await,
+        1
+    );
+    // A used code stays a day (a check running at the same moment still sees it used).
+    assert_eq!(report.deleted_from("recovery_codes"), 0);
+    assert_eq!(app.count_rows("recovery_codes").await, 10);
+
+    app.clock.advance(DAY + 1);
+    let report = app.housekeeping().await;
+    assert_eq!(report.deleted_from("recovery_codes"), 1, "{report:?}");
+    assert_eq!(report.deleted_from("sso_flows"), 1);
+    assert_eq!(report.deleted_from("webauthn_ceremonies"), 1);
+    assert_eq!(app.count_rows("sso_flows").await, 0);
+    assert_eq!(app.count_rows("webauthn_ceremonies").await, 0);
+    // The unused codes stay: they are alice's way in without her phone.
+    assert_eq!(app.count_rows(unused).await, 9);
+    assert_eq!(app.count_rows("recovery_codes").await, 9);
+}
+
+#[tokio::test]
+async fn one_clients_failing_lifecycle_stops_neither_the_others_nor_the_clean_ups() {
+    // ACME: erika deactivated now, so her deletion is announced to boss in six months.
+    let app = admin_app().await;
+    let erika = app.user_id("ACME", "erika").await;
+    set_active(&app, &erika, false).await;
+    // AAA, first in the order of clients: a deactivated user whose stored role no version
+    // knows, so that reading the users due for a notice fails for AAA.
+    app.create_client("AAA").await;
+    app.create_user("AAA", "zed", Role::User).await;
+    let zed = app.user_id("AAA", "zed").await;
+    sqlx::query(
+        "UPDATE users SET role = 'wizard', status = 'deactivated', deactivated_at = $2
+         WHERE id = $1",
+    )
+    .bind(&zed)
+    .bind(START)
+    .execute(app.core.store.pool())
+    .await
+    .unwrap();
+    // Boss's session (begun at START) is long over by the time of the notice.
+    assert_eq!(app.count_rows("sessions").await, 1);
+
+    app.clock.set(due(&app, START) - 7 * DAY + 3600);
+    let report = app.housekeeping().await;
+    // AAA's failure is logged; ACME's lifecycle runs after it, and so do the clean-ups.
+    assert_eq!(report.lifecycle.deletion_notices, 1, "{report:?}");
     assert!(
-        app.core
-            .store
-            .take_lease("housekeeping", "mine", START, 300)
+        app.mail_to("boss@acme.example")
+            .await
+            .raw
+            .contains("A deactivated user will be deleted")
+    );
+    assert_eq!(report.deleted_from("sessions"), 1);
+    assert_eq!(app.count_rows("sessions").await, 0);
+    // Nothing of AAA's was done.
+    let unannounced = format!("users WHERE id = '{zed}' AND deletion_warned_at IS NULL");
+    assert_eq!(app.count_rows(&unannounced).await, 1);
+}
+
+/// How many .eml files in `dir` are addressed to `address`.
+fn mail_files_to(dir: &std::path::Path, address: &str) -> usize {
+    let to = format!("<{address}>");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("eml"))
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains(&to))
+        .count()
+}
+
+#[tokio::test]
+async fn without_smtp_the_mail_files_go_after_a_week_and_with_their_user_at_once() {
+    use promio_server::housekeeping::run_once;
+    use promio_server::mail::transport::Folder;
+    use std::sync::Arc;
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    // An instance without SMTP_URL: it writes each mail, live link and all, as an .eml file.
+    let dir = std::env::temp_dir().join(format!("promio-outbox-{}", uuid::Uuid::new_v4().simple()));
+    let clock = Arc::new(app.clock.clone());
+    let folder = Folder::new(dir.clone(), clock).unwrap();
+    let instance = app.instance_with(Arc::new(folder)).await;
+    // Registration mails to erika and marek, written at START.
+    app.create_user_with("ACME", "erika", Role::User, None)
+        .await;
+    app.create_user_with("ACME", "marek", Role::User, None)
+        .await;
+    assert_eq!(instance.mailer.deliver_due().await.unwrap().sent, 2);
+    assert_eq!(mail_files_to(&dir, "erika@acme.example"), 1);
+    assert_eq!(mail_files_to(&dir, "marek@acme.example"), 1);
+
+    // A day later erika is deleted: her file goes with her, at once; marek's stays.
+    app.clock.advance(DAY);
+    let acme = instance
+        .store
+        .client_by_company_id(&CompanyId::parse("ACME").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let erika = instance
+        .store
+        .user_by_name(&acme.id, &UserName::parse("erika").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let by = lifecycle::DeletedBy::CommandLine;
+    assert!(
+        lifecycle::delete_user(&instance, &acme, &erika, by)
             .await
             .unwrap()
     );
-    let mine = promio_server::housekeeping::Lease::new(&app.core, "mine");
-    assert!(mine.keep().await.is_ok());
-    // The lease ran out and another instance took it: keeping it fails, so the pass stops.
-    app.clock.set(START + 301);
-    assert!(
-        app.core
-            .store
-            .take_lease("housekeeping", "other", START + 301, 300)
-            .await
-            .unwrap()
-    );
-    assert!(mine.keep().await.is_err());
+    assert_eq!(mail_files_to(&dir, "erika@acme.example"), 0);
+    assert_eq!(mail_files_to(&dir, "marek@acme.example"), 1);
+
+    // Carla's mail is written six days after marek's; a file that is not a mail lies beside them.
+    app.clock.set(START + 6 * DAY);
+    app.create_user_with("ACME", "carla", Role::User, None)
+        .await;
+    assert_eq!(instance.mailer.deliver_due().await.unwrap().sent, 1);
+    std::fs::write(dir.join("notes.txt"), "not a mail").unwrap();
+
+    // Just under a week after marek's mail, housekeeping leaves it; just over, it goes.
+    app.clock.set(START + 7 * DAY - 1);
+    let report = run_once(&instance, "folder").await.unwrap().unwrap();
+    assert_eq!(report.mail_files, 0, "{report:?}");
+    assert_eq!(mail_files_to(&dir, "marek@acme.example"), 1);
+    app.clock.set(START + 7 * DAY + 1);
+    let report = run_once(&instance, "folder").await.unwrap().unwrap();
+    assert_eq!(report.mail_files, 1, "{report:?}");
+    assert_eq!(mail_files_to(&dir, "marek@acme.example"), 0);
+    assert_eq!(mail_files_to(&dir, "carla@acme.example"), 1);
+    assert!(dir.join("notes.txt").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

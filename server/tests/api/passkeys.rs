@@ -254,17 +254,27 @@ async fn after_the_password_a_passkey_is_the_second_factor_and_an_answer_counts_
     // The same answer again, to a new ceremony: its challenge is spent.
     logout(&app).await;
     app.login("ACME", "alice", PASSWORD).await;
-    let _ = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let fresh = options(app.call("passkeys/second-factor-start", &[]).await).await;
     let response = app
         .call("passkeys/second-factor-finish", &[("credential", &answer)])
         .await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
-    // And the ceremony it was tried against is gone too.
+    // And the ceremony it was tried against is gone too: even the right answer to that
+    // ceremony's own challenge is refused now.
+    let right = device.authenticate(&fresh);
     let response = app
-        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .call("passkeys/second-factor-finish", &[("credential", &right)])
         .await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
     assert!(app.me().await.is_none());
+    // The pending login itself goes on: a new ceremony, answered, logs in.
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let answer = device.authenticate(&request);
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.me().await.unwrap().username, "alice");
 }
 
 #[tokio::test]
@@ -427,7 +437,8 @@ async fn sso_clients_and_clients_that_turned_passkeys_off_have_none() {
     let mut device = Device::at(&app);
     add_passkey(&app, &mut device, "Laptop").await;
 
-    // Turned off for the client: not offered, not accepted, and no longer a second factor.
+    // Turned off for the client: not offered, not accepted, and no longer a second factor (the
+    // password alone does not log in either: see the test after this one).
     app.set_client(
         "ACME",
         ClientSettings {
@@ -439,8 +450,6 @@ async fn sso_clients_and_clients_that_turned_passkeys_off_have_none() {
     assert!(!status(&app).await.available);
     let response = app.call("passkeys/register-start", &[]).await;
     assert_eq!(api_error(response).await, ApiError::Forbidden);
-    logout(&app).await;
-    app.login_ok("ACME", "alice").await;
     logout(&app).await;
     let response = sign_in(&app, &mut device, &alice).await;
     assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
@@ -467,6 +476,56 @@ async fn sso_clients_and_clients_that_turned_passkeys_off_have_none() {
             .any(|r| r.action == AuditAction::LoginPasskey
                 && r.detail == "passkeys not allowed for the client")
     );
+}
+
+#[tokio::test]
+async fn a_passkey_only_user_sets_up_another_second_factor_once_passkeys_are_off() {
+    let app = localhost_app().await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+    app.set_client(
+        "ACME",
+        ClientSettings {
+            passkeys: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // The password alone is not a session: the second factor they chose is gone, so they set up
+    // another first, as where the client requires 2FA.
+    let response = app.login("ACME", "alice", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<LoginOutcome>().await.unwrap(),
+        LoginOutcome::TwoFactorEnrolmentRequired
+    );
+    assert!(app.me().await.is_none(), "no session before the enrolment");
+    assert_eq!(app.active_sessions().await, 0);
+    // Not another passkey: they are off.
+    let response = app.call("passkeys/register-start", &[]).await;
+    assert_eq!(api_error(response).await, ApiError::Forbidden);
+
+    // An authenticator app it is, and then there is a session.
+    let (secret, codes) = app.activate_2fa().await;
+    assert_eq!(codes.len(), 10);
+    assert_eq!(app.me().await.unwrap().username, "alice");
+
+    // From now on the code is the second factor.
+    logout(&app).await;
+    app.clock.advance(promio_server::totp::STEP_SECS);
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    let code = app.totp_code(&secret, 0);
+    let response = app.call("2fa/login", &[("code", &code)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.me().await.unwrap().username, "alice");
 }
 
 #[tokio::test]
@@ -630,4 +689,421 @@ async fn a_user_has_at_most_twenty_passkeys() {
         api_error(response).await,
         ApiError::PasskeyLimit { max: 20 }
     );
+}
+
+/// The device's answer to `options` with its own credential, whatever credentials they allow
+/// (`user_id`: the user handle a discoverable credential adds).
+fn own_credential_answer(
+    device: &mut Device,
+    mut options: RequestChallengeResponse,
+    user_id: Option<&str>,
+) -> String {
+    options.public_key.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
+        type_: "public-key".into(),
+        id: device.credential_id.clone(),
+        transports: None,
+    }];
+    let mut answer = device
+        .authenticator
+        .do_authentication(device.origin.clone(), options)
+        .expect("the authenticator signs");
+    if let Some(user_id) = user_id {
+        answer.response.user_handle = Some(Uuid::parse_str(user_id).unwrap().as_bytes().to_vec());
+    }
+    serde_json::to_string(&answer).unwrap()
+}
+
+/// The device answers for its own credential where the server asked for another one.
+fn answer_with_own_credential(device: &mut Device, options: &str) -> String {
+    own_credential_answer(device, serde_json::from_str(options).unwrap(), None)
+}
+
+/// The device's answer signed without verifying its user (no PIN, no fingerprint): the client
+/// asked the authenticator for less than the server did, so the flags it signs say "user present"
+/// but not "user verified". The signature itself is good.
+fn unverified_answer(device: &mut Device, options: &str, user_id: Option<&str>) -> String {
+    let mut options: RequestChallengeResponse = serde_json::from_str(options).unwrap();
+    options.public_key.user_verification = webauthn_rs_proto::UserVerificationPolicy::Preferred;
+    own_credential_answer(device, options, user_id)
+}
+
+/// The reasons of the refused logins with a passkey alone, as the audit log has them.
+async fn passkey_login_refusals(app: &TestApp) -> Vec<String> {
+    app.audit()
+        .await
+        .into_iter()
+        .filter(|r| r.action == AuditAction::LoginPasskey && r.outcome == "failure")
+        .map(|r| r.detail)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_passkey_alone_is_refused_for_another_user_unverified_unknown_or_deactivated_client() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    app.create_user("ACME", "bob", Role::User).await;
+    let bob = app.user_id("ACME", "bob").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    // A credential made for a registration that was never finished: the server does not know it.
+    let request = options(app.call("passkeys/register-start", &[]).await).await;
+    let mut unknown = Device::at(&app);
+    let _never_sent = unknown.register(&request);
+    logout(&app).await;
+
+    // Alice's passkey, presented as bob's (the user handle names him).
+    let response = sign_in(&app, &mut device, &bob).await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    // Alice's passkey, signed without verifying the person at the device.
+    let options_text = options(app.call("passkeys/login-start", &[]).await).await;
+    let answer = unverified_answer(&mut device, &options_text, Some(alice.as_str()));
+    assert_eq!(finish_login(&app, answer).await, ApiError::PasskeyFailed);
+    // The credential nobody registered.
+    let response = sign_in(&app, &mut unknown, &alice).await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    // Alice's passkey, signed as it should be, but her client is deactivated.
+    sqlx::query("UPDATE clients SET active = 0 WHERE company_key = 'acme'")
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let response = sign_in(&app, &mut device, &alice).await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+
+    assert!(app.me().await.is_none());
+    assert_eq!(app.active_sessions().await, 0);
+    // Each for its own reason (all in the same second: in any order). The unverified answer is
+    // refused by webauthn-rs's policy or by the check after it, whose texts both say "verif…".
+    let refusals = passkey_login_refusals(&app).await;
+    assert_eq!(refusals.len(), 4, "{refusals:?}");
+    for reason in [
+        "passkey of another user",
+        "verif",
+        "unknown passkey",
+        "client deactivated",
+    ] {
+        let found = refusals.iter().filter(|r| r.contains(reason)).count();
+        assert_eq!(found, 1, "{reason}: {refusals:?}");
+    }
+}
+
+#[tokio::test]
+async fn another_users_passkey_or_an_unverified_one_is_no_second_factor() {
+    let app = localhost_app().await;
+    let mut alices = Device::at(&app);
+    add_passkey(&app, &mut alices, "Laptop").await;
+    app.create_user("ACME", "bob", Role::User).await;
+    app.login_ok("ACME", "bob").await;
+    let mut bobs = Device::at(&app);
+    add_passkey(&app, &mut bobs, "Phone").await;
+    logout(&app).await;
+
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    // Bob's passkey answers the challenge of alice's second step.
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let answer = answer_with_own_credential(&mut bobs, &request);
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    // Alice's own passkey, without verifying her at the device.
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let answer = unverified_answer(&mut alices, &request, None);
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    assert!(app.me().await.is_none());
+    let refused = app
+        .audit()
+        .await
+        .iter()
+        .filter(|r| {
+            r.action == AuditAction::LoginSecondFactor
+                && r.outcome == "failure"
+                && r.detail == "passkey refused"
+        })
+        .count();
+    assert_eq!(refused, 2);
+
+    // Each counted as a wrong code, not more: her own passkey, verified, still logs her in.
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let answer = alices.authenticate(&request);
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.me().await.unwrap().username, "alice");
+}
+
+#[tokio::test]
+async fn logins_with_a_passkey_begun_from_one_address_are_capped() {
+    let app = TestApp::spawn_on_localhost().await;
+    let cap = promio_server::passkeys::LOGIN_STARTS_PER_IP;
+    for n in 1..=cap {
+        let response = app.call("passkeys/login-start", &[]).await;
+        assert_eq!(response.status(), 200, "start {n}");
+    }
+    let response = app.call("passkeys/login-start", &[]).await;
+    assert_eq!(response.status(), 429);
+    assert!(matches!(
+        api_error(response).await,
+        ApiError::TooManyAttempts { .. }
+    ));
+    assert_eq!(
+        app.count_rows("webauthn_ceremonies").await,
+        cap,
+        "a refused start stores no ceremony"
+    );
+    // Five minutes on, the address may begin again.
+    app.clock.advance(5 * 60);
+    assert_eq!(app.call("passkeys/login-start", &[]).await.status(), 200);
+}
+
+/// Failed logins counted on the test client's address.
+async fn address_failures(app: &TestApp) -> i64 {
+    app.core
+        .store
+        .throttle_row(&promio_server::throttle::ip_key("127.0.0.1"))
+        .await
+        .unwrap()
+        .map_or(0, |row| row.failures)
+}
+
+#[tokio::test]
+async fn while_the_address_waits_even_the_right_passkey_is_refused() {
+    use promio_server::throttle::{IP_FAILURES, IP_WINDOW};
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+
+    // A refused answer counts on the address, as a wrong password does.
+    let before = address_failures(&app).await;
+    let _ = options(app.call("passkeys/login-start", &[]).await).await;
+    assert_eq!(
+        finish_login(&app, "{}".to_owned()).await,
+        ApiError::PasskeyFailed
+    );
+    assert_eq!(address_failures(&app).await, before + 1);
+
+    // With as many failures as an address may have in its window, it waits: even the right
+    // passkey is not looked at.
+    sqlx::query("UPDATE throttle SET failures = $1 WHERE key = $2")
+        .bind(IP_FAILURES)
+        .bind(promio_server::throttle::ip_key("127.0.0.1"))
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let response = sign_in(&app, &mut device, &alice).await;
+    assert_eq!(response.status(), 429);
+    assert!(matches!(
+        api_error(response).await,
+        ApiError::TooManyAttempts { .. }
+    ));
+    assert!(app.me().await.is_none());
+
+    // The window over, the same passkey logs in.
+    app.clock.advance(IP_WINDOW);
+    let response = sign_in(&app, &mut device, &alice).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.me().await.unwrap().username, "alice");
+}
+
+#[tokio::test]
+async fn deleting_a_user_removes_their_passkeys_and_ceremonies_at_once() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    // Another registration begun and not finished.
+    let _ = options(app.call("passkeys/register-start", &[]).await).await;
+    let passkeys = format!("passkeys WHERE user_id = '{alice}'");
+    let ceremonies = format!("webauthn_ceremonies WHERE user_id = '{alice}'");
+    assert_eq!(app.count_rows(&passkeys).await, 1);
+    assert_eq!(app.count_rows(&ceremonies).await, 1);
+
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.login_ok("ACME", "boss").await;
+    let response = app.call("users/delete", &[("id", &alice)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.count_rows(&passkeys).await, 0);
+    assert_eq!(app.count_rows(&ceremonies).await, 0);
+    logout(&app).await;
+    let response = sign_in(&app, &mut device, &alice).await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+}
+
+/// Asks for a password reset of alice; returns the link's token.
+async fn reset_token(app: &TestApp) -> String {
+    app.call(
+        "forgot-password",
+        &[("company_id", "ACME"), ("username", "alice")],
+    )
+    .await;
+    TestApp::token_of(&app.mail_to("alice@acme.example").await)
+}
+
+/// Sets `password` through the reset link, confirmed with a passkey's answer.
+async fn finish_reset(
+    app: &TestApp,
+    token: &str,
+    password: &str,
+    credential: &str,
+) -> reqwest::Response {
+    app.call(
+        "passkeys/reset-finish",
+        &[
+            ("token", token),
+            ("new_password", password),
+            ("repeat_password", password),
+            ("credential", credential),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_reset_of_a_user_whose_second_factor_is_a_passkey_needs_the_passkey() {
+    let app = localhost_app().await;
+    let alice = app.user_id("ACME", "alice").await;
+    let key = promio_server::throttle::totp_key(&alice);
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+    let token = reset_token(&app).await;
+    let state: promio_app::api::LinkState = app
+        .call("link", &[("token", &token)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            state,
+            promio_app::api::LinkState::Valid {
+                code_required: false,
+                passkey: true,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+
+    // The mail link alone does not set the password, nor does a code (there is none that could be
+    // right); the answer says what to do.
+    let new = "violet orbit canvas thunder";
+    let form = [
+        ("token", token.as_str()),
+        ("new_password", new),
+        ("repeat_password", new),
+    ];
+    let response = app.call("set-password", &form).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(api_error(response).await, ApiError::PasskeyRequired);
+    let mut with_code = form.to_vec();
+    with_code.push(("code", "123456"));
+    let response = app.call("set-password", &with_code).await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyRequired);
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        LoginOutcome::TwoFactorRequired,
+        "the password is unchanged"
+    );
+    logout(&app).await;
+
+    // A wrong passkey answer (signed for another relying party) counts like a wrong code: on the
+    // second factor's counter, on the link, in the audit log.
+    let request = options(app.call("passkeys/reset-start", &[("token", &token)]).await).await;
+    let mut wrong = device.assertion(&request, None);
+    let other: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"evil.example").into();
+    wrong.response.authenticator_data[..32].copy_from_slice(&other);
+    let wrong = serde_json::to_string(&wrong).unwrap();
+    let response = finish_reset(&app, &token, new, &wrong).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    let counted = app.core.store.throttle_row(&key).await.unwrap();
+    assert_eq!(counted.map(|r| r.failures), Some(1));
+    let link_failures: i64 = sqlx::query_scalar("SELECT MAX(code_failures) FROM link_tokens")
+        .fetch_one(app.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(link_failures, 1);
+    assert!(app.audit().await.iter().any(|r| {
+        r.action == AuditAction::LinkSecondFactor
+            && r.outcome == "failure"
+            && r.detail == "passkey refused"
+    }));
+
+    // The passkey itself confirms it: the new password is set, the counter starts afresh, and the
+    // passkey stays the second factor.
+    let request = options(app.call("passkeys/reset-start", &[("token", &token)]).await).await;
+    let answer = device.authenticate(&request);
+    let response = finish_reset(&app, &token, new, &answer).await;
+    assert_eq!(response.status(), 200);
+    assert!(app.core.store.throttle_row(&key).await.unwrap().is_none());
+    let outcome: LoginOutcome = app.login("ACME", "alice", new).await.json().await.unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    // The link is used: no second reset through it.
+    let response = app.call("passkeys/reset-start", &[("token", &token)]).await;
+    assert_eq!(response.status(), 410);
+}
+
+#[tokio::test]
+async fn a_refused_passkey_at_the_second_step_counts_on_the_second_factors_counter() {
+    let app = localhost_app().await;
+    let key = promio_server::throttle::totp_key(&app.user_id("ACME", "alice").await);
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+    let outcome: LoginOutcome = app
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    // Near the lock, one refused passkey locks the second factor; then even the right one is not
+    // checked.
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let mut wrong = device.assertion(&request, None);
+    let other: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"evil.example").into();
+    wrong.response.authenticator_data[..32].copy_from_slice(&other);
+    let response = app
+        .call(
+            "passkeys/second-factor-finish",
+            &[("credential", &serde_json::to_string(&wrong).unwrap())],
+        )
+        .await;
+    assert_eq!(api_error(response).await, ApiError::PasskeyFailed);
+    let counted = app.core.store.throttle_row(&key).await.unwrap();
+    assert_eq!(counted.map(|r| r.failures), Some(1));
+    sqlx::query("UPDATE throttle SET failures = 99, blocked_until = 0 WHERE key = $1")
+        .bind(&key)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let request = options(app.call("passkeys/second-factor-start", &[]).await).await;
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", "{}")])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::SecondFactorLocked);
+    let answer = device.authenticate(&request);
+    let response = app
+        .call("passkeys/second-factor-finish", &[("credential", &answer)])
+        .await;
+    assert_eq!(api_error(response).await, ApiError::SecondFactorLocked);
+    assert!(app.me().await.is_none());
 }

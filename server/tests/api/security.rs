@@ -246,7 +246,11 @@ async fn forwarded_addresses_are_used_only_from_trusted_proxies() {
 
 #[tokio::test]
 async fn an_internal_error_is_reported_under_the_request_id() {
-    let app = TestApp::with_user("ACME", "alice").await;
+    // The tests' requests come from loopback: here that is the proxy in front.
+    let app = TestApp::spawn_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "alice", promio_app::api::Role::User)
+        .await;
     app.login_ok("ACME", "alice").await;
     // The session lookup now fails with a database error that is not an outage: a server fault.
     sqlx::query("DROP TABLE sessions")
@@ -267,7 +271,8 @@ async fn an_internal_error_is_reported_under_the_request_id() {
         other => panic!("expected an internal error, got {other:?}"),
     }
 
-    // A request id a proxy in front sent is kept, and is the one an error is reported under.
+    // A request id a trusted proxy in front sent is kept, and is the one an error is reported
+    // under.
     let response = app
         .client
         .post(app.url("/api/me"))
@@ -308,4 +313,127 @@ async fn an_internal_error_is_reported_under_the_request_id() {
             .to_owned();
         assert!(!id.is_empty() && id != sent, "{sent:?} came back");
     }
+}
+
+#[tokio::test]
+async fn a_request_id_from_a_peer_that_is_not_a_trusted_proxy_is_replaced() {
+    // No TRUSTED_PROXIES: the loopback peer is a client like any other.
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    let response = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "client-4711")
+        .send()
+        .await
+        .unwrap();
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!id.is_empty() && id != "client-4711", "{id:?}");
+
+    // Nor is an internal error reported under the id the client chose.
+    sqlx::query("DROP TABLE sessions")
+        .execute(app.core.store.pool())
+        .await
+        .expect("drop the sessions table");
+    let response = app
+        .client
+        .post(app.url("/api/me"))
+        .header("x-request-id", "client-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let sent_back = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(sent_back, "client-4711");
+    match crate::helpers::api_error(response).await {
+        promio_app::api::ApiError::Internal { id } => {
+            assert_ne!(id, "client-4711");
+            assert_eq!(id, sent_back);
+        }
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn over_https_a_form_answer_under_the_plain_cookie_name_is_ignored() {
+    use promio_app::api::{ApiError, FORM_FLASH_COOKIE, FormFlash};
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "https://login.example")]).await;
+    let error = ApiError::LoginFailed {
+        retry_after_secs: None,
+    };
+    let message = error.message(promio_app::i18n::Lang::En);
+    let planted = FormFlash {
+        page: "/login".into(),
+        error,
+        values: vec![("company_id".into(), "PLANTED".into())],
+    };
+    let login_page = |cookie: String| {
+        let request = app
+            .new_browser()
+            .get(app.url("/login"))
+            .header("accept-language", "en")
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    // A sibling subdomain can set a plain-named cookie for this host: not read over https.
+    let html = login_page(format!("{FORM_FLASH_COOKIE}={}", planted.encode())).await;
+    assert!(
+        !html.contains("PLANTED"),
+        "a plain-named form answer was shown"
+    );
+    // The one the server sets over https (`__Host-`: only this host can set it) is shown.
+    let html = login_page(format!("__Host-{FORM_FLASH_COOKIE}={}", planted.encode())).await;
+    assert!(html.contains("PLANTED") && html.contains(&message));
+}
+
+#[tokio::test]
+async fn a_request_still_unanswered_after_30_seconds_is_answered_408() {
+    use promio_server::http::REQUEST_TIMEOUT;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    // Tokio's clock, paused, moves only when every task waits, and then straight to the next
+    // timer. The server waits for the rest of a body that never comes, so the clock jumps to the
+    // request's deadline, and the test takes no real time. (The app's clock is another one.)
+    tokio::time::pause();
+    let sent = tokio::time::Instant::now();
+    let head = format!(
+        "POST /api/login HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n\
+         company_id=ACME&username="
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let read_head = async {
+        let mut answer: Vec<u8> = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+        answer
+    };
+    // Without a timeout of its own the test would wait forever where the server has none.
+    let answer = tokio::time::timeout(REQUEST_TIMEOUT * 2, read_head).await;
+    let waited = sent.elapsed();
+    tokio::time::resume();
+    let answer = answer.expect("the server answers before twice its timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        waited >= REQUEST_TIMEOUT && waited < REQUEST_TIMEOUT + std::time::Duration::from_secs(1),
+        "answered after {waited:?}"
+    );
 }

@@ -1242,6 +1242,60 @@ async fn sso_starts_from_one_address_are_capped_and_the_excess_is_not_audited() 
     assert_eq!(response.status(), 404);
 }
 
+/// `GET /sso/callback` as anyone can send it: without a flow cookie (even `i`), or with one for no
+/// flow of ours (odd `i`).
+async fn callback_without_a_flow(app: &TestApp, anyone: &reqwest::Client, i: usize) {
+    let mut request = anyone.get(app.url(&format!("/sso/callback?code=c{i}&state=s{i}")));
+    if i % 2 == 1 {
+        request = request.header("cookie", format!("sso-flow={i:0>43}"));
+    }
+    let response = request.send().await.expect("callback");
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/sso?error=expired");
+}
+
+#[tokio::test]
+async fn callbacks_without_a_flow_write_one_audit_row_per_address_and_hour_and_grow_no_table() {
+    let app = TestApp::spawn().await;
+    let anyone = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let before = app.count_every_table().await;
+    for i in 0..1000 {
+        callback_without_a_flow(&app, &anyone, i).await;
+    }
+    // One audit row, and the address's counter row; nothing else.
+    let mut expected = before;
+    *expected.get_mut("audit_events").unwrap() += 1;
+    *expected.get_mut("throttle").unwrap() += 1;
+    assert_eq!(app.count_every_table().await, expected);
+    let (outcome, detail) = last_sso_event(&app).await;
+    assert_eq!(outcome, "failure");
+    assert!(detail.contains("without the flow cookie"), "{detail}");
+    assert!(detail.contains("only counted"), "{detail}");
+
+    // The next row comes when the hour is over, not a second before.
+    app.clock.advance(3599);
+    callback_without_a_flow(&app, &anyone, 1).await;
+    assert_eq!(sso_events(&app).await, 1);
+    app.clock.advance(1);
+    callback_without_a_flow(&app, &anyone, 1).await;
+    assert_eq!(sso_events(&app).await, 2);
+    let (_, detail) = last_sso_event(&app).await;
+    assert!(detail.contains("unknown or already finished"), "{detail}");
+
+    // The counter row goes with housekeeping a day after the last refusal.
+    let counter = "throttle WHERE key LIKE 'refused:sso-callback:%'";
+    assert_eq!(app.count_rows(counter).await, 1);
+    app.clock.advance(86_400);
+    app.housekeeping().await;
+    assert_eq!(app.count_rows(counter).await, 1, "not before a whole day");
+    app.clock.advance(1);
+    app.housekeeping().await;
+    assert_eq!(app.count_rows(counter).await, 0);
+}
+
 #[tokio::test]
 async fn a_failed_discovery_is_remembered_for_a_minute() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1471,4 +1525,186 @@ async fn the_email_step_works_as_a_plain_form_without_script() {
         html.contains("value=\"max@elsewhere.example\""),
         "the address is kept"
     );
+}
+
+#[tokio::test]
+async fn switching_a_client_to_sso_ends_its_sessions_and_pending_logins() {
+    use crate::helpers::PASSWORD;
+    use promio_app::api::LoginOutcome;
+    let (app, secret, _) = TestApp::with_2fa("ACME", "jane").await;
+    app.create_user("ACME", "max", Role::User).await;
+    let other = app.new_browser();
+    assert_eq!(app.login_in(&other, "ACME", "max").await.status(), 200);
+    assert!(app.me_in(&other).await.is_some());
+    // jane's password was right; her code is due.
+    let outcome: LoginOutcome = app
+        .login("ACME", "jane", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+
+    let registration = register(&app).await;
+    configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: registration.client_id.clone(),
+            client_secret: registration.client_secret.clone(),
+            domains: "acme.example".into(),
+            email_claim: String::new(),
+            jit: false,
+        },
+    )
+    .await
+    .expect("SSO on");
+
+    assert!(app.me_in(&other).await.is_none(), "max's session ended");
+    assert_eq!(app.active_sessions().await, 0);
+    assert_eq!(app.count_rows("login_challenges").await, 0);
+    // The code is right, and still the login does not finish.
+    let code = app.totp_code(&secret, 0);
+    let response = app.call("2fa/login", &[("code", &code)]).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(api_error(response).await, ApiError::LoginExpired);
+    assert!(app.me().await.is_none());
+    assert_eq!(app.active_sessions().await, 0);
+    // Nor do the password's other ways in: the password itself, a reset mail.
+    let response = app.login("ACME", "jane", PASSWORD).await;
+    assert_eq!(api_error(response).await, ApiError::UseSso);
+    app.deliver().await;
+    let mails = app.mails_to("jane@acme.example");
+    let response = app
+        .call(
+            "forgot-password",
+            &[("company_id", "ACME"), ("username", "jane")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    app.deliver().await;
+    assert_eq!(app.mails_to("jane@acme.example"), mails, "no reset mail");
+    assert!(app.audit().await.iter().any(|r| {
+        r.action == AuditAction::ClientSsoChanged
+            && r.detail.contains("sessions and pending logins ended")
+    }));
+
+    // Changing the settings of a client that uses SSO already ends nothing (a session as an SSO
+    // login makes it).
+    assert_eq!(app.login_in(&other, "ACME", "max").await.status(), 403);
+    let max = app.user_id("ACME", "max").await;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
+         VALUES ('sso-session', $1, $2, $2)",
+    )
+    .bind(&max)
+    .bind(app.core.clock.now())
+    .execute(app.core.store.pool())
+    .await
+    .unwrap();
+    configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: registration.client_id.clone(),
+            client_secret: String::new(),
+            domains: "acme.example, acme-group.example".into(),
+            email_claim: String::new(),
+            jit: false,
+        },
+    )
+    .await
+    .expect("SSO settings changed");
+    assert_eq!(app.active_sessions().await, 1);
+}
+
+/// A provider on loopback whose discovery document names its own endpoints, but for `overrides`
+/// (a field and the URL it names instead). Returns its issuer and how often its key set was
+/// fetched.
+async fn provider_naming(
+    overrides: &[(&str, &str)],
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let mut document = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/me"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    for (field, url) in overrides {
+        document[*field] = serde_json::Value::from(*url);
+    }
+    let document = document.to_string();
+    let key_sets = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&key_sets);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let n = stream.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]).into_owned();
+            let body = if head.starts_with("GET /.well-known/openid-configuration ") {
+                document.clone()
+            } else if head.starts_with("GET /jwks ") {
+                counted.fetch_add(1, Ordering::SeqCst);
+                r#"{"keys":[]}"#.to_owned()
+            } else {
+                String::new()
+            };
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (issuer, key_sets)
+}
+
+#[tokio::test]
+async fn a_discovery_document_cannot_send_this_server_to_private_addresses() {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::spawn().await;
+    // On loopback, as SSO_ALLOW_HTTP_ISSUER allows it for tests: accepted.
+    let (issuer, key_sets) = provider_naming(&[]).await;
+    promio_server::sso::check_provider(&app.core, &issuer)
+        .await
+        .expect("a provider on loopback, allowed in tests");
+    assert_eq!(key_sets.load(Ordering::SeqCst), 1);
+
+    for (field, url) in [
+        (
+            "token_endpoint",
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        ),
+        ("userinfo_endpoint", "http://169.254.169.254/user-data"),
+        ("jwks_uri", "http://10.0.0.1/keys"),
+        ("token_endpoint", "https://[fe80::1]/token"),
+        ("userinfo_endpoint", "http://192.168.1.1/userinfo"),
+    ] {
+        let (issuer, key_sets) = provider_naming(&[(field, url)]).await;
+        let err = promio_server::sso::check_provider(&app.core, &issuer)
+            .await
+            .unwrap_err();
+        let ServiceError::SsoProvider(detail) = err else {
+            panic!("{field} at {url}: expected a provider error, got {err:?}");
+        };
+        assert!(detail.contains(field), "{detail}");
+        assert_eq!(
+            key_sets.load(Ordering::SeqCst),
+            0,
+            "{field} at {url}: refused before anything but the document is fetched"
+        );
+    }
 }

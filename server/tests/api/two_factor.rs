@@ -395,3 +395,171 @@ async fn sso_clients_get_no_2fa() {
     assert!(!status.available);
     assert_eq!(app.call("2fa/start", &[]).await.status(), 403);
 }
+
+/// A wrong code that is neither the current nor the previous one.
+fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
+    let right = [code(app, secret, 0), code(app, secret, -1)];
+    (0..)
+        .map(|n| format!("{:06}", 123_456 + n))
+        .find(|c| !right.contains(c))
+        .unwrap()
+}
+
+/// Puts alice's second-factor counter just before the lock (a wrong code after the password,
+/// then the counter set to 99) and returns its key; the pending second factor is still open.
+async fn ninety_nine_wrong_codes(app: &TestApp, secret: &[u8]) -> String {
+    let key = promio_server::throttle::totp_key(&app.user_id("ACME", "alice").await);
+    assert_eq!(password_step(app).await, LoginOutcome::TwoFactorRequired);
+    let wrong = second_step(app, &wrong_code(app, secret)).await;
+    assert_eq!(api_error(wrong).await, ApiError::SecondFactorFailed);
+    sqlx::query("UPDATE throttle SET failures = 99, blocked_until = 0 WHERE key = $1")
+        .bind(&key)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    key
+}
+
+async fn mails_with_subject(app: &TestApp, subject: &str) -> usize {
+    app.deliver().await;
+    app.mails
+        .mails()
+        .iter()
+        .filter(|m| m.subject == subject)
+        .count()
+}
+
+#[tokio::test]
+async fn after_100_wrong_codes_the_second_factor_stays_locked_even_after_quiet_days() {
+    let (app, secret, _) = with_2fa().await;
+    let key = ninety_nine_wrong_codes(&app, &secret).await;
+    let hundredth = second_step(&app, &wrong_code(&app, &secret)).await;
+    assert_eq!(hundredth.status(), 429);
+    assert_eq!(api_error(hundredth).await, ApiError::SecondFactorLocked);
+    let mail = app.mail_to("alice@acme.example").await;
+    assert_eq!(
+        mail.subject,
+        "The second factor of your promio.connect account has been locked"
+    );
+    // The right code is not checked any more, at once or after days without attempts (the
+    // housekeeping that drops quiet counters keeps this one).
+    let right = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(api_error(right).await, ApiError::SecondFactorLocked);
+    app.clock.advance(3 * 24 * 3600);
+    app.housekeeping().await;
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    let right = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(right.status(), 429);
+    assert_eq!(api_error(right).await, ApiError::SecondFactorLocked);
+    assert_eq!(app.me().await, None);
+    let row = app.core.store.throttle_row(&key).await.unwrap();
+    assert!(
+        row.is_some_and(|r| r.failures > 100),
+        "still counted, still locked"
+    );
+    // Nor does a reset link get around it: it asks for the same second factor.
+    app.call(
+        "forgot-password",
+        &[("company_id", "ACME"), ("username", "alice")],
+    )
+    .await;
+    let token = TestApp::token_of(&app.mail_to("alice@acme.example").await);
+    let new = "violet orbit canvas thunder";
+    let reset = app
+        .call(
+            "set-password",
+            &[
+                ("token", token.as_str()),
+                ("new_password", new),
+                ("repeat_password", new),
+                ("code", &code(&app, &secret, 0)),
+            ],
+        )
+        .await;
+    assert_eq!(api_error(reset).await, ApiError::SecondFactorLocked);
+}
+
+#[tokio::test]
+async fn the_user_is_told_once_after_ten_wrong_codes_in_a_row() {
+    let (app, secret, _) = with_2fa().await;
+    let subject = "Failed second-factor attempts at your promio.connect account";
+    for failures in 1..=11 {
+        // Five wrong codes end a pending second factor: the password again every five.
+        if failures % 5 == 1 {
+            assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+        }
+        let response = second_step(&app, &wrong_code(&app, &secret)).await;
+        assert_eq!(response.status(), 401, "wrong code {failures}");
+        // Past the wait the counter asks for (at most 10 seconds this far).
+        app.clock.advance(30);
+        let expected = usize::from(failures >= 10);
+        assert_eq!(
+            mails_with_subject(&app, subject).await,
+            expected,
+            "after {failures} wrong codes"
+        );
+    }
+    let mail = app.mail_to("alice@acme.example").await;
+    assert_eq!(mail.subject, subject);
+    assert!(mail.raw.contains("10 times in a row"), "{}", mail.raw);
+}
+
+#[tokio::test]
+async fn administrators_see_a_locked_second_factor_and_lift_it() {
+    let (app, secret, _) = with_2fa().await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    let alice = app.user_id("ACME", "alice").await;
+    let key = ninety_nine_wrong_codes(&app, &secret).await;
+    let hundredth = second_step(&app, &wrong_code(&app, &secret)).await;
+    assert_eq!(api_error(hundredth).await, ApiError::SecondFactorLocked);
+
+    // The administrators' list of throttled accounts shows it, as the second factor's.
+    app.login_ok("ACME", "boss").await;
+    let list: Vec<promio_app::api::ThrottledAccount> =
+        app.call("users/throttled", &[]).await.json().await.unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (
+            list[0].username.as_str(),
+            list[0].failures,
+            list[0].second_factor
+        ),
+        ("alice", 100, true)
+    );
+    // "Allow login again" lifts it.
+    let cleared = app
+        .call("users/clear-throttle", &[("username", "alice")])
+        .await;
+    assert_eq!(cleared.status(), 200);
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    let response = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(response.status(), 200, "the right code is checked again");
+
+    // So does "Reset two-factor authentication".
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.clock.advance(totp::STEP_SECS);
+    ninety_nine_wrong_codes(&app, &secret).await;
+    let hundredth = second_step(&app, &wrong_code(&app, &secret)).await;
+    assert_eq!(api_error(hundredth).await, ApiError::SecondFactorLocked);
+    app.login_ok("ACME", "boss").await;
+    let reset = app.call("users/reset-2fa", &[("id", &alice)]).await;
+    assert_eq!(reset.status(), 200);
+    assert!(app.core.store.throttle_row(&key).await.unwrap().is_none());
+
+    // And a new second factor of the user's own.
+    sqlx::query(
+        "INSERT INTO throttle (key, failures, window_start, last_at) VALUES ($1, 100, 0, 0)",
+    )
+    .bind(&key)
+    .execute(app.core.store.pool())
+    .await
+    .unwrap();
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(password_step(&app).await, LoginOutcome::LoggedIn);
+    activate(&app).await;
+    assert!(
+        app.core.store.throttle_row(&key).await.unwrap().is_none(),
+        "a new second factor starts its counter afresh"
+    );
+}
