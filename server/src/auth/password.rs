@@ -1,44 +1,58 @@
 //! Password hashing with argon2id (m = 19456 KiB, t = 2, p = 1) on a fixed pool of dedicated
 //! threads, never on the async executor. Each worker owns argon2's 19 MiB once and reuses it for
-//! every verification, so memory is workers × 19 MiB whatever the load, and no time goes to
-//! mapping fresh memory per login. Every verification costs the same: when there is no user (or
-//! no password yet), a dummy hash with the same parameters is verified instead.
+//! every hash and verification, so memory is workers × 19 MiB whatever the load, and no time goes
+//! to mapping fresh memory per login. Every verification costs the same: when there is no user
+//! (or no password yet), a dummy hash with the same parameters is verified instead, and a stored
+//! hash that is not argon2id v=19 with exactly these parameters is refused after the same work.
+//!
+//! The hashing is `argon2-rust` (a port of the reference C implementation that picks its SIMD at
+//! run time), which wipes argon2's memory after every hash. Before, it was RustCrypto's
+//! `argon2`, which never wipes its memory blocks; both read and write the same PHC strings, so
+//! the hashes stored before the switch verify unchanged (the fixtures in the tests). `make bench`
+//! measures both on the same PHC strings, each as the pool runs it ([`Implementation`]).
 
 use crate::error::{ServiceError, ServiceResult};
 use anyhow::anyhow;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2_rust::params::{Memory, TagLen};
+use argon2_rust::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 pub const MEMORY_KIB: u32 = 19_456;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
+/// The tag and salt of every hash the server makes (RFC 9106's recommendation for both).
+const TAG_BYTES: usize = 32;
+const SALT_BYTES: usize = 16;
+/// Longer PHC strings are not decoded: ours have 97 characters, and the decoder sizes its buffers
+/// from the string.
+const MAX_PHC_LEN: usize = 128;
 /// A hashing worker gives its memory back after this long without work.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
-pub fn argon2() -> Argon2<'static> {
-    // The parameters are constants within argon2's bounds, so this cannot fail.
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+// Checked when compiling: a `const` that panics does not build.
+const PARAMS: Params = Params::builder()
+    .memory(Memory::kib(MEMORY_KIB as u64))
+    .passes(ITERATIONS)
+    .lanes(PARALLELISM)
+    .tag_len(TagLen::bytes(TAG_BYTES as u64))
+    .build_or_panic();
+
+/// What every hash is made with, and the only thing a stored hash may be.
+const ARGON2ID: Argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, PARAMS);
+
+/// Hashes a password into a PHC string with a fresh salt from the operating system (blocking;
+/// call through [`Hasher`] from async code).
+pub fn hash_blocking(password: &str) -> Result<String, argon2_rust::Error> {
+    ARGON2ID.hash_password_with_random_salt(password.as_bytes())
 }
 
-/// Hashes a password into a PHC string (blocking; call through [`Hasher`] from async code).
-pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
-/// argon2's working memory, allocated once and reused: [`Scratch::verify`] gives the same answer
-/// as [`verify_blocking`] without allocating 19 MiB per call.
+/// A hashing worker's argon2 memory: taken by its first hash and reused by every one after,
+/// wiped after each (`argon2-rust`'s `zeroize-memory`), given back wiped when dropped.
 pub struct Scratch {
-    blocks: Vec<argon2::Block>,
+    hasher: argon2_rust::Hasher,
 }
 
 impl Default for Scratch {
@@ -49,65 +63,215 @@ impl Default for Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        let blocks = argon2().params().block_count();
         Scratch {
-            blocks: vec![argon2::Block::new(); blocks],
+            hasher: ARGON2ID.hasher(),
         }
     }
 
-    /// Verifies a password against a PHC string of any argon2 variant and parameters (the memory
-    /// grows if a hash asks for more).
+    /// Hashes a password as [`hash_blocking`] does, in this worker's memory.
+    pub fn hash(&mut self, password: &str) -> Result<String, argon2_rust::Error> {
+        self.hasher
+            .hash_password_with_random_salt(password.as_bytes())
+    }
+
+    /// Verifies a password against a PHC string. Only argon2id, version 0x13, the baseline
+    /// parameters, a 16-byte salt and a 32-byte tag are accepted: anything else is refused after
+    /// the work of a verification, so that a weakened (or absurdly costly) stored hash neither
+    /// passes with less work nor takes another time or more memory.
     pub fn verify(&mut self, phc: &str, password: &str) -> bool {
-        let Ok(parsed) = PasswordHash::new(phc) else {
-            return false;
-        };
-        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-            return false;
-        };
-        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
-            return false;
-        };
-        let version = match parsed.version.map(Version::try_from) {
-            None => Version::default(),
-            Some(Ok(v)) => v,
-            Some(Err(_)) => return false,
-        };
-        let Ok(params) = Params::try_from(&parsed) else {
-            return false;
-        };
-        let needed = params.block_count();
-        if self.blocks.len() < needed {
-            self.blocks.resize(needed, argon2::Block::new());
+        match baseline_hash(phc) {
+            Some(stored) => self
+                .hasher
+                .verify(password.as_bytes(), &stored.salt, &stored.hash)
+                .is_ok(),
+            None => {
+                tracing::warn!(
+                    "a stored password hash is not argon2id v=19 with this server's parameters; \
+                     refused"
+                );
+                let mut tag = [0u8; TAG_BYTES];
+                let _ = self
+                    .hasher
+                    .hash_into(password.as_bytes(), &[0; SALT_BYTES], &mut tag);
+                false
+            }
         }
-        let mut salt_buf = [0u8; 64];
-        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-            return false;
-        };
-        let expected = expected.as_bytes();
-        let mut out = [0u8; 64];
-        let Some(out) = out.get_mut(..expected.len()) else {
-            return false;
-        };
-        let hasher = Argon2::new(algorithm, version, params);
-        hasher
-            .hash_password_into_with_memory(
-                password.as_bytes(),
-                salt,
-                &mut *out,
-                &mut self.blocks[..needed],
-            )
-            .is_ok()
-            && bool::from(out.ct_eq(expected))
+    }
+
+    /// Blocks of 1 KiB this worker holds for its next hash (none before its first).
+    pub fn reserved_blocks(&self) -> usize {
+        self.hasher.reserved_blocks()
     }
 }
 
-/// Verifies a password against a PHC string (blocking).
+/// The salt and tag of `phc` when it is one of the server's hashes: argon2id, version 0x13, the
+/// baseline parameters and sizes.
+fn baseline_hash(phc: &str) -> Option<argon2_rust::Decoded> {
+    if phc.len() > MAX_PHC_LEN {
+        return None;
+    }
+    // Fails unless the string names argon2id.
+    let decoded = argon2_rust::decode_string(phc, Algorithm::Argon2id).ok()?;
+    // `params` holds m, t, p and the tag's length.
+    let ours = decoded.version == Version::V0x13
+        && decoded.params == PARAMS
+        && decoded.salt.len() == SALT_BYTES;
+    ours.then_some(decoded)
+}
+
+/// Verifies a password against a PHC string (blocking; allocates argon2's memory for this call).
 pub fn verify_blocking(phc: &str, password: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    Scratch::new().verify(phc, password)
+}
+
+/// The argon2id implementations `make bench` measures on the same PHC strings, each as the pool
+/// runs it (one worker's memory taken once and reused). The server hashes with
+/// [`Implementation::SERVER`]; the others are here to be measured against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Implementation {
+    /// `argon2-rust` 1.1.0 ([`Scratch`]).
+    Argon2Rust,
+    /// RustCrypto's `argon2` 0.5, the server's before argon2-rust.
+    RustCrypto,
+}
+
+impl Implementation {
+    pub const ALL: [Implementation; 2] = [Implementation::Argon2Rust, Implementation::RustCrypto];
+    pub const SERVER: Implementation = Implementation::Argon2Rust;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Implementation::Argon2Rust => "argon2-rust 1.1",
+            Implementation::RustCrypto => "RustCrypto argon2 0.5",
+        }
+    }
+
+    /// Whether argon2's memory is wiped after each use: a condition for hashing with it.
+    /// RustCrypto's `argon2` leaves its memory blocks as they are (its `zeroize` feature wipes
+    /// only its initial hash and final block), so it is measured as it ran here: without a wipe,
+    /// its best case.
+    pub fn wipes_memory(self) -> bool {
+        match self {
+            Implementation::Argon2Rust => true,
+            Implementation::RustCrypto => false,
+        }
+    }
+
+    /// One worker's memory, taken by its first hash or verification.
+    pub fn worker(self) -> Worker {
+        Worker(match self {
+            Implementation::Argon2Rust => WorkerMemory::Argon2Rust(Scratch::new()),
+            Implementation::RustCrypto => WorkerMemory::RustCrypto(rust_crypto::Scratch::default()),
+        })
+    }
+}
+
+/// A worker of one [`Implementation`]: hashes and verifies with the same checks as the server.
+pub struct Worker(WorkerMemory);
+
+enum WorkerMemory {
+    Argon2Rust(Scratch),
+    RustCrypto(rust_crypto::Scratch),
+}
+
+impl Worker {
+    /// A PHC string for `password` with a fresh salt and the baseline parameters.
+    pub fn hash(&mut self, password: &str) -> anyhow::Result<String> {
+        match &mut self.0 {
+            WorkerMemory::Argon2Rust(scratch) => scratch
+                .hash(password)
+                .map_err(|e| anyhow!("argon2-rust: {e}")),
+            WorkerMemory::RustCrypto(scratch) => scratch
+                .hash(password)
+                .map_err(|e| anyhow!("RustCrypto argon2: {e}")),
+        }
+    }
+
+    /// Whether `password` matches `phc`, which must be a baseline hash.
+    pub fn verify(&mut self, phc: &str, password: &str) -> bool {
+        match &mut self.0 {
+            WorkerMemory::Argon2Rust(scratch) => scratch.verify(phc, password),
+            WorkerMemory::RustCrypto(scratch) => scratch.verify(phc, password),
+        }
+    }
+}
+
+/// RustCrypto's `argon2` 0.5 as the pool ran it before argon2-rust (its memory blocks allocated once
+/// per worker and reused, never wiped), with the parameter checks of [`Scratch::verify`]. The
+/// bench measures it, and the tests check that its hashes and ours verify both ways.
+mod rust_crypto {
+    use super::{ITERATIONS, MEMORY_KIB, PARALLELISM, SALT_BYTES, TAG_BYTES};
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+    use argon2::{Algorithm, Argon2, Block, Params, Version};
+    use subtle::ConstantTimeEq;
+
+    pub fn argon2() -> Argon2<'static> {
+        // The parameters are constants within argon2's bounds, so this cannot fail.
+        let params =
+            Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(TAG_BYTES)).unwrap_or_default();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    pub struct Scratch {
+        blocks: Vec<Block>,
+    }
+
+    impl Default for Scratch {
+        fn default() -> Self {
+            Scratch {
+                blocks: vec![Block::new(); argon2().params().block_count()],
+            }
+        }
+    }
+
+    impl Scratch {
+        pub fn hash(&mut self, password: &str) -> Result<String, argon2::password_hash::Error> {
+            let salt = SaltString::generate(&mut OsRng);
+            Ok(argon2()
+                .hash_password(password.as_bytes(), &salt)?
+                .to_string())
+        }
+
+        pub fn verify(&mut self, phc: &str, password: &str) -> bool {
+            if phc.len() > super::MAX_PHC_LEN {
+                return false;
+            }
+            let Ok(parsed) = PasswordHash::new(phc) else {
+                return false;
+            };
+            let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+                return false;
+            };
+            let baseline = matches!(
+                Algorithm::try_from(parsed.algorithm),
+                Ok(Algorithm::Argon2id)
+            ) && parsed.version == Some(0x13)
+                && Params::try_from(&parsed).is_ok_and(|p| {
+                    (p.m_cost(), p.t_cost(), p.p_cost()) == (MEMORY_KIB, ITERATIONS, PARALLELISM)
+                })
+                && expected.len() == TAG_BYTES;
+            if !baseline {
+                return false;
+            }
+            let mut salt_buf = [0u8; 64];
+            let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+                return false;
+            };
+            if salt.len() != SALT_BYTES {
+                return false;
+            }
+            let mut out = [0u8; TAG_BYTES];
+            argon2()
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt,
+                    &mut out,
+                    &mut self.blocks[..],
+                )
+                .is_ok()
+                && bool::from(out.ct_eq(expected.as_bytes()))
+        }
     }
 }
 
@@ -249,7 +413,7 @@ impl Hasher {
     }
 
     pub async fn hash(&self, password: SecretString) -> ServiceResult<String> {
-        self.run(move |_| hash_blocking(password.expose_secret()))
+        self.run(move |scratch| scratch.hash(password.expose_secret()))
             .await?
             .map_err(|e| ServiceError::Internal(anyhow!("argon2: {e}")))
     }
@@ -416,35 +580,158 @@ mod tests {
         assert!(!verify_blocking("not a phc string", "x"));
     }
 
+    /// Hashes as RustCrypto's `argon2` 0.5 (the server's before argon2-rust) made them, as they are
+    /// stored now: (password, PHC string). The reference C implementation makes the same strings
+    /// from these salts.
+    const STORED: [(&str, &str); 3] = [
+        (
+            "correct horse battery staple",
+            "$argon2id$v=19$m=19456,t=2,p=1$AAECAwQFBgcICQoLDA0ODw$\
+             gYJZtjEAJqjg26xdLmknq8/bB7MiWPrE9hsYuA+SkIU",
+        ),
+        (
+            "Grüße, Jürgen! 🔑",
+            "$argon2id$v=19$m=19456,t=2,p=1$cHJvbWlvLWZpeHR1cmUtMg$\
+             6YmxtxK27KA23llUagJFRMdjZIXuZwOCCY+XMUqggf0",
+        ),
+        (
+            "sixty-four characters: the length any new password may have.....",
+            "$argon2id$v=19$m=19456,t=2,p=1$/////////////////////w$\
+             rhUkbpg/tvMqks50P45x1tNvc7Pu8G76ujHVsXGZORI",
+        ),
+    ];
+
     #[test]
-    fn reused_memory_verifies_exactly_as_the_library_does() {
+    fn hashes_stored_before_the_switch_verify_and_both_implementations_make_them() {
+        use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier};
         let mut scratch = Scratch::new();
-        let phc = hash_blocking("correct horse battery staple").unwrap();
+        let mut old = Implementation::RustCrypto.worker();
+        for (password, stored) in STORED {
+            let salt_b64 = stored.split('$').nth(4).unwrap();
+            let salt = argon2_rust::decode_string(stored, Algorithm::Argon2id)
+                .unwrap()
+                .salt;
+            // The old implementation made this string from this salt, and the new one makes it
+            // too: the same PHC string both ways.
+            let made_before = rust_crypto::argon2()
+                .hash_password(
+                    password.as_bytes(),
+                    &argon2::password_hash::SaltString::from_b64(salt_b64).unwrap(),
+                )
+                .unwrap()
+                .to_string();
+            assert_eq!(made_before, stored);
+            assert_eq!(
+                ARGON2ID.hash_encoded(password.as_bytes(), &salt).unwrap(),
+                stored
+            );
+            // The new implementation verifies it, and so does the old one.
+            let wrong = format!("{password} ");
+            assert!(scratch.verify(stored, password), "{stored}");
+            assert!(!scratch.verify(stored, &wrong));
+            assert!(old.verify(stored, password));
+            assert!(!old.verify(stored, &wrong));
+            let parsed = PasswordHash::new(stored).unwrap();
+            assert!(
+                rust_crypto::argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn fresh_hashes_of_either_implementation_verify_with_the_other() {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        let password = "correct horse battery staple";
+        for maker in Implementation::ALL {
+            let phc = maker.worker().hash(password).unwrap();
+            assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+            for checker in Implementation::ALL {
+                let mut worker = checker.worker();
+                let (made, checked) = (maker.name(), checker.name());
+                assert!(worker.verify(&phc, password), "{made} → {checked}");
+                assert!(!worker.verify(&phc, "correct horse battery stapler"));
+            }
+        }
+        // And a hash of the server's goes through RustCrypto's own verifier.
+        let phc = hash_blocking(password).unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(
+            rust_crypto::argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        );
+    }
+
+    fn hash_with(
+        algorithm: Algorithm,
+        version: Version,
+        params: argon2_rust::params::ParamsBuilder,
+        salt: &[u8],
+    ) -> String {
+        Argon2::new(algorithm, version, params.build().unwrap())
+            .hash_encoded(b"pw", salt)
+            .unwrap()
+    }
+
+    #[test]
+    fn hashes_of_another_variant_version_cost_or_size_are_refused() {
+        let salt = [7u8; SALT_BYTES];
+        let baseline = || PARAMS.to_builder();
+        let (id, v13) = (Algorithm::Argon2id, Version::V0x13);
+        let v16 = hash_with(id, Version::V0x10, baseline(), &salt);
+        let others = [
+            hash_with(Algorithm::Argon2i, v13, baseline(), &salt),
+            hash_with(Algorithm::Argon2d, v13, baseline(), &salt),
+            // Without `$v=`, a hash is of version 0x10.
+            v16.replace("$v=16", ""),
+            v16,
+            hash_with(id, v13, baseline().passes(1), &salt),
+            hash_with(id, v13, baseline().memory(Memory::kib(8192)), &salt),
+            hash_with(id, v13, baseline().memory(Memory::kib(2 * 19_456)), &salt),
+            hash_with(id, v13, baseline().lanes(2), &salt),
+            hash_with(id, v13, baseline().tag_len(TagLen::bytes(16)), &salt),
+            hash_with(id, v13, baseline(), &salt[..8]),
+        ];
+        let mut scratch = Scratch::new();
+        assert!(scratch.verify(&hash_with(id, v13, baseline(), &salt), "pw"));
+        let taken = scratch.reserved_blocks();
+        for phc in &others {
+            // A well-formed hash of the right password, and still refused.
+            let d = argon2_rust::decode_phc(phc).unwrap();
+            let reference = Argon2::new(d.algorithm, d.version, d.params);
+            assert_eq!(reference.verify(b"pw", &d.salt, &d.hash), Ok(()), "{phc}");
+            assert!(!scratch.verify(phc, "pw"), "{phc} was accepted");
+            assert!(!verify_blocking(phc, "pw"), "{phc} was accepted");
+            assert!(
+                !Implementation::RustCrypto.worker().verify(phc, "pw"),
+                "{phc}"
+            );
+        }
+        assert_eq!(
+            scratch.reserved_blocks(),
+            taken,
+            "no stored hash grows the memory"
+        );
+        assert!(!scratch.verify(&"$argon2id$".repeat(100), "pw"));
+    }
+
+    #[test]
+    fn a_worker_takes_its_memory_once_and_reuses_it() {
+        let mut scratch = Scratch::new();
+        assert_eq!(
+            scratch.reserved_blocks(),
+            0,
+            "nothing before the first hash"
+        );
+        let phc = scratch.hash("correct horse battery staple").unwrap();
+        let taken = scratch.reserved_blocks();
+        assert!(taken >= MEMORY_KIB as usize, "{taken} blocks of 1 KiB");
         assert!(scratch.verify(&phc, "correct horse battery staple"));
         assert!(!scratch.verify(&phc, "correct horse battery stapler"));
-        assert!(
-            scratch.verify(&phc, "correct horse battery staple"),
-            "the memory is reused"
-        );
-        assert!(!scratch.verify("not a phc string", "x"));
-        // Other parameters and variants (e.g. hashes made before a parameter change).
-        let small = Argon2::new(
-            Algorithm::Argon2i,
-            Version::V0x10,
-            Params::new(1024, 3, 1, Some(24)).unwrap(),
-        );
-        let salt = SaltString::generate(&mut OsRng);
-        let other = small.hash_password(b"pw", &salt).unwrap().to_string();
-        assert!(verify_blocking(&other, "pw"));
-        assert!(scratch.verify(&other, "pw"));
-        assert!(!scratch.verify(&other, "pW"));
-        let big = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(MEMORY_KIB * 2, 1, 1, None).unwrap(),
-        );
-        let bigger = big.hash_password(b"pw", &salt).unwrap().to_string();
-        assert!(scratch.verify(&bigger, "pw"));
+        assert!(scratch.verify(&phc, "correct horse battery staple"));
+        assert_eq!(scratch.reserved_blocks(), taken, "the memory is reused");
     }
 
     #[tokio::test]
@@ -463,34 +750,32 @@ mod tests {
         );
 
         // A well-formed argon2id hash with the parameters, salt and output length of a user's
-        // hash, so checking it costs what checking a user's password costs.
-        let (parsed, user) = (
-            PasswordHash::new(&dummy).unwrap(),
-            PasswordHash::new(&real).unwrap(),
-        );
+        // hash (and of the hashes stored before the switch), so checking it costs what checking a
+        // user's password costs.
         assert!(
             dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{dummy}"
         );
-        assert_eq!(
-            Algorithm::try_from(parsed.algorithm).unwrap(),
-            Algorithm::Argon2id
+        let decode = |phc: &str| argon2_rust::decode_string(phc, Algorithm::Argon2id).unwrap();
+        let (parsed, user, stored) = (
+            decode(dummy.as_str()),
+            decode(real.as_str()),
+            decode(STORED[0].1),
         );
-        assert_eq!(parsed.version, Some(0x13));
-        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!((parsed.version, parsed.params), (Version::V0x13, PARAMS));
         assert_eq!(
-            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (
+                parsed.params.memory_kib(),
+                parsed.params.passes(),
+                parsed.params.lanes()
+            ),
             (MEMORY_KIB, ITERATIONS, PARALLELISM)
         );
-        assert_eq!(params, Params::try_from(&user).unwrap());
-        assert_eq!(
-            parsed.salt.as_ref().map(|s| s.len()),
-            user.salt.as_ref().map(|s| s.len())
-        );
-        assert_eq!(
-            parsed.hash.as_ref().map(|h| h.len()),
-            user.hash.as_ref().map(|h| h.len())
-        );
+        assert_eq!(parsed.params, user.params);
+        assert_eq!(parsed.params, stored.params);
+        assert_eq!(parsed.salt.len(), user.salt.len());
+        assert_eq!(parsed.salt.len(), stored.salt.len());
+        assert_eq!(parsed.hash.len(), user.hash.len());
 
         // Its password is random and kept nowhere: nothing a guesser tries matches it, and every
         // hasher has another one.
