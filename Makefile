@@ -12,7 +12,7 @@ SITE_ENV := LEPTOS_OUTPUT_NAME=promio-connect LEPTOS_SITE_ROOT=target/site LEPTO
 LEPTOS_BUILD := cargo leptos build --split
 LEPTOS_RELEASE := cargo leptos build --release --split --precompress
 
-.PHONY: run dev test bench tools native-deps browser e2e-deps lint deploy-check rust-tests site e2e
+.PHONY: run dev test bench tools native-deps browser apache e2e-deps lint deploy-check rust-tests site e2e
 
 # The integration tests' harness (a clock the test moves, a captured mailbox) is behind the server's
 # `test-support` feature. Every cargo command of the tests and the lint passes it, so that the
@@ -59,10 +59,20 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	    || { echo "make: cannot install Debian's chromium (needs root and apt-get)"; exit 1; }; }
 
-e2e-deps: browser
+# Apache with mod_auth_openidc: the end-to-end suite puts a page behind promio.connect with it, as
+# an operator would put an existing tool (end2end/support/apache.ts).
+apache:
+	@[ -x /usr/sbin/apache2 ] && [ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || { \
+	  echo "==> installing Debian's apache2 and libapache2-mod-auth-openidc for the end-to-end tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      apache2 libapache2-mod-auth-openidc; } \
+	    || { echo "make: cannot install apache2 and libapache2-mod-auth-openidc (needs root and apt-get)"; exit 1; }; }
+
+# npm ci again when package.json names a package that node_modules lacks (a checkout that added one).
+e2e-deps: browser apache
 	@command -v npm >/dev/null || { echo "make: npm is missing (Debian: apt-get install nodejs npm)"; exit 1; }
-	@[ -d end2end/node_modules/@playwright/test ] || { echo "==> installing the end-to-end test packages"; \
-	  cd end2end && npm ci --no-audit --no-fund; }
+	@[ -d end2end/node_modules/@playwright/test ] && [ -d end2end/node_modules/openid-client ] || { \
+	  echo "==> installing the end-to-end test packages"; cd end2end && npm ci --no-audit --no-fund; }
 
 lint:
 	@echo "==> cargo fmt"

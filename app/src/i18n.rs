@@ -242,6 +242,16 @@ pub enum T {
     LastSeen,
     Device,
     ThisSession,
+    // The applications (OpenID Connect relying parties) on the Security page, and the logout
+    // pages of `/oauth/logout`.
+    AppLogins,
+    NoAppLogins,
+    LoggedInSince,
+    LogoutConfirmTitle,
+    LogoutConfirmText,
+    YouAreLoggedOut,
+    LogoutRefusedTitle,
+    LogoutInvalidRequest,
     EndSession,
     EndAllSessions,
     SessionsEnded,
@@ -252,6 +262,12 @@ pub enum T {
     SsoNotRegistered,
     SsoFailed,
     SsoRedirecting,
+    /// The title of the page an application's faulty login request ends on.
+    AuthorizeRefusedTitle,
+    AuthorizeUnknownClient,
+    AuthorizeUnknownRedirect,
+    /// The page after a login that goes on to the application that asked for it.
+    AuthorizeContinuing,
     SsoSettings,
     SsoHint,
     IssuerUrl,
@@ -264,6 +280,26 @@ pub enum T {
     TestConnection,
     SsoRedirectUri,
     ConnectionOk,
+    // The operators' Applications page.
+    OperatorApplications,
+    NewApplication,
+    RedirectUris,
+    PostLogoutRedirectUris,
+    BackchannelLogoutUri,
+    PublicClient,
+    OneUriPerLine,
+    AppCompanyHint,
+    AnyCompany,
+    AppType,
+    AppPublic,
+    AppConfidential,
+    RotateSecret,
+    ApplicationCreated,
+    SecretRotated,
+    SecretShownOnce,
+    ApplicationDeleted,
+    DeleteApplicationConfirm,
+    NoApplications,
 }
 
 /// "1 user", "2 users" (German: "1 Benutzer", "2 Benutzer").
@@ -291,6 +327,14 @@ pub fn passkey_count(lang: Lang, n: u32) -> String {
         (Lang::En, 1) => "1 passkey".to_owned(),
         (Lang::En, n) => format!("{n} passkeys"),
         (Lang::De, n) => format!("{n} Passkey{}", if n == 1 { "" } else { "s" }),
+    }
+}
+
+/// The question before an application is deleted, naming it.
+pub fn delete_application_title(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!("Delete the application {name}?"),
+        Lang::De => format!("Die Anwendung {name} löschen?"),
     }
 }
 
@@ -739,6 +783,32 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::Device, De) => "Gerät",
         (T::ThisSession, En) => "(this browser)",
         (T::ThisSession, De) => "(dieser Browser)",
+        (T::AppLogins, En) => "Applications",
+        (T::AppLogins, De) => "Anwendungen",
+        (T::NoAppLogins, En) => "You are not logged in to any application.",
+        (T::NoAppLogins, De) => "Sie sind bei keiner Anwendung angemeldet.",
+        (T::LoggedInSince, En) => "Logged in since",
+        (T::LoggedInSince, De) => "Angemeldet seit",
+        (T::LogoutConfirmTitle, En) => "Log out of promio.connect?",
+        (T::LogoutConfirmTitle, De) => "Von promio.connect abmelden?",
+        (T::LogoutConfirmText, En) => {
+            "An application asks to log you out. Logging out ends your login here and in every \
+             application you are logged in to through promio.connect."
+        }
+        (T::LogoutConfirmText, De) => {
+            "Eine Anwendung möchte Sie abmelden. Die Abmeldung beendet Ihre Anmeldung hier und in \
+             allen Anwendungen, bei denen Sie über promio.connect angemeldet sind."
+        }
+        (T::YouAreLoggedOut, En) => "You are logged out",
+        (T::YouAreLoggedOut, De) => "Sie sind abgemeldet",
+        (T::LogoutRefusedTitle, En) => "Logout request not valid",
+        (T::LogoutRefusedTitle, De) => "Abmeldeanfrage ungültig",
+        (T::LogoutInvalidRequest, En) => {
+            "The application that sent you here named another application than its ID token."
+        }
+        (T::LogoutInvalidRequest, De) => {
+            "Die Anwendung, die Sie hierher geschickt hat, nennt eine andere Anwendung als ihr ID-Token."
+        }
         (T::EndSession, En) => "End session",
         (T::EndSession, De) => "Sitzung beenden",
         (T::EndAllSessions, En) => "End all sessions",
@@ -777,6 +847,22 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         }
         (T::SsoRedirecting, En) => "Taking you to your company's login…",
         (T::SsoRedirecting, De) => "Sie werden zur Anmeldung Ihrer Firma weitergeleitet …",
+        (T::AuthorizeRefusedTitle, En) => "Login not possible",
+        (T::AuthorizeRefusedTitle, De) => "Anmeldung nicht möglich",
+        (T::AuthorizeUnknownClient, En) => {
+            "The application that sent you here is not registered with promio.connect."
+        }
+        (T::AuthorizeUnknownClient, De) => {
+            "Die Anwendung, die Sie hierher geschickt hat, ist bei promio.connect nicht registriert."
+        }
+        (T::AuthorizeUnknownRedirect, En) => {
+            "The application that sent you here asked to return to an address that is not registered for it."
+        }
+        (T::AuthorizeUnknownRedirect, De) => {
+            "Die Anwendung, die Sie hierher geschickt hat, möchte zu einer Adresse zurück, die für sie nicht registriert ist."
+        }
+        (T::AuthorizeContinuing, En) => "Continuing to the application…",
+        (T::AuthorizeContinuing, De) => "Weiter zur Anwendung …",
         (T::SsoSettings, En) => "Single sign-on (OpenID Connect)",
         (T::SsoSettings, De) => "Single Sign-on (OpenID Connect)",
         (T::SsoHint, En) => {
@@ -809,6 +895,56 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::ConnectionOk, De) => {
             "Verbindung in Ordnung: Das Discovery-Dokument wurde gelesen und geprüft."
         }
+        (T::OperatorApplications, En) => "Applications",
+        (T::OperatorApplications, De) => "Anwendungen",
+        (T::NewApplication, En) => "New application",
+        (T::NewApplication, De) => "Neue Anwendung",
+        (T::RedirectUris, En) => "Redirect URIs",
+        (T::RedirectUris, De) => "Redirect-URIs",
+        (T::PostLogoutRedirectUris, En) => "Post-logout redirect URIs",
+        (T::PostLogoutRedirectUris, De) => "Redirect-URIs nach dem Abmelden",
+        (T::BackchannelLogoutUri, En) => "Back-channel logout URI",
+        (T::BackchannelLogoutUri, De) => "Back-Channel-Logout-URI",
+        (T::PublicClient, En) => "Public client",
+        (T::PublicClient, De) => "Öffentlicher Client",
+        (T::OneUriPerLine, En) => "One URI per line.",
+        (T::OneUriPerLine, De) => "Eine URI pro Zeile.",
+        (T::AppCompanyHint, En) => "Empty: the users of any client may log in.",
+        (T::AppCompanyHint, De) => "Leer: Die Benutzer aller Mandanten können sich anmelden.",
+        (T::AnyCompany, En) => "any company",
+        (T::AnyCompany, De) => "jede Firma",
+        (T::AppType, En) => "Type",
+        (T::AppType, De) => "Art",
+        (T::AppPublic, En) => "public",
+        (T::AppPublic, De) => "öffentlich",
+        (T::AppConfidential, En) => "confidential",
+        (T::AppConfidential, De) => "vertraulich",
+        (T::RotateSecret, En) => "Rotate secret",
+        (T::RotateSecret, De) => "Secret erneuern",
+        (T::ApplicationCreated, En) => "The application has been registered.",
+        (T::ApplicationCreated, De) => "Die Anwendung wurde registriert.",
+        (T::SecretRotated, En) => {
+            "The application has a new client secret; the old one no longer works."
+        }
+        (T::SecretRotated, De) => {
+            "Die Anwendung hat ein neues Client-Secret; das alte gilt nicht mehr."
+        }
+        (T::SecretShownOnce, En) => "Copy the client secret now: it will not be shown again.",
+        (T::SecretShownOnce, De) => {
+            "Kopieren Sie das Client-Secret jetzt: Es wird nicht noch einmal angezeigt."
+        }
+        (T::ApplicationDeleted, En) => "The application has been deleted.",
+        (T::ApplicationDeleted, De) => "Die Anwendung wurde gelöscht.",
+        (T::DeleteApplicationConfirm, En) => {
+            "It can no longer log anyone in, and everything issued to it ends (tokens, logins in \
+             progress). This cannot be undone."
+        }
+        (T::DeleteApplicationConfirm, De) => {
+            "Sie kann niemanden mehr anmelden, und alles, was ihr ausgestellt wurde, endet \
+             (Tokens, laufende Anmeldungen). Das kann nicht rückgängig gemacht werden."
+        }
+        (T::NoApplications, En) => "No applications are registered yet.",
+        (T::NoApplications, De) => "Es sind noch keine Anwendungen registriert.",
         (T::TwoFactorRequiredByCompany, En) => {
             "Your company requires two-factor authentication, so it cannot be turned off."
         }

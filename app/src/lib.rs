@@ -194,6 +194,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users") view={Lazy::<pages::UsersRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/security") view={Lazy::<pages::SecurityRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/operator/clients") view={Lazy::<pages::ClientsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/applications") view={Lazy::<pages::ApplicationsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view={Lazy::<pages::AuditRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/login/two-factor") view={Lazy::<pages::TwoFactorLoginRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/login/two-factor-setup") view={Lazy::<pages::TwoFactorSetupRoute>::new()} ssr=SsrMode::Async/>
@@ -237,7 +238,12 @@ fn session_nav(me: api::Me) -> AnyView {
                     }
                 })}
             {(me.role == api::Role::Operator)
-                .then(|| view! { <a href="/operator/clients">{tr(T::Clients)}</a> })}
+                .then(|| {
+                    view! {
+                        <a href="/operator/clients">{tr(T::Clients)}</a>
+                        <a href="/applications">{tr(T::OperatorApplications)}</a>
+                    }
+                })}
 
             <a href="/security">{tr(T::Security)}</a>
             <span class="who">{me.display_name()}</span>

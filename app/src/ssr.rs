@@ -5,6 +5,7 @@ use crate::api::{
     ApiError, LinkState, LoginForm, LoginOutcome, Me, TwoFactorEnrolment, TwoFactorStatus,
     UserForm, UserPage, UserQuery, UserSummary,
 };
+use crate::api::{AppLogin, ApplicationView, CreatedApplication, NewApplication};
 use crate::api::{
     AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SessionInfo, SsoCheck,
     ThrottledAccount,
@@ -195,6 +196,8 @@ pub trait SessionService: Send + Sync + 'static {
     async fn list(&self, req: &RequestCtx) -> Result<Vec<SessionInfo>, ApiError>;
     async fn end(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
     async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError>;
+    /// The applications the user is logged in to (the Security page).
+    async fn applications(&self, req: &RequestCtx) -> Result<Vec<AppLogin>, ApiError>;
 }
 
 /// The platform operators' management of clients.
@@ -228,6 +231,25 @@ pub trait OperatorService: Send + Sync + 'static {
         req: &RequestCtx,
         issuer: String,
     ) -> Result<SsoCheck, ApiError>;
+}
+
+/// The platform operators' registration of applications (the OpenID Provider's relying
+/// parties). A client secret is in the answers of `create` and `rotate_secret` only.
+#[async_trait]
+pub trait ApplicationService: Send + Sync + 'static {
+    async fn list(&self, req: &RequestCtx) -> Result<Vec<ApplicationView>, ApiError>;
+    async fn create(
+        &self,
+        req: &RequestCtx,
+        form: NewApplication,
+    ) -> Result<CreatedApplication, ApiError>;
+    async fn delete(&self, req: &RequestCtx, client_id: String) -> Result<(), ApiError>;
+    /// A new secret for a confidential application; 404 for an unknown or public one.
+    async fn rotate_secret(
+        &self,
+        req: &RequestCtx,
+        client_id: String,
+    ) -> Result<CreatedApplication, ApiError>;
 }
 
 /// Single sign-on: the start of the round trip to a client's identity provider.
@@ -298,6 +320,7 @@ pub struct Backend {
     pub sessions: Arc<dyn SessionService>,
     pub sso: Arc<dyn SsoService>,
     pub passkeys: Arc<dyn PasskeyService>,
+    pub applications: Arc<dyn ApplicationService>,
 }
 
 /// Runs one service call for a server function: builds the request context, applies the headers

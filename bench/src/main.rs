@@ -10,6 +10,9 @@
 //! 3. Peak server memory during a flood of 500 concurrent login attempts, against the bound of
 //!    hashing workers × argon2's 19 MiB over the server's memory at rest.
 //! 4. The login page's WASM + JS + CSS as served with `Accept-Encoding: br`.
+//! 5. ID tokens signed per second: codes redeemed at the token endpoint (each redemption signs
+//!    one ID token) by concurrent clients, against raw RS256 signing with OpenSSL and a fresh
+//!    2048-bit key on as many threads as the machine has, measured in the same run.
 //!
 //! Usage: promio-bench [SERVER_BINARY] [SITE_ROOT] (defaults: target/release/promio-connect,
 //! target/site). Exits 1 when a figure misses its target.
@@ -33,6 +36,10 @@ const LOGIN_CLIENTS: usize = 8;
 const FLOOD: usize = 500;
 const PASSWORD: &str = "a long and unusual bench passphrase";
 const ARGON2_MIB: f64 = password::MEMORY_KIB as f64 / 1024.0;
+/// The bench application's redirect URI: nothing listens there, the bench reads the
+/// authorization response's `Location`.
+const RP_REDIRECT: &str = "http://127.0.0.1:9/callback";
+const REDEEM_CLIENTS: usize = 8;
 
 struct Row {
     figure: String,
@@ -202,6 +209,27 @@ async fn main() -> anyhow::Result<()> {
         target: "yes".into(),
         ok: cached,
     });
+    // 5. ID tokens: raw RS256 signing, then codes redeemed through HTTP.
+    let raw_signs = raw_signs_per_sec(workers, ROUND_WINDOW)?;
+    let redeemed = server
+        .codes_redeemed_per_sec(REDEEM_CLIENTS, ROUND_WINDOW, raw_signs)
+        .await?;
+    let sign_ratio = redeemed / raw_signs;
+    rows.push(Row {
+        figure: format!("raw RS256 signs/s (OpenSSL, a fresh 2048-bit key, {workers} threads)"),
+        value: format!("{raw_signs:.0}"),
+        target: "—".into(),
+        ok: true,
+    });
+    rows.push(Row {
+        figure: format!(
+            "ID tokens signed/s: codes redeemed/s via HTTP ({REDEEM_CLIENTS} clients) ÷ raw RS256 \
+             signs/s"
+        ),
+        value: format!("{redeemed:.0} / {raw_signs:.0} = {sign_ratio:.2}"),
+        target: "≥ 0.5".into(),
+        ok: sign_ratio >= 0.5,
+    });
     drop(server);
 
     println!();
@@ -340,6 +368,85 @@ fn raw_verifications_per_sec(
     Ok(count.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
 }
 
+/// One code from the authorization endpoint for the logged-in `browser` (PKCE S256 of
+/// `verifier`), read from the redirect's `Location`.
+async fn authorize_code(
+    browser: &reqwest::Client,
+    authorize: &str,
+    client_id: &str,
+    verifier: &str,
+) -> anyhow::Result<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let url = reqwest::Url::parse_with_params(
+        authorize,
+        &[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", RP_REDIRECT),
+            ("scope", "openid profile email"),
+            ("state", "bench"),
+            ("nonce", "bench"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )?;
+    let response = browser.get(url).send().await?;
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned);
+    let status = response.status();
+    response.bytes().await?;
+    let location =
+        location.ok_or_else(|| anyhow!("the authorization endpoint answered {status}"))?;
+    reqwest::Url::parse(&location)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| anyhow!("no code in the authorization response: {location}"))
+}
+
+/// RS256 signatures per second with OpenSSL and a freshly generated 2048-bit key on `threads`
+/// threads, over an input of an ID token's size: the raw rate the server's signing is compared
+/// with.
+fn raw_signs_per_sec(threads: usize, window: Duration) -> anyhow::Result<f64> {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use openssl::sign::Signer;
+    let key = Arc::new(PKey::from_rsa(Rsa::generate(2048)?)?);
+    // About an ID token's header and claims, base64url-encoded.
+    let input: Arc<[u8]> = vec![b'x'; 700].into();
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (key, input, count) = (Arc::clone(&key), Arc::clone(&input), Arc::clone(&count));
+            std::thread::spawn(move || -> Result<(), openssl::error::ErrorStack> {
+                while started.elapsed() < WARM_UP + window {
+                    let mut signer = Signer::new(MessageDigest::sha256(), &**key)?;
+                    signer.update(&input)?;
+                    signer.sign_to_vec()?;
+                    if in_window(started.elapsed(), window) {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow!("a signing thread panicked"))??;
+    }
+    Ok(count.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
+}
+
 /// Each HTTP round's rate over the fastest candidate's raw rate around it, the mean of the raw
 /// rounds just before and after it (`raws` has one more round than `https`, and a rate per
 /// candidate in each).
@@ -390,6 +497,9 @@ struct Server {
     base: String,
     dir: PathBuf,
     http: reqwest::Client,
+    /// The binary and its settings, for the command line (`app create`).
+    bin: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 struct Throughput {
@@ -452,6 +562,8 @@ impl Server {
             base,
             dir,
             http,
+            bin: bin.clone(),
+            env: env.to_vec(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -505,6 +617,143 @@ impl Server {
         Ok(Throughput {
             rate: ok.load(Ordering::Relaxed) as f64 / window.as_secs_f64(),
         })
+    }
+
+    /// Codes redeemed per second at the token endpoint by `clients` loops for `window` (each
+    /// redemption signs one ID token). The application is registered with the command line, a
+    /// user logs in, and the codes are fetched from the authorization endpoint beforehand: enough
+    /// for the window at twice `expected` per second (they live a minute).
+    async fn codes_redeemed_per_sec(
+        &self,
+        clients: usize,
+        window: Duration,
+        expected: f64,
+    ) -> anyhow::Result<f64> {
+        let (client_id, client_secret) = self.register_app().await?;
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let username = user(USERS - 1);
+        let login = browser
+            .post(self.url("/api/login"))
+            .form(&[
+                ("company_id", "BENCH"),
+                ("username", username.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(login.status() == 200, "login answered {}", login.status());
+        login.bytes().await?;
+
+        let wanted = ((expected * (WARM_UP + window).as_secs_f64() * 2.0) as usize)
+            .clamp(200, 20_000)
+            .div_ceil(clients);
+        let mut fetchers = Vec::new();
+        for c in 0..clients {
+            let browser = browser.clone();
+            let authorize = self.url("/oauth/authorize");
+            let client_id = client_id.clone();
+            fetchers.push(tokio::spawn(async move {
+                let mut codes = Vec::with_capacity(wanted);
+                for i in 0..wanted {
+                    let verifier = format!("bench-code-verifier-{c:04}-{i:032}");
+                    let code = authorize_code(&browser, &authorize, &client_id, &verifier).await?;
+                    codes.push((code, verifier));
+                }
+                anyhow::Ok(codes)
+            }));
+        }
+        let mut codes = Vec::new();
+        for fetcher in fetchers {
+            codes.extend(fetcher.await??);
+        }
+        let codes = Arc::new(std::sync::Mutex::new(codes));
+
+        let ok = Arc::new(AtomicU64::new(0));
+        let ran_out = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (ok, ran_out, codes) = (Arc::clone(&ok), Arc::clone(&ran_out), Arc::clone(&codes));
+            let http = self.http.clone();
+            let token = self.url("/oauth/token");
+            let (client_id, client_secret) = (client_id.clone(), client_secret.clone());
+            tasks.push(tokio::spawn(async move {
+                while started.elapsed() < WARM_UP + window {
+                    let next = codes.lock().map_err(|_| anyhow!("codes lock"))?.pop();
+                    let Some((code, verifier)) = next else {
+                        ran_out.store(true, Ordering::Relaxed);
+                        break;
+                    };
+                    let response = http
+                        .post(&token)
+                        .form(&[
+                            ("grant_type", "authorization_code"),
+                            ("code", code.as_str()),
+                            ("redirect_uri", RP_REDIRECT),
+                            ("code_verifier", verifier.as_str()),
+                            ("client_id", client_id.as_str()),
+                            ("client_secret", client_secret.as_str()),
+                        ])
+                        .send()
+                        .await?;
+                    let status = response.status();
+                    let body = response.text().await?;
+                    anyhow::ensure!(
+                        status == 200 && body.contains("\"id_token\""),
+                        "the token endpoint answered {status}: {body}"
+                    );
+                    if in_window(started.elapsed(), window) {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        anyhow::ensure!(
+            !ran_out.load(Ordering::Relaxed),
+            "the {} codes fetched beforehand ran out before the window closed",
+            wanted * clients
+        );
+        Ok(ok.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
+    }
+
+    /// Registers a confidential application with `promio-connect app create`; returns its
+    /// client_id and client_secret.
+    async fn register_app(&self) -> anyhow::Result<(String, String)> {
+        let out = tokio::process::Command::new(&self.bin)
+            .args([
+                "app",
+                "create",
+                "--name",
+                "Bench app",
+                "--redirect-uri",
+                RP_REDIRECT,
+            ])
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("run promio-connect app create")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(
+            out.status.success(),
+            "app create failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let field = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+                .ok_or_else(|| anyhow!("app create printed no {name}: {stdout}"))
+        };
+        Ok((field("client_id: ")?, field("client_secret: ")?))
     }
 
     fn handle(&self) -> ServerHandle {

@@ -291,6 +291,8 @@ pub async fn set_active(core: &Core, ctx: &Admin, id: String, active: bool) -> S
             .set_user_status(&user.id, UserStatus::Deactivated, now)
             .await?;
         let ended = core.store.delete_user_sessions(&user.id).await?;
+        // Applications lose the user's tokens at once, not only at their next check.
+        crate::oauth::token::revoke_user_tokens(core, &user.id).await?;
         audit(
             core,
             ctx,

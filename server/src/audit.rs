@@ -57,13 +57,26 @@ pub enum AuditAction {
     ClientSsoChanged,
     ClientDeactivated,
     ClientReactivated,
+    /// An application (OpenID Connect relying party) got a code.
+    OAuthAuthorize,
+    /// An application redeemed a code or a refresh token.
+    OAuthToken,
+    /// An application's request was refused (the detail says why; never a token).
+    OAuthRefused,
+    /// An application ended a session (RP-initiated logout).
+    OAuthLogout,
+    AppCreated,
+    AppDeleted,
+    AppSecretRotated,
+    /// The next ID-token signing key was made.
+    KeysRotated,
     /// A mail sent or failed; the mail's kind (`registration`, `password_reset`, …) follows.
     Mail(&'static str),
 }
 
 impl AuditAction {
     /// Every action with a fixed name (the mail actions take the mail's kind).
-    pub const ALL: [AuditAction; 37] = [
+    pub const ALL: [AuditAction; 45] = [
         AuditAction::LoginPassword,
         AuditAction::LoginSecondFactor,
         AuditAction::LoginSso,
@@ -101,6 +114,14 @@ impl AuditAction {
         AuditAction::ClientSsoChanged,
         AuditAction::ClientDeactivated,
         AuditAction::ClientReactivated,
+        AuditAction::OAuthAuthorize,
+        AuditAction::OAuthToken,
+        AuditAction::OAuthRefused,
+        AuditAction::OAuthLogout,
+        AuditAction::AppCreated,
+        AuditAction::AppDeleted,
+        AuditAction::AppSecretRotated,
+        AuditAction::KeysRotated,
     ];
 
     /// The stored name.
@@ -150,6 +171,14 @@ impl AuditAction {
             AuditAction::ClientSsoChanged => "client.sso_changed",
             AuditAction::ClientDeactivated => "client.deactivated",
             AuditAction::ClientReactivated => "client.reactivated",
+            AuditAction::OAuthAuthorize => "oauth.authorize",
+            AuditAction::OAuthToken => "oauth.token",
+            AuditAction::OAuthRefused => "oauth.refused",
+            AuditAction::OAuthLogout => "oauth.logout",
+            AuditAction::AppCreated => "app.created",
+            AuditAction::AppDeleted => "app.deleted",
+            AuditAction::AppSecretRotated => "app.secret_rotated",
+            AuditAction::KeysRotated => "keys.rotated",
             AuditAction::Mail(_) => "mail",
         }
     }

@@ -42,6 +42,12 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage applications that log people in through promio.connect (OpenID Connect).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// The keys that sign ID tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Run one pass of the clean-up that every serving instance runs (expired sessions and links,
     /// old counters, mails and audit rows, users past their client's retention).
     Housekeeping,
@@ -53,6 +59,13 @@ enum Command {
         /// Where the copy goes; it must not exist yet.
         file: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Make the next signing key: published at once, signing an hour later (applications
+    /// fetch it first); the current key stays published until its tokens expired.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,6 +157,44 @@ enum ClientCommand {
     Show {
         #[arg(long)]
         company_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AppCommand {
+    /// Register an application; prints its client_id and, unless --public, its client_secret
+    /// (shown this once: only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Where a login returns to, matched exactly: https, or http on localhost, 127.0.0.1 or
+        /// [::1]. Repeat for more (at most 10).
+        #[arg(long, value_name = "URI", required = true)]
+        redirect_uri: Vec<String>,
+        /// Where a logout may return to (exact match, same rules). Repeat for more.
+        #[arg(long, value_name = "URI")]
+        post_logout_redirect_uri: Vec<String>,
+        /// Where back-channel logout tokens are posted (same rules).
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
+        /// Only this client's users may log in to the application (default: any client's).
+        #[arg(long)]
+        company_id: Option<String>,
+        /// A public client (a browser or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List applications (client_id, name, public/confidential, company, redirect URIs).
+    List,
+    /// Delete an application and everything issued to it.
+    Delete {
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Give a confidential application a new secret (the old one stops working at once).
+    RotateSecret {
+        #[arg(long)]
+        client_id: String,
     },
 }
 
@@ -272,6 +323,14 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client(cmd) => client_command(&core, cmd).await,
         Command::User(cmd) => user_command(&core, cmd).await,
+        Command::App(cmd) => app_command(&core, cmd).await,
+        Command::Keys(KeysCommand::Rotate) => {
+            let (kid, signs_from) = crate::oauth::keys::rotate(&core).await.map_err(explain)?;
+            let at = jiff::Timestamp::from_second(signs_from)?;
+            println!("kid: {kid}");
+            println!("signs from: {at}");
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Housekeeping => {
             let holder = crate::store::new_id();
@@ -326,6 +385,7 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
     let worker = core.mailer.clone().spawn_worker();
     let core = Arc::new(core);
     let housekeeping = crate::housekeeping::spawn(Arc::clone(&core));
+    let logout_sweeper = crate::oauth::logout::spawn_sweeper(Arc::clone(&core));
     serve(Arc::clone(&core), listener, shutdown_signal()).await?;
     // Work that answered requests left behind them (a reset mail being queued) finishes first.
     if tokio::time::timeout(std::time::Duration::from_secs(10), core.background.idle())
@@ -336,6 +396,7 @@ async fn run_server(core: Core, args: ServeArgs) -> anyhow::Result<()> {
     }
     worker.abort();
     housekeeping.abort();
+    logout_sweeper.abort();
     Ok(())
 }
 
@@ -636,6 +697,74 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn app_command(core: &Core, cmd: AppCommand) -> anyhow::Result<()> {
+    use crate::oauth::apps;
+    use secrecy::ExposeSecret;
+    match cmd {
+        AppCommand::Create {
+            name,
+            redirect_uri,
+            post_logout_redirect_uri,
+            backchannel_logout_uri,
+            company_id,
+            public,
+        } => {
+            let new = apps::NewApp {
+                name,
+                redirect_uris: redirect_uri,
+                post_logout_redirect_uris: post_logout_redirect_uri,
+                backchannel_logout_uri,
+                company_id,
+                public,
+            };
+            // The refusal names the option (`--redirect-uri: http is only allowed on …`).
+            let created = apps::create(core, "", new)
+                .await
+                .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+            println!("client_id: {}", created.client_id);
+            if let Some(secret) = &created.client_secret {
+                println!("client_secret: {}", secret.expose_secret());
+                eprintln!("the client secret is shown this once: store it now");
+            }
+        }
+        AppCommand::List => {
+            println!("client_id\tname\ttype\tcompany\tredirect_uris");
+            for app in apps::list(core).await.map_err(explain)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    app.client_id,
+                    app.name,
+                    if app.public { "public" } else { "confidential" },
+                    app.company_id.as_deref().unwrap_or("-"),
+                    app.redirect_uris.join(" "),
+                );
+            }
+        }
+        AppCommand::Delete { client_id } => {
+            if !apps::delete(core, "", &client_id).await.map_err(explain)? {
+                anyhow::bail!("--client-id: no such application");
+            }
+            println!("application {client_id} deleted");
+        }
+        AppCommand::RotateSecret { client_id } => {
+            match apps::rotate_secret(core, "", &client_id)
+                .await
+                .map_err(explain)?
+            {
+                Some(secret) => {
+                    println!("client_secret: {}", secret.expose_secret());
+                    eprintln!("the client secret is shown this once: store it now");
+                }
+                None => match apps::find(core, &client_id).await.map_err(explain)? {
+                    Some(_) => anyhow::bail!("--client-id: a public application has no secret"),
+                    None => anyhow::bail!("--client-id: no such application"),
+                },
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One line from standard input (without its trailing newline), for secrets.
 fn read_secret(flag: &str) -> anyhow::Result<String> {
     let mut raw = String::new();
@@ -847,6 +976,9 @@ fn explain(err: ServiceError) -> anyhow::Error {
                 Field::SsoEmailClaim => "--email-claim",
                 Field::DeletionMonths => "--deletion-months",
                 Field::InactivityMonths => "--inactivity-months",
+                Field::RedirectUris => "--redirect-uri",
+                Field::PostLogoutRedirectUris => "--post-logout-redirect-uri",
+                Field::BackchannelLogoutUri => "--backchannel-logout-uri",
             };
             let message = promio_app::api::ApiError::from(invalid).message(Lang::En);
             anyhow::anyhow!("{flag}: {message}")
@@ -882,6 +1014,15 @@ mod tests {
     }
 
     #[test]
+    fn keys_rotate_is_a_command() {
+        let cli = Cli::try_parse_from(["promio-connect", "keys", "rotate"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys(KeysCommand::Rotate))
+        ));
+    }
+
+    #[test]
     fn require_2fa_takes_true_or_false() {
         let ok = Cli::try_parse_from([
             "promio-connect",
@@ -903,6 +1044,46 @@ mod tests {
             "yes",
         ]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn app_create_takes_repeated_redirect_uris() {
+        let cli = Cli::try_parse_from([
+            "promio-connect",
+            "app",
+            "create",
+            "--name",
+            "Wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+            "--redirect-uri",
+            "http://localhost:8080/cb",
+            "--public",
+        ])
+        .unwrap();
+        let Some(Command::App(AppCommand::Create {
+            redirect_uri,
+            public,
+            ..
+        })) = cli.command
+        else {
+            panic!("not parsed as app create");
+        };
+        assert_eq!(
+            redirect_uri,
+            ["https://wiki.example/cb", "http://localhost:8080/cb"]
+        );
+        assert!(public);
+        let missing = Cli::try_parse_from(["promio-connect", "app", "create", "--name", "Wiki"]);
+        assert!(missing.is_err());
+        let rotate = Cli::try_parse_from([
+            "promio-connect",
+            "app",
+            "rotate-secret",
+            "--client-id",
+            "app_x",
+        ]);
+        assert!(rotate.is_ok());
     }
 
     #[test]

@@ -13,6 +13,12 @@
 //! | `throttle` | window and wait over for a day; a lock stays while its account exists |
 //! | `mail_outbox` | sent a week ago; not sent after 30 days |
 //! | `audit_events` | older than `AUDIT_RETENTION_DAYS` |
+//! | `oauth_codes` | a day after they expired |
+//! | `oauth_tokens` | a day after they expired or were revoked |
+//! | `oauth_requests` | authorization requests that waited 10 minutes |
+//! | `oauth_keys` | a day after the last token a retired key signed expired |
+//! | `oauth_logout_outbox` | back-channel logouts not delivered in two days |
+//! | `oauth_participations` | session gone and nothing to tell the application |
 //! | `users` | deactivated past their client's retention (see `crate::lifecycle`) |
 //!
 //! and runs the rest of the lifecycle (the administrators' notices, the inactivity rule). Without
@@ -68,7 +74,7 @@ impl Report {
 }
 
 /// The tables housekeeping deletes from, as `/metrics` labels them.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 16] = [
     "users",
     "sessions",
     "login_challenges",
@@ -78,6 +84,12 @@ pub const TABLES: [&str; 10] = [
     "throttle",
     "mail_outbox",
     "audit_events",
+    "oauth_codes",
+    "oauth_tokens",
+    "oauth_requests",
+    "oauth_keys",
+    "oauth_logout_outbox",
+    "oauth_participations",
     "recovery_codes",
 ];
 
@@ -98,6 +110,14 @@ fn times(core: &Core, table: &str) -> [i64; 3] {
         "audit_events" => [now - core.settings.audit_retention_days * DAY, 0, 0],
         // A used recovery code counts for nothing; a day lets a concurrent check see it used.
         "recovery_codes" => [now - DAY, 0, 0],
+        "oauth_codes" | "oauth_tokens" => [now - DAY, 0, 0],
+        "oauth_requests" => [now - crate::oauth::REQUEST_SECS, 0, 0],
+        "oauth_keys" => [
+            now - crate::oauth::keys::PUBLISHED_AFTER_RETIREMENT - DAY,
+            0,
+            0,
+        ],
+        "oauth_logout_outbox" => [now - crate::oauth::logout::GIVE_UP_AFTER_SECS, 0, 0],
         _ => [now, now, now],
     }
 }

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod mail;
 pub mod metrics;
+pub mod oauth;
 pub mod operator;
 pub mod passkeys;
 pub mod principal;
@@ -59,6 +60,8 @@ pub struct Core {
     pub background: background::Background,
     /// The WebAuthn relying party (none when `PUBLIC_URL` has no domain name).
     pub passkeys: passkeys::Passkeys,
+    /// The OpenID Provider's caches (its signing keys).
+    pub op: oauth::Op,
 }
 
 impl Core {
@@ -133,10 +136,14 @@ impl Core {
             sso,
             background: background::Background::default(),
             passkeys,
+            op: oauth::Op::new(),
         };
         provisioning::ensure_platform_client(&core)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        oauth::keys::ensure_key(&core)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot make the ID-token signing key: {e}"))?;
         Ok(core)
     }
 }

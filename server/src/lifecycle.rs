@@ -421,6 +421,7 @@ async fn apply_inactivity(
             continue;
         }
         crate::store::sessions::delete_user_sessions_in(&mut tx, &user.id).await?;
+        crate::store::oauth_tokens::revoke_user_tokens_in(&mut tx, &user.id, now).await?;
         tx.commit().await?;
         let detail = format!("no login for {months} months");
         let event = Event::new(AuditAction::UserDeactivated, Outcome::Success)

@@ -35,6 +35,22 @@ struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabel {
+    grant_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OAuthErrorLabels {
+    endpoint: String,
+    error: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TableLabel {
     table: String,
 }
@@ -47,6 +63,9 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     logins: Family<LoginLabels, Counter>,
+    oauth_grants: Family<GrantLabel, Counter>,
+    oauth_errors: Family<OAuthErrorLabels, Counter>,
+    backchannel_logouts: Family<OutcomeLabel, Counter>,
     requests: Family<StatusLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     hash_workers: Gauge,
@@ -81,6 +100,24 @@ impl Metrics {
             "promio_logins",
             "Login attempts by method (password, second_factor, sso, passkey) and outcome",
             logins.clone(),
+        );
+        let oauth_grants = Family::<GrantLabel, Counter>::default();
+        registry.register(
+            "promio_oauth_grants",
+            "Tokens issued to applications by grant type (authorization_code, refresh_token)",
+            oauth_grants.clone(),
+        );
+        let oauth_errors = Family::<OAuthErrorLabels, Counter>::default();
+        registry.register(
+            "promio_oauth_errors",
+            "OAuth errors answered to applications, by endpoint and error code",
+            oauth_errors.clone(),
+        );
+        let backchannel_logouts = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "promio_backchannel_logouts",
+            "Back-channel logout deliveries by outcome (sent, retry, given_up)",
+            backchannel_logouts.clone(),
         );
         let requests = Family::<StatusLabels, Counter>::default();
         registry.register(
@@ -205,6 +242,9 @@ impl Metrics {
         Metrics {
             registry,
             logins,
+            oauth_grants,
+            oauth_errors,
+            backchannel_logouts,
             requests,
             latency,
             hash_workers,
@@ -230,6 +270,35 @@ impl Metrics {
         self.logins
             .get_or_create(&LoginLabels {
                 method: method.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts tokens issued to an application (`grant_type`: authorization_code, refresh_token).
+    pub fn oauth_grant(&self, grant_type: &str) {
+        self.oauth_grants
+            .get_or_create(&GrantLabel {
+                grant_type: grant_type.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts an OAuth error answered at `endpoint` (authorize, token, userinfo, …); `error` is
+    /// the protocol's error code, never a value from the request.
+    pub fn oauth_error(&self, endpoint: &str, error: &str) {
+        self.oauth_errors
+            .get_or_create(&OAuthErrorLabels {
+                endpoint: endpoint.to_owned(),
+                error: error.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a back-channel logout delivery's outcome (sent, retry, given_up).
+    pub fn backchannel_logout(&self, outcome: &str) {
+        self.backchannel_logouts
+            .get_or_create(&OutcomeLabel {
                 outcome: outcome.to_owned(),
             })
             .inc();

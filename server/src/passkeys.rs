@@ -17,8 +17,8 @@
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
-use crate::auth::cookies;
 use crate::auth::token;
+use crate::auth::{LoginMethod, cookies};
 use crate::error::{ServiceError, ServiceResult};
 use crate::mail::templates::MailContent;
 use crate::principal::{Caller, CookieIntent, Flow, Pending, Session};
@@ -351,7 +351,10 @@ pub async fn register_finish(
         // The enrolment the client required is done: now there is a session.
         core.store.delete_pending(&pending.row.token_hash).await?;
         flow = flow
-            .with(core.start_session(caller, &user).await?)
+            .with(
+                core.start_session(caller, &user, LoginMethod::PasswordAndPasskey)
+                    .await?,
+            )
             .with(CookieIntent::Clear(cookies::PENDING));
     }
     Ok(flow)
@@ -534,7 +537,9 @@ async fn passwordless(
         .await?;
         return Err(ServiceError::PasskeyFailed);
     }
-    let session = core.start_session(caller, &user).await?;
+    let session = core
+        .start_session(caller, &user, LoginMethod::Passkey)
+        .await?;
     let event = Event::login(
         AuditAction::LoginPasskey,
         Outcome::Success,
@@ -730,7 +735,9 @@ pub async fn second_factor_finish(
     if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
-    let session = core.start_session(caller, &user).await?;
+    let session = core
+        .start_session(caller, &user, LoginMethod::PasswordAndPasskey)
+        .await?;
     two_factor::audit(
         core,
         ip,

@@ -395,6 +395,7 @@ pub async fn change_user(
                 .set_user_status(&user.id, UserStatus::Deactivated, now)
                 .await?;
             let ended = core.store.delete_user_sessions(&user.id).await?;
+            crate::oauth::token::revoke_user_tokens(core, &user.id).await?;
             let detail = format!("{ended} sessions ended");
             audit(
                 core,

@@ -5,6 +5,7 @@
 use crate::Core;
 use crate::auth::{cookies, login};
 use crate::error::{ServiceError, ServiceResult};
+use crate::oauth::apps::{self, AppField, AppRefusal};
 use crate::principal::{Caller, CookieIntent, Flow, PendingKind};
 use crate::{admin, links, operator, passkeys, principal, sso, two_factor};
 use async_trait::async_trait;
@@ -12,15 +13,18 @@ use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
     UserPage, UserQuery, UserSummary,
 };
+use promio_app::api::{ApplicationView, CreatedApplication, Field, NewApplication, Problem};
 use promio_app::api::{
     AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SsoCheck, ThrottledAccount,
 };
 use promio_app::api::{LoginForm, Me};
 use promio_app::api::{PasskeyInfo, PasskeyOptions, PasskeyStatus, SecondFactorMethods};
+use promio_app::ssr::ApplicationService;
 use promio_app::ssr::{
     AccountService, AdminService, AuthService, OperatorService, PasskeyService, RequestCtx,
     SsoService, TwoFactorService,
 };
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -438,6 +442,14 @@ impl promio_app::ssr::SessionService for Services {
     async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError> {
         Ok(admin::end_user_sessions(&self.0, &self.admin(req).await?, user_id).await?)
     }
+
+    async fn applications(
+        &self,
+        req: &RequestCtx,
+    ) -> Result<Vec<promio_app::api::AppLogin>, ApiError> {
+        let session = self.session(req).await?;
+        Ok(crate::oauth::logout::my_applications(&self.0, &session).await?)
+    }
 }
 
 #[async_trait]
@@ -446,4 +458,118 @@ impl SsoService for Services {
         let result = sso::start(&self.0, &self.caller(req), email).await;
         Ok(self.answer(req, result)?)
     }
+}
+
+#[async_trait]
+impl ApplicationService for Services {
+    async fn list(&self, req: &RequestCtx) -> Result<Vec<ApplicationView>, ApiError> {
+        self.operator(req).await?;
+        let list = apps::list(&self.0).await?;
+        Ok(list.into_iter().map(application_view).collect())
+    }
+
+    async fn create(
+        &self,
+        req: &RequestCtx,
+        form: NewApplication,
+    ) -> Result<CreatedApplication, ApiError> {
+        let operator = self.operator(req).await?;
+        match apps::create(&self.0, operator.user_id.as_str(), new_app(&form)).await {
+            Ok(created) => Ok(CreatedApplication {
+                client_id: created.client_id,
+                client_secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
+            }),
+            Err(refusal) => Err(refused(&form, refusal)),
+        }
+    }
+
+    async fn delete(&self, req: &RequestCtx, client_id: String) -> Result<(), ApiError> {
+        let operator = self.operator(req).await?;
+        if apps::delete(&self.0, operator.user_id.as_str(), &client_id).await? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    async fn rotate_secret(
+        &self,
+        req: &RequestCtx,
+        client_id: String,
+    ) -> Result<CreatedApplication, ApiError> {
+        let operator = self.operator(req).await?;
+        match apps::rotate_secret(&self.0, operator.user_id.as_str(), &client_id).await? {
+            Some(secret) => Ok(CreatedApplication {
+                client_id,
+                client_secret: Some(secret.expose_secret().to_owned()),
+            }),
+            None => Err(ApiError::NotFound),
+        }
+    }
+}
+
+fn application_view(app: apps::App) -> ApplicationView {
+    ApplicationView {
+        client_id: app.client_id,
+        name: app.name,
+        public: app.public,
+        company_id: app.company_id,
+        redirect_uris: app.redirect_uris,
+        post_logout_redirect_uris: app.post_logout_redirect_uris,
+        backchannel_logout_uri: app.backchannel_logout_uri,
+    }
+}
+
+/// The console's form as registration takes it: one URI per line of a text area, empty fields
+/// left out.
+fn new_app(form: &NewApplication) -> apps::NewApp {
+    let filled = |raw: &str| Some(raw.trim().to_owned()).filter(|v| !v.is_empty());
+    apps::NewApp {
+        name: form.name.clone(),
+        redirect_uris: lines(&form.redirect_uris),
+        post_logout_redirect_uris: lines(&form.post_logout_redirect_uris),
+        backchannel_logout_uri: filled(&form.backchannel_logout_uri),
+        company_id: filled(&form.company_id),
+        public: form.public.is_some(),
+    }
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A refused registration as the contract's field error. The refusal's English text (which names
+/// the offending URI) goes to the log; the page shows a translated message naming the field.
+fn refused(form: &NewApplication, refusal: AppRefusal) -> ApiError {
+    let Some(field) = refusal.field else {
+        // Registration logged the cause under this request's id already.
+        return ServiceError::Internal(anyhow::anyhow!(refusal.problem)).into();
+    };
+    tracing::info!(?field, problem = %refusal.problem, "application registration refused");
+    let name = form.name.trim();
+    let problem = match field {
+        AppField::Name if name.is_empty() => Problem::Missing,
+        AppField::Name if name.chars().count() > apps::NAME_MAX => Problem::TooLong {
+            max: u32::try_from(apps::NAME_MAX).unwrap_or(u32::MAX),
+        },
+        AppField::Name if name.chars().any(char::is_control) => Problem::ControlCharacters,
+        AppField::RedirectUris if lines(&form.redirect_uris).is_empty() => Problem::Missing,
+        AppField::CompanyId => match crate::domain::CompanyId::parse(form.company_id.trim()) {
+            Err(invalid) => return invalid.into(),
+            Ok(_) => Problem::Unknown,
+        },
+        _ => Problem::Malformed,
+    };
+    let field = match field {
+        AppField::Name => Field::Name,
+        AppField::RedirectUris => Field::RedirectUris,
+        AppField::PostLogoutRedirectUris => Field::PostLogoutRedirectUris,
+        AppField::BackchannelLogoutUri => Field::BackchannelLogoutUri,
+        AppField::CompanyId => Field::CompanyId,
+    };
+    ApiError::Invalid { field, problem }
 }

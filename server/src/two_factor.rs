@@ -18,7 +18,7 @@
 
 use crate::Core;
 use crate::audit::{AuditAction, Event, Outcome};
-use crate::auth::cookies;
+use crate::auth::{LoginMethod, cookies};
 use crate::domain::{CompanyId, UserName};
 use crate::error::{ServiceError, ServiceResult};
 use crate::mail::templates::MailContent;
@@ -303,7 +303,9 @@ pub async fn login(
     if !core.store.delete_pending(&row.token_hash).await? || !client.is_active() {
         return Err(ServiceError::LoginExpired);
     }
-    let session = core.start_session(caller, &user).await?;
+    let session = core
+        .start_session(caller, &user, LoginMethod::PasswordAndCode)
+        .await?;
     audit(
         core,
         ip,
@@ -449,7 +451,10 @@ pub async fn activate(
         // The enrolment the client required is done: now there is a session.
         core.store.delete_pending(&pending.row.token_hash).await?;
         flow = flow
-            .with(core.start_session(caller, &user).await?)
+            .with(
+                core.start_session(caller, &user, LoginMethod::PasswordAndCode)
+                    .await?,
+            )
             .with(CookieIntent::Clear(cookies::PENDING));
     }
     audit(

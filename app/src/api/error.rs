@@ -29,6 +29,9 @@ pub enum Field {
     SsoEmailClaim,
     DeletionMonths,
     InactivityMonths,
+    RedirectUris,
+    PostLogoutRedirectUris,
+    BackchannelLogoutUri,
 }
 
 impl Field {
@@ -73,6 +76,12 @@ impl Field {
             (Field::DeletionMonths, De) => "Deaktivierte Benutzer löschen nach (Monaten)",
             (Field::InactivityMonths, En) => "Deactivate inactive users after (months)",
             (Field::InactivityMonths, De) => "Inaktive Benutzer deaktivieren nach (Monaten)",
+            (Field::RedirectUris, En) => "Redirect URIs",
+            (Field::RedirectUris, De) => "Redirect-URIs",
+            (Field::PostLogoutRedirectUris, En) => "Post-logout redirect URIs",
+            (Field::PostLogoutRedirectUris, De) => "Redirect-URIs nach dem Abmelden",
+            (Field::BackchannelLogoutUri, En) => "Back-channel logout URI",
+            (Field::BackchannelLogoutUri, De) => "Back-Channel-Logout-URI",
         }
     }
 }
@@ -106,6 +115,8 @@ pub enum Problem {
     },
     /// Already taken (a company ID, a user name).
     Taken,
+    /// Names nothing that exists (an application's company ID that no client has).
+    Unknown,
 }
 
 /// The API's error. On the wire it is one flat JSON object (see [`Wire`]), e.g.
@@ -422,6 +433,16 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
             "{name} muss eine https://-Adresse ohne Benutzername, Query und Fragment sein (http \
              nur, wo der Server es erlaubt, für einen Test-Provider auf demselben Rechner)."
         ),
+        (Problem::Malformed, Lang::En) if is_uri_field(field) => format!(
+            "{name}: only absolute https:// addresses (http:// only for localhost, 127.0.0.1 \
+             or [::1]) without user name or fragment, each at most 2000 characters, at most 10 \
+             per application."
+        ),
+        (Problem::Malformed, Lang::De) if is_uri_field(field) => format!(
+            "{name}: nur absolute https://-Adressen (http:// nur für localhost, 127.0.0.1 oder \
+             [::1]) ohne Benutzername und Fragment, je höchstens 2000 Zeichen, höchstens 10 je \
+             Anwendung."
+        ),
         (Problem::Malformed, Lang::En) => format!("{name} is not valid."),
         (Problem::Malformed, Lang::De) => format!("{name} ist ungültig."),
         (Problem::TooCommon, Lang::En) => {
@@ -448,7 +469,23 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
         }
         (Problem::Taken, Lang::En) => format!("{name} is already taken."),
         (Problem::Taken, Lang::De) => format!("{name} ist bereits vergeben."),
+        (Problem::Unknown, Lang::En) if field == Field::CompanyId => {
+            "No client has this company ID.".to_owned()
+        }
+        (Problem::Unknown, Lang::De) if field == Field::CompanyId => {
+            "Kein Mandant hat diese Firmen-ID.".to_owned()
+        }
+        (Problem::Unknown, Lang::En) => format!("{name}: nothing is registered under this."),
+        (Problem::Unknown, Lang::De) => format!("{name}: Darunter ist nichts eingetragen."),
     }
+}
+
+/// The fields of an application's addresses (redirect and logout URIs).
+fn is_uri_field(field: Field) -> bool {
+    matches!(
+        field,
+        Field::RedirectUris | Field::PostLogoutRedirectUris | Field::BackchannelLogoutUri
+    )
 }
 
 fn german_accusative(field: Field) -> &'static str {
@@ -470,6 +507,9 @@ fn german_accusative(field: Field) -> &'static str {
         Field::SsoDomains => "mindestens eine E-Mail-Domain",
         Field::SsoEmailClaim => "den E-Mail-Claim",
         Field::DeletionMonths | Field::InactivityMonths => "eine Anzahl Monate",
+        Field::RedirectUris => "die Redirect-URIs",
+        Field::PostLogoutRedirectUris => "die Redirect-URIs nach dem Abmelden",
+        Field::BackchannelLogoutUri => "die Back-Channel-Logout-URI",
     }
 }
 
@@ -511,7 +551,7 @@ struct Wire {
 }
 
 /// The wire names of the fields, problems and error kinds (one table each, read both ways).
-const FIELDS: [(Field, &str); 19] = [
+const FIELDS: [(Field, &str); 22] = [
     (Field::CompanyId, "company_id"),
     (Field::UserName, "user_name"),
     (Field::Password, "password"),
@@ -531,10 +571,13 @@ const FIELDS: [(Field, &str); 19] = [
     (Field::SsoEmailClaim, "sso_email_claim"),
     (Field::DeletionMonths, "deletion_months"),
     (Field::InactivityMonths, "inactivity_months"),
+    (Field::RedirectUris, "redirect_uris"),
+    (Field::PostLogoutRedirectUris, "post_logout_redirect_uris"),
+    (Field::BackchannelLogoutUri, "backchannel_logout_uri"),
 ];
 
 /// The problems without a number; `too_short`, `too_long` and `out_of_range` carry theirs.
-const PROBLEMS: [(Problem, &str); 9] = [
+const PROBLEMS: [(Problem, &str); 10] = [
     (Problem::Missing, "missing"),
     (Problem::InvalidCharacters, "invalid_characters"),
     (Problem::ControlCharacters, "control_characters"),
@@ -544,6 +587,7 @@ const PROBLEMS: [(Problem, &str); 9] = [
     (Problem::SameAsIdentity, "same_as_identity"),
     (Problem::Mismatch, "mismatch"),
     (Problem::Taken, "taken"),
+    (Problem::Unknown, "unknown"),
 ];
 
 /// The kinds that carry nothing but their name.

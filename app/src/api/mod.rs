@@ -3,6 +3,7 @@
 //! [`crate::ssr`]); the rules live in the server crate.
 
 mod accounts;
+mod applications;
 mod error;
 mod operator;
 mod passkeys;
@@ -10,6 +11,7 @@ mod sso;
 mod two_factor;
 
 pub use accounts::*;
+pub use applications::*;
 pub use error::{ApiError, Field, Problem};
 pub use operator::*;
 pub use passkeys::*;

@@ -230,6 +230,20 @@ pub async fn my_sessions() -> Result<Vec<SessionInfo>, ApiError> {
     crate::ssr::call(|b, req| async move { b.sessions.list(&req).await }).await
 }
 
+/// An application (OpenID Connect relying party) the user is logged in to through
+/// promio.connect: it took part in one of their sessions, or holds a refresh token of theirs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLogin {
+    pub name: String,
+    /// Since when, formatted in the user's language and time zone.
+    pub since: String,
+}
+
+#[server(prefix = "/api", endpoint = "sessions/applications")]
+pub async fn my_applications() -> Result<Vec<AppLogin>, ApiError> {
+    crate::ssr::call(|b, req| async move { b.sessions.applications(&req).await }).await
+}
+
 #[server(prefix = "/api", endpoint = "sessions/end")]
 pub async fn end_my_session(id: String) -> Result<(), ApiError> {
     crate::ssr::call(|b, req| async move { b.sessions.end(&req, id).await }).await

@@ -16,21 +16,23 @@ pub fn LoginPage() -> impl IntoView {
 
     // Someone already logged in has nothing to do here. The server answers such a request with a
     // redirect before rendering; in the browser (e.g. back to a cached login page) this asks.
-    let navigate = use_navigate();
-    Effect::new({
-        let navigate = navigate.clone();
-        move |_| {
-            let navigate = navigate.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(Some(_)) = api::current_user().await {
-                    navigate("/home", Default::default());
-                }
-            });
+    // Not when an application asked for a new login (`reauth`): the form is for that.
+    let reauth = query.with_untracked(|q| q.get("reauth").is_some());
+    Effect::new(move |_| {
+        if reauth {
+            return;
         }
+        leptos::task::spawn_local(async move {
+            if let Ok(Some(_)) = api::current_user().await {
+                super::go_home();
+            }
+        });
     });
+    // A login ends with a full page load of /home (see `go_home`).
+    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(outcome)) = result.get() {
-            navigate(outcome.next_page(), Default::default());
+            super::go_on(&navigate, outcome.next_page());
         }
     });
 
@@ -49,10 +51,20 @@ pub fn LoginPage() -> impl IntoView {
     let error = form_error(result, &posted);
     let came_back = posted.is_some();
     // What was typed stays after a failed attempt (the reactive form keeps it; a post without
-    // script brings it back), except the password. Else the company ID of the last login here.
+    // script brings it back), except the password. Else what the address names (an application
+    // sends people here with its company ID and a user name), else the company ID of the last
+    // login here.
     let value = |name: &str| posted.as_ref().and_then(|f| f.value(name));
-    let company_id = value("company_id").or_else(remembered_company);
-    let username = value("username");
+    let asked = |name: &str, max: usize| {
+        query
+            .with_untracked(|q| q.get(name))
+            .map(|v| v.trim().chars().take(max).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    let company_id = value("company_id")
+        .or_else(|| asked("company_id", 64))
+        .or_else(remembered_company);
+    let username = value("username").or_else(|| asked("username", 128));
     let notice = move || {
         // Shown until the next attempt, which replaces it with that attempt's result.
         if result.get().is_some() || came_back {

@@ -1,6 +1,7 @@
 //! The pages of the app. Each page only gathers input and shows results: every rule is enforced by
 //! the server behind the server functions.
 
+mod applications;
 mod audit;
 mod clients;
 mod forgot;
@@ -13,6 +14,7 @@ mod sso;
 mod two_factor;
 mod users;
 
+pub use applications::ApplicationsPage;
 pub use audit::AuditPage;
 pub use clients::ClientsPage;
 pub use forgot::ForgotPasswordPage;
@@ -57,9 +59,30 @@ lazy_page! {
     UsersRoute => UsersPage,
     SecurityRoute => SecurityPage,
     ClientsRoute => ClientsPage,
+    ApplicationsRoute => ApplicationsPage,
     AuditRoute => AuditPage,
     TwoFactorLoginRoute => TwoFactorLoginPage,
     TwoFactorSetupRoute => TwoFactorSetupPage,
+}
+
+/// A full page load of `/home`, where every login ends: the server may send the browser on from
+/// there (to an application whose login request waited for this login), which a navigation
+/// inside the page would never ask it.
+pub fn go_home() {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign("/home");
+    }
+}
+
+/// Goes on to the page after a login step: `/home` as a full page load ([`go_home`]), any other
+/// step inside the page.
+pub fn go_on(navigate: &dyn Fn(&str, leptos_router::NavigateOptions), page: &str) {
+    if page == "/home" {
+        go_home();
+    } else {
+        navigate(page, Default::default());
+    }
 }
 
 /// True once the page is interactive. Submit buttons stay disabled until then, so that a click
@@ -146,6 +169,12 @@ impl Feedback {
     /// The current error, for forms that mark the field it names.
     pub fn error(&self) -> ReadSignal<Option<crate::api::ApiError>> {
         self.error.read_only()
+    }
+
+    /// Shows neither a notice nor an error (for an outcome the page shows in its own way).
+    pub fn clear(&self) {
+        self.notice.set(None);
+        self.error.set(None);
     }
 
     /// Shows `ok` for a success and the error's message for a failure; `None` changes nothing.

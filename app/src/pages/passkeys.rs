@@ -63,10 +63,9 @@ pub fn PasskeyLogin() -> impl IntoView {
     let available = RwSignal::new(false);
     let busy = RwSignal::new(false);
     let trouble = RwSignal::new(None::<Trouble>);
-    let navigate = use_navigate();
     let logged_in = move |outcome: Result<LoginOutcome, ApiError>| match outcome {
         Ok(LoginOutcome::LoggedIn) => {
-            navigate("/home", Default::default());
+            super::go_home();
             Ok(())
         }
         Ok(_) => Ok(()),
@@ -134,8 +133,6 @@ pub fn PasskeySecondFactor() -> impl IntoView {
     let hydrated = use_hydrated();
     let busy = RwSignal::new(false);
     let trouble = RwSignal::new(None::<Trouble>);
-    let navigate = use_navigate();
-    let navigate = StoredValue::new(navigate);
     let use_passkey = move |_| {
         busy.set(true);
         trouble.set(None);
@@ -147,9 +144,7 @@ pub fn PasskeySecondFactor() -> impl IntoView {
             }
             .await;
             match result {
-                Ok(LoginOutcome::LoggedIn) => {
-                    navigate.with_value(|n| n("/home", Default::default()));
-                }
+                Ok(LoginOutcome::LoggedIn) => super::go_home(),
                 Ok(_) => {}
                 Err(e) => trouble.set(Some(e)),
             }

@@ -37,7 +37,7 @@ pub fn TwoFactorLoginPage() -> impl IntoView {
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(outcome)) = result.get() {
-            navigate(outcome.next_page(), Default::default());
+            super::go_on(&navigate, outcome.next_page());
         }
     });
     let error = form_error(result, &posted("/login/two-factor"));
@@ -126,6 +126,7 @@ pub fn SecurityPage() -> impl IntoView {
                             <TwoFactorSettings/>
                             <super::passkeys::PasskeySettings/>
                             <SessionList/>
+                            <AppLoginList/>
                         }
                             .into_any(),
 
@@ -317,6 +318,38 @@ fn ManageTwoFactor(required: bool, reauth: bool, refresh: RwSignal<u32>) -> impl
             }
                 .into_any()
         }}
+    }
+}
+
+/// The applications the user is logged in to through promio.connect, and since when.
+#[component]
+fn AppLoginList() -> impl IntoView {
+    let lang = use_lang();
+    let apps = Resource::new(|| (), |_| api::my_applications());
+    view! {
+        <h2>{tr(T::AppLogins)}</h2>
+        <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
+            {move || Suspend::new(async move {
+                match apps.await {
+                    Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p>{tr(T::NoAppLogins)}</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="users">
+                            <thead><tr><th>{tr(T::Name)}</th><th>{tr(T::LoggedInSince)}</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|a| view! {
+                                    <tr>
+                                        <td data-label=tr(T::Name)>{a.name}</td>
+                                        <td data-label=tr(T::LoggedInSince)>{a.since}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                        .into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 

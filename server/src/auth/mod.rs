@@ -40,20 +40,51 @@ impl SessionPolicy {
     }
 }
 
+/// How the person of a session logged in, stored with it (`sessions.amr`) for the ID tokens that
+/// the OpenID Provider issues in it (`amr`, RFC 8176).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// The password alone.
+    Password,
+    /// The password and a TOTP or recovery code.
+    PasswordAndCode,
+    /// The password and a passkey.
+    PasswordAndPasskey,
+    /// A passkey alone.
+    Passkey,
+    /// The client's identity provider (how it checked the person is its own business).
+    Sso,
+}
+
+impl LoginMethod {
+    /// The stored `amr`: a JSON array.
+    pub fn amr_json(self) -> &'static str {
+        match self {
+            LoginMethod::Password => r#"["pwd"]"#,
+            LoginMethod::PasswordAndCode => r#"["pwd","otp","mfa"]"#,
+            LoginMethod::PasswordAndPasskey => r#"["pwd","hwk","mfa"]"#,
+            LoginMethod::Passkey => r#"["hwk"]"#,
+            LoginMethod::Sso => "[]",
+        }
+    }
+}
+
 /// Sessions and the mails about logins, as parts of the running application.
 impl Core {
     pub fn now(&self) -> UnixTime {
         self.clock.now()
     }
 
-    /// Starts a session for the user: a new token every time (no fixation), and any session the
-    /// browser presented before is ended. Returns the cookie that carries it.
+    /// Starts a session for the user, who logged in by `method`: a new token every time (no
+    /// fixation), and any session the browser presented before is ended. Returns the cookie that
+    /// carries it.
     pub async fn start_session(
         &self,
         caller: &Caller,
         user: &UserRow,
+        method: LoginMethod,
     ) -> ServiceResult<CookieIntent> {
-        self.start_session_writing(caller, user, None).await
+        self.start_session_writing(caller, user, method, None).await
     }
 
     /// [`Core::start_session`] after a correct password: in the same trip to the database, the
@@ -65,14 +96,20 @@ impl Core {
         throttle_key: &str,
         audit: AuditEvent<'_>,
     ) -> ServiceResult<CookieIntent> {
-        self.start_session_writing(caller, user, Some((throttle_key, audit)))
-            .await
+        self.start_session_writing(
+            caller,
+            user,
+            LoginMethod::Password,
+            Some((throttle_key, audit)),
+        )
+        .await
     }
 
     async fn start_session_writing(
         &self,
         caller: &Caller,
         user: &UserRow,
+        method: LoginMethod,
         with_login: Option<(&str, AuditEvent<'_>)>,
     ) -> ServiceResult<CookieIntent> {
         if let Some(old) = &caller.session_token {
@@ -88,6 +125,7 @@ impl Core {
                     user_id: &user.id,
                     ip,
                     user_agent: agent,
+                    amr: method.amr_json(),
                 };
                 let success = LoginSuccess {
                     throttle_key,
@@ -101,7 +139,14 @@ impl Core {
             }
             None => {
                 self.store
-                    .insert_session(&issued.hash, &user.id, self.now(), ip, agent)
+                    .insert_session(
+                        &issued.hash,
+                        &user.id,
+                        self.now(),
+                        ip,
+                        agent,
+                        method.amr_json(),
+                    )
                     .await?;
             }
         }

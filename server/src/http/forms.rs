@@ -121,7 +121,7 @@ async fn login(State(state): State<HttpState>, request: Request<Body>) -> Respon
         password: posted.field("password"),
     };
     match AuthService::login(&Posted::services(&state), &posted.req, form).await {
-        Ok(outcome) => posted.redirect(outcome.next_page()),
+        Ok(outcome) => posted.onward(&state, outcome.next_page()),
         Err(e) => posted.back(&state, "/login", "/login", e, &echo),
     }
 }
@@ -133,7 +133,7 @@ async fn two_factor(State(state): State<HttpState>, request: Request<Body>) -> R
     };
     let code = posted.field("code");
     match TwoFactorService::login(&Posted::services(&state), &posted.req, code).await {
-        Ok(outcome) => posted.redirect(outcome.next_page()),
+        Ok(outcome) => posted.onward(&state, outcome.next_page()),
         Err(e) => posted.back(&state, "/login/two-factor", "/login/two-factor", e, &[]),
     }
 }
@@ -199,11 +199,26 @@ async fn sso(State(state): State<HttpState>, request: Request<Body>) -> Response
 }
 
 impl Posted {
+    /// On to the page after a login step. When an application's authorization request waits for
+    /// this login (`crate::oauth::authorize`), `/home` sends the browser on to that application,
+    /// which a redirect of the form's post may not do (`form-action 'self'`, see
+    /// [`Posted::onward_to_provider`]): a small page loads `/home` as a navigation of its own.
+    fn onward(self, state: &HttpState, location: &str) -> Response {
+        if location == "/home" && crate::oauth::authorize::waiting(&state.core, &self.req) {
+            return self.onward_page(location, T::AuthorizeContinuing);
+        }
+        self.redirect(location)
+    }
+
     /// On to the identity provider's authorization URL. Not as a redirect of the form's post: the
     /// page's `form-action 'self'` forbids a form to lead to another site, redirects included. A
     /// small page sends the browser on instead (a refresh at once, and a link), as a navigation
     /// of its own.
     fn onward_to_provider(self, url: &str) -> Response {
+        self.onward_page(url, T::SsoRedirecting)
+    }
+
+    fn onward_page(self, url: &str, text: T) -> Response {
         let lang = self.req.lang();
         let url = escape_html(url);
         let page = format!(
@@ -212,7 +227,7 @@ impl Posted {
              <title>promio.connect</title></head>\
              <body><p role=\"status\"><a href=\"{url}\">{text}</a></p></body></html>\n",
             code = lang.code(),
-            text = escape_html(t(lang, T::SsoRedirecting)),
+            text = escape_html(t(lang, text)),
         );
         let mut response = (
             StatusCode::OK,

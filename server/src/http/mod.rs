@@ -58,7 +58,8 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         operator: services.clone(),
         sessions: services.clone(),
         sso: services.clone(),
-        passkeys: services,
+        passkeys: services.clone(),
+        applications: services,
     };
 
     // Pages read the form answer's cookie under the one name the server sets it with.
@@ -75,7 +76,7 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         core,
     };
 
-    forms::add(Router::new())
+    crate::oauth::add(forms::add(Router::new()))
         .route("/logout", post(logout))
         .route("/admin/audit.csv", get(audit_csv))
         .route("/sso/callback", get(sso_callback))
@@ -251,22 +252,38 @@ async fn scope_request_id(request: Request<Body>, next: Next) -> Response {
 }
 
 /// A logged-in user asking for the login form is sent on to the home page (decided here, before
-/// the page is rendered).
+/// the page is rendered). Where every login ends (`/home`) and on the login form, an
+/// application's authorization request that waited for the login is finished first
+/// (`oauth::authorize::resume`): on to the application, or the login form again when the request
+/// asked for a new login.
 async fn logged_in_skip_login(
     State(core): State<Arc<Core>>,
     request: Request<Body>,
     next: Next,
 ) -> Response {
-    let login_form =
-        request.method() == http::Method::GET && matches!(request.uri().path(), "/" | "/login");
-    if login_form {
-        let req = request_ctx(&request);
-        if let Ok(Some(_)) = crate::principal::current_session(&core, &req).await {
-            let found = (StatusCode::FOUND, [(header::LOCATION, "/home")]).into_response();
-            return with_service_headers(found, &req);
-        }
+    use crate::oauth::authorize::{Page, Resumed, resume};
+    let get = request.method() == http::Method::GET;
+    let login_form = get && matches!(request.uri().path(), "/" | "/login");
+    let home = get && request.uri().path() == "/home";
+    if !login_form && !home {
+        return next.run(request).await;
     }
-    next.run(request).await
+    let req = request_ctx(&request);
+    let page = if home { Page::Home } else { Page::LoginForm };
+    let show_login_form = match resume(&core, &req, page).await {
+        Resumed::Answer(response) => return with_service_headers(response, &req),
+        Resumed::ShowLoginForm => true,
+        Resumed::Nothing => false,
+    };
+    if login_form
+        && !show_login_form
+        && let Ok(Some(_)) = crate::principal::current_session(&core, &req).await
+    {
+        let found = (StatusCode::FOUND, [(header::LOCATION, "/home")]).into_response();
+        return with_service_headers(found, &req);
+    }
+    let response = next.run(request).await;
+    with_service_headers(response, &req)
 }
 
 /// The answer of a plain (non-leptos) route that failed: the contract's error as JSON, with its status.
@@ -306,6 +323,8 @@ fn with_service_headers(mut response: Response, req: &RequestCtx) -> Response {
 async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let req = request_ctx(&request);
     let result = crate::services::logout(&state.core, &req).await;
+    // The applications that took part in the session hear of its end at once.
+    crate::oauth::logout::wake(&state.core);
     let response = match result {
         Ok(()) => Redirect::to("/login?notice=logged_out").into_response(),
         Err(e) => HttpError(e.into()).into_response(),

@@ -100,7 +100,7 @@ pub async fn check_origin(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe {
+    if !safe && !called_from_other_sites(request.uri().path()) {
         let headers = request.headers();
         let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -112,8 +112,28 @@ pub async fn check_origin(
     next.run(request).await
 }
 
+/// The OpenID Provider's endpoints that other sites' pages (a form posting the authorization
+/// request) and servers (token, userinfo, revocation, introspection) call by design: they
+/// authenticate the client or carry a token themselves and change nothing a session could be
+/// tricked into. Not `/oauth/logout`, whose confirmation carries its own form token.
+fn called_from_other_sites(path: &str) -> bool {
+    matches!(
+        path,
+        "/oauth/authorize"
+            | "/oauth/token"
+            | "/oauth/userinfo"
+            | "/oauth/revoke"
+            | "/oauth/introspect"
+    )
+}
+
 pub async fn headers(State(policy): State<Policy>, request: Request<Body>, next: Next) -> Response {
     let is_asset = request.uri().path().starts_with("/pkg/");
+    // The OpenID Provider's public documents say themselves how long they may be kept.
+    let is_public_document = matches!(
+        request.uri().path(),
+        "/.well-known/openid-configuration" | "/oauth/jwks"
+    );
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
@@ -133,7 +153,7 @@ pub async fn headers(State(policy): State<Policy>, request: Request<Body>, next:
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
     );
-    if !is_asset {
+    if !is_asset && !is_public_document {
         // Pages and API answers are per person: never kept by the browser or a proxy.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -438,7 +438,9 @@ async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> Service
             reason,
         ));
     }
-    let session = core.start_session(caller, &user).await?;
+    let session = core
+        .start_session(caller, &user, crate::auth::LoginMethod::Sso)
+        .await?;
     core.record_login(
         AuditAction::LoginSso,
         Outcome::Success,

@@ -32,7 +32,7 @@ pub struct Cleanup {
 const _: () = assert!(crate::throttle::LOCK_AFTER == 100);
 
 /// The clean-ups; `$1`, `$2`, `$3` are the times `crate::housekeeping` gives each.
-pub const CLEANUPS: [Cleanup; 9] = [
+pub const CLEANUPS: [Cleanup; 15] = [
     Cleanup {
         table: "sessions",
         key: "token_hash",
@@ -82,6 +82,47 @@ pub const CLEANUPS: [Cleanup; 9] = [
         table: "audit_events",
         key: "id",
         condition: "created_at < $1",
+    },
+    // The OpenID Provider's rows (see `crate::oauth`).
+    Cleanup {
+        table: "oauth_codes",
+        key: "code_hash",
+        // $1: a day ago.
+        condition: "expires_at < $1",
+    },
+    Cleanup {
+        table: "oauth_tokens",
+        key: "token_hash",
+        // $1: a day ago. A used refresh token stays until then, so that its reuse is seen.
+        condition: "expires_at < $1 OR revoked_at < $1",
+    },
+    Cleanup {
+        table: "oauth_requests",
+        key: "id_hash",
+        condition: "created_at < $1",
+    },
+    Cleanup {
+        table: "oauth_keys",
+        key: "kid",
+        // $1: retired long enough that no token it signed is alive, and a day more.
+        condition: "retired_at IS NOT NULL AND retired_at < $1",
+    },
+    Cleanup {
+        table: "oauth_logout_outbox",
+        key: "id",
+        // $1: given up (the delivery deletes what it sends or gives up; this is the rest).
+        condition: "created_at < $1 OR sent_at IS NOT NULL",
+    },
+    // Listed after `sessions`: a participation whose session is gone and whose application
+    // hears of no logout (the sweeper in `crate::oauth::logout` handles the others).
+    Cleanup {
+        table: "oauth_participations",
+        key: "(session_hash || ' ' || client_id)",
+        condition: "NOT EXISTS (SELECT 1 FROM sessions s
+                WHERE s.token_hash = oauth_participations.session_hash)
+            AND NOT EXISTS (SELECT 1 FROM oauth_apps a
+                WHERE a.client_id = oauth_participations.client_id
+                  AND a.backchannel_logout_uri IS NOT NULL)",
     },
     // Listed last: what a deleted account left is gone with it already.
     Cleanup {
@@ -407,6 +448,8 @@ pub async fn erase_user(
         "login_challenges",
         "link_tokens",
         "recovery_codes",
+        "oauth_codes",
+        "oauth_tokens",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(user_id)

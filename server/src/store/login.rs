@@ -212,14 +212,16 @@ pub struct NewSession<'a> {
     pub user_id: &'a UserId,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// How the person logged in (`sessions.amr`, a JSON array).
+    pub amr: &'a str,
 }
 
 /// PostgreSQL: one statement (data-modifying CTEs, so all three rows or none).
 const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key = $1),
     active AS (UPDATE users SET last_activity_at = $4, inactivity_warned_at = NULL WHERE id = $3),
     started AS (
-        INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
-        VALUES ($2, $3, $4, $4, $5, $6))
+        INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr)
+        VALUES ($2, $3, $4, $4, $5, $6, $15))
     INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
         outcome, detail, ip)
     VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
@@ -229,8 +231,8 @@ const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key 
 const SUCCESS_SQLITE: &str = "BEGIN IMMEDIATE;
     DELETE FROM throttle WHERE key = $1;
     UPDATE users SET last_activity_at = $4, inactivity_warned_at = NULL WHERE id = $3;
-    INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
-    VALUES ($2, $3, $4, $4, $5, $6);
+    INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr)
+    VALUES ($2, $3, $4, $4, $5, $6, $15);
     INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
         outcome, detail, ip)
     VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14);
@@ -269,6 +271,7 @@ impl Store {
                 .bind(audit.outcome.as_str())
                 .bind(audit.detail)
                 .bind(audit.ip)
+                .bind(session.amr)
                 .execute(conn)
                 .await
         })

@@ -20,17 +20,20 @@ impl Store {
         now: UnixTime,
         ip: Option<&str>,
         user_agent: Option<&str>,
+        amr: &str,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent)
-             VALUES ($1, $2, $3, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent,
+                 amr)
+             VALUES ($1, $2, $3, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(user_id)
         .bind(now)
         .bind(ip)
         .bind(user_agent)
+        .bind(amr)
         .execute(&mut *tx)
         .await?;
         // A login is activity: the inactivity rule (see `crate::lifecycle`) starts again.

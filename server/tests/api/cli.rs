@@ -9,7 +9,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Runs `promio-connect ARGS` with the app's database and key; returns success, stdout, stderr.
-fn cli(app: &TestApp, args: &[&str], input: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+pub(crate) fn cli(
+    app: &TestApp,
+    args: &[&str],
+    input: &str,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let data = std::env::temp_dir().join(format!("promio-cli-{}", uuid::Uuid::new_v4().simple()));
     let mut command = Command::new(env!("CARGO_BIN_EXE_promio-connect"));
     command

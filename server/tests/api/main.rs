@@ -18,6 +18,13 @@ mod lifecycle;
 mod login;
 mod mail;
 mod metrics;
+mod oauth_apps;
+mod oauth_authorize;
+mod oauth_conformance;
+mod oauth_console;
+mod oauth_discovery;
+mod oauth_logout;
+mod oauth_tokens;
 mod operator;
 mod passkeys;
 

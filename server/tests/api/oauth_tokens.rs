@@ -1,0 +1,917 @@
+//! The OpenID Provider's token side: codes redeemed once (with PKCE S256 and exact redirect URIs),
+//! ID tokens a relying-party library verifies, userinfo, refresh tokens that rotate and revoke
+//! their family on reuse, revocation and introspection per client, and tokens that stop when their
+//! user is deactivated or deleted.
+
+use crate::helpers::{PASSWORD, TestApp};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
+use openidconnect::{ClientId, IssuerUrl, Nonce};
+use promio_app::api::{LoginOutcome, Role};
+use promio_server::clock::Clock;
+use promio_server::domain::{CompanyId, UserName};
+use promio_server::lifecycle;
+use promio_server::oauth::apps::{self, NewApp};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+const REDIRECT: &str = "https://rp.example/cb";
+const NONCE: &str = "n-0S6_WzA2Mj";
+
+/// A registered application, as its operator received it.
+struct Rp {
+    client_id: String,
+    secret: Option<String>,
+}
+
+async fn register(app: &TestApp, name: &str, public: bool) -> Rp {
+    let created = apps::create(
+        &app.core,
+        "",
+        NewApp {
+            name: name.into(),
+            redirect_uris: vec![REDIRECT.into()],
+            public,
+            ..NewApp::default()
+        },
+    )
+    .await
+    .unwrap();
+    Rp {
+        client_id: created.client_id,
+        secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
+    }
+}
+
+/// A code and the PKCE verifier it was asked for with.
+struct Code {
+    code: String,
+    verifier: String,
+}
+
+fn pkce_pair() -> (String, String) {
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Asks for a code as the logged-in browser (the session issues it at once) and returns it.
+async fn authorize_with(app: &TestApp, rp: &Rp, scope: &str, challenge: Option<&str>) -> String {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", rp.client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "xyz"),
+        ("nonce", NONCE),
+    ];
+    if let Some(challenge) = challenge {
+        params.push(("code_challenge", challenge));
+        params.push(("code_challenge_method", "S256"));
+    }
+    let url = url::Url::parse_with_params(&app.url("/oauth/authorize"), &params).unwrap();
+    let response = app.client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let query: HashMap<String, String> = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(query.get("state").map(String::as_str), Some("xyz"));
+    query
+        .get("code")
+        .cloned()
+        .unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+async fn authorize(app: &TestApp, rp: &Rp, scope: &str) -> Code {
+    let (verifier, challenge) = pkce_pair();
+    let code = authorize_with(app, rp, scope, Some(challenge.as_str())).await;
+    Code { code, verifier }
+}
+
+#[derive(Clone, Copy)]
+enum Auth {
+    /// `client_secret_basic` (a public client sends its `client_id` in the form).
+    Basic,
+    /// `client_secret_post`.
+    Post,
+}
+
+/// Calls one of the provider's endpoints as the application would, from its server.
+async fn as_rp(
+    app: &TestApp,
+    rp: &Rp,
+    path: &str,
+    auth: Auth,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    let mut request = reqwest::Client::new().post(app.url(path));
+    match (auth, &rp.secret) {
+        (Auth::Basic, Some(secret)) => request = request.basic_auth(&rp.client_id, Some(secret)),
+        (_, secret) => {
+            form.push(("client_id", rp.client_id.as_str()));
+            if let Some(secret) = secret {
+                form.push(("client_secret", secret.as_str()));
+            }
+        }
+    }
+    request.form(&form).send().await.unwrap()
+}
+
+async fn redeem(app: &TestApp, rp: &Rp, code: &Code, auth: Auth) -> reqwest::Response {
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", code.code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", code.verifier.as_str()),
+    ];
+    as_rp(app, rp, "/oauth/token", auth, &fields).await
+}
+
+async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> reqwest::Response {
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    as_rp(app, rp, "/oauth/token", Auth::Basic, &fields).await
+}
+
+/// The JSON of a 200 answer that must not be stored.
+async fn ok_json(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+/// The `error` of a refusal with `status`.
+async fn error_of(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    body["error"].as_str().unwrap().to_owned()
+}
+
+async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> Value {
+    let code = authorize(app, rp, scope).await;
+    ok_json(redeem(app, rp, &code, Auth::Basic).await).await
+}
+
+fn field<'a>(tokens: &'a Value, name: &str) -> &'a str {
+    tokens[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {tokens}"))
+}
+
+async fn userinfo_get(app: &TestApp, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn introspect(app: &TestApp, rp: &Rp, token: &str) -> Value {
+    ok_json(
+        as_rp(
+            app,
+            rp,
+            "/oauth/introspect",
+            Auth::Basic,
+            &[("token", token)],
+        )
+        .await,
+    )
+    .await
+}
+
+fn payload(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// A relying-party library's ID-token verifier for `client_id`: the keys as published at
+/// `/oauth/jwks`, the issuer, and the test's time for `exp`.
+async fn verifier_for(app: &TestApp, client_id: &str) -> CoreIdTokenVerifier<'static> {
+    let jwks: CoreJsonWebKeySet = reqwest::get(app.url("/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let issuer = IssuerUrl::new(promio_server::oauth::issuer(&app.core)).unwrap();
+    let now = app.clock.now();
+    CoreIdTokenVerifier::new_public_client(ClientId::new(client_id.to_owned()), issuer, jwks)
+        .set_time_fn(move || chrono::DateTime::<chrono::Utc>::from_timestamp(now, 0).unwrap())
+}
+
+/// The ID token verified as a relying-party library does (signature with the key of its `kid`,
+/// `iss`, `aud`, `exp`, `nonce`); its claims.
+async fn verified(app: &TestApp, rp: &Rp, id_token: &str, nonce: Option<&str>) -> Value {
+    let verifier = verifier_for(app, &rp.client_id).await;
+    let token: CoreIdToken = id_token.parse().unwrap();
+    match nonce {
+        Some(nonce) => {
+            token
+                .claims(&verifier, &Nonce::new(nonce.to_owned()))
+                .unwrap();
+        }
+        None => {
+            let no_nonce = |n: Option<&Nonce>| match n {
+                None => Ok(()),
+                Some(_) => Err("a nonce where none was sent".to_owned()),
+            };
+            token.claims(&verifier, no_nonce).unwrap();
+        }
+    }
+    payload(id_token)
+}
+
+async fn logged_in(company_id: &str, username: &str) -> TestApp {
+    let app = TestApp::with_user(company_id, username).await;
+    app.login_ok(company_id, username).await;
+    app
+}
+
+#[tokio::test]
+async fn a_code_redeemed_with_client_secret_basic_gives_a_verified_id_token_and_userinfo() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid").await;
+
+    let response = redeem(&app, &rp, &code, Auth::Basic).await;
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let tokens = ok_json(response).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 600);
+    assert_eq!(tokens["scope"], "openid");
+    assert!(tokens.get("refresh_token").is_none(), "no offline_access");
+
+    let id_token = field(&tokens, "id_token");
+    let claims = verified(&app, &rp, id_token, Some(NONCE)).await;
+    let alice = app.user_id("ACME", "alice").await;
+    assert_eq!(claims["sub"], alice.as_str());
+    assert_eq!(
+        claims["iss"],
+        promio_server::oauth::issuer(&app.core).as_str()
+    );
+    assert_eq!(claims["aud"], rp.client_id.as_str());
+    assert_eq!(claims["azp"], rp.client_id.as_str());
+    assert_eq!(claims["nonce"], NONCE);
+    let iat = claims["iat"].as_i64().unwrap();
+    assert_eq!(iat, app.clock.now());
+    assert_eq!(claims["exp"].as_i64().unwrap(), iat + 3600);
+    assert_eq!(claims["auth_time"].as_i64().unwrap(), app.clock.now());
+    assert_eq!(claims["company_id"], "ACME");
+    assert_eq!(claims["company_name"], "ACME GmbH");
+    assert!(claims["sid"].as_str().is_some_and(|s| !s.is_empty()));
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "JWT");
+    let published: Value = reqwest::get(app.url("/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&Value> = published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| &k["kid"])
+        .collect();
+    assert!(kids.contains(&&header["kid"]), "{header} in {published}");
+
+    // The library really checks: a changed claim, another nonce or another audience fail.
+    let verifier = verifier_for(&app, &rp.client_id).await;
+    let mut forged = claims.clone();
+    forged["sub"] = Value::from("someone-else");
+    let parts: Vec<&str> = id_token.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(forged.to_string()),
+        parts[2]
+    );
+    let forged: CoreIdToken = forged.parse().unwrap();
+    let nonce = Nonce::new(NONCE.to_owned());
+    assert!(forged.claims(&verifier, &nonce).is_err());
+    let token: CoreIdToken = id_token.parse().unwrap();
+    assert!(token.claims(&verifier, &nonce).is_ok());
+    assert!(
+        token
+            .claims(&verifier, &Nonce::new("another".to_owned()))
+            .is_err()
+    );
+    let other = verifier_for(&app, "app_other").await;
+    assert!(token.claims(&other, &nonce).is_err());
+
+    // Userinfo: the Bearer header (GET and POST) and the form field (POST).
+    let access = field(&tokens, "access_token");
+    let info = ok_json(userinfo_get(&app, access).await).await;
+    assert_eq!(info["sub"], alice.as_str());
+    let info = ok_json(
+        reqwest::Client::new()
+            .post(app.url("/oauth/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(info["sub"], alice.as_str());
+    let info = ok_json(
+        reqwest::Client::new()
+            .post(app.url("/oauth/userinfo"))
+            .form(&[("access_token", access)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(info["sub"], alice.as_str());
+    assert_eq!(info["company_id"], "ACME");
+
+    // The audit log names the grant and the application, never a token.
+    let audit = app.audit().await;
+    let issued = audit
+        .iter()
+        .find(|e| e.action == "oauth.token")
+        .expect("an oauth.token event");
+    assert!(issued.detail.contains(&rp.client_id), "{}", issued.detail);
+    assert!(issued.detail.contains("authorization_code"));
+    for event in &audit {
+        assert!(!event.detail.contains(access));
+        assert!(!event.detail.contains(&code.code));
+    }
+}
+
+#[tokio::test]
+async fn client_secret_post_and_a_public_client_redeem_codes_too() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid").await;
+    let tokens = ok_json(redeem(&app, &rp, &code, Auth::Post).await).await;
+    verified(&app, &rp, field(&tokens, "id_token"), Some(NONCE)).await;
+
+    let spa = register(&app, "Planner", true).await;
+    assert!(spa.secret.is_none());
+    let code = authorize(&app, &spa, "openid").await;
+    let tokens = ok_json(redeem(&app, &spa, &code, Auth::Post).await).await;
+    verified(&app, &spa, field(&tokens, "id_token"), Some(NONCE)).await;
+
+    // A wrong secret is no client.
+    let code = authorize(&app, &rp, "openid").await;
+    let wrong = Rp {
+        client_id: rp.client_id.clone(),
+        secret: Some("not-the-secret".into()),
+    };
+    assert_eq!(
+        error_of(redeem(&app, &wrong, &code, Auth::Basic).await, 401).await,
+        "invalid_client"
+    );
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_its_second_use_revokes_what_the_first_gave() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid").await;
+    let tokens = ok_json(redeem(&app, &rp, &code, Auth::Basic).await).await;
+    let access = field(&tokens, "access_token");
+    assert_eq!(userinfo_get(&app, access).await.status(), 200);
+
+    assert_eq!(
+        error_of(redeem(&app, &rp, &code, Auth::Basic).await, 400).await,
+        "invalid_grant"
+    );
+    let refused = userinfo_get(&app, access).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    let audit = app.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "oauth.refused" && e.detail.contains("used again"))
+    );
+}
+
+#[tokio::test]
+async fn a_code_reused_thirty_seconds_later_still_revokes_the_tokens() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid offline_access").await;
+    let tokens = ok_json(redeem(&app, &rp, &code, Auth::Basic).await).await;
+
+    app.clock.advance(30);
+    assert_eq!(
+        error_of(redeem(&app, &rp, &code, Auth::Basic).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        userinfo_get(&app, field(&tokens, "access_token"))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        error_of(
+            refresh(&app, &rp, field(&tokens, "refresh_token")).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn two_redemptions_of_one_code_at_once_give_tokens_once() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid").await;
+    let (first, second) = tokio::join!(
+        redeem(&app, &rp, &code, Auth::Basic),
+        redeem(&app, &rp, &code, Auth::Basic)
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400]);
+}
+
+#[tokio::test]
+async fn a_code_lives_sixty_seconds() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let young = authorize(&app, &rp, "openid").await;
+    let old = authorize(&app, &rp, "openid").await;
+    app.clock.advance(59);
+    ok_json(redeem(&app, &rp, &young, Auth::Basic).await).await;
+    app.clock.advance(2);
+    assert_eq!(
+        error_of(redeem(&app, &rp, &old, Auth::Basic).await, 400).await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn the_redirect_uri_must_be_the_one_of_the_request() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid").await;
+    let other = [
+        ("grant_type", "authorization_code"),
+        ("code", code.code.as_str()),
+        ("redirect_uri", "https://rp.example/cb/"),
+        ("code_verifier", code.verifier.as_str()),
+    ];
+    assert_eq!(
+        error_of(
+            as_rp(&app, &rp, "/oauth/token", Auth::Basic, &other).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+    ok_json(redeem(&app, &rp, &code, Auth::Basic).await).await;
+}
+
+#[tokio::test]
+async fn pkce_s256_is_checked_and_a_verifier_without_a_challenge_is_refused() {
+    let app = logged_in("ACME", "alice").await;
+    let spa = register(&app, "Planner", true).await;
+
+    let code = authorize(&app, &spa, "openid").await;
+    let wrong = Code {
+        code: code.code.clone(),
+        verifier: pkce_pair().0,
+    };
+    assert_eq!(
+        error_of(redeem(&app, &spa, &wrong, Auth::Post).await, 400).await,
+        "invalid_grant"
+    );
+    let without = [
+        ("grant_type", "authorization_code"),
+        ("code", code.code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    assert_eq!(
+        error_of(
+            as_rp(&app, &spa, "/oauth/token", Auth::Post, &without).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+    ok_json(redeem(&app, &spa, &code, Auth::Post).await).await;
+
+    // A confidential application registered without PKCE (the column is for later): a code asked
+    // for without a challenge is not redeemed with a verifier (a downgrade), only without one.
+    let rp = register(&app, "Legacy", false).await;
+    sqlx::query("UPDATE oauth_apps SET pkce_required = 0 WHERE client_id = $1")
+        .bind(&rp.client_id)
+        .execute(app.core.store.pool())
+        .await
+        .unwrap();
+    let code = Code {
+        code: authorize_with(&app, &rp, "openid", None).await,
+        verifier: pkce_pair().0,
+    };
+    assert_eq!(
+        error_of(redeem(&app, &rp, &code, Auth::Basic).await, 400).await,
+        "invalid_grant"
+    );
+    let plain = [
+        ("grant_type", "authorization_code"),
+        ("code", code.code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    ok_json(as_rp(&app, &rp, "/oauth/token", Auth::Basic, &plain).await).await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_comes_only_with_offline_access() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let without = tokens_for(&app, &rp, "openid profile").await;
+    assert!(without.get("refresh_token").is_none());
+    let with = tokens_for(&app, &rp, "openid profile offline_access").await;
+    assert!(
+        with["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 43)
+    );
+    assert_eq!(with["scope"], "openid profile offline_access");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let first = tokens_for(&app, &rp, "openid offline_access").await;
+    let first_claims = payload(field(&first, "id_token"));
+    let r1 = field(&first, "refresh_token");
+
+    app.clock.advance(120);
+    let second = ok_json(refresh(&app, &rp, r1).await).await;
+    let r2 = field(&second, "refresh_token");
+    assert_ne!(r1, r2);
+    let a2 = field(&second, "access_token");
+    assert_ne!(a2, field(&first, "access_token"));
+    let claims = verified(&app, &rp, field(&second, "id_token"), None).await;
+    assert_eq!(claims["sub"], first_claims["sub"]);
+    assert_eq!(claims["auth_time"], first_claims["auth_time"]);
+    assert_eq!(claims["amr"], first_claims["amr"]);
+    assert_eq!(claims["sid"], first_claims["sid"]);
+    assert!(claims.get("nonce").is_none());
+    assert_eq!(claims["iat"].as_i64().unwrap(), app.clock.now());
+    assert_eq!(userinfo_get(&app, a2).await.status(), 200);
+
+    // The rotated token again: refused, and everything of its family with it.
+    assert_eq!(
+        error_of(refresh(&app, &rp, r1).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        error_of(refresh(&app, &rp, r2).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(userinfo_get(&app, a2).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let first = tokens_for(&app, &rp, "openid offline_access").await;
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", field(&first, "refresh_token")),
+        ("scope", "openid email"),
+    ];
+    assert_eq!(
+        error_of(
+            as_rp(&app, &rp, "/oauth/token", Auth::Basic, &fields).await,
+            400
+        )
+        .await,
+        "invalid_scope"
+    );
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", field(&first, "refresh_token")),
+        ("scope", "openid"),
+    ];
+    let narrowed = ok_json(as_rp(&app, &rp, "/oauth/token", Auth::Basic, &fields).await).await;
+    assert_eq!(narrowed["scope"], "openid");
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_bound_to_its_client() {
+    let app = logged_in("ACME", "alice").await;
+    let a = register(&app, "Time sheets", false).await;
+    let b = register(&app, "Planner", false).await;
+    let tokens = tokens_for(&app, &a, "openid offline_access").await;
+    let token = field(&tokens, "refresh_token");
+    assert_eq!(
+        error_of(refresh(&app, &b, token).await, 400).await,
+        "invalid_grant"
+    );
+    ok_json(refresh(&app, &a, token).await).await;
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_see_only_the_callers_own_tokens() {
+    let app = logged_in("ACME", "alice").await;
+    let a = register(&app, "Time sheets", false).await;
+    let b = register(&app, "Planner", false).await;
+    let tokens = tokens_for(&app, &a, "openid offline_access").await;
+    let access = field(&tokens, "access_token");
+
+    assert_eq!(
+        introspect(&app, &b, access).await,
+        serde_json::json!({"active": false})
+    );
+    let seen = introspect(&app, &a, access).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["client_id"], a.client_id.as_str());
+    assert_eq!(seen["username"], "alice");
+    assert_eq!(seen["sub"], app.user_id("ACME", "alice").await.as_str());
+    assert_eq!(seen["scope"], "openid offline_access");
+    assert_eq!(seen["token_type"], "Bearer");
+    assert_eq!(seen["aud"], a.client_id.as_str());
+    assert_eq!(
+        seen["iss"],
+        promio_server::oauth::issuer(&app.core).as_str()
+    );
+    assert_eq!(seen["iat"].as_i64().unwrap(), app.clock.now());
+    assert_eq!(seen["exp"].as_i64().unwrap(), app.clock.now() + 600);
+    let unknown = introspect(&app, &a, "no-such-token").await;
+    assert_eq!(unknown, serde_json::json!({"active": false}));
+
+    // A public client may not introspect.
+    let spa = register(&app, "Board", true).await;
+    assert_eq!(
+        error_of(
+            as_rp(
+                &app,
+                &spa,
+                "/oauth/introspect",
+                Auth::Post,
+                &[("token", access)]
+            )
+            .await,
+            401
+        )
+        .await,
+        "invalid_client"
+    );
+
+    // B's revocation is answered as done and changes nothing.
+    let revoked = as_rp(&app, &b, "/oauth/revoke", Auth::Basic, &[("token", access)]).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(userinfo_get(&app, access).await.status(), 200);
+    assert_eq!(introspect(&app, &a, access).await["active"], true);
+
+    // A's revocation of its refresh token ends the family and the grant's access token.
+    let refresh_token = field(&tokens, "refresh_token");
+    let revoked = as_rp(
+        &app,
+        &a,
+        "/oauth/revoke",
+        Auth::Basic,
+        &[
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(userinfo_get(&app, access).await.status(), 401);
+    assert_eq!(introspect(&app, &a, access).await["active"], false);
+    assert_eq!(
+        error_of(refresh(&app, &a, refresh_token).await, 400).await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_revoked_by_its_client_stops_at_userinfo() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let tokens = tokens_for(&app, &rp, "openid").await;
+    let access = field(&tokens, "access_token");
+    let revoked = as_rp(&app, &rp, "/oauth/revoke", Auth::Post, &[("token", access)]).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(userinfo_get(&app, access).await.status(), 401);
+}
+
+#[tokio::test]
+async fn deactivating_a_user_stops_their_tokens_at_once_and_for_good() {
+    let app = logged_in("ACME", "alice").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    let rp = register(&app, "Time sheets", false).await;
+    let tokens = tokens_for(&app, &rp, "openid offline_access").await;
+    let access = field(&tokens, "access_token");
+    let refresh_token = field(&tokens, "refresh_token");
+    assert_eq!(userinfo_get(&app, access).await.status(), 200);
+
+    let admin = app.new_browser();
+    assert_eq!(app.login_in(&admin, "ACME", "boss").await.status(), 200);
+    let alice = app.user_id("ACME", "alice").await;
+    let set_active = |active: &'static str| {
+        admin
+            .post(app.url("/api/users/set-active"))
+            .form(&[("id", alice.as_str()), ("active", active)])
+            .send()
+    };
+    assert_eq!(set_active("false").await.unwrap().status(), 200);
+
+    assert_eq!(userinfo_get(&app, access).await.status(), 401);
+    assert_eq!(introspect(&app, &rp, access).await["active"], false);
+    assert_eq!(
+        error_of(refresh(&app, &rp, refresh_token).await, 400).await,
+        "invalid_grant"
+    );
+
+    // Revoked, not only paused: reactivation does not bring them back.
+    assert_eq!(set_active("true").await.unwrap().status(), 200);
+    assert_eq!(userinfo_get(&app, access).await.status(), 401);
+    assert_eq!(
+        error_of(refresh(&app, &rp, refresh_token).await, 400).await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_user_stops_and_removes_their_tokens() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let tokens = tokens_for(&app, &rp, "openid offline_access").await;
+    let access = field(&tokens, "access_token");
+    let refresh_token = field(&tokens, "refresh_token");
+    assert_eq!(app.count_rows("oauth_tokens").await, 2);
+
+    let acme = app
+        .core
+        .store
+        .client_by_company_id(&CompanyId::parse("ACME").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let alice = app
+        .core
+        .store
+        .user_by_name(&acme.id, &UserName::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let by = lifecycle::DeletedBy::CommandLine;
+    assert!(
+        lifecycle::delete_user(&app.core, &acme, &alice, by)
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(userinfo_get(&app, access).await.status(), 401);
+    assert_eq!(
+        error_of(refresh(&app, &rp, refresh_token).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(app.count_rows("oauth_tokens").await, 0);
+    assert_eq!(app.count_rows("oauth_codes").await, 0);
+}
+
+#[tokio::test]
+async fn profile_and_email_scopes_decide_the_claims() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+
+    let bare = tokens_for(&app, &rp, "openid").await;
+    for claims in [
+        payload(field(&bare, "id_token")),
+        ok_json(userinfo_get(&app, field(&bare, "access_token")).await).await,
+    ] {
+        assert_eq!(claims["company_id"], "ACME", "{claims}");
+        assert_eq!(claims["company_name"], "ACME GmbH");
+        for absent in ["email", "email_verified", "preferred_username", "name"] {
+            assert!(claims.get(absent).is_none(), "{absent} in {claims}");
+        }
+    }
+
+    let full = tokens_for(&app, &rp, "openid profile email").await;
+    for claims in [
+        payload(field(&full, "id_token")),
+        ok_json(userinfo_get(&app, field(&full, "access_token")).await).await,
+    ] {
+        assert_eq!(claims["preferred_username"], "alice", "{claims}");
+        assert_eq!(claims["name"], "Test alice");
+        assert_eq!(claims["given_name"], "Test");
+        assert_eq!(claims["family_name"], "alice");
+        assert_eq!(claims["email"], "alice@acme.example");
+        assert_eq!(claims["email_verified"], true);
+        assert_eq!(claims["company_id"], "ACME");
+    }
+
+    let profile = tokens_for(&app, &rp, "openid profile").await;
+    let claims = payload(field(&profile, "id_token"));
+    assert_eq!(claims["preferred_username"], "alice");
+    assert!(claims.get("email").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn amr_says_how_the_person_logged_in_and_sub_stays_the_same() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let first = payload(field(&tokens_for(&app, &rp, "openid").await, "id_token"));
+    assert_eq!(first["amr"], serde_json::json!(["pwd"]));
+    let sub = first["sub"].as_str().unwrap().to_owned();
+    assert_ne!(sub, "alice");
+    assert_eq!(sub, app.user_id("ACME", "alice").await);
+
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.clock.advance(60);
+    app.login_ok("ACME", "alice").await;
+    let again = payload(field(&tokens_for(&app, &rp, "openid").await, "id_token"));
+    assert_eq!(again["sub"], sub.as_str());
+    assert_ne!(again["sid"], first["sid"], "a new session");
+    assert!(again["auth_time"].as_i64().unwrap() > first["auth_time"].as_i64().unwrap());
+
+    let (app, secret, _) = TestApp::with_2fa("ACME", "bob").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let outcome: LoginOutcome = app
+        .login("ACME", "bob", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::TwoFactorRequired);
+    let code = app.totp_code(&secret, 0);
+    assert_eq!(
+        app.call("2fa/login", &[("code", &code)]).await.status(),
+        200
+    );
+    let claims = payload(field(&tokens_for(&app, &rp, "openid").await, "id_token"));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}
+
+#[tokio::test]
+async fn unknown_grant_types_and_missing_parameters_are_refused() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let password = [("grant_type", "password"), ("username", "alice")];
+    assert_eq!(
+        error_of(
+            as_rp(&app, &rp, "/oauth/token", Auth::Basic, &password).await,
+            400
+        )
+        .await,
+        "unsupported_grant_type"
+    );
+    let no_code = [
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", REDIRECT),
+    ];
+    assert_eq!(
+        error_of(
+            as_rp(&app, &rp, "/oauth/token", Auth::Basic, &no_code).await,
+            400
+        )
+        .await,
+        "invalid_request"
+    );
+    let unknown = [
+        ("grant_type", "authorization_code"),
+        ("code", "no-such-code"),
+        ("redirect_uri", REDIRECT),
+    ];
+    assert_eq!(
+        error_of(
+            as_rp(&app, &rp, "/oauth/token", Auth::Basic, &unknown).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+    assert_eq!(userinfo_get(&app, "no-such-token").await.status(), 401);
+    let none = reqwest::Client::new()
+        .get(app.url("/oauth/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+}
