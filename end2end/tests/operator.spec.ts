@@ -80,6 +80,8 @@ test('an operator connects a client to its identity provider in the console', as
   await expect(ok).toContainText(`${baseURL}/sso/callback`);
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'The client has been created.' })).toBeVisible();
+  // The list shows a page of clients; other specs make many, so look this one up.
+  await page.getByRole('searchbox', { name: 'Search' }).fill(companyId);
   const row = page.getByRole('row', { name: new RegExp(companyId) });
   await expect(row.getByRole('cell', { name: 'Yes' })).toHaveCount(1);
 

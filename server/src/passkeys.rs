@@ -48,6 +48,8 @@ pub const NAME_MAX: usize = 64;
 /// the browser's autofill).
 pub const LOGIN_STARTS_PER_IP: i64 = 300;
 const LOGIN_STARTS_WINDOW: i64 = 5 * 60;
+/// Passkey confirmations of one password-reset link begun in that window at most.
+pub const RESET_STARTS_PER_LINK: i64 = 20;
 
 /// The relying party, when `PUBLIC_URL` names a domain.
 pub struct Passkeys {
@@ -769,6 +771,21 @@ pub async fn reset_start(core: &Core, raw_token: String) -> ServiceResult<Flow<P
         .passkeys
         .for_client(&client)
         .ok_or(ServiceError::Forbidden)?;
+    // Each start stores a ceremony: whoever holds the link may start a few, not without end.
+    let allowed = core
+        .store
+        .rate_limit(
+            &format!("passkey-reset:{}", link.token_hash),
+            core.clock.now(),
+            LOGIN_STARTS_WINDOW,
+            RESET_STARTS_PER_LINK,
+        )
+        .await?;
+    if !allowed {
+        return Err(ServiceError::TooManyAttempts {
+            retry_after_secs: LOGIN_STARTS_WINDOW as u64,
+        });
+    }
     let rows = core.store.passkeys_of(&user.id).await?;
     let (request, state) = start_authentication(webauthn, &rows)?;
     let ceremony = ResetCeremony {

@@ -926,11 +926,19 @@ async fn a_backup_taken_under_logins_restores_to_a_database_the_server_starts_on
 async fn a_backup_is_readable_by_its_owner_alone_and_never_written_through_a_symlink() {
     use std::os::unix::fs::PermissionsExt;
     let app = TestApp::with_user("ACME", "alice").await;
-    if app.core.store.dialect() == promio_server::store::Dialect::Postgres {
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("promio-backup-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
+    if app.core.store.dialect() == promio_server::store::Dialect::Postgres {
+        // PostgreSQL is backed up with its own tools: nothing is written, not even an empty file.
+        let file = dir.join("copy.db");
+        let err = promio_server::store::backup::write(&app.core.store, &file)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("pg_dump"), "{err}");
+        assert!(!file.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+        return;
+    }
 
     // It holds every password hash: with the usual umask (022) a file would be made 0644.
     let file = dir.join("copy.db");

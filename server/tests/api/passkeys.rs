@@ -1110,3 +1110,29 @@ async fn a_refused_passkey_at_the_second_step_counts_on_the_second_factors_count
     assert_eq!(api_error(response).await, ApiError::SecondFactorLocked);
     assert!(app.me().await.is_none());
 }
+
+#[tokio::test]
+async fn passkey_confirmations_of_one_reset_link_are_capped() {
+    let app = localhost_app().await;
+    let mut device = Device::at(&app);
+    add_passkey(&app, &mut device, "Laptop").await;
+    logout(&app).await;
+    let token = reset_token(&app).await;
+    let ceremonies = "webauthn_ceremonies";
+    let before = app.count_rows(ceremonies).await;
+    for _ in 0..promio_server::passkeys::RESET_STARTS_PER_LINK {
+        options(app.call("passkeys/reset-start", &[("token", &token)]).await).await;
+    }
+    let started = app.count_rows(ceremonies).await;
+    assert_eq!(
+        started - before,
+        promio_server::passkeys::RESET_STARTS_PER_LINK
+    );
+    // One more is refused and stores nothing.
+    let response = app.call("passkeys/reset-start", &[("token", &token)]).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(app.count_rows(ceremonies).await, started);
+    // The window ends: the link may start again (its ceremonies are gone by then too).
+    app.clock.advance(5 * 60 + 1);
+    options(app.call("passkeys/reset-start", &[("token", &token)]).await).await;
+}

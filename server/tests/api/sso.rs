@@ -1708,3 +1708,91 @@ async fn a_discovery_document_cannot_send_this_server_to_private_addresses() {
         );
     }
 }
+
+/// After the switch to SSO, the second factors kept from before can no longer be managed here:
+/// not activated (a secret begun before the switch), not deactivated, no new recovery codes.
+#[tokio::test]
+async fn after_the_switch_to_sso_two_factor_settings_made_before_are_refused() {
+    let app = TestApp::spawn_at_real_time().await;
+    app.create_client("ACME").await;
+    // jane has an authenticator app; max began setting one up.
+    app.create_user("ACME", "jane", Role::User).await;
+    app.login_ok("ACME", "jane").await;
+    let (jane_secret, _) = app.activate_2fa().await;
+    app.create_user("ACME", "max", Role::User).await;
+    let max_browser = app.new_browser();
+    assert_eq!(
+        app.login_in(&max_browser, "ACME", "max").await.status(),
+        200
+    );
+    let enrolment: promio_app::api::TwoFactorEnrolment = max_browser
+        .post(app.url("/api/2fa/start"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let max_secret = totp_rs::Secret::try_from_base32(&enrolment.secret)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+
+    let registration = register(&app).await;
+    configure(
+        &app.core,
+        Actor::default(),
+        "ACME",
+        SsoInput {
+            issuer: idp().issuer.clone(),
+            client_id: registration.client_id.clone(),
+            client_secret: registration.client_secret.clone(),
+            domains: "acme.example".into(),
+            email_claim: String::new(),
+            jit: false,
+        },
+    )
+    .await
+    .expect("SSO on");
+
+    // Both come back through the company's identity provider.
+    let call = |browser: &Browser, endpoint: &str, fields: Vec<(&'static str, String)>| {
+        let request = browser
+            .plain
+            .post(app.url(&format!("/api/{endpoint}")))
+            .form(&fields);
+        async move { request.send().await.unwrap() }
+    };
+    let jane = Browser::new();
+    round_trip(&app, &jane, "jane@acme.example", "jane@acme.example").await;
+    let max = Browser::new();
+    round_trip(&app, &max, "max@acme.example", "max@acme.example").await;
+
+    let code = app.totp_code(&max_secret, 0);
+    let response = call(&max, "2fa/activate", vec![("code", code)]).await;
+    assert_eq!(
+        response.status(),
+        403,
+        "activation of a secret begun before"
+    );
+    let code = app.totp_code(&jane_secret, 0);
+    let response = call(
+        &jane,
+        "2fa/deactivate",
+        vec![
+            ("password", crate::helpers::PASSWORD.to_owned()),
+            ("code", code.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 403, "deactivation");
+    let response = call(&jane, "2fa/recovery-codes", vec![("code", code)]).await;
+    assert_eq!(response.status(), 403, "new recovery codes");
+    let max_id = app.user_id("ACME", "max").await;
+    let enabled: i64 = sqlx::query_scalar("SELECT totp_enabled FROM users WHERE id = $1")
+        .bind(&max_id)
+        .fetch_one(app.core.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(enabled, 0, "max has no second factor");
+}
