@@ -54,6 +54,7 @@ CREATE TABLE oauth_codes (
     expires_at BIGINT NOT NULL,
     used_at BIGINT
 );
+CREATE INDEX oauth_codes_grant ON oauth_codes (grant_id);
 
 -- Access and refresh tokens ('access' | 'refresh'); a refresh token's family is every token
 -- rotated from the same first one (a used one presented again revokes the family).
@@ -86,6 +87,7 @@ CREATE TABLE oauth_participations (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (session_hash, client_id)
 );
+CREATE INDEX oauth_participations_user ON oauth_participations (user_id);
 
 -- Back-channel logout tokens to deliver; a row is claimed (`claimed_until`) by one instance.
 CREATE TABLE oauth_logout_outbox (

@@ -112,14 +112,17 @@ pub async fn check_origin(
     next.run(request).await
 }
 
-/// The OpenID Provider's endpoints that other sites' pages (a form posting the authorization
-/// request) and servers (token, userinfo, revocation, introspection) call by design: they
+/// The OpenID Provider's endpoints that other sites' pages (a form posting the authorization or
+/// logout request) and servers (token, userinfo, revocation, introspection) call by design: they
 /// authenticate the client or carry a token themselves and change nothing a session could be
-/// tricked into. Not `/oauth/logout`, whose confirmation carries its own form token.
+/// tricked into. The two browser endpoints answer another site's form with a redirect to the
+/// same request as a GET (`crate::oauth::authorize::as_get`), which is what a link could ask
+/// anyway; the logout's confirmation counts only from this site's own form, by its token.
 fn called_from_other_sites(path: &str) -> bool {
     matches!(
         path,
         "/oauth/authorize"
+            | "/oauth/logout"
             | "/oauth/token"
             | "/oauth/userinfo"
             | "/oauth/revoke"
@@ -188,6 +191,34 @@ mod tests {
         assert!(!p.allows(None, Some("null")));
         assert!(p.allows(None, Some("https://login.example")));
         assert!(p.allows(None, None), "not a browser");
+    }
+}
+
+#[cfg(test)]
+mod other_sites_tests {
+    use super::called_from_other_sites;
+
+    #[test]
+    fn the_providers_endpoints_take_posts_from_other_sites_and_nothing_else_does() {
+        for path in [
+            "/oauth/authorize",
+            "/oauth/logout",
+            "/oauth/token",
+            "/oauth/userinfo",
+            "/oauth/revoke",
+            "/oauth/introspect",
+        ] {
+            assert!(called_from_other_sites(path), "{path}");
+        }
+        for path in [
+            "/logout",
+            "/login",
+            "/api/login",
+            "/oauth/logout/",
+            "/oauth",
+        ] {
+            assert!(!called_from_other_sites(path), "{path}");
+        }
     }
 }
 

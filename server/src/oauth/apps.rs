@@ -13,8 +13,10 @@
 //! client_id + client_secret in the form (client_secret_post)            ─┘ both: invalid_request
 //! client_id alone: only a public client, only where the endpoint allows public clients
 //! unknown client, wrong or missing secret: invalid_client (401), counted per (client, IP):
-//!   10 failures in 15 minutes, then every attempt is refused unchecked until the window ends;
-//!   a success clears the counter
+//!   the right secret always works and clears the counter; after 10 failures in 15 minutes
+//!   further wrong ones are refused without being counted until the window ends
+//! every invalid_client: oauth.refused in the audit log, the first per (client, IP) and hour
+//!   (an unknown client or missing credentials: per IP), the others only counted
 //! ```
 //! Secrets are compared as hashes in constant time (`subtle`).
 
@@ -41,8 +43,8 @@ pub const NAME_MAX: usize = 100;
 pub const URIS_MAX: usize = 10;
 /// The most characters of one URI.
 pub const URI_MAX: usize = 2000;
-/// Failed client authentications per (client, IP) and window after which attempts are refused
-/// without being checked.
+/// Failed client authentications per (client, IP) and window after which further failures are
+/// refused without being counted (the right secret still works).
 pub const CLIENT_FAILURES: i64 = 10;
 pub const CLIENT_WINDOW: i64 = 15 * 60;
 
@@ -343,7 +345,8 @@ pub fn check_uri(uri: &str) -> Result<String, String> {
 
 /// Who is calling, as the client says: see the module docs for the rules. `allow_public`: the
 /// endpoint accepts public clients (with `client_id` alone). Refusals are `invalid_client` (401)
-/// or, for two methods at once, `invalid_request`.
+/// or, for two methods at once, `invalid_request`; every `invalid_client` is audited
+/// (`oauth.refused`), at most once per (client, address) and hour.
 pub async fn authenticate_client(
     core: &Core,
     headers: &HeaderMap,
@@ -351,34 +354,40 @@ pub async fn authenticate_client(
     ip: Option<IpAddr>,
     allow_public: bool,
 ) -> Result<App, OAuthError> {
-    let presented = read_presented(headers, form)?;
+    let bucket = ip.map(crate::throttle::ip_bucket);
+    let ip_text = ip.map(|ip| ip.to_string());
+    let presented = match read_presented(headers, form) {
+        Ok(presented) => presented,
+        Err(err) => {
+            if err.error == "invalid_client" {
+                let why = format!("client authentication refused: {}", err.description);
+                refused_anonymously(core, bucket.as_deref(), ip_text.as_deref(), &why).await?;
+            }
+            return Err(err);
+        }
+    };
     let row = core
         .store
         .oauth_app(&presented.client_id)
         .await
         .context("reading an application")?;
     let Some(row) = row else {
-        // Nothing to guess about an unknown client: not counted (that would let anyone add rows).
+        // Nothing to guess about an unknown client: not counted per client ID (made-up IDs
+        // would add rows without end), only per address.
         tracing::info!("client authentication refused: unknown client");
+        let why = "client authentication refused: unknown client";
+        refused_anonymously(core, bucket.as_deref(), ip_text.as_deref(), why).await?;
         return Err(invalid_client("client authentication failed"));
     };
     let now = core.clock.now();
-    let bucket = ip.map(crate::throttle::ip_bucket);
     let key = throttle_key(&row.client_id, bucket.as_deref());
-    let counter = core
-        .store
-        .throttle_row(&key)
-        .await
-        .context("reading a client's failure counter")?;
-    if counter
-        .as_ref()
-        .is_some_and(|c| c.failures >= CLIENT_FAILURES && c.blocked_until > now)
-    {
-        tracing::warn!(client_id = %row.client_id, "client authentication throttled");
-        return Err(invalid_client(
-            "too many failed client authentications; try again later",
-        ));
-    }
+    let refusal = Refusal {
+        client_id: &row.client_id,
+        key: &key,
+        ip: ip_text.as_deref(),
+    };
+    // The verdict comes first: the right secret always works, even while wrong ones from the
+    // same address are refused, so that failures cannot lock the real application out.
     let verdict = match (&row.secret_hash, &presented.secret) {
         (Some(hash), Some(secret)) => secret_matches(hash, secret),
         // A confidential client without its secret, or a public one presenting a secret.
@@ -386,24 +395,85 @@ pub async fn authenticate_client(
         (None, None) if allow_public => true,
         (None, None) => {
             // Not a guess: a public client where only confidential ones may call.
+            let why = "a public client at an endpoint for confidential clients";
+            refusal.record(core, Outcome::Refused, why).await?;
             return Err(invalid_client("this endpoint needs a confidential client"));
         }
     };
-    if !verdict {
-        core.store
-            .count_in_window(&key, now, CLIENT_WINDOW)
-            .await
-            .context("counting a failed client authentication")?;
-        tracing::warn!(client_id = %row.client_id, "client authentication failed");
-        return Err(invalid_client("client authentication failed"));
+    let counter = core
+        .store
+        .throttle_row(&key)
+        .await
+        .context("reading a client's failure counter")?;
+    if verdict {
+        if counter.is_some() {
+            core.store
+                .throttle_clear(&key)
+                .await
+                .context("clearing a client's failure counter")?;
+        }
+        return to_app(row).map_err(OAuthError::from);
     }
-    if counter.is_some() {
-        core.store
-            .throttle_clear(&key)
-            .await
-            .context("clearing a client's failure counter")?;
+    if counter
+        .as_ref()
+        .is_some_and(|c| c.failures >= CLIENT_FAILURES && c.blocked_until > now)
+    {
+        // Beyond the limit a failure is neither counted nor logged one by one.
+        let why = "too many failed client authentications from this address";
+        refusal.record(core, Outcome::Throttled, why).await?;
+        return Err(invalid_client(
+            "too many failed client authentications; try again later",
+        ));
     }
-    to_app(row).map_err(OAuthError::from)
+    core.store
+        .count_in_window(&key, now, CLIENT_WINDOW)
+        .await
+        .context("counting a failed client authentication")?;
+    tracing::warn!(client_id = %row.client_id, "client authentication failed");
+    let why = "wrong or missing client secret";
+    refusal.record(core, Outcome::Refused, why).await?;
+    Err(invalid_client("client authentication failed"))
+}
+
+/// A refused client authentication of a registered application, for the audit log.
+struct Refusal<'a> {
+    client_id: &'a str,
+    /// The failure counter's key (the client and the address).
+    key: &'a str,
+    ip: Option<&'a str>,
+}
+
+impl Refusal<'_> {
+    /// Writes `oauth.refused` for the first refusal of this client from this address in
+    /// [`crate::throttle::REFUSALS_WINDOW`]; the others are only counted.
+    async fn record(&self, core: &Core, outcome: Outcome, why: &str) -> ServiceResult<()> {
+        let now = core.clock.now();
+        if !crate::throttle::count_refusal(&core.store, self.key, now).await? {
+            return Ok(());
+        }
+        let detail = format!(
+            "client authentication of {} refused: {why} (further ones from this address this \
+             hour are only counted)",
+            self.client_id
+        );
+        audit_refusal(core, outcome, &detail, self.ip).await
+    }
+}
+
+/// Audits a refused client authentication that names no registered application: the first from
+/// its address in [`crate::throttle::REFUSALS_WINDOW`].
+async fn refused_anonymously(
+    core: &Core,
+    bucket: Option<&str>,
+    ip: Option<&str>,
+    why: &str,
+) -> ServiceResult<()> {
+    let now = core.clock.now();
+    if !crate::throttle::count_anonymous_refusal(&core.store, "oauth-client", bucket, now).await? {
+        return Ok(());
+    }
+    let detail = format!("{why} (further ones from this address this hour are only counted)");
+    audit_refusal(core, Outcome::Refused, &detail, ip).await
 }
 
 /// The credentials a request presents.
@@ -590,6 +660,26 @@ fn to_app(row: OAuthAppRow) -> ServiceResult<App> {
         company_id: row.company_id,
         created_at: row.created_at,
     })
+}
+
+/// Writes a refused client authentication (`oauth.refused`) to the audit log, in the platform
+/// client (the operators', who manage the applications).
+async fn audit_refusal(
+    core: &Core,
+    outcome: Outcome,
+    detail: &str,
+    ip: Option<&str>,
+) -> ServiceResult<()> {
+    let platform = core
+        .store
+        .client_by_company_id(&core.settings.platform_company_id)
+        .await
+        .context("reading the platform client")?;
+    let event = Event::new(AuditAction::OAuthRefused, outcome)
+        .client(platform.as_ref().map(|c| &c.id))
+        .detail(detail)
+        .ip(ip);
+    crate::audit::record(&core.store, event, core.clock.now()).await
 }
 
 /// Writes a registration change to the audit log, in the platform client (the operators').

@@ -17,7 +17,16 @@
 //! decides, so it yields one code at most. A request that asked for a new login (`prompt=login`,
 //! `max_age` passed) is finished only by a session that began after the request was made and is
 //! not the session that was current then; until then the login form is shown even to a person
-//! who is logged in. First-party applications ask for no consent.
+//! who is logged in. First-party applications ask for no consent. An `id_token_hint` naming
+//! another user than the one logged in counts as a request for a new login (`prompt=none`:
+//! `login_required`).
+//!
+//! Anyone can send requests here without an account, so what they leave behind is bounded per
+//! client address: refusals without a user are audited once per address and hour
+//! ([`crate::throttle::count_anonymous_refusal`], counted in the metrics every time), and at most
+//! [`WAITING_PER_ADDRESS`] requests are stored per address in [`super::REQUEST_SECS`] (beyond:
+//! an error page, 429). A form another site posts here is answered with a redirect to the same
+//! request as a GET, which carries the session cookie (SameSite=Lax) that the POST did not.
 
 use super::apps::{self, App};
 use crate::Core;
@@ -36,6 +45,7 @@ use promio_app::i18n::{LANG_COOKIE, Lang, T, t};
 use promio_app::ssr::RequestCtx;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -49,8 +59,12 @@ const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 /// first-party application).
 const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 
+/// Requests stored for a login per client address (its [`crate::throttle::ip_bucket`]) in
+/// [`super::REQUEST_SECS`]: what one address can make the table hold.
+pub const WAITING_PER_ADDRESS: i64 = 300;
+
 /// The parameters that may appear once only.
-const SINGLE: [&str; 13] = [
+const SINGLE: [&str; 14] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -64,6 +78,7 @@ const SINGLE: [&str; 13] = [
     "max_age",
     "login_hint",
     "ui_locales",
+    "id_token_hint",
 ];
 
 /// The longest `state` and `nonce` kept (they are stored and sent back).
@@ -140,19 +155,70 @@ pub async fn authorize_get(State(state): State<HttpState>, request: Request<Body
     answer(&state.core, &req, params).await
 }
 
-/// POST: the parameters as a form (OpenID Connect Core 3.1.2.1).
+/// POST: the parameters as a form (OpenID Connect Core 3.1.2.1). Posted by another site's page,
+/// the browser left the session cookie off (SameSite=Lax): the same request as a GET instead.
 pub async fn authorize_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let req = request_ctx(&request);
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), BODY_LIMIT).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
+    if from_another_site(&state.core, &req) {
+        return as_get("/oauth/authorize", &bytes, &[]);
+    }
     answer(&state.core, &req, Params::parse(&bytes)).await
+}
+
+/// Whether the browser says the request comes from another site's page, as the Origin check of
+/// `crate::http::security` decides: `Sec-Fetch-Site` other than `same-origin` or `none`, or,
+/// without it, an `Origin` other than this site's.
+pub(super) fn from_another_site(core: &Core, req: &RequestCtx) -> bool {
+    match req.header("sec-fetch-site") {
+        Some(site) => site != "same-origin" && site != "none",
+        None => req
+            .header("origin")
+            .is_some_and(|origin| origin != core.settings.public_origin()),
+    }
+}
+
+/// A form another site's page posted (a top-level navigation), answered with 303 to `path` with
+/// the form's fields (but those named in `drop`) as its query. The browser follows with a GET,
+/// which carries the SameSite=Lax session cookie that it left off the cross-site POST.
+pub(super) fn as_get(path: &str, form: &[u8], drop: &[&str]) -> Response {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(form) {
+        if !drop.iter().any(|d| *d == name) {
+            query.append_pair(&name, &value);
+        }
+    }
+    let query = query.finish();
+    let location = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
+    match HeaderValue::from_str(&location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "unusable request").into_response(),
+    }
+}
+
+/// The claims of an `id_token_hint`: an ID token this provider signed (an expired one too: a
+/// hint only says who is meant) for its issuer. A logout token (it carries `events`) is no ID
+/// token; anything else is no hint at all.
+pub(super) async fn id_token_hint(core: &Core, jwt: &str) -> Option<Value> {
+    let claims = super::keys::verify(core, jwt).await?;
+    let issuer = super::issuer(core);
+    let ours = claims.get("iss").and_then(Value::as_str) == Some(issuer.as_str());
+    (ours && claims.get("events").is_none()).then_some(claims)
 }
 
 async fn answer(core: &Core, req: &RequestCtx, params: Params) -> Response {
     let response = match authorize(core, req, &params).await {
         Ok(response) => response,
-        Err(e) => internal_error_page(req.lang(), e),
+        Err(e) => {
+            core.metrics.oauth_error("authorize", "server_error");
+            internal_error_page(req.lang(), e)
+        }
     };
     with_headers(response, req)
 }
@@ -166,7 +232,12 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
     };
     let Some(app) = app else {
         refused_event(core, req, None, None, "unknown client_id").await?;
-        return Ok(error_page(lang, T::AuthorizeUnknownClient));
+        return Ok(error_page(
+            core,
+            lang,
+            "invalid_client",
+            T::AuthorizeUnknownClient,
+        ));
     };
     let registered = params
         .get("redirect_uri")
@@ -174,7 +245,12 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
     let Some(redirect_uri) = registered else {
         let detail = format!("redirect_uri not registered for {}", app.client_id);
         refused_event(core, req, None, None, &detail).await?;
-        return Ok(error_page(lang, T::AuthorizeUnknownRedirect));
+        return Ok(error_page(
+            core,
+            lang,
+            "invalid_request",
+            T::AuthorizeUnknownRedirect,
+        ));
     };
     let back = Back {
         app: &app,
@@ -187,26 +263,30 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
             return refuse(core, req, &back, None, error, description).await;
         }
     };
-    if let Some(lang) = params
+    let ui_lang = params
         .get("ui_locales")
-        .and_then(|l| l.split_whitespace().find_map(Lang::from_code))
-    {
-        let cookie = format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            lang.code()
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            req.add_response_header(header::SET_COOKIE, value);
-        }
-    }
+        .and_then(|l| l.split_whitespace().find_map(Lang::from_code));
+    let hint = match params.get("id_token_hint") {
+        Some(jwt) => id_token_hint(core, jwt).await,
+        None => None,
+    };
+    let hint_sub = hint
+        .as_ref()
+        .and_then(|c| c.get("sub"))
+        .and_then(Value::as_str);
 
     let now = core.clock.now();
     let session = principal::current_session(core, req).await?;
+    // The application means someone else than the person logged in: that person's login.
+    let someone_else = session
+        .as_ref()
+        .is_some_and(|s| hint_sub.is_some_and(|sub| sub != s.user.id.as_str()));
+    request.fresh_login |= someone_else;
     let needs_login = session.as_ref().is_some_and(|s| {
         request.fresh_login || request.max_age.is_some_and(|max| now - s.created_at > max)
     });
     match session {
-        Some(s) if !belongs(&app, &s.user) => {
+        Some(s) if !someone_else && !belongs(&app, &s.user) => {
             refuse(
                 core,
                 req,
@@ -219,8 +299,20 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
         }
         Some(s) if !needs_login => issue(core, req, &app, &request, &s).await,
         _ if request.no_prompt => {
-            let description = "the person is not logged in (prompt=none)".to_owned();
-            refuse(core, req, &back, None, "login_required", description).await
+            let description = if someone_else {
+                "the person logged in is not the one id_token_hint names (prompt=none)"
+            } else {
+                "the person is not logged in (prompt=none)"
+            };
+            refuse(
+                core,
+                req,
+                &back,
+                None,
+                "login_required",
+                description.to_owned(),
+            )
+            .await
         }
         session => {
             // A new login is asked for: it must begin after now, in a session other than this one.
@@ -229,7 +321,7 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
                 .and(session.as_ref())
                 .map(|s| s.token_hash.clone());
             request.login_page = login_page(&app, &request, login_after.is_some());
-            wait(core, req, &request, login_after).await
+            wait(core, req, &app, &request, login_after, ui_lang).await
         }
     }
 }
@@ -387,13 +479,46 @@ fn login_page(app: &App, request: &Validated, reauth: bool) -> String {
     }
 }
 
-/// Stores the request, hands the browser its id in the `authz` cookie and sends it to the login.
+/// Stores the request, hands the browser its id in the `authz` cookie and sends it to the login
+/// (in the language of `ui_locales`, when one of ours). At most [`WAITING_PER_ADDRESS`] per
+/// client address in [`super::REQUEST_SECS`]; beyond, an error page (429).
 async fn wait(
     core: &Core,
     req: &RequestCtx,
+    app: &App,
     request: &Validated,
     login_after: Option<i64>,
+    ui_lang: Option<Lang>,
 ) -> ServiceResult<Response> {
+    if let Some(bucket) = principal::client_ip_bucket(req) {
+        let allowed = core
+            .store
+            .rate_limit(
+                &format!("authz:{bucket}"),
+                core.clock.now(),
+                super::REQUEST_SECS,
+                WAITING_PER_ADDRESS,
+            )
+            .await
+            .context("counting the authorization requests of an address")?;
+        if !allowed {
+            let detail = format!(
+                "too many waiting authorization requests from this address ({})",
+                app.client_id
+            );
+            refused_event(core, req, None, Some(app), &detail).await?;
+            return Ok(too_many(core, req.lang()));
+        }
+    }
+    // For this login only: a session cookie, and none when the browser has that language already
+    // (a longer-lived choice of the person's stays as it is).
+    let ui_lang = ui_lang.filter(|l| req.cookie(LANG_COOKIE).as_deref() != Some(l.code()));
+    if let Some(lang) = ui_lang {
+        let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax", lang.code());
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            req.add_response_header(header::SET_COOKIE, value);
+        }
+    }
     let id = crate::auth::token::issue();
     let params = serde_json::to_string(request).map_err(anyhow::Error::from)?;
     core.store
@@ -485,6 +610,7 @@ async fn refuse(
     error: &'static str,
     description: String,
 ) -> ServiceResult<Response> {
+    core.metrics.oauth_error("authorize", error);
     let detail = format!("{error}: {} ({description})", back.app.client_id);
     refused_event(core, req, user, Some(back.app), &detail).await?;
     let issuer = super::issuer(core);
@@ -499,6 +625,9 @@ async fn refuse(
     )))
 }
 
+/// Audits a refusal: always when it concerns a user (a session's), else only the first from
+/// the client's address in [`crate::throttle::REFUSALS_WINDOW`] (the others are counted on the
+/// address's counter row), so that anonymous requests cannot make the log grow without bound.
 async fn refused_event(
     core: &Core,
     req: &RequestCtx,
@@ -506,18 +635,38 @@ async fn refused_event(
     app: Option<&App>,
     detail: &str,
 ) -> ServiceResult<()> {
+    let now = core.clock.now();
+    let client_id = app.map(|a| a.client_id.as_str());
+    let detail = match user {
+        Some(_) => detail.to_owned(),
+        None => {
+            let bucket = principal::client_ip_bucket(req);
+            let first = crate::throttle::count_anonymous_refusal(
+                &core.store,
+                "oauth-authorize",
+                bucket.as_deref(),
+                now,
+            )
+            .await?;
+            if !first {
+                tracing::debug!(client_id, detail, "authorization request refused");
+                return Ok(());
+            }
+            format!("{detail} (further ones from this address this hour are only counted)")
+        }
+    };
     let ip = principal::client_ip(req);
     let user_id = user.map(|u| u.id.as_str());
     let event = Event::new(AuditAction::OAuthRefused, Outcome::Refused)
         .client(user.map(|u| u.client_id.as_str()))
         .actor(user_id)
         .subject(user_id)
-        .detail(detail)
+        .detail(&detail)
         .ip(ip.as_deref());
-    crate::audit::record(&core.store, event, core.clock.now()).await?;
+    crate::audit::record(&core.store, event, now).await?;
     tracing::info!(
-        client_id = app.map(|a| a.client_id.as_str()),
-        detail,
+        client_id,
+        detail = detail.as_str(),
         "authorization request refused"
     );
     Ok(())
@@ -542,9 +691,24 @@ fn found(location: &str) -> Response {
     }
 }
 
-/// The page shown instead of a redirect when the application or its return address is unknown.
-fn error_page(lang: Lang, text: T) -> Response {
+/// The page shown instead of a redirect when the application or its return address is unknown;
+/// counted under `error`.
+fn error_page(core: &Core, lang: Lang, error: &'static str, text: T) -> Response {
+    core.metrics.oauth_error("authorize", error);
     page(lang, StatusCode::BAD_REQUEST, t(lang, text))
+}
+
+/// The page shown when an address has too many requests waiting for a login.
+fn too_many(core: &Core, lang: Lang) -> Response {
+    core.metrics
+        .oauth_error("authorize", "temporarily_unavailable");
+    let retry_after_secs = u64::try_from(super::REQUEST_SECS).unwrap_or(600);
+    let error = ApiError::TooManyAttempts { retry_after_secs };
+    let mut response = page(lang, StatusCode::TOO_MANY_REQUESTS, &error.message(lang));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 fn internal_error_page(lang: Lang, error: crate::error::ServiceError) -> Response {

@@ -3,17 +3,23 @@
 //!
 //! RP-initiated (GET, or the confirmation's POST):
 //! ```text
-//! id_token_hint ── signed by a stored key (expired too), our issuer ─▶ its aud names the app
+//! id_token_hint ── signed by a stored key (expired too), our issuer, no `events` (a logout
+//!    │             token is no ID token) ─▶ its aud names the app
 //!    │ (a client_id beside it must name the same app, else an error page)
 //! post_logout_redirect_uri ── registered exactly for that app ─▶ the target (+ state)
 //!    │ not registered, or no app named ─▶ error page (400), never a redirect
 //! no session ──────────────────────────────────────────▶ target, or "You are logged out"
-//! session of the hint's `sub` ─▶ ended now ───────────▶ target, or "You are logged out"
-//! session, no hint (or another user's) ─▶ confirmation page: a form posting back here with a
-//!    token bound to the session (HMAC of its hash) ─▶ POST with that token ─▶ ended ─▶ as above
+//! session of the hint's `sub` and `sid` ─▶ ended now ─▶ target, or "You are logged out"
+//! session, no hint (or another user's or session's) ─▶ confirmation page: a form posting back
+//!    here with a token bound to the session (HMAC of its hash) ─▶ POST with that token ─▶ ended
 //! ```
-//! A bare GET never ends a session: a link on another site cannot log anyone out. The
-//! confirmation's POST passes the Origin check like every other form of the site.
+//! A bare GET never ends a session: a link on another site cannot log anyone out, and an ID
+//! token of an earlier session (its `sid`) cannot end the current one. A POST from another
+//! site's page (the Origin check lets it through: applications may post their logout request)
+//! is answered with a redirect to the same request as a GET, without the confirmation's token:
+//! the GET carries the session cookie (SameSite=Lax) the POST did not, and only this site's
+//! own form confirms. Anonymous refusals are audited once per address and hour
+//! ([`crate::throttle::count_anonymous_refusal`]) and counted in the metrics every time.
 //!
 //! Back-channel: an application took part in a session when a code was issued to it in it
 //! (`oauth_participations`). The sweeper ([`spawn_sweeper`], every [`SWEEP_EVERY`] and when
@@ -21,11 +27,13 @@
 //! whichever way it ended: logout, the user or an administrator ending it, deactivation,
 //! deletion, a new login in the browser, expiry — and ends each in one transaction with the
 //! logout token for its application (when it registered a back-channel URI) written to
-//! `oauth_logout_outbox`. Delivery ([`deliver_due`]) claims a row with one conditional UPDATE
-//! (so two instances never send one token twice), POSTs `logout_token=…` with a 5 s timeout and
-//! no redirects, deletes it on a 2xx, else tries again after 30 s, doubling up to an hour, and
-//! gives up after two days. A token older than a minute is signed again before a retry (same
-//! `jti`, new `iat` and `exp`), since relying parties refuse an expired one.
+//! `oauth_logout_outbox`. Delivery ([`deliver_due`], a loop of its own, woken by the sweeper
+//! when it queued a token) claims a row with one conditional UPDATE (so two instances never send
+//! one token twice), POSTs `logout_token=…` with a 5 s timeout and no redirects, up to
+//! [`CONCURRENT_DELIVERIES`] at once (an application that never answers holds up only its own
+//! token), deletes it on a 2xx, else tries again after 30 s, doubling up to an hour, and gives up
+//! after two days. A token older than a minute is signed again before a retry (same `jti`, new
+//! `iat` and `exp`), since relying parties refuse an expired one.
 
 use super::apps::{self, App};
 use crate::Core;
@@ -34,6 +42,7 @@ use crate::error::{Context, ServiceResult};
 use crate::http::HttpState;
 use crate::principal::{self, CurrentSession, Session};
 use crate::store::oauth_logout::{EndedParticipation, LogoutOutboxRow, NewLogout};
+use crate::throttle::count_anonymous_refusal;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Request, StatusCode, header};
@@ -66,8 +75,11 @@ pub const FIRST_RETRY_SECS: i64 = 30;
 pub const MAX_RETRY_SECS: i64 = 3600;
 /// A token not delivered this long after it was queued is given up.
 pub const GIVE_UP_AFTER_SECS: i64 = 2 * 86_400;
-/// How long a claimed delivery is left to its instance (well above [`DELIVERY_TIMEOUT`]).
-const CLAIM_SECS: i64 = 60;
+/// Deliveries under way at once.
+pub const CONCURRENT_DELIVERIES: usize = 32;
+/// How long a claimed delivery is left to its instance: well above one pass, whose rows are
+/// claimed at its start ([`BATCH`] / [`CONCURRENT_DELIVERIES`] × [`DELIVERY_TIMEOUT`] ≈ 32 s).
+const CLAIM_SECS: i64 = 120;
 /// Rows per statement.
 const BATCH: i64 = 200;
 /// The event a logout token carries (Back-Channel Logout 1.0, 2.4).
@@ -88,12 +100,16 @@ pub async fn end_session_get(State(state): State<HttpState>, request: Request<Bo
     answer(&state, &req, &params, false).await
 }
 
-/// POST: the parameters as a form; the confirmation page posts here with its token.
+/// POST: the parameters as a form; the confirmation page posts here with its token. Another
+/// site's form is sent on to the same request as a GET (see the module docs).
 pub async fn end_session_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let req = request_ctx(&request);
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), FORM_MAX).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
+    if super::authorize::from_another_site(&state.core, &req) {
+        return super::authorize::as_get("/oauth/logout", &bytes, &["confirm"]);
+    }
     let params = parse(&bytes);
     answer(&state, &req, &params, true).await
 }
@@ -139,17 +155,11 @@ async fn end_session(
     post: bool,
     page: &Page,
 ) -> ServiceResult<Response> {
-    // A token this provider signed (an expired one too: it only says who asks), for its issuer.
-    let issuer = super::issuer(core);
-    let ours = |claims: &Value| claims.get("iss").and_then(Value::as_str) == Some(issuer.as_str());
+    // An ID token this provider signed (an expired one too: it only says who asks).
     let hint = match param(params, "id_token_hint") {
-        Some(jwt) => super::keys::verify(core, jwt).await.filter(ours),
+        Some(jwt) => super::authorize::id_token_hint(core, jwt).await,
         None => None,
     };
-    let hint_sub = hint
-        .as_ref()
-        .and_then(|c| c.get("sub"))
-        .and_then(Value::as_str);
     let client_id = match (hint.as_ref().and_then(audience), param(params, "client_id")) {
         (Some(aud), Some(given)) if aud != given => {
             refused(
@@ -191,7 +201,10 @@ async fn end_session(
         // Nothing to end (any more).
         return finish(core, req, None, app.as_ref(), target, page).await;
     };
-    let hinted = hint_sub.is_some_and(|sub| sub == session.user.id.as_str());
+    // The hint ends the session only when it was issued in this very session, to its user.
+    let sid = super::sid(core, &session.token_hash);
+    let hinted = claim(hint.as_ref(), "sub") == Some(session.user.id.as_str())
+        && claim(hint.as_ref(), "sid") == Some(sid.as_str());
     let confirmed = post
         && param(params, "confirm").is_some_and(|token| {
             let expected = confirm_token(core, &session.token_hash);
@@ -212,6 +225,11 @@ async fn end_session(
 /// The first value of a parameter.
 fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     params.get(name).map(String::as_str)
+}
+
+/// A claim of a token that is a string.
+fn claim<'a>(claims: Option<&'a Value>, name: &str) -> Option<&'a str> {
+    claims?.get(name)?.as_str()
 }
 
 /// The application an ID token was issued to: its `aud` (a string, or the first of a list).
@@ -271,15 +289,24 @@ async fn finish(
     Ok(response)
 }
 
-/// Records a refused logout request (never a token) and counts it.
+/// Counts a refused logout request, and records it (never a token) when it is the first from
+/// the client's address in [`crate::throttle::REFUSALS_WINDOW`]: anyone can send them.
 async fn refused(core: &Core, req: &RequestCtx, detail: &str) -> ServiceResult<()> {
     core.metrics.oauth_error("logout", "invalid_request");
+    let now = core.clock.now();
+    let bucket = principal::client_ip_bucket(req);
+    let bucket = bucket.as_deref();
+    if !count_anonymous_refusal(&core.store, "oauth-logout", bucket, now).await? {
+        tracing::debug!(detail, "logout request refused");
+        return Ok(());
+    }
+    let detail = format!("{detail} (further ones from this address this hour are only counted)");
     let ip = principal::client_ip(req);
     let event = Event::new(AuditAction::OAuthRefused, Outcome::Refused)
-        .detail(detail)
+        .detail(&detail)
         .ip(ip.as_deref());
-    crate::audit::record(&core.store, event, core.clock.now()).await?;
-    tracing::info!(detail, "logout request refused");
+    crate::audit::record(&core.store, event, now).await?;
+    tracing::info!(detail = detail.as_str(), "logout request refused");
     Ok(())
 }
 
@@ -436,24 +463,27 @@ fn with_headers(mut response: Response, req: &RequestCtx) -> Response {
 // Back-channel logout
 // ---------------------------------------------------------------------------------------------
 
-/// Runs the sweeper and the delivery until the process ends: every [`SWEEP_EVERY`], and at once
-/// when [`wake`]d.
+/// Runs the sweeper and, in a task of its own, the delivery until the process ends (or the
+/// handle is aborted, which ends both): each every [`SWEEP_EVERY`]; the sweeper at once when
+/// [`wake`]d, the delivery at once when the sweeper queued a token. Delivery never holds up the
+/// sweeping, nor the other way round.
 pub fn spawn_sweeper(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let queued = Arc::new(tokio::sync::Notify::new());
+        // Held by this task: dropped (and the delivery loop aborted) when this one ends.
+        let mut delivery = tokio::task::JoinSet::new();
+        delivery.spawn(delivery_loop(Arc::clone(&core), Arc::clone(&queued)));
         loop {
-            if let Err(e) = sweep_once(&core).await {
-                let reason = format!("{e:#}");
-                tracing::warn!(
-                    error = %reason,
-                    "back-channel logout: finding ended sessions failed; trying again later"
-                );
-            }
-            if let Err(e) = deliver_due(&core).await {
-                let reason = format!("{e:#}");
-                tracing::warn!(
-                    error = %reason,
-                    "back-channel logout: delivery could not read the outbox; trying again later"
-                );
+            match sweep_once(&core).await {
+                Ok(0) => {}
+                Ok(_) => queued.notify_one(),
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    tracing::warn!(
+                        error = %reason,
+                        "back-channel logout: finding ended sessions failed; trying again later"
+                    );
+                }
             }
             tokio::select! {
                 () = core.op.logout_wake.notified() => {},
@@ -461,6 +491,23 @@ pub fn spawn_sweeper(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Delivers what is due every [`SWEEP_EVERY`], and at once when `queued` is notified.
+async fn delivery_loop(core: Arc<Core>, queued: Arc<tokio::sync::Notify>) {
+    loop {
+        if let Err(e) = deliver_due(&core).await {
+            let reason = format!("{e:#}");
+            tracing::warn!(
+                error = %reason,
+                "back-channel logout: delivery could not use the outbox; trying again later"
+            );
+        }
+        tokio::select! {
+            () = queued.notified() => {},
+            () = tokio::time::sleep(SWEEP_EVERY) => {},
+        }
+    }
 }
 
 /// Wakes this instance's sweeper (a session ended here a moment ago). A wake while it works is
@@ -557,13 +604,18 @@ async fn logout_token(
         .map_err(|e| anyhow::anyhow!("signing a logout token: {e}"))
 }
 
-/// Sends every due logout token that no other instance has claimed. Returns how many were
-/// delivered.
+/// Sends every due logout token that no other instance has claimed, up to
+/// [`CONCURRENT_DELIVERIES`] at once, and returns when each has been answered or timed out.
+/// Returns how many were delivered.
 pub async fn deliver_due(core: &Core) -> anyhow::Result<usize> {
     let now = core.clock.now();
     let due = core.store.due_backchannel_logouts(now, BATCH).await?;
-    let mut delivered = 0;
-    for row in &due {
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES));
+    // Only the requests run as tasks of their own (they need nothing of `core`); their outcomes
+    // are recorded here as they come in. Dropped on an early return, the set aborts the rest,
+    // whose rows another pass takes once their claim has run out.
+    let mut posts = tokio::task::JoinSet::new();
+    for row in due {
         if !core
             .store
             .claim_backchannel_logout(&row.id, now, now + CLAIM_SECS)
@@ -571,17 +623,44 @@ pub async fn deliver_due(core: &Core) -> anyhow::Result<usize> {
         {
             continue;
         }
-        if deliver(core, row).await? {
-            delivered += 1;
+        let token = current_token(core, &row.logout_token).await;
+        let slots = Arc::clone(&slots);
+        posts.spawn(async move {
+            // The semaphore is never closed: a permit always comes.
+            let _slot = slots.acquire_owned().await.ok();
+            let outcome = post(&row.uri, &token).await;
+            (row, outcome)
+        });
+    }
+    let mut delivered = 0;
+    let mut failed = None;
+    while let Some(joined) = posts.join_next().await {
+        let recorded = match joined {
+            Ok((row, outcome)) => record(core, &row, outcome).await,
+            Err(e) => Err(anyhow::anyhow!("a back-channel delivery task failed: {e}")),
+        };
+        match recorded {
+            Ok(true) => delivered += 1,
+            Ok(false) => {}
+            // The others are still recorded; the first error is reported.
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
         }
     }
-    Ok(delivered)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(delivered),
+    }
 }
 
-/// One attempt at a claimed row; true when delivered.
-async fn deliver(core: &Core, row: &LogoutOutboxRow) -> anyhow::Result<bool> {
-    let token = current_token(core, &row.logout_token).await;
-    match post(&row.uri, &token).await {
+/// Records the outcome of one attempt at a claimed row; true when delivered.
+async fn record(
+    core: &Core,
+    row: &LogoutOutboxRow,
+    outcome: Result<(), String>,
+) -> anyhow::Result<bool> {
+    match outcome {
         Ok(()) => {
             core.store.delete_backchannel_logout(&row.id).await?;
             core.metrics.backchannel_logout("sent");

@@ -34,13 +34,14 @@ use crate::Core;
 use crate::error::ServiceError;
 use crate::http::HttpState;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use promio_app::api::ApiError;
 use secrecy::ExposeSecret;
+use tower_http::cors::{Any, CorsLayer};
 
 /// Life of an authorization code.
 pub const CODE_SECS: i64 = 60;
@@ -211,17 +212,32 @@ pub fn add(router: Router<HttpState>) -> Router<HttpState> {
             "/oauth/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
+        .merge(called_from_browsers())
+        .route("/oauth/introspect", post(token::introspect))
+        .route(
+            "/oauth/logout",
+            get(logout::end_session_get).post(logout::end_session_post),
+        )
+}
+
+/// The endpoints a browser application (a public client) calls from its pages with `fetch`:
+/// token, userinfo and revocation answer any origin (CORS, with the preflight), like the public
+/// documents (discovery, JWKS) do. No credentials: the caller proves itself by the token or the
+/// PKCE verifier it sends, never by a cookie of ours, so reading the answer gives another site
+/// nothing it did not hold. Introspection stays for servers (confidential clients only).
+fn called_from_browsers() -> Router<HttpState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    Router::new()
         .route("/oauth/token", post(token::token))
         .route(
             "/oauth/userinfo",
             get(token::userinfo_get).post(token::userinfo_post),
         )
         .route("/oauth/revoke", post(token::revoke))
-        .route("/oauth/introspect", post(token::introspect))
-        .route(
-            "/oauth/logout",
-            get(logout::end_session_get).post(logout::end_session_post),
-        )
+        .layer(cors)
 }
 
 #[cfg(test)]

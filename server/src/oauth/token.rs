@@ -2,13 +2,15 @@
 //! userinfo, revocation (RFC 7009) and introspection (RFC 7662).
 //!
 //! A code is redeemed once: the read finds it, the checks run (client, expiry, exact
-//! `redirect_uri`, PKCE S256, user and client active), and one transaction marks it used
-//! (`UPDATE … WHERE used_at IS NULL`, whose `rows_affected` decides) and stores its tokens. A code
-//! presented again revokes every token issued from it (its grant). A refresh token is bound to its
-//! client and rotates on every use the same way; a used one presented again revokes its whole
-//! family (every token of the grant). A token works only while it is not revoked or expired and
-//! its user and the user's client are active; deactivating a user revokes their tokens at once
-//! ([`revoke_user_tokens`]), deleting one deletes them.
+//! `redirect_uri`, PKCE S256, the session it was issued in still live, user and client active),
+//! and one transaction marks it used (`UPDATE … WHERE used_at IS NULL`, whose `rows_affected`
+//! decides) and stores its tokens. A code presented again revokes every token issued from it (its
+//! grant); so does the loser of two redemptions at once, after the winner's transaction has
+//! committed (its `UPDATE` waits for the winner's), so the winner's tokens stop too. A refresh
+//! token is bound to its client and rotates on every use the same way; a used one presented again
+//! revokes its whole family (every token of the grant). A token works only while it is not
+//! revoked or expired and its user and the user's client are active; deactivating a user revokes
+//! their tokens at once ([`revoke_user_tokens`]), deleting one deletes them.
 //!
 //! Answers carrying tokens are never stored (`Cache-Control: no-store`, `Pragma: no-cache`); the
 //! audit log gets the grant type and the application, never a token.
@@ -331,6 +333,10 @@ async fn by_code(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthErro
     if let Err(why) = check_pkce(row.code_challenge.as_deref(), verifier) {
         return Err(refused(core, call, app, user, invalid_grant(why), why).await);
     }
+    if !session_lives(core, &row.session_hash, &row.user_id, now).await? {
+        let err = invalid_grant("the login has ended");
+        return Err(refused(core, call, app, user, err, "the login has ended").await);
+    }
     if claims::active_holder(core, &row.user_id).await?.is_none() {
         let err = invalid_grant("the user or their company is not active");
         return Err(refused(core, call, app, user, err, "user or client not active").await);
@@ -372,6 +378,28 @@ async fn by_code(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthErro
     }
     issued(core, call, app, &row.user_id, "authorization_code").await?;
     Ok(issued_now.answer(&row.scope, Some(id_token)))
+}
+
+/// Whether the session a code was issued in still lives: its row is there, it is the code's
+/// user's, and it is within its idle and absolute limits (decided as `crate::principal` and the
+/// back-channel logout sweeper decide). A code from an ended login would give an application
+/// tokens for a session that the sweeper has already told it (or will tell it) is over.
+async fn session_lives(
+    core: &Core,
+    session_hash: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    let session = core
+        .store
+        .session(session_hash)
+        .await
+        .context("reading a code's session")?;
+    Ok(session.is_some_and(|s| {
+        s.user_id.as_str() == user_id
+            && now - s.last_seen_at < core.sessions.idle_secs
+            && now - s.created_at < core.sessions.absolute_secs
+    }))
 }
 
 /// A used code presented again: every token issued from it is revoked (RFC 6749 4.1.2).
@@ -681,6 +709,26 @@ async fn revoke_flow(core: &Core, call: &Call) -> Result<(), OAuthError> {
         revoked,
         "tokens revoked by their application"
     );
+    if revoked > 0 {
+        // A token revoked once more changes nothing and is not written again.
+        let client_id = core
+            .store
+            .user_by_id(&row.user_id)
+            .await
+            .context("reading a token's user")?
+            .map(|u| u.client_id.into_string());
+        let detail = format!(
+            "revoked by {}: its {} token ({revoked} tokens ended)",
+            app.client_id, row.kind
+        );
+        let ip = call.ip_text();
+        let event = Event::new(AuditAction::OAuthToken, Outcome::Success)
+            .client(client_id.as_deref())
+            .subject(Some(row.user_id.as_str()))
+            .detail(&detail)
+            .ip(ip.as_deref());
+        audit::record(&core.store, event, now).await?;
+    }
     Ok(())
 }
 

@@ -546,8 +546,9 @@ async fn wrong_client_secrets_are_throttled_per_client_and_address() {
             .is_ok()
     );
 
-    // Ten failures in a row: from that address even the right secret is refused unchecked, for
-    // the rest of the 15 minutes; another address is not affected.
+    // Ten failures in a row fill the counter. From that address further wrong secrets are refused
+    // without being counted, for the rest of the 15 minutes, while the right secret still works:
+    // failures must not lock the real application out.
     for _ in 0..10 {
         assert!(
             authenticate(&app, &basic(id, "wrong"), &[], attacker)
@@ -555,25 +556,120 @@ async fn wrong_client_secrets_are_throttled_per_client_and_address() {
                 .is_err()
         );
     }
+    assert_eq!(failures(&app, id, attacker).await, Some(10));
+    for _ in 0..5 {
+        assert_eq!(
+            refused_with(authenticate(&app, &basic(id, "wrong"), &[], attacker).await),
+            ("invalid_client", StatusCode::UNAUTHORIZED)
+        );
+    }
     assert_eq!(
-        refused_with(authenticate(&app, &basic(id, secret), &[], attacker).await),
-        ("invalid_client", StatusCode::UNAUTHORIZED)
+        failures(&app, id, attacker).await,
+        Some(10),
+        "refused beyond the limit without being counted"
     );
     assert!(
         authenticate(&app, &basic(id, secret), &[], office)
             .await
             .is_ok()
     );
+    assert_eq!(failures(&app, id, attacker).await, Some(10));
     app.clock.advance(14 * 60);
     assert!(
         authenticate(&app, &basic(id, secret), &[], attacker)
             .await
+            .is_ok(),
+        "the right secret works while the counter is full"
+    );
+    assert_eq!(failures(&app, id, attacker).await, None, "and clears it");
+}
+
+/// The `oauth.refused` events of the audit log, newest first.
+async fn refusals(app: &TestApp) -> Vec<promio_server::store::audit::AuditRow> {
+    app.audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == AuditAction::OAuthRefused)
+        .collect()
+}
+
+/// The failed client authentications counted for `client_id` from `from`.
+async fn failures(app: &TestApp, client_id: &str, from: &str) -> Option<i64> {
+    let key = format!("oauth-client:{client_id}:{from}");
+    app.core
+        .store
+        .throttle_row(&key)
+        .await
+        .unwrap()
+        .map(|row| row.failures)
+}
+
+#[tokio::test]
+async fn refused_client_authentications_are_audited_once_per_client_address_and_hour() {
+    use secrecy::ExposeSecret;
+    let app = TestApp::spawn().await;
+    let created = apps::create(
+        &app.core,
+        "",
+        NewApp {
+            name: "Wiki".into(),
+            redirect_uris: vec!["https://wiki.example/cb".into()],
+            ..NewApp::default()
+        },
+    )
+    .await
+    .unwrap();
+    let id = created.client_id.as_str();
+    let secret = created.client_secret.unwrap();
+    let (attacker, office) = ("203.0.113.7", "198.51.100.20");
+
+    for _ in 0..3 {
+        assert!(
+            authenticate(&app, &basic(id, "wrong"), &[], attacker)
+                .await
+                .is_err()
+        );
+    }
+    let logged = refusals(&app).await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].detail.contains(id), "{}", logged[0].detail);
+    assert!(
+        logged[0].detail.contains("wrong or missing client secret"),
+        "{}",
+        logged[0].detail
+    );
+    assert_eq!(logged[0].ip.as_deref(), Some(attacker));
+
+    // Another address gets its own row; unknown clients and missing credentials one per address.
+    assert!(
+        authenticate(&app, &basic(id, "wrong"), &[], office)
+            .await
             .is_err()
     );
-    app.clock.advance(60);
+    for _ in 0..3 {
+        let unknown = basic("app_unknown", secret.expose_secret());
+        assert!(authenticate(&app, &unknown, &[], attacker).await.is_err());
+        assert!(
+            authenticate(&app, &HeaderMap::new(), &[], attacker)
+                .await
+                .is_err()
+        );
+    }
+    let logged = refusals(&app).await;
+    assert_eq!(logged.len(), 3, "{logged:?}");
     assert!(
-        authenticate(&app, &basic(id, secret), &[], attacker)
-            .await
-            .is_ok()
+        logged
+            .iter()
+            .any(|e| e.detail.contains("unknown client") && e.ip.as_deref() == Some(attacker)),
+        "{logged:?}"
     );
+
+    // An hour later the first refusal from the attacker's address is written again.
+    app.clock.advance(3600);
+    assert!(
+        authenticate(&app, &basic(id, "wrong"), &[], attacker)
+            .await
+            .is_err()
+    );
+    assert_eq!(refusals(&app).await.len(), 4);
 }

@@ -1,7 +1,8 @@
 //! The OpenID Provider's authorization endpoint and the login round trip: the error page for an
 //! unknown client or redirect URI, protocol errors sent back to the application, PKCE, the code
 //! at once with a session, the request waiting for a login and finished on `/home`, `prompt`,
-//! `max_age`, company-bound applications and the login page's prefill.
+//! `max_age`, company-bound applications and the login page's prefill; `id_token_hint`,
+//! `ui_locales`, forms posted by other sites, and what anonymous requests leave behind.
 
 use crate::helpers::{PASSWORD, START, TestApp};
 use promio_app::api::Role;
@@ -177,13 +178,22 @@ async fn protocol_errors_go_back_to_the_application_with_state_and_iss() {
         assert_eq!(back["iss"], app.address, "RFC 9207");
         assert!(!back.contains_key("code"));
     }
-    let refused = app
+    let refused: Vec<_> = app
         .audit()
         .await
-        .iter()
+        .into_iter()
         .filter(|e| e.action == "oauth.refused")
-        .count();
-    assert_eq!(refused, 6, "every refusal is audited");
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "the first anonymous refusal from an address is audited, the others only counted"
+    );
+    assert!(
+        refused[0].detail.contains("only counted"),
+        "{}",
+        refused[0].detail
+    );
 }
 
 #[tokio::test]
@@ -240,7 +250,7 @@ async fn with_a_session_the_code_comes_at_once_and_the_application_takes_part_in
             .any(|e| e.action == "oauth.authorize" && e.outcome == "success")
     );
 
-    // Asked with POST (a form from the application's site) it works the same.
+    // Asked with POST (a form from the application's site) it works the same, by way of a GET.
     let response = app
         .client
         .post(app.url("/oauth/authorize"))
@@ -250,7 +260,9 @@ async fn with_a_session_the_code_comes_at_once_and_the_application_takes_part_in
         .send()
         .await
         .unwrap();
-    let back = at_rp(&response);
+    assert_eq!(response.status(), 303);
+    let next = response.headers()["location"].to_str().unwrap().to_owned();
+    let back = at_rp(&get(&app, &next).await);
     assert!(back.contains_key("code"), "{back:?}");
     assert_eq!(
         app.count_rows("oauth_participations").await,
@@ -277,9 +289,13 @@ async fn without_a_session_the_request_waits_for_the_login_and_home_sends_the_co
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
         assert!(authz.contains(attr), "{attr} in {authz}");
     }
+    let lang = cookies
+        .iter()
+        .find(|c| c.starts_with("lang=de"))
+        .expect("the login page in the language asked for");
     assert!(
-        cookies.iter().any(|c| c.starts_with("lang=de")),
-        "{cookies:?}"
+        !lang.contains("Max-Age") && !lang.contains("Expires"),
+        "for this login only, not the site's language for a year: {lang}"
     );
     assert_eq!(app.count_rows("oauth_requests").await, 1);
 
@@ -450,4 +466,258 @@ async fn the_login_page_takes_company_id_and_user_name_from_its_address() {
         !html.contains("ELSEWHERE"),
         "the address wins over the remembered company"
     );
+}
+
+/// An ID token of this provider for `user_id`, as an application keeps it for `id_token_hint`.
+async fn id_token_for(app: &TestApp, client_id: &str, user_id: &str) -> String {
+    let claims = serde_json::json!({
+        "iss": promio_server::oauth::issuer(&app.core),
+        "sub": user_id,
+        "aud": client_id,
+        "iat": START,
+        "exp": START + 3600,
+    });
+    promio_server::oauth::keys::sign(&app.core, &claims, "JWT")
+        .await
+        .expect("an ID token")
+}
+
+#[tokio::test]
+async fn an_id_token_hint_of_someone_else_asks_for_that_persons_login() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.create_user("ACME", "bob", Role::User).await;
+    let client_id = register(&app, None, false).await;
+    app.login_ok("ACME", "alice").await;
+    let bobs = id_token_for(&app, &client_id, &app.user_id("ACME", "bob").await).await;
+
+    // alice is logged in, the application means bob: never a code for alice.
+    let silent = [
+        ("prompt", Some("none")),
+        ("id_token_hint", Some(bobs.as_str())),
+    ];
+    let back = at_rp(&authorize(&app, &request(&client_id, &silent)).await);
+    assert_eq!(back["error"], "login_required");
+    assert_eq!(back["state"], "st-1");
+    let hinted = [("id_token_hint", Some(bobs.as_str()))];
+    let response = authorize(&app, &request(&client_id, &hinted)).await;
+    assert_eq!(location(&response), "/login?reauth=1");
+    assert_eq!(app.count_rows("oauth_codes").await, 0);
+
+    // alice's own hint: the code at once.
+    let alices = id_token_for(&app, &client_id, &app.user_id("ACME", "alice").await).await;
+    let own = [
+        ("prompt", Some("none")),
+        ("id_token_hint", Some(alices.as_str())),
+    ];
+    let back = at_rp(&authorize(&app, &request(&client_id, &own)).await);
+    assert!(back.contains_key("code"), "{back:?}");
+
+    // bob logs in: the waiting request goes on to the application.
+    app.login_ok("ACME", "bob").await;
+    let back = at_rp(&get(&app, "/home").await);
+    assert!(back.contains_key("code"), "{back:?}");
+    assert_eq!(app.count_rows("oauth_codes").await, 2);
+}
+
+#[tokio::test]
+async fn ui_locales_sets_the_language_of_this_login_only() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let client_id = register(&app, None, false).await;
+    let pairs = request(&client_id, &[("ui_locales", Some("de-CH de en"))]);
+    let response = authorize(&app, &pairs).await;
+    let cookies = set_cookies(&response);
+    let lang = cookies
+        .iter()
+        .find(|c| c.starts_with("lang="))
+        .expect("a language cookie");
+    assert!(lang.starts_with("lang=de;"), "{lang}");
+    assert!(
+        !lang.contains("Max-Age") && !lang.contains("Expires"),
+        "{lang}"
+    );
+    // The login page speaks it.
+    let html = get(&app, "/login").await.text().await.unwrap();
+    assert!(html.contains("<html lang=\"de\""), "{html}");
+
+    // A browser that has chosen that language keeps its own cookie as it is.
+    let response = app
+        .new_browser()
+        .get(app.url("/oauth/authorize"))
+        .header("cookie", "lang=de")
+        .query(&pairs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(
+        !set_cookies(&response)
+            .iter()
+            .any(|c| c.starts_with("lang=")),
+        "{:?}",
+        set_cookies(&response)
+    );
+}
+
+#[tokio::test]
+async fn a_form_from_another_site_goes_on_as_a_get_which_carries_the_session() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let client_id = register(&app, None, false).await;
+    app.login_ok("ACME", "alice").await;
+    // A browser leaves the SameSite=Lax session cookie off another site's POST, so prompt=none
+    // could only ever answer login_required to it; the GET it is sent on to carries the cookie.
+    let pairs = request(&client_id, &[("prompt", Some("none"))]);
+    let response = app
+        .client
+        .post(app.url("/oauth/authorize"))
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://rp.example")
+        .form(&pairs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let next = response.headers()["location"].to_str().unwrap().to_owned();
+    let (path, query) = next.split_once('?').expect("the request as the query");
+    assert_eq!(path, "/oauth/authorize");
+    let sent: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(sent, pairs.iter().cloned().collect::<HashMap<_, _>>());
+    assert_eq!(
+        app.count_rows("oauth_codes").await,
+        0,
+        "nothing for the POST"
+    );
+    let back = at_rp(&get(&app, &next).await);
+    assert!(back.contains_key("code"), "{back:?}");
+
+    // A form of this site (and a request from no browser) is answered at once.
+    let response = app
+        .client
+        .post(app.url("/oauth/authorize"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&pairs)
+        .send()
+        .await
+        .unwrap();
+    assert!(at_rp(&response).contains_key("code"));
+}
+
+#[tokio::test]
+async fn refusals_are_counted_in_the_metrics() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let client_id = register(&app, None, false).await;
+    let other = [("redirect_uri", Some("http://127.0.0.1:9/other"))];
+    let token = [("response_type", Some("token"))];
+    let silent = [("prompt", Some("none"))];
+    authorize(&app, &request("app_unknown", &[])).await;
+    authorize(&app, &request(&client_id, &other)).await;
+    authorize(&app, &request(&client_id, &token)).await;
+    authorize(&app, &request(&client_id, &silent)).await;
+    authorize(&app, &request(&client_id, &silent)).await;
+    let text = get(&app, "/metrics").await.text().await.unwrap();
+    for line in [
+        "promio_oauth_errors_total{endpoint=\"authorize\",error=\"invalid_client\"} 1",
+        "promio_oauth_errors_total{endpoint=\"authorize\",error=\"invalid_request\"} 1",
+        "promio_oauth_errors_total{endpoint=\"authorize\",error=\"unsupported_response_type\"} 1",
+        "promio_oauth_errors_total{endpoint=\"authorize\",error=\"login_required\"} 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing in:\n{text}"
+        );
+    }
+}
+
+/// One refused request of five kinds anyone can send (`i % 5`): an unknown application, an
+/// unregistered redirect URI, a protocol error, `prompt=none` without a session, a logout
+/// request with an unknown post-logout URI.
+async fn refused_request(app: &TestApp, anyone: &reqwest::Client, client_id: &str, i: usize) {
+    let state = format!("s{i}");
+    let pairs = match i % 5 {
+        0 => request("app_unknown", &[("state", Some(state.as_str()))]),
+        1 => request(client_id, &[("redirect_uri", Some("http://127.0.0.1:9/x"))]),
+        2 => request(
+            client_id,
+            &[("scope", Some("profile")), ("state", Some(state.as_str()))],
+        ),
+        3 => request(
+            client_id,
+            &[("prompt", Some("none")), ("state", Some(state.as_str()))],
+        ),
+        _ => vec![(
+            "post_logout_redirect_uri".to_owned(),
+            format!("https://rp.example/{i}"),
+        )],
+    };
+    let path = if i % 5 == 4 {
+        "/oauth/logout"
+    } else {
+        "/oauth/authorize"
+    };
+    let response = anyone
+        .get(app.url(path))
+        .query(&pairs)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    match i % 5 {
+        2 | 3 => assert_eq!(status, 302, "{i}"),
+        _ => assert_eq!(status, 400, "{i}"),
+    }
+}
+
+#[tokio::test]
+async fn anonymous_requests_from_one_address_leave_bounded_rows() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let client_id = register(&app, None, false).await;
+    let anyone = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let before = app.count_every_table().await;
+    for i in 0..1000 {
+        refused_request(&app, &anyone, &client_id, i).await;
+    }
+    // One audit row per endpoint, and the address's counter rows; nothing else.
+    let mut expected = before;
+    *expected.get_mut("audit_events").unwrap() += 2;
+    *expected.get_mut("throttle").unwrap() += 2;
+    assert_eq!(app.count_every_table().await, expected);
+
+    // Requests waiting for a login: the first ones from the address are stored, the rest refused.
+    let limit = promio_server::oauth::authorize::WAITING_PER_ADDRESS;
+    for i in 0..1000_i64 {
+        let state = format!("w{i}");
+        let response = anyone
+            .get(app.url("/oauth/authorize"))
+            .query(&request(&client_id, &[("state", Some(state.as_str()))]))
+            .send()
+            .await
+            .unwrap();
+        if i < limit {
+            assert_eq!(location(&response), "/login", "{i}");
+        } else {
+            assert_eq!(response.status(), 429, "{i}");
+            assert!(response.headers().contains_key("retry-after"));
+            if i == limit {
+                let html = response.text().await.unwrap();
+                assert!(html.contains("role=\"alert\""), "{html}");
+            }
+        }
+    }
+    *expected.get_mut("oauth_requests").unwrap() += limit;
+    *expected.get_mut("throttle").unwrap() += 1;
+    assert_eq!(app.count_every_table().await, expected);
+
+    // A new window, a new allowance.
+    app.clock.advance(promio_server::oauth::REQUEST_SECS);
+    let response = anyone
+        .get(app.url("/oauth/authorize"))
+        .query(&request(&client_id, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/login");
 }

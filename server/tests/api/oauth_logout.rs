@@ -1,7 +1,8 @@
 //! Logout for the applications: RP-initiated logout (`/oauth/logout`: the hint, the exactly
 //! registered post-logout URI, the confirmation that a bare GET never skips) and back-channel
-//! logout tokens for every way a session ends, delivered once (retries, two instances), the
-//! Security page's list of applications, and the housekeeping of the provider's rows.
+//! logout tokens for every way a session ends, delivered once (retries, two instances), at once
+//! after a logout and without waiting for an application that never answers, the Security
+//! page's list of applications, and the housekeeping of the provider's rows.
 
 use crate::helpers::TestApp;
 use axum::extract::State;
@@ -11,14 +12,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use promio_app::api::{AppLogin, Role};
 use promio_server::audit::AuditAction;
 use promio_server::clock::Clock;
+use promio_server::domain::CompanyId;
 use promio_server::oauth::apps::{self, NewApp};
-use promio_server::oauth::logout::{BACKCHANNEL_EVENT, deliver_due, sweep_once};
+use promio_server::oauth::logout::{BACKCHANNEL_EVENT, deliver_due, spawn_sweeper, sweep_once};
+use promio_server::store::sso::SsoSettingsRow;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const REDIRECT: &str = "https://rp.example/cb";
 const BYE: &str = "https://rp.example/bye";
@@ -33,6 +37,8 @@ struct Receiver {
     attempts: Arc<AtomicUsize>,
     /// How many of the first POSTs are answered 500.
     failures: Arc<AtomicUsize>,
+    /// Notified with every token accepted.
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 impl Receiver {
@@ -74,7 +80,24 @@ async fn receive(State(receiver): State<Receiver>, body: String) -> StatusCode {
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
     receiver.tokens.lock().unwrap().push(token);
+    receiver.arrived.notify_one();
     StatusCode::OK
+}
+
+/// A back-channel endpoint that takes the connection and never answers.
+async fn never_answering() -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    Receiver {
+        uri: format!("http://{addr}/backchannel"),
+        ..Receiver::default()
+    }
 }
 
 /// A registered application, as its operator received it.
@@ -383,9 +406,12 @@ async fn without_a_hint_a_confirmation_page_asks_and_only_its_form_ends_the_sess
         names,
         ["confirm", "client_id", "post_logout_redirect_uri", "state"]
     );
+    // As a browser posts the page's form (the page sends no referrer: `Origin: null`).
     let response = app
         .client
         .post(app.url("/oauth/logout"))
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", "null")
         .form(&fields)
         .send()
         .await
@@ -446,6 +472,10 @@ enum Ending {
     Deactivation,
     Deletion,
     Expiry,
+    /// Kept in use, the session reaches its absolute limit.
+    AbsoluteLimit,
+    /// The client is switched to single sign-on.
+    SsoSwitch,
 }
 
 /// alice logs in to Wiki (back-channel URI) and Tool (none); Shop (back-channel URI) takes no
@@ -459,6 +489,7 @@ async fn ending_tells_the_applications_that_took_part(ending: Ending) {
     let tool = register(&app, "Tool", None).await;
     app.login_ok("ACME", "boss").await;
     let alice = app.new_browser();
+    let logged_in_at = app.clock.now();
     assert_eq!(app.login_in(&alice, "ACME", "alice").await.status(), 200);
     let tokens = log_in_to(&app, &alice, &wiki, "openid").await;
     log_in_to(&app, &alice, &tool, "openid").await;
@@ -492,10 +523,40 @@ async fn ending_tells_the_applications_that_took_part(ending: Ending) {
         Ending::Expiry => {
             app.clock.advance(app.core.sessions.idle_secs);
         }
+        Ending::AbsoluteLimit => {
+            let sessions = &app.core.sessions;
+            let ends_at = logged_in_at + sessions.absolute_secs;
+            let step = sessions.idle_secs / 2;
+            while app.clock.now() + step < ends_at {
+                app.clock.advance(step);
+                assert!(app.me_in(&alice).await.is_some(), "in use, never idle");
+            }
+            app.clock.advance(ends_at - app.clock.now());
+        }
+        Ending::SsoSwitch => {
+            // What switching the client to SSO stores (sso.rs switches through the settings,
+            // against a real provider): the end of every session its users' passwords opened.
+            let settings = SsoSettingsRow {
+                issuer: "https://idp.example".into(),
+                client_id: "promio".into(),
+                sealed_secret: String::new(),
+                email_claim: "email".into(),
+                jit: false,
+            };
+            let acme = CompanyId::parse("ACME").unwrap();
+            let domains = ["acme.example".to_owned()];
+            let now = app.clock.now();
+            let store = &app.core.store;
+            store
+                .set_client_sso(&acme, Some(&settings), &domains, now)
+                .await
+                .expect("SSO on");
+        }
     }
-    assert!(app.me_in(&alice).await.is_none(), "{ending:?}");
 
+    // Found before anyone asks for the session (a timed-out row is still there then).
     assert_eq!(sweep_once(&app.core).await.unwrap(), 1, "{ending:?}");
+    assert!(app.me_in(&alice).await.is_none(), "{ending:?}");
     assert_eq!(app.count_rows("oauth_participations").await, 0);
     assert_eq!(deliver_due(&app.core).await.unwrap(), 1);
     let delivered = receiver.tokens();
@@ -533,6 +594,201 @@ async fn a_deletion_sends_a_back_channel_logout_token() {
 #[tokio::test]
 async fn an_expired_session_sends_a_back_channel_logout_token() {
     ending_tells_the_applications_that_took_part(Ending::Expiry).await;
+}
+
+#[tokio::test]
+async fn a_session_at_its_absolute_limit_sends_a_back_channel_logout_token() {
+    ending_tells_the_applications_that_took_part(Ending::AbsoluteLimit).await;
+}
+
+#[tokio::test]
+async fn switching_the_client_to_sso_sends_a_back_channel_logout_token() {
+    ending_tells_the_applications_that_took_part(Ending::SsoSwitch).await;
+}
+
+#[tokio::test]
+async fn a_logout_wakes_the_sweeper_and_the_token_goes_out_at_once() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let receiver = Receiver::start(0).await;
+    let wiki = register(&app, "Wiki", Some(&receiver)).await;
+    let sweeper = spawn_sweeper(Arc::clone(&app.core));
+    app.login_ok("ACME", "alice").await;
+    log_in_to(&app, &app.client, &wiki, "openid").await;
+
+    // The sweeper has looked (at its start) and waits SWEEP_EVERY (5 s): only the logout's
+    // wake-up brings the token out sooner.
+    let response = app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    tokio::time::timeout(Duration::from_secs(2), receiver.arrived.notified())
+        .await
+        .expect("the logout token within 2 s of the logout");
+    let delivered = receiver.tokens();
+    assert_eq!(delivered.len(), 1);
+    checked_logout_token(&app, &delivered[0]).await;
+    sweeper.abort();
+}
+
+#[tokio::test]
+async fn an_application_that_never_answers_holds_up_no_other() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let stuck = never_answering().await;
+    let receiver = Receiver::start(0).await;
+    let slow = register(&app, "Slow", Some(&stuck)).await;
+    let wiki = register(&app, "Wiki", Some(&receiver)).await;
+    // Slow's token is due first: one delivery after the other would wait for it first.
+    app.login_ok("ACME", "alice").await;
+    log_in_to(&app, &app.client, &slow, "openid").await;
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(sweep_once(&app.core).await.unwrap(), 1);
+    app.clock.advance(1);
+    app.login_ok("ACME", "alice").await;
+    log_in_to(&app, &app.client, &wiki, "openid").await;
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(sweep_once(&app.core).await.unwrap(), 1);
+
+    let core = Arc::clone(&app.core);
+    let pass = tokio::spawn(async move { deliver_due(&core).await.unwrap() });
+    // Well within the 5 s that Slow's request may take.
+    tokio::time::timeout(Duration::from_secs(2), receiver.arrived.notified())
+        .await
+        .expect("Wiki's token while Slow's request hangs");
+    assert_eq!(receiver.tokens().len(), 1);
+    // The pass ends when Slow's request times out; its token waits for a retry.
+    assert_eq!(pass.await.unwrap(), 1);
+    assert_eq!(app.count_rows("oauth_logout_outbox").await, 1);
+}
+
+#[tokio::test]
+async fn an_id_token_of_an_earlier_session_does_not_end_the_current_one_unasked() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let wiki = register(&app, "Wiki", None).await;
+    app.login_ok("ACME", "alice").await;
+    let earlier = log_in_to(&app, &app.client, &wiki, "openid").await;
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    app.login_ok("ACME", "alice").await;
+
+    let hint = earlier["id_token"].as_str().unwrap();
+    let response = logout_get(&app, &app.client, &[("id_token_hint", hint)]).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Log out of promio.connect?"), "{body}");
+    assert!(app.me().await.is_some(), "the same user, another session");
+
+    // The current session's own ID token ends it.
+    let current = log_in_to(&app, &app.client, &wiki, "openid").await;
+    let hint = current["id_token"].as_str().unwrap();
+    let response = logout_get(&app, &app.client, &[("id_token_hint", hint)]).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("You are logged out")
+    );
+    assert_eq!(app.me().await, None);
+}
+
+#[tokio::test]
+async fn a_logout_token_is_no_id_token_hint() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let wiki = register(&app, "Wiki", None).await;
+    app.login_ok("ACME", "alice").await;
+    let id = id_claims(&log_in_to(&app, &app.client, &wiki, "openid").await);
+    // Signed by the provider, for this user and this very session: but a logout token.
+    let now = app.clock.now();
+    let claims = serde_json::json!({
+        "iss": id["iss"],
+        "aud": wiki.client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": "logout-1",
+        "sub": id["sub"],
+        "sid": id["sid"],
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    let logout_token = promio_server::oauth::keys::sign(&app.core, &claims, "logout+jwt")
+        .await
+        .unwrap();
+    let hint = [("id_token_hint", logout_token.as_str())];
+    let response = logout_get(&app, &app.client, &hint).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Log out of promio.connect?"), "{body}");
+    assert!(app.me().await.is_some());
+}
+
+/// POSTs a form to `/oauth/logout` as a page of the application's site.
+async fn cross_site_logout(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url("/oauth/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://rp.example")
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The path of a 303 to this site, and its query's parameters.
+fn see_other(response: &reqwest::Response) -> (String, HashMap<String, String>) {
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap();
+    let url = url::Url::parse("http://here.invalid")
+        .unwrap()
+        .join(location)
+        .unwrap();
+    let query = url.query_pairs().into_owned().collect();
+    (location.to_owned(), query)
+}
+
+#[tokio::test]
+async fn a_logout_form_from_another_site_goes_on_as_a_get_which_carries_the_session() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let wiki = register(&app, "Wiki", None).await;
+    app.login_ok("ACME", "alice").await;
+    let tokens = log_in_to(&app, &app.client, &wiki, "openid").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // The confirmation's token does not ride along: only this site's own form confirms.
+    let client_id = wiki.client_id.as_str();
+    let page = logout_get(&app, &app.client, &[("client_id", client_id)]).await;
+    let fields = hidden_fields(&page.text().await.unwrap());
+    let confirm = fields
+        .iter()
+        .find(|(n, _)| n == "confirm")
+        .map(|(_, v)| v.as_str())
+        .unwrap();
+    let response = cross_site_logout(&app, &[("confirm", confirm), ("client_id", client_id)]).await;
+    let (next, query) = see_other(&response);
+    assert!(next.starts_with("/oauth/logout?"), "{next}");
+    assert_eq!(query.get("client_id").map(String::as_str), Some(client_id));
+    assert!(!query.contains_key("confirm"), "{next}");
+    let response = app.client.get(app.url(&next)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Log out of promio.connect?"), "{body}");
+    assert!(app.me().await.is_some());
+
+    // With the session's ID token: the GET ends it, as one sent directly would.
+    let form = [
+        ("id_token_hint", id_token),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "s-1"),
+    ];
+    let response = cross_site_logout(&app, &form).await;
+    let (next, query) = see_other(&response);
+    assert_eq!(
+        query.get("id_token_hint").map(String::as_str),
+        Some(id_token)
+    );
+    let response = app.client.get(app.url(&next)).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "https://rp.example/bye?state=s-1"
+    );
+    assert_eq!(app.me().await, None);
 }
 
 #[tokio::test]

@@ -451,6 +451,59 @@ async fn two_redemptions_of_one_code_at_once_give_tokens_once() {
     let mut statuses = [first.status().as_u16(), second.status().as_u16()];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 400]);
+    let (winner, loser) = if first.status() == 200 {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(error_of(loser, 400).await, "invalid_grant");
+    let tokens = ok_json(winner).await;
+    assert_eq!(
+        userinfo_get(&app, field(&tokens, "access_token"))
+            .await
+            .status(),
+        401,
+        "the losing redemption is a reuse: it revoked what the winner got"
+    );
+}
+
+#[tokio::test]
+async fn a_code_is_refused_once_the_login_it_was_issued_in_has_ended() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let code = authorize(&app, &rp, "openid").await;
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert!(app.me().await.is_none(), "logged out");
+
+    let response = redeem(&app, &rp, &code, Auth::Basic).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error_description"], "the login has ended");
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|e| e.action == "oauth.refused" && e.detail.contains("the login has ended"))
+    );
+}
+
+#[tokio::test]
+async fn a_code_is_refused_once_its_session_is_past_its_absolute_limit() {
+    let app = TestApp::spawn_with(&[("SESSION_ABSOLUTE_HOURS", "1")]).await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "alice", Role::User).await;
+    app.login_ok("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    app.clock.advance(3600 - 30);
+    // The session still lives: the code comes at once.
+    let code = authorize(&app, &rp, "openid").await;
+    app.clock.advance(30);
+    assert_eq!(
+        error_of(redeem(&app, &rp, &code, Auth::Basic).await, 400).await,
+        "invalid_grant",
+        "the code is 30 seconds old, but its session is an hour old"
+    );
 }
 
 #[tokio::test]
@@ -718,6 +771,156 @@ async fn an_access_token_revoked_by_its_client_stops_at_userinfo() {
     let revoked = as_rp(&app, &rp, "/oauth/revoke", Auth::Post, &[("token", access)]).await;
     assert_eq!(revoked.status(), 200);
     assert_eq!(userinfo_get(&app, access).await.status(), 401);
+}
+
+#[tokio::test]
+async fn revocations_and_refused_client_authentications_are_audited() {
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let tokens = tokens_for(&app, &rp, "openid offline_access").await;
+    let revoked = as_rp(
+        &app,
+        &rp,
+        "/oauth/revoke",
+        Auth::Basic,
+        &[("token", field(&tokens, "refresh_token"))],
+    )
+    .await;
+    assert_eq!(revoked.status(), 200);
+    let audit = app.audit().await;
+    let revocation = audit
+        .iter()
+        .find(|e| e.action == "oauth.token" && e.detail.contains("revoked"))
+        .expect("the revocation is audited");
+    assert!(
+        revocation.detail.contains(&rp.client_id),
+        "{}",
+        revocation.detail
+    );
+    assert_eq!(
+        revocation.subject_user_id.as_deref(),
+        Some(app.user_id("ACME", "alice").await.as_str())
+    );
+    assert!(
+        !revocation.detail.contains(field(&tokens, "refresh_token")),
+        "never the token"
+    );
+
+    // A wrong secret at each endpoint: refused, and audited once for this client and address.
+    let wrong = Rp {
+        client_id: rp.client_id.clone(),
+        secret: Some("wrong".into()),
+    };
+    for path in ["/oauth/token", "/oauth/revoke", "/oauth/introspect"] {
+        let fields = [("grant_type", "refresh_token"), ("token", "x")];
+        let response = as_rp(&app, &wrong, path, Auth::Basic, &fields).await;
+        assert_eq!(error_of(response, 401).await, "invalid_client", "{path}");
+    }
+    let refusals: Vec<_> = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "oauth.refused")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(
+        refusals[0].detail.contains(&rp.client_id),
+        "{}",
+        refusals[0].detail
+    );
+}
+
+#[tokio::test]
+async fn browser_applications_may_call_the_token_endpoints_from_their_pages() {
+    const ORIGIN: &str = "https://app.example";
+    let app = logged_in("ACME", "alice").await;
+    let spa = register(&app, "Board", true).await;
+    let browser = reqwest::Client::new();
+    for path in ["/oauth/token", "/oauth/userinfo", "/oauth/revoke"] {
+        let preflight = browser
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        assert!(methods.contains("POST"), "{path}: {methods}");
+        let allowed = headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(
+            allowed.contains("authorization") && allowed.contains("content-type"),
+            "{path}: {allowed}"
+        );
+        assert!(
+            headers.get("access-control-allow-credentials").is_none(),
+            "{path}: never with cookies"
+        );
+    }
+
+    // The page redeems its code, reads userinfo and sees a refusal's reason.
+    let code = authorize(&app, &spa, "openid").await;
+    let response = browser
+        .post(app.url("/oauth/token"))
+        .header("origin", ORIGIN)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", code.verifier.as_str()),
+            ("client_id", spa.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let tokens = ok_json(response).await;
+    let userinfo = browser
+        .get(app.url("/oauth/userinfo"))
+        .header("origin", ORIGIN)
+        .bearer_auth(field(&tokens, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
+    assert_eq!(userinfo.headers()["access-control-allow-origin"], "*");
+    let refused = browser
+        .post(app.url("/oauth/revoke"))
+        .header("origin", ORIGIN)
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["access-control-allow-origin"], "*");
+    assert_eq!(error_of(refused, 401).await, "invalid_client");
+
+    // Introspection is for servers.
+    let preflight = browser
+        .request(reqwest::Method::OPTIONS, app.url("/oauth/introspect"))
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 #[tokio::test]
