@@ -305,12 +305,12 @@ fn peer(request: &Request<Body>) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
-fn request_ctx(request: &Request<Body>) -> RequestCtx {
+pub(crate) fn request_ctx(request: &Request<Body>) -> RequestCtx {
     RequestCtx::new(request.headers().clone(), peer(request))
 }
 
 /// Adds the headers a service asked for (cookies) to a plain route's response.
-fn with_service_headers(mut response: Response, req: &RequestCtx) -> Response {
+pub(crate) fn with_service_headers(mut response: Response, req: &RequestCtx) -> Response {
     let headers = response.headers_mut();
     for (name, value) in req.take_response_headers() {
         headers.append(name, value);

@@ -37,7 +37,7 @@ use crate::principal::{self, CurrentSession};
 use crate::store::oauth_grants::NewCode;
 use crate::store::users::UserRow;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use promio_app::api::ApiError;
@@ -47,7 +47,6 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 /// The cookie that names the request waiting for a login (HttpOnly, SameSite=Lax, 10 minutes).
 pub const COOKIE: &str = "authz";
@@ -150,7 +149,7 @@ struct Back<'a> {
 
 /// GET: the parameters in the query.
 pub async fn authorize_get(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = request_ctx(&request);
+    let req = crate::http::request_ctx(&request);
     let params = Params::parse(request.uri().query().unwrap_or_default().as_bytes());
     answer(&state.core, &req, params).await
 }
@@ -158,7 +157,7 @@ pub async fn authorize_get(State(state): State<HttpState>, request: Request<Body
 /// POST: the parameters as a form (OpenID Connect Core 3.1.2.1). Posted by another site's page,
 /// the browser left the session cookie off (SameSite=Lax): the same request as a GET instead.
 pub async fn authorize_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = request_ctx(&request);
+    let req = crate::http::request_ctx(&request);
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), BODY_LIMIT).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
@@ -220,7 +219,7 @@ async fn answer(core: &Core, req: &RequestCtx, params: Params) -> Response {
             internal_error_page(req.lang(), e)
         }
     };
-    with_headers(response, req)
+    crate::http::with_service_headers(response, req)
 }
 
 async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceResult<Response> {
@@ -845,23 +844,6 @@ async fn try_resume(core: &Core, req: &RequestCtx, page: Page) -> ServiceResult<
         refuse(core, req, &back, user, "access_denied", other_company()).await?
     };
     Ok(Resumed::Answer(response))
-}
-
-fn request_ctx(request: &Request<Body>) -> RequestCtx {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    RequestCtx::new(request.headers().clone(), peer)
-}
-
-/// Adds the headers the flow asked for (cookies) to the response.
-fn with_headers(mut response: Response, req: &RequestCtx) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in req.take_response_headers() {
-        headers.append(name, value);
-    }
-    response
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ use crate::principal::{self, CurrentSession, Session};
 use crate::store::oauth_logout::{EndedParticipation, LogoutOutboxRow, NewLogout};
 use crate::throttle::count_anonymous_refusal;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -56,7 +56,6 @@ use promio_app::ssr::RequestCtx;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -95,7 +94,7 @@ const FORM_MAX: usize = 16 * 1024;
 
 /// GET: the parameters in the query. Ends a session only with a valid hint of its user.
 pub async fn end_session_get(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = request_ctx(&request);
+    let req = crate::http::request_ctx(&request);
     let params = parse(request.uri().query().unwrap_or_default().as_bytes());
     answer(&state, &req, &params, false).await
 }
@@ -103,7 +102,7 @@ pub async fn end_session_get(State(state): State<HttpState>, request: Request<Bo
 /// POST: the parameters as a form; the confirmation page posts here with its token. Another
 /// site's form is sent on to the same request as a GET (see the module docs).
 pub async fn end_session_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = request_ctx(&request);
+    let req = crate::http::request_ctx(&request);
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), FORM_MAX).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
@@ -145,7 +144,7 @@ async fn answer(
         Ok(response) => response,
         Err(e) => page.internal_error(e),
     };
-    with_headers(response, req)
+    crate::http::with_service_headers(response, req)
 }
 
 async fn end_session(
@@ -440,23 +439,6 @@ impl Page {
         }
         response
     }
-}
-
-fn request_ctx(request: &Request<Body>) -> RequestCtx {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    RequestCtx::new(request.headers().clone(), peer)
-}
-
-/// Adds the headers the flow asked for (cookies) to the response.
-fn with_headers(mut response: Response, req: &RequestCtx) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in req.take_response_headers() {
-        headers.append(name, value);
-    }
-    response
 }
 
 // ---------------------------------------------------------------------------------------------
