@@ -13,7 +13,7 @@ use promio_app::api::{
     ApiError, LinkKind, LinkState, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus, UserForm,
     UserPage, UserQuery, UserSummary,
 };
-use promio_app::api::{ApplicationView, CreatedApplication, Field, NewApplication, Problem};
+use promio_app::api::{ApplicationView, CreatedApplication, Field, NewApplication};
 use promio_app::api::{
     AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SsoCheck, ThrottledAccount,
 };
@@ -479,7 +479,7 @@ impl ApplicationService for Services {
                 client_id: created.client_id,
                 client_secret: created.client_secret.map(|s| s.expose_secret().to_owned()),
             }),
-            Err(refusal) => Err(refused(&form, refusal)),
+            Err(refusal) => Err(refused(refusal)),
         }
     }
 
@@ -520,50 +520,29 @@ fn application_view(app: apps::App) -> ApplicationView {
     }
 }
 
-/// The console's form as registration takes it: one URI per line of a text area, empty fields
-/// left out.
+/// The console's form as registration takes it: one URI per line of a text area (registration
+/// trims the entries and leaves out empty ones and empty fields).
 fn new_app(form: &NewApplication) -> apps::NewApp {
-    let filled = |raw: &str| Some(raw.trim().to_owned()).filter(|v| !v.is_empty());
+    let lines = |text: &str| text.lines().map(str::to_owned).collect();
     apps::NewApp {
         name: form.name.clone(),
         redirect_uris: lines(&form.redirect_uris),
         post_logout_redirect_uris: lines(&form.post_logout_redirect_uris),
-        backchannel_logout_uri: filled(&form.backchannel_logout_uri),
-        company_id: filled(&form.company_id),
+        backchannel_logout_uri: Some(form.backchannel_logout_uri.clone()),
+        company_id: Some(form.company_id.clone()),
         public: form.public.is_some(),
     }
 }
 
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// A refused registration as the contract's field error. The refusal's English text (which names
 /// the offending URI) goes to the log; the page shows a translated message naming the field.
-fn refused(form: &NewApplication, refusal: AppRefusal) -> ApiError {
+fn refused(refusal: AppRefusal) -> ApiError {
     let Some(field) = refusal.field else {
         // Registration logged the cause under this request's id already.
         return ServiceError::Internal(anyhow::anyhow!(refusal.problem)).into();
     };
     tracing::info!(?field, problem = %refusal.problem, "application registration refused");
-    let name = form.name.trim();
-    let problem = match field {
-        AppField::Name if name.is_empty() => Problem::Missing,
-        AppField::Name if name.chars().count() > apps::NAME_MAX => Problem::TooLong {
-            max: u32::try_from(apps::NAME_MAX).unwrap_or(u32::MAX),
-        },
-        AppField::Name if name.chars().any(char::is_control) => Problem::ControlCharacters,
-        AppField::RedirectUris if lines(&form.redirect_uris).is_empty() => Problem::Missing,
-        AppField::CompanyId => match crate::domain::CompanyId::parse(form.company_id.trim()) {
-            Err(invalid) => return invalid.into(),
-            Ok(_) => Problem::Unknown,
-        },
-        _ => Problem::Malformed,
-    };
+    let problem = refusal.kind;
     let field = match field {
         AppField::Name => Field::Name,
         AppField::RedirectUris => Field::RedirectUris,

@@ -29,6 +29,7 @@ use crate::store::oauth_apps::{NewOAuthApp, OAuthAppRow};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{HeaderMap, StatusCode, header};
+use promio_app::api::Problem;
 use promio_app::i18n::Lang;
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -108,17 +109,20 @@ impl AppField {
 }
 
 /// Why an application was not registered: the field (none for an internal error, whose cause is
-/// logged) and an English text naming the problem.
+/// logged), what is wrong with it (for the console's translated message) and an English text
+/// naming the problem (for the command line and the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRefusal {
     pub field: Option<AppField>,
+    pub kind: Problem,
     pub problem: String,
 }
 
 impl AppRefusal {
-    fn new(field: AppField, problem: impl Into<String>) -> Self {
+    fn new(field: AppField, kind: Problem, problem: impl Into<String>) -> Self {
         AppRefusal {
             field: Some(field),
+            kind,
             problem: problem.into(),
         }
     }
@@ -138,6 +142,7 @@ impl From<ServiceError> for AppRefusal {
     fn from(err: ServiceError) -> Self {
         AppRefusal {
             field: None,
+            kind: Problem::Malformed,
             problem: promio_app::api::ApiError::from(err).message(Lang::En),
         }
     }
@@ -148,17 +153,25 @@ impl From<ServiceError> for AppRefusal {
 pub async fn create(core: &Core, by: &str, new: NewApp) -> Result<Created, AppRefusal> {
     let name = new.name.trim();
     if name.is_empty() {
-        return Err(AppRefusal::new(AppField::Name, "is required"));
+        return Err(AppRefusal::new(
+            AppField::Name,
+            Problem::Missing,
+            "is required",
+        ));
     }
     if name.chars().count() > NAME_MAX {
         return Err(AppRefusal::new(
             AppField::Name,
+            Problem::TooLong {
+                max: u32::try_from(NAME_MAX).unwrap_or(u32::MAX),
+            },
             format!("must be at most {NAME_MAX} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(AppRefusal::new(
             AppField::Name,
+            Problem::ControlCharacters,
             "must not contain control characters",
         ));
     }
@@ -166,6 +179,7 @@ pub async fn create(core: &Core, by: &str, new: NewApp) -> Result<Created, AppRe
     if redirect_uris.is_empty() {
         return Err(AppRefusal::new(
             AppField::RedirectUris,
+            Problem::Missing,
             "at least one redirect URI is required",
         ));
     }
@@ -194,6 +208,7 @@ pub async fn create(core: &Core, by: &str, new: NewApp) -> Result<Created, AppRe
             let company = CompanyId::parse(raw).map_err(|e| {
                 AppRefusal::new(
                     AppField::CompanyId,
+                    e.problem,
                     promio_app::api::ApiError::from(e).message(Lang::En),
                 )
             })?;
@@ -203,7 +218,11 @@ pub async fn create(core: &Core, by: &str, new: NewApp) -> Result<Created, AppRe
                 .await
                 .context("reading the application's client")?;
             Some(client.ok_or_else(|| {
-                AppRefusal::new(AppField::CompanyId, format!("no such client: {raw}"))
+                AppRefusal::new(
+                    AppField::CompanyId,
+                    Problem::Unknown,
+                    format!("no such client: {raw}"),
+                )
             })?)
         }
         None => None,
@@ -554,29 +573,18 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<Presented>, OAuthErro
 }
 
 /// Decodes one `application/x-www-form-urlencoded` value, as RFC 6749 2.3.1 encodes the id and
-/// the secret in the Basic header (`url::form_urlencoded` only parses whole `a=b&c=d` strings,
-/// which would split a value at `&` or `=`).
+/// the secret in the Basic header. An encoded value has no bare `&` or `=`; without them the
+/// form parser reads the whole value as one name.
 fn form_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                    return None;
-                }
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    if raw.contains(['&', '=']) {
+        return None;
     }
-    String::from_utf8(out).ok()
+    Some(
+        url::form_urlencoded::parse(raw.as_bytes())
+            .next()
+            .map(|(name, _)| name.into_owned())
+            .unwrap_or_default(),
+    )
 }
 
 /// `invalid_client` with 401; the response carries `WWW-Authenticate: Basic` (see `OAuthError`'s
@@ -609,6 +617,7 @@ fn check_uris(uris: &[String], field: AppField) -> Result<Vec<String>, AppRefusa
     if out.len() > URIS_MAX {
         return Err(AppRefusal::new(
             field,
+            Problem::Malformed,
             format!("at most {URIS_MAX} URIs are allowed"),
         ));
     }
@@ -618,6 +627,7 @@ fn check_uris(uris: &[String], field: AppField) -> Result<Vec<String>, AppRefusa
 fn uri_refusal(field: AppField, problem: &str, uri: &str) -> AppRefusal {
     AppRefusal::new(
         field,
+        Problem::Malformed,
         format!(
             "{problem} ({})",
             crate::audit::clean_text(uri, crate::audit::OUTSIDE_TEXT_MAX)
@@ -774,9 +784,9 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         assert_eq!(form_decode("a%3Ab+c%25").as_deref(), Some("a:b c%"));
         assert_eq!(form_decode("app_x-Y").as_deref(), Some("app_x-Y"));
-        assert_eq!(form_decode("bad%zz"), None);
-        assert_eq!(form_decode("bad%+1"), None);
-        assert_eq!(form_decode("cut%4"), None);
+        // A bare `&` or `=` is no encoded value (it would be cut there).
+        assert_eq!(form_decode("a&b"), None);
+        assert_eq!(form_decode("a=b"), None);
 
         let mut headers = HeaderMap::new();
         let encoded = STANDARD.encode("app_1:s%3Acret");

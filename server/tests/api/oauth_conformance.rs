@@ -989,10 +989,9 @@ async fn a_refresh_token_works_only_for_its_own_client() {
     let next = renewed.refresh_token().expect("a new refresh token");
     assert_ne!(next.secret(), refresh.secret(), "rotated");
     assert_eq!(userinfo_status(&rp, renewed.access_token()).await, 200);
-    if let Some(id_token) = renewed.id_token() {
-        let claims = rp.check(id_token, None).expect("a valid ID token");
-        assert_eq!(claims.subject().as_str(), alice);
-    }
+    let id_token = renewed.id_token().expect("an ID token with the refresh");
+    let claims = rp.check(id_token, None).expect("a valid ID token");
+    assert_eq!(claims.subject().as_str(), alice);
 }
 
 // oidcc-ensure-pkce-code-verifier (valid PKCE)

@@ -519,6 +519,13 @@ async fn a_code_lives_sixty_seconds() {
         error_of(redeem(&app, &rp, &old, Auth::Basic).await, 400).await,
         "invalid_grant"
     );
+    // Refused for its age, not for another reason.
+    assert!(
+        app.audit().await.iter().any(|r| r.action
+            == promio_server::audit::AuditAction::OAuthRefused
+            && r.detail.contains("code expired")),
+        "the refusal names the code's age"
+    );
 }
 
 #[tokio::test]
