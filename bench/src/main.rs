@@ -18,7 +18,7 @@
 //! target/site). Exits 1 when a figure misses its target.
 
 use anyhow::{Context, anyhow};
-use promio_server::auth::password;
+use promio_server::infra::password;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    promio_server::cli::main()
+    promio_server::edge::cli::main()
 }

@@ -1,9 +1,9 @@
-//! The audit log's rows: appended (see [`crate::audit`] for what an event is), searched and
+//! The audit log's rows: appended (see [`crate::domain::audit`] for what an event is), searched and
 //! listed, never changed.
 
 use super::{Store, new_id};
-use crate::audit::{Event, clean_text};
-use crate::clock::UnixTime;
+use crate::domain::audit::{Event, clean_text};
+use crate::domain::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {

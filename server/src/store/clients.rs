@@ -1,7 +1,7 @@
 //! Clients: the customer companies, keyed by their case-insensitive company ID.
 
 use super::{Store, new_id};
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 use crate::domain::{ClientName, CompanyId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]

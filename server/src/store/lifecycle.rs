@@ -1,10 +1,10 @@
-//! What the data lifecycle reads and writes (see `crate::lifecycle` and `crate::housekeeping`): the
+//! What the data lifecycle reads and writes (see `crate::idm::lifecycle` and `crate::idm::housekeeping`): the
 //! users due for a warning, a deletion or a deactivation, the erasure of one user, the clean-up of
 //! rows whose time is over, and the lease that lets one instance at a time do housekeeping.
 
 use super::Store;
 use super::users::UserRow;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 use sqlx::AnyConnection;
 
 const USER_COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys";
@@ -29,9 +29,29 @@ pub struct Cleanup {
 }
 
 // The throttle clean-up spells the lock out as 100.
-const _: () = assert!(crate::throttle::LOCK_AFTER == 100);
+const _: () = assert!(crate::domain::limits::LOCK_AFTER == 100);
 
-/// The clean-ups; `$1`, `$2`, `$3` are the times `crate::housekeeping` gives each.
+/// The tables housekeeping deletes from, as `/metrics` labels them.
+pub const TABLES: [&str; 16] = [
+    "users",
+    "sessions",
+    "login_challenges",
+    "sso_flows",
+    "webauthn_ceremonies",
+    "link_tokens",
+    "throttle",
+    "mail_outbox",
+    "audit_events",
+    "oauth_codes",
+    "oauth_tokens",
+    "oauth_requests",
+    "oauth_keys",
+    "oauth_logout_outbox",
+    "oauth_participations",
+    "recovery_codes",
+];
+
+/// The clean-ups; `$1`, `$2`, `$3` are the times `crate::idm::housekeeping` gives each.
 pub const CLEANUPS: [Cleanup; 15] = [
     Cleanup {
         table: "sessions",
@@ -83,7 +103,7 @@ pub const CLEANUPS: [Cleanup; 15] = [
         key: "id",
         condition: "created_at < $1",
     },
-    // The OpenID Provider's rows (see `crate::oauth`).
+    // The OpenID Provider's rows (see `crate::edge::oauth`).
     Cleanup {
         table: "oauth_codes",
         key: "code_hash",
@@ -114,7 +134,7 @@ pub const CLEANUPS: [Cleanup; 15] = [
         condition: "created_at < $1 OR sent_at IS NOT NULL",
     },
     // Listed after `sessions`: a participation whose session is gone and whose application
-    // hears of no logout (the sweeper in `crate::oauth::logout` handles the others).
+    // hears of no logout (the sweeper in `crate::edge::oauth::logout` handles the others).
     Cleanup {
         table: "oauth_participations",
         key: "(session_hash || ' ' || client_id)",

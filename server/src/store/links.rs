@@ -1,7 +1,7 @@
 //! Link tokens (registration, password reset), stored by the SHA-256 of the token.
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 use promio_app::api::LinkKind;
 use sqlx::AnyConnection;
 

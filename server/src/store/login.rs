@@ -8,8 +8,8 @@ use super::clients::ClientRow;
 use super::throttle::{ThrottleRow, attempt_sql};
 use super::users::UserRow;
 use super::{Dialect, Store, new_id};
-use crate::audit::Event as AuditEvent;
-use crate::clock::UnixTime;
+use crate::domain::audit::Event as AuditEvent;
+use crate::domain::clock::UnixTime;
 use crate::domain::{ClientId, CompanyId, UserId, UserName};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -61,7 +61,7 @@ const LOOKUP: &str = "SELECT
     LEFT JOIN throttle t ON t.key = $3";
 
 /// The attempt is counted unless the client uses SSO (its users have no password) or the IP must
-/// wait: the same rules as `ClientRow::uses_sso` and `crate::throttle::ip_wait`, so the caller
+/// wait: the same rules as `ClientRow::uses_sso` and `crate::idm::throttle::ip_wait`, so the caller
 /// can tell from the rows why an attempt was not counted. `lookup` is the looked-up row as a table;
 /// `$4` account key, `$5` now, `$6` user name, `$7` reset after, `$8` IP failures.
 fn count_sql(lookup: &str) -> String {

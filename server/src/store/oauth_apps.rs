@@ -1,8 +1,8 @@
 //! Registered applications (the OpenID Provider's relying parties): one row each in `oauth_apps`,
-//! the secret only as its SHA-256 (see `crate::oauth::apps` for the rules).
+//! the secret only as its SHA-256 (see `crate::edge::oauth::apps` for the rules).
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 
 /// A registered application as stored, with the company ID of the client it is bound to.
 #[derive(Debug, Clone, sqlx::FromRow)]

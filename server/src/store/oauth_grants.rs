@@ -1,15 +1,15 @@
-//! The OpenID Provider's authorization side (see `crate::oauth::authorize`): authorization
+//! The OpenID Provider's authorization side (see `crate::edge::oauth::authorize`): authorization
 //! requests waiting for a login (stored by the SHA-256 of the id the browser's cookie holds), the
 //! codes it issues (by the SHA-256 of the code), and which application took part in which session.
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 
 /// An authorization request waiting for a login.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OAuthRequestRow {
     pub client_id: String,
-    /// The validated request as JSON (`crate::oauth::authorize`'s own type).
+    /// The validated request as JSON (`crate::edge::oauth::authorize`'s own type).
     pub params: String,
     /// The session that finishes the request must have begun at or after this moment.
     pub login_after: Option<i64>,

@@ -1,8 +1,8 @@
 //! The OpenID Provider's signing keys (`oauth_keys`): the private key sealed (see
-//! `crate::oauth::keys`), the public one as its JWK.
+//! `crate::idm::signing`), the public one as its JWK.
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OAuthKeyRow {

@@ -1,9 +1,9 @@
-//! The OpenID Provider's logout side (see `crate::oauth::logout`): the participations of
+//! The OpenID Provider's logout side (see `crate::edge::oauth::logout`): the participations of
 //! applications in sessions that have ended, the outbox of back-channel logout tokens, and the
 //! applications a user is logged in to (the Security page).
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 
 /// An application's participation in a session that has ended (its row gone, or past its idle
 /// or absolute limit).

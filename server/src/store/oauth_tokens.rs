@@ -1,10 +1,10 @@
-//! The OpenID Provider's token side (see `crate::oauth::token`): redeeming codes, and access and
+//! The OpenID Provider's token side (see `crate::edge::oauth::token`): redeeming codes, and access and
 //! refresh tokens, all stored by the SHA-256 of their value. Single use is decided by one
 //! conditional `UPDATE` whose `rows_affected()` says who won (a code's `used_at`, a refresh
 //! token's `used_at`); revocation sets `revoked_at` and is never undone.
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 use sqlx::AnyConnection;
 
 /// `oauth_tokens.kind` of an access token.

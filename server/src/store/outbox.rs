@@ -6,7 +6,7 @@
 //! bodies and `sealed` 0. The recipient's address and display name are separate columns.
 
 use super::{Dialect, Store, new_id};
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 use sqlx::AnyConnection;
 
 /// A mail to queue, as its sender rendered it.
@@ -31,7 +31,7 @@ pub struct OutboxRow {
     pub recipient: String,
     pub recipient_name: String,
     pub subject: String,
-    /// Sealed when `sealed` is not 0 (see `crate::crypto`).
+    /// Sealed when `sealed` is not 0 (see `crate::infra::crypto`).
     pub body_text: String,
     pub body_html: String,
     pub sealed: i64,

@@ -1,8 +1,8 @@
-//! Passkeys and the WebAuthn ceremonies in progress (see `crate::passkeys`).
+//! Passkeys and the WebAuthn ceremonies in progress (see `crate::idm::passkeys`).
 
 use super::{Store, new_id};
-use crate::clock::UnixTime;
 use crate::domain::UserId;
+use crate::domain::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PasskeyRow {

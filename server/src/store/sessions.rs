@@ -2,8 +2,9 @@
 //! "challenges"), stored by the SHA-256 of their token.
 
 use super::Store;
-use crate::clock::UnixTime;
-use crate::principal::PendingKind;
+use crate::domain::PendingKind;
+use crate::domain::clock::UnixTime;
+use crate::store::users::UserRow;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -36,7 +37,7 @@ impl Store {
         .bind(amr)
         .execute(&mut *tx)
         .await?;
-        // A login is activity: the inactivity rule (see `crate::lifecycle`) starts again.
+        // A login is activity: the inactivity rule (see `crate::idm::lifecycle`) starts again.
         sqlx::query(
             "UPDATE users SET last_activity_at = $2, inactivity_warned_at = NULL WHERE id = $1",
         )
@@ -55,6 +56,16 @@ impl Store {
         .bind(token_hash)
         .fetch_optional(self.pool())
         .await
+    }
+
+    /// The user of a session row (the row names them: no other scope is needed).
+    pub async fn session_user(&self, row: &SessionRow) -> Result<Option<UserRow>, sqlx::Error> {
+        self.user_by_id(&row.user_id).await
+    }
+
+    /// The user of a pending second factor's row.
+    pub async fn pending_user(&self, row: &PendingRow) -> Result<Option<UserRow>, sqlx::Error> {
+        self.user_by_id(&row.user_id).await
     }
 
     pub async fn touch_session(&self, token_hash: &str, now: UnixTime) -> Result<(), sqlx::Error> {

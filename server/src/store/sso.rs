@@ -4,8 +4,8 @@
 
 use super::Store;
 use super::clients::ClientRow;
-use crate::clock::UnixTime;
 use crate::domain::CompanyId;
+use crate::domain::clock::UnixTime;
 
 /// A client's identity provider, as stored (the secret sealed).
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
-//! Throttling counters as rows (see `crate::throttle` for the policy).
+//! Throttling counters as rows (see `crate::idm::throttle` for the policy).
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ThrottleRow {
@@ -12,7 +12,7 @@ pub struct ThrottleRow {
     pub notified_at: Option<i64>,
 }
 
-/// The wait after `f` counted attempts, as SQL (the same steps as `crate::throttle::delay_secs`).
+/// The wait after `f` counted attempts, as SQL (the same steps as `crate::idm::throttle::delay_secs`).
 fn delay_sql(f: &str) -> String {
     format!(
         "CASE WHEN {f} >= 100 THEN 3600 WHEN {f} >= 6 THEN 30 WHEN {f} = 5 THEN 10 \
@@ -29,14 +29,14 @@ fn delay_sql(f: &str) -> String {
 /// slip past the wait together; a counter whose last attempt is older than `reset_after` starts
 /// again, unless it has reached the lock; the first `free_attempts` attempts do not wait.
 pub(super) fn attempt_sql(rows: &str, now: &str, reset_after: &str, free_attempts: i64) -> String {
-    // A locked password or second-factor counter (see `crate::throttle::LOCK_AFTER`) does not
+    // A locked password or second-factor counter (see `crate::domain::limits::LOCK_AFTER`) does not
     // start again with time; every other counter does.
     let counted = format!(
         "(CASE WHEN throttle.last_at < {now} - {reset_after} \
              AND (throttle.failures < {lock} \
                   OR (throttle.key NOT LIKE 'pw:%' AND throttle.key NOT LIKE 'totp:%')) \
          THEN 1 ELSE throttle.failures + 1 END)",
-        lock = crate::throttle::LOCK_AFTER
+        lock = crate::domain::limits::LOCK_AFTER
     );
     let delay = delay_sql(&format!("({counted} - {})", free_attempts.max(0)));
     format!(
@@ -208,7 +208,7 @@ mod tests {
                 .expect("the ladder in SQL");
             assert_eq!(
                 row.try_get::<i64, _>("delay").expect("an integer"),
-                crate::throttle::delay_secs(attempts),
+                crate::idm::throttle::delay_secs(attempts),
                 "after {attempts} attempts"
             );
         }

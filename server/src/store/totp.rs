@@ -2,7 +2,7 @@
 //! used (so a code counts once), and the recovery codes, stored by their hash.
 
 use super::Store;
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 
 impl Store {
     /// Records a TOTP step as used, if it is newer than the last one used. One statement: of two

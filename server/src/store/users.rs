@@ -1,7 +1,7 @@
 //! Users: people of one client, unique by (client, case-insensitive user name).
 
 use super::{Store, new_id};
-use crate::clock::UnixTime;
+use crate::domain::clock::UnixTime;
 use crate::domain::{ClientId, EmailAddress, PersonName, UserId, UserName};
 use promio_app::api::Role;
 use sqlx::AnyConnection;
@@ -297,5 +297,11 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+}
+
+impl crate::domain::audit::Account for UserRow {
+    fn account_ids(&self) -> (&crate::domain::UserId, &crate::domain::ClientId) {
+        (&self.id, &self.client_id)
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role};
-use promio_server::audit::AuditAction;
-use promio_server::provisioning::ClientSettings;
+use promio_server::domain::audit::AuditAction;
+use promio_server::idm::provisioning::ClientSettings;
 
 const NEW_PASSWORD: &str = "violet orbit canvas thunder";
 

@@ -4,7 +4,7 @@ use crate::helpers::{TestApp, api_error};
 use promio_app::api::{
     ApiError, Field, Invitation, Problem, Role, UserPage, UserStatus, UserSummary,
 };
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 
 async fn admin_app() -> TestApp {
     let app = TestApp::spawn().await;

@@ -4,7 +4,7 @@
 
 use crate::helpers::{PASSWORD, TestApp};
 use promio_app::api::{Role, UserStatus};
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -316,13 +316,13 @@ async fn the_first_operator_comes_from_the_environment_once() {
         ("BOOTSTRAP_OPERATOR_PASSWORD", PASSWORD),
     ])
     .await;
-    promio_server::cli::bootstrap_operator(&app.core)
+    promio_server::edge::cli::bootstrap_operator(&app.core)
         .await
         .unwrap();
     app.login_ok("promio", "root").await;
     assert_eq!(app.me().await.unwrap().role, Role::Operator);
     // Once an operator exists, the variables make no other and change nobody.
-    promio_server::cli::bootstrap_operator(&app.core)
+    promio_server::edge::cli::bootstrap_operator(&app.core)
         .await
         .unwrap();
     let other = TestApp::spawn_with(&[
@@ -332,7 +332,7 @@ async fn the_first_operator_comes_from_the_environment_once() {
     ])
     .await;
     other.create_user("promio", "ops", Role::Operator).await;
-    promio_server::cli::bootstrap_operator(&other.core)
+    promio_server::edge::cli::bootstrap_operator(&other.core)
         .await
         .unwrap();
     assert_eq!(
@@ -347,7 +347,7 @@ async fn the_first_operator_comes_from_the_environment_once() {
         ("BOOTSTRAP_OPERATOR_PASSWORD", "short"),
     ])
     .await;
-    let err = promio_server::cli::bootstrap_operator(&weak.core)
+    let err = promio_server::edge::cli::bootstrap_operator(&weak.core)
         .await
         .unwrap_err();
     assert!(
@@ -361,7 +361,7 @@ async fn the_first_operator_comes_from_the_environment_once() {
         "SECRET_KEY".to_owned(),
         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned(),
     );
-    let Err(err) = promio_server::config::Settings::from_sources(&env) else {
+    let Err(err) = promio_server::infra::config::Settings::from_sources(&env) else {
         panic!("the settings were taken");
     };
     assert!(
@@ -406,7 +406,7 @@ async fn discovery_only_provider() -> String {
 // from the runtime's worker threads meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_secret_is_read_from_standard_input_and_stored_sealed() {
-    use promio_server::crypto;
+    use promio_server::infra::crypto;
     use secrecy::ExposeSecret;
     let app = TestApp::with_user("ACME", "erika").await;
     let issuer = discovery_only_provider().await;

@@ -4,12 +4,14 @@
 use crate::helpers::{PASSWORD, TestApp};
 use promio_app::api::{LinkKind, LinkState, LoginForm, LoginOutcome, Role, UserForm};
 use promio_app::i18n::Lang;
-use promio_server::auth::{cookies, login, token};
 use promio_server::domain::{CompanyId, UserName};
-use promio_server::error::ServiceError;
-use promio_server::principal::{Admin, Caller, CookieIntent, Operator, Pending, Session};
+use promio_server::edge::cookies;
+use promio_server::edge::principal::{Admin, Caller, CookieIntent, Operator, Pending, Session};
+use promio_server::idm::login;
+use promio_server::idm::{admin, links, operator, two_factor};
+use promio_server::infra::error::ServiceError;
+use promio_server::infra::token;
 use promio_server::store::users::UserRow;
-use promio_server::{admin, links, operator, two_factor};
 
 async fn user(app: &TestApp, company_id: &str, username: &str) -> UserRow {
     let client = client(app, company_id).await;

@@ -6,8 +6,8 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, LinkState, LoginOutcome, Role, TwoFactorEnrolment};
-use promio_server::audit::{AuditAction, Outcome};
-use promio_server::totp;
+use promio_server::domain::audit::{AuditAction, Outcome};
+use promio_server::infra::totp;
 
 const WRONG: &str = "certainly not the password";
 
@@ -412,7 +412,7 @@ async fn an_email_change_is_audited_and_the_old_address_is_told() {
 #[tokio::test]
 async fn forgot_password_counts_unknown_accounts_against_the_address_too() {
     let app = TestApp::with_user("ACME", "alice").await;
-    for i in 0..promio_server::throttle::FORGOT_PER_IP_HOUR {
+    for i in 0..promio_server::idm::throttle::FORGOT_PER_IP_HOUR {
         let response = app
             .call(
                 "forgot-password",
@@ -444,7 +444,7 @@ async fn forgot_password_counts_unknown_accounts_against_the_address_too() {
         .expect("the address's counter");
     assert_eq!(
         counted.failures,
-        promio_server::throttle::FORGOT_PER_IP_HOUR + 1
+        promio_server::idm::throttle::FORGOT_PER_IP_HOUR + 1
     );
 }
 
@@ -499,7 +499,7 @@ async fn refusals_while_an_account_waits_are_counted_not_logged_one_by_one() {
     let row = app
         .core
         .store
-        .throttle_row(&promio_server::throttle::refusals_key("pw:acme:alice"))
+        .throttle_row(&promio_server::idm::throttle::refusals_key("pw:acme:alice"))
         .await
         .unwrap()
         .expect("the refusals are counted");

@@ -2,10 +2,10 @@
 //! HTTP client that keeps cookies and does not follow redirects.
 
 use promio_app::api::{ApiError, LoginOutcome, Me, Role};
-use promio_server::clock::ManualClock;
-use promio_server::config::Settings;
-use promio_server::mail::{CapturedMail, CapturingTransport, MailTransport};
-use promio_server::provisioning::{self, Actor, ClientSettings, UserInput};
+use promio_server::domain::clock::ManualClock;
+use promio_server::idm::provisioning::{self, Actor, ClientSettings, UserInput};
+use promio_server::infra::config::Settings;
+use promio_server::infra::mail::{CapturedMail, CapturingTransport, MailTransport};
 use promio_server::store::audit::AuditRow;
 use promio_server::{Core, serve};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -155,9 +155,9 @@ impl TestApp {
     }
 
     /// Runs one housekeeping pass (as this instance) and returns what it did.
-    pub async fn housekeeping(&self) -> promio_server::housekeeping::Report {
+    pub async fn housekeeping(&self) -> promio_server::idm::housekeeping::Report {
         self.core.background.idle().await;
-        promio_server::housekeeping::run_once(&self.core, "test")
+        promio_server::idm::housekeeping::run_once(&self.core, "test")
             .await
             .expect("housekeeping")
             .expect("no other instance holds the lease")
@@ -280,9 +280,9 @@ impl TestApp {
 
     /// The TOTP code of `secret`, `offset_steps` steps from the test's now.
     pub fn totp_code(&self, secret: &[u8], offset_steps: i64) -> String {
-        use promio_server::clock::Clock;
-        let at = self.clock.now() + offset_steps * promio_server::totp::STEP_SECS;
-        promio_server::totp::code_at(secret, at).expect("a TOTP code")
+        use promio_server::domain::clock::Clock;
+        let at = self.clock.now() + offset_steps * promio_server::infra::totp::STEP_SECS;
+        promio_server::infra::totp::code_at(secret, at).expect("a TOTP code")
     }
 
     /// `username` at `company_id` with 2FA on, logged out again, the clock one TOTP step on.
@@ -292,7 +292,7 @@ impl TestApp {
         app.login_ok(company_id, username).await;
         let (secret, codes) = app.activate_2fa().await;
         app.client.post(app.url("/logout")).send().await.unwrap();
-        app.clock.advance(promio_server::totp::STEP_SECS);
+        app.clock.advance(promio_server::infra::totp::STEP_SECS);
         (app, secret, codes)
     }
 
@@ -368,7 +368,7 @@ impl TestApp {
 
     /// Delivers every due mail now (the tests run no background worker), once the work that
     /// requests left behind them is done.
-    pub async fn deliver(&self) -> promio_server::mail::Delivery {
+    pub async fn deliver(&self) -> promio_server::infra::mail::Delivery {
         self.core.background.idle().await;
         self.core.mailer.deliver_due().await.expect("deliver mails")
     }

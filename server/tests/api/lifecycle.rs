@@ -4,10 +4,10 @@
 
 use crate::helpers::{START, TestApp, api_error};
 use promio_app::api::{ApiError, Field, Problem, Role, UserPage, UserStatus};
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 use promio_server::domain::{CompanyId, UserName};
-use promio_server::lifecycle;
-use promio_server::provisioning::ClientSettings;
+use promio_server::idm::lifecycle;
+use promio_server::idm::provisioning::ClientSettings;
 
 const DAY: i64 = 86_400;
 
@@ -390,7 +390,7 @@ async fn an_admin_deletes_a_user_at_once_within_the_roles() {
 
 #[tokio::test]
 async fn sso_refusals_naming_the_address_are_pseudonymised_when_the_person_is_deleted() {
-    use promio_server::audit::{Event, Outcome};
+    use promio_server::domain::audit::{Event, Outcome};
     let app = admin_app().await;
     app.create_client("OTHER").await;
     let erika = app.user_id("ACME", "erika").await;
@@ -426,7 +426,7 @@ async fn sso_refusals_naming_the_address_are_pseudonymised_when_the_person_is_de
         let event = Event::login(AuditAction::LoginSso, outcome, Some(client.as_str()), None)
             .detail(detail)
             .ip(Some("203.0.113.9"));
-        promio_server::audit::record(&app.core.store, event, app.core.clock.now())
+        promio_server::infra::audit::record(&app.core.store, event, app.core.clock.now())
             .await
             .unwrap();
     }
@@ -629,14 +629,14 @@ async fn a_spray_of_random_user_names_leaves_no_rows_once_their_windows_passed()
     for i in 0..10_000 {
         let name = UserName::parse(&format!("guess{i}-{}", uuid::Uuid::new_v4().simple())).unwrap();
         let company = if i % 2 == 0 { &company } else { &unknown };
-        let account_key = promio_server::throttle::account_key(company, &name);
+        let account_key = promio_server::idm::throttle::account_key(company, &name);
         let keys = LoginKeys {
             company_id: company,
             username: &name,
             ip_key: None,
             account_key: &account_key,
-            ip_failures: promio_server::throttle::IP_FAILURES,
-            reset_after: promio_server::throttle::ACCOUNT_RESET_AFTER,
+            ip_failures: promio_server::idm::throttle::IP_FAILURES,
+            reset_after: promio_server::idm::throttle::ACCOUNT_RESET_AFTER,
         };
         app.core
             .store
@@ -824,12 +824,12 @@ async fn two_instances_running_housekeeping_at_once_delete_each_row_once_and_log
 
     let first = app.core.clone();
     let one = tokio::spawn(async move {
-        promio_server::housekeeping::run_once(&first, "instance-1")
+        promio_server::idm::housekeeping::run_once(&first, "instance-1")
             .await
             .unwrap()
     });
     let two = tokio::spawn(async move {
-        promio_server::housekeeping::run_once(&second, "instance-2")
+        promio_server::idm::housekeeping::run_once(&second, "instance-2")
             .await
             .unwrap()
     });
@@ -859,7 +859,7 @@ async fn two_instances_running_housekeeping_at_once_delete_each_row_once_and_log
             .unwrap()
     );
     assert!(
-        promio_server::housekeeping::run_once(&app.core, "instance-3")
+        promio_server::idm::housekeeping::run_once(&app.core, "instance-3")
             .await
             .unwrap()
             .is_none()
@@ -1059,7 +1059,7 @@ async fn lease_holder(app: &TestApp) -> Option<String> {
 
 #[tokio::test]
 async fn a_pass_stops_when_another_instance_took_the_lease() {
-    use promio_server::housekeeping::{BATCH, run_once};
+    use promio_server::idm::housekeeping::{BATCH, run_once};
     let app = TestApp::spawn().await;
     // Counters long over, twenty batches of them: the pass takes a while.
     let rows = 20 * BATCH;
@@ -1118,7 +1118,7 @@ async fn a_pass_stops_when_another_instance_took_the_lease() {
 
 #[tokio::test]
 async fn housekeeping_clears_sso_flows_passkey_ceremonies_and_used_recovery_codes() {
-    use promio_server::clock::Clock;
+    use promio_server::domain::clock::Clock;
     let (app, _, codes) = TestApp::with_2fa("ACME", "alice").await;
     // A recovery code used now, in the second step of a login; nine are left.
     let response = app.login("ACME", "alice", crate::helpers::PASSWORD).await;
@@ -1140,7 +1140,7 @@ async fn housekeeping_clears_sso_flows_passkey_ceremonies_and_used_recovery_code
         .unwrap()
         .unwrap();
     let now = app.clock.now();
-    let flow_ttl = promio_server::sso::FLOW_TTL_SECS;
+    let flow_ttl = promio_server::idm::sso::FLOW_TTL_SECS;
     for (id, created) in [("flow-over", now - flow_ttl - 1), ("flow-fresh", now)] {
         sqlx::query(
             "INSERT INTO sso_flows (id_hash, client_id, issuer, state, nonce, pkce_verifier, email,
@@ -1249,8 +1249,8 @@ fn mail_files_to(dir: &std::path::Path, address: &str) -> usize {
 
 #[tokio::test]
 async fn without_smtp_the_mail_files_go_after_a_week_and_with_their_user_at_once() {
-    use promio_server::housekeeping::run_once;
-    use promio_server::mail::transport::Folder;
+    use promio_server::idm::housekeeping::run_once;
+    use promio_server::infra::mail::transport::Folder;
     use std::sync::Arc;
     let app = TestApp::spawn().await;
     app.create_client("ACME").await;

@@ -2,8 +2,8 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, Field, LoginOutcome, Problem, Role};
-use promio_server::audit::AuditAction;
-use promio_server::provisioning::ClientSettings;
+use promio_server::domain::audit::AuditAction;
+use promio_server::idm::provisioning::ClientSettings;
 
 #[tokio::test]
 async fn the_right_password_logs_in_and_shows_who_is_logged_in() {
@@ -321,7 +321,7 @@ async fn undecodable_requests_get_400_not_500() {
 
 impl TestApp {
     fn clock_now(&self) -> i64 {
-        use promio_server::clock::Clock;
+        use promio_server::domain::clock::Clock;
         self.clock.now()
     }
 }

@@ -3,11 +3,11 @@
 
 use crate::helpers::{PASSWORD, TestApp};
 use promio_app::api::{Field, LinkKind, LinkState, Problem, Role};
-use promio_server::audit::AuditAction;
 use promio_server::domain::Invalid;
-use promio_server::error::ServiceError;
-use promio_server::mail::{CapturedMail, CapturingTransport, MailTransport, Mailer};
-use promio_server::provisioning::{self, Actor, UserInput};
+use promio_server::domain::audit::AuditAction;
+use promio_server::idm::provisioning::{self, Actor, UserInput};
+use promio_server::infra::error::ServiceError;
+use promio_server::infra::mail::{CapturedMail, CapturingTransport, MailTransport, Mailer};
 use secrecy::SecretString;
 use sqlx::Row;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ async fn two_workers_never_send_the_same_mail_twice() {
             both: Arc::clone(&both),
             met: AtomicBool::new(false),
         });
-        let clock: Arc<dyn promio_server::clock::Clock> = Arc::new(app.clock.clone());
+        let clock: Arc<dyn promio_server::domain::clock::Clock> = Arc::new(app.clock.clone());
         let mailer = Mailer::new(
             app.core.store.clone(),
             clock,

@@ -7,9 +7,9 @@ use crate::helpers::TestApp;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
-use promio_server::audit::AuditAction;
-use promio_server::oauth::OAuthError;
-use promio_server::oauth::apps::{self, App, AppField, NewApp};
+use promio_server::domain::audit::AuditAction;
+use promio_server::edge::oauth::OAuthError;
+use promio_server::edge::oauth::apps::{self, App, AppField, NewApp};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -106,7 +106,7 @@ async fn applications_are_created_listed_rotated_and_deleted_with_the_cli() {
     let row = app.core.store.oauth_app(&client_id).await.unwrap().unwrap();
     assert_eq!(
         row.secret_hash.as_deref(),
-        Some(promio_server::oauth::hash_token(&secret).as_str())
+        Some(promio_server::edge::oauth::hash_token(&secret).as_str())
     );
     for value in [
         &row.client_id,

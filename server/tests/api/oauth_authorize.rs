@@ -6,7 +6,7 @@
 
 use crate::helpers::{PASSWORD, START, TestApp};
 use promio_app::api::Role;
-use promio_server::oauth::apps::{self, NewApp};
+use promio_server::edge::oauth::apps::{self, NewApp};
 use reqwest::Response;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -93,7 +93,7 @@ fn set_cookies(response: &Response) -> Vec<String> {
 /// The stored code's `auth_time` and `scope`.
 async fn code_row(app: &TestApp, code: &str) -> (i64, String) {
     let row = sqlx::query("SELECT auth_time, scope FROM oauth_codes WHERE code_hash = $1")
-        .bind(promio_server::oauth::hash_token(code))
+        .bind(promio_server::edge::oauth::hash_token(code))
         .fetch_one(app.core.store.pool())
         .await
         .expect("the code is stored");
@@ -471,13 +471,13 @@ async fn the_login_page_takes_company_id_and_user_name_from_its_address() {
 /// An ID token of this provider for `user_id`, as an application keeps it for `id_token_hint`.
 async fn id_token_for(app: &TestApp, client_id: &str, user_id: &str) -> String {
     let claims = serde_json::json!({
-        "iss": promio_server::oauth::issuer(&app.core),
+        "iss": promio_server::edge::oauth::issuer(&app.core),
         "sub": user_id,
         "aud": client_id,
         "iat": START,
         "exp": START + 3600,
     });
-    promio_server::oauth::keys::sign(&app.core, &claims, "JWT")
+    promio_server::idm::signing::sign(&app.core, &claims, "JWT")
         .await
         .expect("an ID token")
 }
@@ -687,7 +687,7 @@ async fn anonymous_requests_from_one_address_leave_bounded_rows() {
     assert_eq!(app.count_every_table().await, expected);
 
     // Requests waiting for a login: the first ones from the address are stored, the rest refused.
-    let limit = promio_server::oauth::authorize::WAITING_PER_ADDRESS;
+    let limit = promio_server::edge::oauth::authorize::WAITING_PER_ADDRESS;
     for i in 0..1000_i64 {
         let state = format!("w{i}");
         let response = anyone
@@ -712,7 +712,7 @@ async fn anonymous_requests_from_one_address_leave_bounded_rows() {
     assert_eq!(app.count_every_table().await, expected);
 
     // A new window, a new allowance.
-    app.clock.advance(promio_server::oauth::REQUEST_SECS);
+    app.clock.advance(promio_server::edge::oauth::REQUEST_SECS);
     let response = anyone
         .get(app.url("/oauth/authorize"))
         .query(&request(&client_id, &[]))

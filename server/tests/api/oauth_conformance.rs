@@ -24,8 +24,8 @@ use openidconnect::{
     StandardErrorResponse, SubjectIdentifier, TokenResponse, TokenUrl,
 };
 use promio_app::api::Role;
-use promio_server::clock::{Clock, ManualClock};
-use promio_server::oauth::apps::{self, NewApp};
+use promio_server::domain::clock::{Clock, ManualClock};
+use promio_server::edge::oauth::apps::{self, NewApp};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Duration;

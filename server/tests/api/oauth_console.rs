@@ -4,7 +4,7 @@
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, ApplicationView, CreatedApplication, Field, Problem, Role};
 use promio_app::i18n::Lang;
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 use std::collections::HashMap;
 
 async fn operator_app() -> TestApp {
@@ -44,7 +44,7 @@ async fn secret_works(app: &TestApp, client_id: &str, secret: &str) -> bool {
         ("client_id".to_owned(), client_id.to_owned()),
         ("client_secret".to_owned(), secret.to_owned()),
     ]);
-    promio_server::oauth::apps::authenticate_client(
+    promio_server::edge::oauth::apps::authenticate_client(
         &app.core,
         &reqwest::header::HeaderMap::new(),
         &fields,
@@ -196,7 +196,7 @@ async fn a_client_secret_is_in_the_create_answer_only() {
         .unwrap();
     assert_eq!(
         stored.secret_hash,
-        Some(promio_server::auth::token::hash(&secret)),
+        Some(promio_server::infra::token::hash(&secret)),
         "only its hash is stored"
     );
     let events = format!("{:?}", app.audit().await);

@@ -7,7 +7,7 @@ use crate::helpers::{PASSWORD, START, TestApp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use promio_app::api::LoginOutcome;
-use promio_server::oauth::keys;
+use promio_server::idm::signing as keys;
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 
@@ -260,7 +260,7 @@ async fn keys_rotate_on_the_command_line_prints_the_kid_and_when_it_signs() {
     // The binary reads the real clock: so does this app, so that its key signs until then.
     let app = TestApp::spawn_at_real_time().await;
     let started = {
-        use promio_server::clock::Clock;
+        use promio_server::domain::clock::Clock;
         app.clock.now()
     };
     let data = std::env::temp_dir().join(format!("promio-keys-{}", uuid::Uuid::new_v4().simple()));
@@ -314,7 +314,7 @@ async fn keys_rotate_on_the_command_line_prints_the_kid_and_when_it_signs() {
 async fn session_amr(app: &TestApp) -> Option<String> {
     let token = app.session_cookie().expect("a session cookie");
     sqlx::query_scalar::<_, Option<String>>("SELECT amr FROM sessions WHERE token_hash = $1")
-        .bind(promio_server::auth::token::hash(&token))
+        .bind(promio_server::infra::token::hash(&token))
         .fetch_one(app.core.store.pool())
         .await
         .unwrap()
@@ -341,7 +341,7 @@ async fn a_session_records_how_the_person_logged_in() {
         Some(r#"["pwd","otp","mfa"]"#)
     );
     assert_eq!(
-        promio_server::oauth::parse_amr(session_amr(&app).await.as_deref()),
+        promio_server::edge::oauth::parse_amr(session_amr(&app).await.as_deref()),
         ["pwd", "otp", "mfa"]
     );
 }

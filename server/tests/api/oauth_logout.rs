@@ -10,11 +10,13 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use promio_app::api::{AppLogin, Role};
-use promio_server::audit::AuditAction;
-use promio_server::clock::Clock;
 use promio_server::domain::CompanyId;
-use promio_server::oauth::apps::{self, NewApp};
-use promio_server::oauth::logout::{BACKCHANNEL_EVENT, deliver_due, spawn_sweeper, sweep_once};
+use promio_server::domain::audit::AuditAction;
+use promio_server::domain::clock::Clock;
+use promio_server::edge::oauth::apps::{self, NewApp};
+use promio_server::edge::oauth::logout::{
+    BACKCHANNEL_EVENT, deliver_due, spawn_sweeper, sweep_once,
+};
 use promio_server::store::sso::SsoSettingsRow;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -191,7 +193,7 @@ fn id_claims(tokens: &Value) -> Value {
 /// Checks a delivered logout token (signature by a published key, type, claims) and returns
 /// its claims.
 async fn checked_logout_token(app: &TestApp, token: &str) -> Value {
-    let verified = promio_server::oauth::keys::verify(&app.core, token)
+    let verified = promio_server::idm::signing::verify(&app.core, token)
         .await
         .expect("signed by one of the provider's keys");
     let header = jwt_part(token, 0);
@@ -707,7 +709,7 @@ async fn a_logout_token_is_no_id_token_hint() {
         "sid": id["sid"],
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
-    let logout_token = promio_server::oauth::keys::sign(&app.core, &claims, "logout+jwt")
+    let logout_token = promio_server::idm::signing::sign(&app.core, &claims, "logout+jwt")
         .await
         .unwrap();
     let hint = [("id_token_hint", logout_token.as_str())];

@@ -9,10 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
 use openidconnect::{ClientId, IssuerUrl, Nonce};
 use promio_app::api::{LoginOutcome, Role};
-use promio_server::clock::Clock;
+use promio_server::domain::clock::Clock;
 use promio_server::domain::{CompanyId, UserName};
-use promio_server::lifecycle;
-use promio_server::oauth::apps::{self, NewApp};
+use promio_server::edge::oauth::apps::{self, NewApp};
+use promio_server::idm::lifecycle;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -206,7 +206,7 @@ async fn verifier_for(app: &TestApp, client_id: &str) -> CoreIdTokenVerifier<'st
         .json()
         .await
         .unwrap();
-    let issuer = IssuerUrl::new(promio_server::oauth::issuer(&app.core)).unwrap();
+    let issuer = IssuerUrl::new(promio_server::edge::oauth::issuer(&app.core)).unwrap();
     let now = app.clock.now();
     CoreIdTokenVerifier::new_public_client(ClientId::new(client_id.to_owned()), issuer, jwks)
         .set_time_fn(move || chrono::DateTime::<chrono::Utc>::from_timestamp(now, 0).unwrap())
@@ -260,7 +260,7 @@ async fn a_code_redeemed_with_client_secret_basic_gives_a_verified_id_token_and_
     assert_eq!(claims["sub"], alice.as_str());
     assert_eq!(
         claims["iss"],
-        promio_server::oauth::issuer(&app.core).as_str()
+        promio_server::edge::oauth::issuer(&app.core).as_str()
     );
     assert_eq!(claims["aud"], rp.client_id.as_str());
     assert_eq!(claims["azp"], rp.client_id.as_str());
@@ -522,7 +522,7 @@ async fn a_code_lives_sixty_seconds() {
     // Refused for its age, not for another reason.
     assert!(
         app.audit().await.iter().any(|r| r.action
-            == promio_server::audit::AuditAction::OAuthRefused
+            == promio_server::domain::audit::AuditAction::OAuthRefused
             && r.detail.contains("code expired")),
         "the refusal names the code's age"
     );
@@ -716,7 +716,7 @@ async fn introspection_and_revocation_see_only_the_callers_own_tokens() {
     assert_eq!(seen["aud"], a.client_id.as_str());
     assert_eq!(
         seen["iss"],
-        promio_server::oauth::issuer(&app.core).as_str()
+        promio_server::edge::oauth::issuer(&app.core).as_str()
     );
     assert_eq!(seen["iat"].as_i64().unwrap(), app.clock.now());
     assert_eq!(seen["exp"].as_i64().unwrap(), app.clock.now() + 600);

@@ -2,7 +2,7 @@
 
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, AuditPage, ClientPage, ClientSummary, Field, Problem, Role};
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 
 async fn operator_app() -> TestApp {
     let app = TestApp::spawn().await;

@@ -7,8 +7,8 @@ use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{
     ApiError, LoginOutcome, PasskeyInfo, PasskeyOptions, PasskeyStatus, Role, SecondFactorMethods,
 };
-use promio_server::audit::AuditAction;
-use promio_server::provisioning::ClientSettings;
+use promio_server::domain::audit::AuditAction;
+use promio_server::idm::provisioning::ClientSettings;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url, Uuid};
@@ -514,7 +514,7 @@ async fn a_passkey_only_user_sets_up_another_second_factor_once_passkeys_are_off
 
     // From now on the code is the second factor.
     logout(&app).await;
-    app.clock.advance(promio_server::totp::STEP_SECS);
+    app.clock.advance(promio_server::infra::totp::STEP_SECS);
     let outcome: LoginOutcome = app
         .login("ACME", "alice", PASSWORD)
         .await
@@ -609,7 +609,7 @@ async fn an_admin_removes_a_users_passkeys_and_the_user_is_told() {
 
 #[tokio::test]
 async fn two_instances_finish_each_others_ceremonies() {
-    use promio_server::auth::token;
+    use promio_server::infra::token;
     let app = localhost_app().await;
     let alice = app.user_id("ACME", "alice").await;
     let mut device = Device::at(&app);
@@ -630,12 +630,12 @@ async fn two_instances_finish_each_others_ceremonies() {
             .unwrap()
             .to_owned()
     };
-    let caller = promio_server::principal::Caller {
+    let caller = promio_server::edge::principal::Caller {
         passkey_token: token::parse_presented(&cookie).map(|t| token::hash_secret(&t)),
         ..Default::default()
     };
     let answer = device.sign_in(&options_text, &alice);
-    let flow = promio_server::passkeys::login_finish(&second, &caller, answer.clone())
+    let flow = promio_server::idm::passkeys::login_finish(&second, &caller, answer.clone())
         .await
         .expect("the other instance finishes the ceremony");
     assert_eq!(flow.value, LoginOutcome::LoggedIn);
@@ -679,7 +679,7 @@ async fn an_older_answer_finishing_after_a_newer_one_is_refused() {
 #[tokio::test]
 async fn a_user_has_at_most_twenty_passkeys() {
     let app = localhost_app().await;
-    for i in 0..promio_server::passkeys::MAX_PER_USER {
+    for i in 0..promio_server::idm::passkeys::MAX_PER_USER {
         let mut device = Device::at(&app);
         add_passkey(&app, &mut device, &format!("Key {i}")).await;
     }
@@ -844,7 +844,7 @@ async fn another_users_passkey_or_an_unverified_one_is_no_second_factor() {
 #[tokio::test]
 async fn logins_with_a_passkey_begun_from_one_address_are_capped() {
     let app = TestApp::spawn_on_localhost().await;
-    let cap = promio_server::passkeys::LOGIN_STARTS_PER_IP;
+    let cap = promio_server::idm::passkeys::LOGIN_STARTS_PER_IP;
     for n in 1..=cap {
         let response = app.call("passkeys/login-start", &[]).await;
         assert_eq!(response.status(), 200, "start {n}");
@@ -869,7 +869,7 @@ async fn logins_with_a_passkey_begun_from_one_address_are_capped() {
 async fn address_failures(app: &TestApp) -> i64 {
     app.core
         .store
-        .throttle_row(&promio_server::throttle::ip_key("127.0.0.1"))
+        .throttle_row(&promio_server::idm::throttle::ip_key("127.0.0.1"))
         .await
         .unwrap()
         .map_or(0, |row| row.failures)
@@ -877,7 +877,7 @@ async fn address_failures(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn while_the_address_waits_even_the_right_passkey_is_refused() {
-    use promio_server::throttle::{IP_FAILURES, IP_WINDOW};
+    use promio_server::idm::throttle::{IP_FAILURES, IP_WINDOW};
     let app = localhost_app().await;
     let alice = app.user_id("ACME", "alice").await;
     let mut device = Device::at(&app);
@@ -897,7 +897,7 @@ async fn while_the_address_waits_even_the_right_passkey_is_refused() {
     // passkey is not looked at.
     sqlx::query("UPDATE throttle SET failures = $1 WHERE key = $2")
         .bind(IP_FAILURES)
-        .bind(promio_server::throttle::ip_key("127.0.0.1"))
+        .bind(promio_server::idm::throttle::ip_key("127.0.0.1"))
         .execute(app.core.store.pool())
         .await
         .unwrap();
@@ -976,7 +976,7 @@ async fn finish_reset(
 async fn a_reset_of_a_user_whose_second_factor_is_a_passkey_needs_the_passkey() {
     let app = localhost_app().await;
     let alice = app.user_id("ACME", "alice").await;
-    let key = promio_server::throttle::totp_key(&alice);
+    let key = promio_server::idm::throttle::totp_key(&alice);
     let mut device = Device::at(&app);
     add_passkey(&app, &mut device, "Laptop").await;
     logout(&app).await;
@@ -1067,7 +1067,7 @@ async fn a_reset_of_a_user_whose_second_factor_is_a_passkey_needs_the_passkey() 
 #[tokio::test]
 async fn a_refused_passkey_at_the_second_step_counts_on_the_second_factors_counter() {
     let app = localhost_app().await;
-    let key = promio_server::throttle::totp_key(&app.user_id("ACME", "alice").await);
+    let key = promio_server::idm::throttle::totp_key(&app.user_id("ACME", "alice").await);
     let mut device = Device::at(&app);
     add_passkey(&app, &mut device, "Laptop").await;
     logout(&app).await;
@@ -1120,13 +1120,13 @@ async fn passkey_confirmations_of_one_reset_link_are_capped() {
     let token = reset_token(&app).await;
     let ceremonies = "webauthn_ceremonies";
     let before = app.count_rows(ceremonies).await;
-    for _ in 0..promio_server::passkeys::RESET_STARTS_PER_LINK {
+    for _ in 0..promio_server::idm::passkeys::RESET_STARTS_PER_LINK {
         options(app.call("passkeys/reset-start", &[("token", &token)]).await).await;
     }
     let started = app.count_rows(ceremonies).await;
     assert_eq!(
         started - before,
-        promio_server::passkeys::RESET_STARTS_PER_LINK
+        promio_server::idm::passkeys::RESET_STARTS_PER_LINK
     );
     // One more is refused and stores nothing.
     let response = app.call("passkeys/reset-start", &[("token", &token)]).await;

@@ -1,7 +1,7 @@
 //! Request policies: the Origin check and the headers on every response.
 
 use crate::helpers::{PASSWORD, TestApp};
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 
 #[tokio::test]
 async fn cross_site_posts_are_refused_with_403_and_change_nothing() {
@@ -398,7 +398,7 @@ async fn over_https_a_form_answer_under_the_plain_cookie_name_is_ignored() {
 
 #[tokio::test]
 async fn a_request_still_unanswered_after_30_seconds_is_answered_408() {
-    use promio_server::http::REQUEST_TIMEOUT;
+    use promio_server::edge::http::REQUEST_TIMEOUT;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn().await;
     let host = app.address.trim_start_matches("http://").to_owned();

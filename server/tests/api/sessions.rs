@@ -2,7 +2,7 @@
 
 use crate::helpers::TestApp;
 use promio_app::api::Role;
-use promio_server::audit::AuditAction;
+use promio_server::domain::audit::AuditAction;
 
 #[tokio::test]
 async fn a_login_issues_a_new_token_and_ends_the_one_presented() {
@@ -34,7 +34,7 @@ async fn the_token_is_stored_only_as_its_hash() {
         .unwrap()
         .get("token_hash");
     assert_ne!(stored, token);
-    assert_eq!(stored, promio_server::auth::token::hash(&token));
+    assert_eq!(stored, promio_server::infra::token::hash(&token));
 }
 
 #[tokio::test]

@@ -4,12 +4,12 @@
 
 use crate::helpers::{TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role, UserPage};
-use promio_server::audit::AuditAction;
-use promio_server::audit::OUTSIDE_TEXT_MAX;
+use promio_server::domain::audit::AuditAction;
+use promio_server::domain::audit::OUTSIDE_TEXT_MAX;
 use promio_server::domain::{CompanyId, Invalid};
-use promio_server::error::ServiceError;
-use promio_server::provisioning::{self, Actor, UserInput};
-use promio_server::sso::{STARTS_PER_IP, SsoInput, configure};
+use promio_server::idm::provisioning::{self, Actor, UserInput};
+use promio_server::idm::sso::{STARTS_PER_IP, SsoInput, configure};
+use promio_server::infra::error::ServiceError;
 use promio_server::store::sso::{SsoBinding, SsoSettingsRow};
 use reqwest::redirect::Policy;
 use std::io::BufRead;
@@ -690,7 +690,7 @@ async fn settings_are_checked_against_the_providers_discovery_document() {
     )
     .await
     .unwrap_err();
-    let promio_server::error::ServiceError::SsoProvider(detail) = err else {
+    let promio_server::infra::error::ServiceError::SsoProvider(detail) = err else {
         panic!("expected a provider error, got {err:?}");
     };
     assert!(!detail.is_empty());
@@ -704,7 +704,7 @@ async fn settings_are_checked_against_the_providers_discovery_document() {
             input(closed, "acme.example")
         )
         .await,
-        Err(promio_server::error::ServiceError::SsoProvider(_))
+        Err(promio_server::infra::error::ServiceError::SsoProvider(_))
     ));
     let acme = |app: &TestApp| {
         let store = app.core.store.clone();
@@ -744,7 +744,7 @@ async fn settings_are_checked_against_the_providers_discovery_document() {
     .unwrap_err();
     assert!(matches!(
         err,
-        promio_server::error::ServiceError::Invalid(promio_server::domain::Invalid {
+        promio_server::infra::error::ServiceError::Invalid(promio_server::domain::Invalid {
             field: Field::SsoDomains,
             problem: Problem::Taken
         })
@@ -1678,7 +1678,7 @@ async fn a_discovery_document_cannot_send_this_server_to_private_addresses() {
     let app = TestApp::spawn().await;
     // On loopback, as SSO_ALLOW_HTTP_ISSUER allows it for tests: accepted.
     let (issuer, key_sets) = provider_naming(&[]).await;
-    promio_server::sso::check_provider(&app.core, &issuer)
+    promio_server::idm::sso::check_provider(&app.core, &issuer)
         .await
         .expect("a provider on loopback, allowed in tests");
     assert_eq!(key_sets.load(Ordering::SeqCst), 1);
@@ -1694,7 +1694,7 @@ async fn a_discovery_document_cannot_send_this_server_to_private_addresses() {
         ("userinfo_endpoint", "http://192.168.1.1/userinfo"),
     ] {
         let (issuer, key_sets) = provider_naming(&[(field, url)]).await;
-        let err = promio_server::sso::check_provider(&app.core, &issuer)
+        let err = promio_server::idm::sso::check_provider(&app.core, &issuer)
             .await
             .unwrap_err();
         let ServiceError::SsoProvider(detail) = err else {

@@ -3,8 +3,8 @@
 
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, LoginOutcome, Role, ThrottledAccount};
-use promio_server::audit::AuditAction;
-use promio_server::totp;
+use promio_server::domain::audit::AuditAction;
+use promio_server::infra::totp;
 
 const WRONG: &str = "certainly not the password";
 
@@ -163,7 +163,7 @@ async fn a_scripted_guesser_gets_at_most_125_tries_in_an_hour() {
     let start = crate::helpers::START;
     let mut processed = 0;
     for _ in 0..2000 {
-        use promio_server::clock::Clock;
+        use promio_server::domain::clock::Clock;
         if app.clock.now() >= start + 3600 {
             break;
         }
@@ -281,7 +281,7 @@ async fn second_factor_failures_count_apart_from_password_failures() {
         ApiError::SecondFactorFailed,
         "a wrong code is checked, not made to wait"
     );
-    let totp_key = promio_server::throttle::totp_key(&app.user_id("ACME", "alice").await);
+    let totp_key = promio_server::idm::throttle::totp_key(&app.user_id("ACME", "alice").await);
     assert_eq!(failures(&app, "pw:acme:alice").await, Some(4));
     assert_eq!(
         failures(&app, &totp_key).await,

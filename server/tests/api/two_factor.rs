@@ -5,9 +5,9 @@ use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{
     ApiError, LinkState, LoginOutcome, Me, Role, TwoFactorEnrolment, TwoFactorStatus,
 };
-use promio_server::audit::AuditAction;
-use promio_server::provisioning::ClientSettings;
-use promio_server::totp;
+use promio_server::domain::audit::AuditAction;
+use promio_server::idm::provisioning::ClientSettings;
+use promio_server::infra::totp;
 
 async fn activate(app: &TestApp) -> (Vec<u8>, Vec<String>) {
     app.activate_2fa().await
@@ -408,7 +408,7 @@ fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
 /// Puts alice's second-factor counter just before the lock (a wrong code after the password,
 /// then the counter set to 99) and returns its key; the pending second factor is still open.
 async fn ninety_nine_wrong_codes(app: &TestApp, secret: &[u8]) -> String {
-    let key = promio_server::throttle::totp_key(&app.user_id("ACME", "alice").await);
+    let key = promio_server::idm::throttle::totp_key(&app.user_id("ACME", "alice").await);
     assert_eq!(password_step(app).await, LoginOutcome::TwoFactorRequired);
     let wrong = second_step(app, &wrong_code(app, secret)).await;
     assert_eq!(api_error(wrong).await, ApiError::SecondFactorFailed);
