@@ -12,7 +12,7 @@ pub use edge::serve;
 pub use idm::Core;
 
 use domain::clock::Clock;
-use idm::sessions::SessionPolicy;
+use idm::SessionPolicy;
 use infra::config::{self, Settings};
 use infra::mail::{self, MailTransport, Mailer};
 use infra::password::Hasher;

@@ -324,6 +324,13 @@ impl<'a> Event<'a> {
     }
 }
 
+/// Who made a change, for the audit log (`None`: the command line).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Actor<'a> {
+    pub user_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod oauth;
 pub mod principal;
+pub mod request;
 pub mod services;
 
 use crate::idm::Core;

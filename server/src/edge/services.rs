@@ -333,7 +333,7 @@ impl PasskeyService for Services {
         req: &RequestCtx,
         token: String,
     ) -> Result<PasskeyOptions, ApiError> {
-        let result = passkeys::reset_start(&self.0, token).await;
+        let result = links::passkey_reset_start(&self.0, token).await;
         Ok(self.answer(req, result)?)
     }
 
@@ -346,7 +346,7 @@ impl PasskeyService for Services {
         credential: String,
     ) -> Result<(), ApiError> {
         let caller = self.caller(req);
-        let result = passkeys::reset_finish(
+        let result = links::passkey_reset_finish(
             &self.0,
             &caller,
             token,

@@ -27,16 +27,14 @@
 //! each interval, whether or not it gets the lease.
 
 use crate::idm::Core;
+pub use crate::idm::lease::Lease;
+use crate::idm::lease::{LEASE, LEASE_SECS};
 use crate::idm::lifecycle;
 use crate::infra::error::ServiceResult;
 use crate::store::lifecycle::CLEANUPS;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The lease's name, and how long one pass may hold it before another instance may take over
-/// (renewed after every batch).
-const LEASE: &str = "housekeeping";
-const LEASE_SECS: i64 = 300;
 /// Rows per statement.
 pub const BATCH: i64 = 500;
 /// A pause between batches, in which logins get the database.
@@ -104,36 +102,6 @@ fn times(core: &Core, table: &str) -> [i64; 3] {
     }
 }
 
-/// The housekeeping lease as one pass holds it.
-pub struct Lease<'a> {
-    core: &'a Core,
-    holder: &'a str,
-}
-
-impl<'a> Lease<'a> {
-    /// The lease as `holder` would hold it (taken with [`run_once`]).
-    pub fn new(core: &'a Core, holder: &'a str) -> Lease<'a> {
-        Lease { core, holder }
-    }
-
-    /// Renews the lease; an error when another instance has taken it meanwhile (the pass ran
-    /// longer than the lease), so that the pass stops instead of running beside the other.
-    pub async fn keep(&self) -> ServiceResult<()> {
-        let kept = self
-            .core
-            .store
-            .take_lease(LEASE, self.holder, self.core.clock.now(), LEASE_SECS)
-            .await?;
-        if kept {
-            Ok(())
-        } else {
-            Err(crate::infra::error::ServiceError::Internal(
-                anyhow::anyhow!("the housekeeping lease went to another instance; this pass stops"),
-            ))
-        }
-    }
-}
-
 /// One pass, if no other instance is running one (`None` then). `holder` names this instance.
 pub async fn run_once(core: &Core, holder: &str) -> ServiceResult<Option<Report>> {
     // The outbox folder is this instance's own: cleared with or without the lease.
@@ -182,7 +150,7 @@ async fn remove_old_mail_files(core: &Core) -> u64 {
 }
 
 async fn pass(core: &Core, holder: &str) -> ServiceResult<Report> {
-    let lease = Lease { core, holder };
+    let lease = Lease::new(core, holder);
     let mut report = Report::default();
     // The lifecycle first: the rows a deleted user leaves are deleted with the user.
     let mut page = 0;

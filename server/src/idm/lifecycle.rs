@@ -16,7 +16,7 @@ use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::clock::UnixTime;
 use crate::domain::{CompanyId, UserName};
 use crate::idm::Core;
-pub use crate::idm::housekeeping::Lease;
+use crate::idm::lease::Lease;
 use crate::infra::error::ServiceResult;
 use crate::infra::mail::templates::{self, DeletionNotice, MailContent};
 use crate::store::clients::ClientRow;

@@ -8,7 +8,7 @@
 //!
 //! A reset of a user with a second factor (TOTP, or a passkey they may use: the same rule as the
 //! login's) only counts with that factor: a code (or recovery code) in the form, or the passkey
-//! through **Use a passkey** (`crate::idm::passkeys::reset_start` and `reset_finish`, a ceremony tied to
+//! through **Use a passkey** ([`passkey_reset_start`] and [`passkey_reset_finish`], a ceremony tied to
 //! the link). Each is counted on the user's second-factor counter with the login's, and a link
 //! that saw [`LINK_CODE_FAILURES`] wrong ones is void. A user whose only second factor is a
 //! passkey is refused without it (there is no code that could be right), without counting.
@@ -19,7 +19,7 @@
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, NewPassword, PasswordContext, UserName};
 use crate::idm::Core;
-use crate::idm::principal::Caller;
+use crate::idm::principal::{Caller, CookieIntent, Flow};
 use crate::idm::two_factor;
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::infra::mail::templates::{self, MailContent};
@@ -27,7 +27,7 @@ use crate::infra::token;
 use crate::store::clients::ClientRow;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow, UserStatus};
-use promio_app::api::{Field, LinkKind, LinkState, Problem};
+use promio_app::api::{Field, LinkKind, LinkState, PasskeyOptions, Problem};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
 use std::sync::Arc;
@@ -150,7 +150,7 @@ pub async fn link_info(
 pub enum ResetFactor {
     /// The form's field: a TOTP or recovery code (absent when the page asked for none).
     Code(Option<String>),
-    /// The browser's answer to the link's passkey ceremony (`crate::idm::passkeys::reset_start`).
+    /// The browser's answer to the link's passkey ceremony ([`passkey_reset_start`]).
     Passkey(String),
 }
 
@@ -160,7 +160,7 @@ async fn reset_needs_second_factor(core: &Core, client: &ClientRow, user: &UserR
 }
 
 /// A valid password-reset link with its user and client, for the passkey ceremony that confirms
-/// it (`crate::idm::passkeys::reset_start`): no link is `NotFound`, one that cannot be used `Gone`.
+/// it ([`passkey_reset_start`]): no link is `NotFound`, one that cannot be used `Gone`.
 pub(crate) async fn reset_link(
     core: &Core,
     raw_token: &str,
@@ -469,6 +469,39 @@ async fn audit_link(
         .detail(detail)
         .ip(ip);
     crate::infra::audit::record(&core.store, event, core.clock.now()).await
+}
+
+/// Begins confirming a password reset with one of the user's passkeys (**Use a passkey** on the
+/// set-password page): for a valid reset link of a user who may use passkeys.
+pub async fn passkey_reset_start(
+    core: &Core,
+    raw_token: String,
+) -> ServiceResult<Flow<PasskeyOptions>> {
+    let (link, user, client) = reset_link(core, &raw_token).await?;
+    crate::idm::passkeys::reset_ceremony_start(core, link, &user, &client).await
+}
+
+/// Sets the new password through a reset link, confirmed with the answer to
+/// [`passkey_reset_start`]'s ceremony; otherwise the rules of the form ([`set_password_confirmed`]).
+pub async fn passkey_reset_finish(
+    core: &Core,
+    caller: &Caller,
+    raw_token: String,
+    new_password: String,
+    repeat_password: String,
+    credential: String,
+) -> ServiceResult<Flow<()>> {
+    let factor = ResetFactor::Passkey(credential);
+    set_password_confirmed(
+        core,
+        caller,
+        raw_token,
+        new_password,
+        repeat_password,
+        factor,
+    )
+    .await?;
+    Ok(Flow::value(()).with(CookieIntent::Clear(crate::idm::passkeys::COOKIE)))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod directory;
 pub mod housekeeping;
+pub mod keyring;
+pub mod lease;
 pub mod lifecycle;
 pub mod links;
 pub mod login;
@@ -19,11 +21,13 @@ pub mod throttle;
 pub mod two_factor;
 
 use crate::domain::clock::Clock;
+use crate::idm::keyring::Op;
+use crate::idm::sso::provider::Sso;
 use crate::infra::config::Settings;
 use crate::infra::mail::Mailer;
 use crate::infra::password::Hasher;
+use crate::infra::webauthn::Passkeys;
 use crate::store::Store;
-use sessions::SessionPolicy;
 use std::sync::Arc;
 
 /// The running application's parts, shared by HTTP handlers, the CLI and tests.
@@ -38,11 +42,29 @@ pub struct Core {
     pub mailer: Mailer,
     pub time_zone: jiff::tz::TimeZone,
     /// Identity providers: the HTTP client and the discovery cache.
-    pub sso: sso::Sso,
+    pub sso: Sso,
     /// Work that requests start and do not wait for.
     pub background: crate::infra::background::Background,
     /// The WebAuthn relying party (none when `PUBLIC_URL` has no domain name).
-    pub passkeys: passkeys::Passkeys,
+    pub passkeys: Passkeys,
     /// The OpenID Provider's caches (its signing keys).
-    pub op: signing::Op,
+    pub op: Op,
+}
+
+/// A use of a session is written at most this often (see [`SessionPolicy::touch_after_secs`]).
+pub(crate) const TOUCH_AFTER_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_secs: i64,
+    pub absolute_secs: i64,
+}
+
+impl SessionPolicy {
+    /// How long a use may go unwritten: [`TOUCH_AFTER_SECS`], or a quarter of a shorter idle
+    /// timeout, so that a use (**Stay logged in** in the idle warning among them) always counts
+    /// well before the session would end.
+    pub fn touch_after_secs(&self) -> i64 {
+        TOUCH_AFTER_SECS.min(self.idle_secs / 4).max(1)
+    }
 }

@@ -33,8 +33,7 @@ use promio_app::api::SecondFactorMethods;
 use promio_app::api::{LoginOutcome, PasskeyInfo, PasskeyOptions, PasskeyStatus};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid,
-    Webauthn, WebauthnBuilder,
+    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn,
 };
 
 /// The cookie that holds a ceremony's secret.
@@ -52,37 +51,7 @@ const LOGIN_STARTS_WINDOW: i64 = 5 * 60;
 /// Passkey confirmations of one password-reset link begun in that window at most.
 pub const RESET_STARTS_PER_LINK: i64 = 20;
 
-/// The relying party, when `PUBLIC_URL` names a domain.
-pub struct Passkeys {
-    webauthn: Option<Webauthn>,
-}
-
-impl Passkeys {
-    /// The relying party for `public_url`: its host as the RP ID (a domain name; `localhost` in
-    /// tests), its origin as the one allowed origin. `None` for an IP address.
-    pub fn new(public_url: &Url) -> Passkeys {
-        let webauthn = public_url.domain().and_then(|rp_id| {
-            WebauthnBuilder::new(rp_id, public_url)
-                .and_then(|b| b.rp_name("promio.connect").build())
-                .map_err(|e| tracing::warn!(error = %e, "passkeys are off: PUBLIC_URL cannot be their relying party"))
-                .ok()
-        });
-        Passkeys { webauthn }
-    }
-
-    /// The relying party, if passkeys work in this deployment at all.
-    pub fn relying_party(&self) -> Option<&Webauthn> {
-        self.webauthn.as_ref()
-    }
-
-    /// The relying party for a client's users, when they may use passkeys.
-    pub fn for_client(&self, client: &ClientRow) -> Option<&Webauthn> {
-        if client.uses_sso() || !client.allows_passkeys() {
-            return None;
-        }
-        self.relying_party()
-    }
-}
+pub use crate::infra::webauthn::Passkeys;
 
 /// What a ceremony is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -764,13 +733,17 @@ struct ResetCeremony {
     state: PasskeyAuthentication,
 }
 
-/// Begins confirming a password reset with one of the user's passkeys (**Use a passkey** on the
-/// set-password page): for a valid reset link of a user who may use passkeys.
-pub async fn reset_start(core: &Core, raw_token: String) -> ServiceResult<Flow<PasskeyOptions>> {
-    let (link, user, client) = crate::idm::links::reset_link(core, &raw_token).await?;
+/// Begins confirming a password reset with one of the user's passkeys, for a valid reset link
+/// (`crate::idm::links::passkey_reset_start` found it) of a user who may use passkeys.
+pub(crate) async fn reset_ceremony_start(
+    core: &Core,
+    link: LinkRow,
+    user: &UserRow,
+    client: &ClientRow,
+) -> ServiceResult<Flow<PasskeyOptions>> {
     let webauthn = core
         .passkeys
-        .for_client(&client)
+        .for_client(client)
         .ok_or(ServiceError::Forbidden)?;
     // Each start stores a ceremony: whoever holds the link may start a few, not without end.
     let allowed = core
@@ -795,29 +768,6 @@ pub async fn reset_start(core: &Core, raw_token: String) -> ServiceResult<Flow<P
     };
     let cookie = begin(core, Kind::Reset, Some(&user.id), &ceremony).await?;
     Ok(Flow::value(options(&request)?).with(cookie))
-}
-
-/// Sets the new password through a reset link, confirmed with the answer to [`reset_start`]'s
-/// ceremony; otherwise the rules of the form (`crate::idm::links::set_password_confirmed`).
-pub async fn reset_finish(
-    core: &Core,
-    caller: &Caller,
-    raw_token: String,
-    new_password: String,
-    repeat_password: String,
-    credential: String,
-) -> ServiceResult<Flow<()>> {
-    let factor = crate::idm::links::ResetFactor::Passkey(credential);
-    crate::idm::links::set_password_confirmed(
-        core,
-        caller,
-        raw_token,
-        new_password,
-        repeat_password,
-        factor,
-    )
-    .await?;
-    Ok(Flow::value(()).with(CookieIntent::Clear(COOKIE)))
 }
 
 /// Checks the passkey that confirms a password reset through `link`: counted on the user's
@@ -868,7 +818,7 @@ mod tests {
 
     #[test]
     fn the_relying_party_is_the_public_urls_domain() {
-        let at = |u: &str| Passkeys::new(&Url::parse(u).expect("a URL"));
+        let at = |u: &str| Passkeys::new(&url::Url::parse(u).expect("a URL"));
         assert!(at("https://login.example.com").relying_party().is_some());
         assert!(at("http://localhost:3000").relying_party().is_some());
         assert!(at("http://127.0.0.1:3000").relying_party().is_none());

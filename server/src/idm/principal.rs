@@ -17,10 +17,10 @@
 //! ([`touch`]) are steps of their own that the edge takes.
 
 use crate::domain::PendingKind;
+use crate::domain::audit::Actor;
 use crate::domain::clock::UnixTime;
 pub use crate::domain::cookies::CookieIntent;
 use crate::idm::Core;
-use crate::idm::provisioning::Actor;
 use crate::infra::error::{Context, ServiceResult};
 use crate::store::clients::ClientRow;
 use crate::store::sessions::PendingRow;

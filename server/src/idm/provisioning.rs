@@ -65,12 +65,7 @@ fn taken(field: Field) -> ServiceError {
     })
 }
 
-/// Who made a change, for the audit log (`None`: the command line).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Actor<'a> {
-    pub user_id: Option<&'a str>,
-    pub ip: Option<&'a str>,
-}
+pub use crate::domain::audit::Actor;
 
 pub async fn create_client(
     core: &Core,

@@ -17,25 +17,6 @@ use crate::store::login::{LoginSuccess, NewSession};
 use crate::store::users::UserRow;
 use promio_app::api::Me;
 
-/// A session is only written back when it was last seen longer ago than this, so that a busy page
-/// does not turn every request into a write.
-pub(crate) const TOUCH_AFTER_SECS: i64 = 60;
-
-#[derive(Debug, Clone, Copy)]
-pub struct SessionPolicy {
-    pub idle_secs: i64,
-    pub absolute_secs: i64,
-}
-
-impl SessionPolicy {
-    /// How long a use may go unwritten: [`TOUCH_AFTER_SECS`], or a quarter of a shorter idle
-    /// timeout, so that a use (**Stay logged in** in the idle warning among them) always counts
-    /// well before the session would end.
-    pub fn touch_after_secs(&self) -> i64 {
-        TOUCH_AFTER_SECS.min(self.idle_secs / 4).max(1)
-    }
-}
-
 /// How the person of a session logged in, stored with it (`sessions.amr`) for the ID tokens that
 /// the OpenID Provider issues in it (`amr`, RFC 8176).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

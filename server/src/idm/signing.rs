@@ -21,8 +21,9 @@
 
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::clock::UnixTime;
-use crate::domain::limits::ID_TOKEN_SECS;
 use crate::idm::Core;
+pub use crate::idm::keyring::{CACHE_SECS, Cache, Op, PUBLISHED_AFTER_RETIREMENT};
+use crate::idm::keyring::{Key, Loaded};
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::store::oauth_keys::OAuthKeyRow;
 use base64::Engine;
@@ -35,75 +36,15 @@ use openssl::sign::{Signer, Verifier};
 use secrecy::{ExposeSecret, SecretBox};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The label of the key (derived from `SECRET_KEY`) that seals the private keys.
 const SEAL_LABEL: &str = "oauth-signing-key";
 
-/// How long the keys read from the database are used before they are read again.
-pub const CACHE_SECS: i64 = 10;
-
 /// How long before a new key signs (`keys rotate`): relying parties see it in the JWKS first.
 pub const NEXT_KEY_AFTER_SECS: i64 = 3600;
 
-/// How long a retired key stays in the JWKS: its last ID token's life and five minutes of clock
-/// skew.
-pub const PUBLISHED_AFTER_RETIREMENT: i64 = ID_TOKEN_SECS + 300;
-
 const RSA_BITS: u32 = 2048;
-
-/// One stored key, ready to use.
-struct Key {
-    kid: String,
-    public: PKey<Public>,
-    jwk: Value,
-    signs_from: UnixTime,
-    retired_at: Option<UnixTime>,
-    /// Opened only for keys that sign now or later (`None`: retired, or it would not open).
-    private: Option<Arc<PKey<Private>>>,
-}
-
-impl Key {
-    fn signs_at(&self, now: UnixTime) -> bool {
-        self.signs_from <= now && self.retired_at.is_none_or(|r| r > now)
-    }
-
-    fn published_at(&self, now: UnixTime) -> bool {
-        self.retired_at
-            .is_none_or(|r| now < r + PUBLISHED_AFTER_RETIREMENT)
-    }
-}
-
-struct Loaded {
-    at: UnixTime,
-    /// Newest first (by `signs_from`).
-    keys: Vec<Key>,
-}
-
-/// The keys as last read (held by [`Op`]).
-#[derive(Default)]
-pub struct Cache {
-    loaded: Mutex<Option<Arc<Loaded>>>,
-}
-
-impl Cache {
-    fn fresh(&self, now: UnixTime) -> Option<Arc<Loaded>> {
-        let guard = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        guard
-            .as_ref()
-            .filter(|l| l.at <= now && now < l.at + CACHE_SECS)
-            .cloned()
-    }
-
-    fn put(&self, loaded: Arc<Loaded>) {
-        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
-    }
-
-    /// Forgets the keys, so that the next use reads them (after this instance changed them).
-    pub fn clear(&self) {
-        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
 
 fn seal_key(core: &Core) -> [u8; 32] {
     crate::infra::crypto::derive_key(core.settings.secret_key.expose_secret(), SEAL_LABEL)
@@ -347,21 +288,6 @@ pub async fn jwks(core: &Core) -> ServiceResult<Value> {
         .map(|k| k.jwk.clone())
         .collect();
     Ok(json!({ "keys": keys }))
-}
-
-/// The provider's state in this process: only caches of what the database holds.
-#[derive(Default)]
-pub struct Op {
-    /// The signing keys as last read (see `keys`).
-    pub(crate) keys: Cache,
-    /// Wakes this instance's back-channel logout sweeper (see `logout`).
-    pub logout_wake: tokio::sync::Notify,
-}
-
-impl Op {
-    pub fn new() -> Op {
-        Op::default()
-    }
 }
 
 #[cfg(test)]

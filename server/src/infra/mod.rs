@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod password;
 pub mod token;
 pub mod totp;
+pub mod webauthn;

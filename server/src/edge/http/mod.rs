@@ -12,9 +12,11 @@ mod forms;
 mod security;
 
 use crate::edge::principal::Answer;
+pub use crate::edge::request::HttpState;
+use crate::edge::request::{peer, request_ctx, with_service_headers};
 use crate::idm::Core;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRef, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,9 +25,8 @@ use axum::{Json, Router};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use promio_app::api::{ApiError, FORM_FLASH_COOKIE};
-use promio_app::ssr::{Backend, FormFlashCookie, RequestCtx};
+use promio_app::ssr::{Backend, FormFlashCookie};
 use promio_app::{App, shell};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -42,12 +43,6 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 /// The header that carries a request's id, in the request and in its response.
 const REQUEST_ID_HEADER: &str = "x-request-id";
-
-#[derive(Clone, FromRef)]
-pub struct HttpState {
-    pub leptos_options: LeptosOptions,
-    pub core: Arc<Core>,
-}
 
 pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
     let services = Arc::new(crate::edge::services::Services(Arc::clone(&core)));
@@ -301,27 +296,6 @@ impl IntoResponse for HttpError {
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(self.0)).into_response()
     }
-}
-
-/// The TCP peer's address (after `security::real_ip` applied `TRUSTED_PROXIES`).
-fn peer(request: &Request<Body>) -> Option<std::net::IpAddr> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
-pub(crate) fn request_ctx(request: &Request<Body>) -> RequestCtx {
-    RequestCtx::new(request.headers().clone(), peer(request))
-}
-
-/// Adds the headers a service asked for (cookies) to a plain route's response.
-pub(crate) fn with_service_headers(mut response: Response, req: &RequestCtx) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in req.take_response_headers() {
-        headers.append(name, value);
-    }
-    response
 }
 
 /// Ends the session and lands on the login form. A plain form post, so that the browser does a

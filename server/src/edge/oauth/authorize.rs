@@ -30,8 +30,8 @@
 
 use super::apps::{self, App};
 use crate::domain::audit::{AuditAction, Event, Outcome};
-use crate::edge::http::HttpState;
 use crate::edge::principal::{self, CurrentSession};
+use crate::edge::request::HttpState;
 use crate::idm::Core;
 use crate::infra::error::{Context, ServiceResult};
 use crate::store::oauth_grants::NewCode;
@@ -149,7 +149,7 @@ struct Back<'a> {
 
 /// GET: the parameters in the query.
 pub async fn authorize_get(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = crate::edge::http::request_ctx(&request);
+    let req = crate::edge::request::request_ctx(&request);
     let params = Params::parse(request.uri().query().unwrap_or_default().as_bytes());
     answer(&state.core, &req, params).await
 }
@@ -157,7 +157,7 @@ pub async fn authorize_get(State(state): State<HttpState>, request: Request<Body
 /// POST: the parameters as a form (OpenID Connect Core 3.1.2.1). Posted by another site's page,
 /// the browser left the session cookie off (SameSite=Lax): the same request as a GET instead.
 pub async fn authorize_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = crate::edge::http::request_ctx(&request);
+    let req = crate::edge::request::request_ctx(&request);
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), BODY_LIMIT).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
@@ -219,7 +219,7 @@ async fn answer(core: &Core, req: &RequestCtx, params: Params) -> Response {
             internal_error_page(req.lang(), e)
         }
     };
-    crate::edge::http::with_service_headers(response, req)
+    crate::edge::request::with_service_headers(response, req)
 }
 
 async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceResult<Response> {

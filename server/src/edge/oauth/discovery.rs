@@ -5,7 +5,7 @@
 //! published an hour before it signs.
 
 use super::{OAuthError, endpoint, issuer};
-use crate::edge::http::HttpState;
+use crate::edge::request::HttpState;
 use crate::idm::signing as keys;
 use axum::Json;
 use axum::extract::State;

@@ -38,8 +38,8 @@
 use super::apps::{self, App};
 use crate::domain::audit::{AuditAction, Event, Outcome};
 pub use crate::domain::limits::GIVE_UP_AFTER_SECS;
-use crate::edge::http::HttpState;
 use crate::edge::principal::{self, CurrentSession, Session};
+use crate::edge::request::HttpState;
 use crate::idm::Core;
 use crate::idm::throttle::count_anonymous_refusal;
 use crate::infra::error::{Context, ServiceResult};
@@ -93,7 +93,7 @@ const FORM_MAX: usize = 16 * 1024;
 
 /// GET: the parameters in the query. Ends a session only with a valid hint of its user.
 pub async fn end_session_get(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = crate::edge::http::request_ctx(&request);
+    let req = crate::edge::request::request_ctx(&request);
     let params = parse(request.uri().query().unwrap_or_default().as_bytes());
     answer(&state, &req, &params, false).await
 }
@@ -101,7 +101,7 @@ pub async fn end_session_get(State(state): State<HttpState>, request: Request<Bo
 /// POST: the parameters as a form; the confirmation page posts here with its token. Another
 /// site's form is sent on to the same request as a GET (see the module docs).
 pub async fn end_session_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
-    let req = crate::edge::http::request_ctx(&request);
+    let req = crate::edge::request::request_ctx(&request);
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), FORM_MAX).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
@@ -143,7 +143,7 @@ async fn answer(
         Ok(response) => response,
         Err(e) => page.internal_error(e),
     };
-    crate::edge::http::with_service_headers(response, req)
+    crate::edge::request::with_service_headers(response, req)
 }
 
 async fn end_session(

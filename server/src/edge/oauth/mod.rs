@@ -32,7 +32,7 @@ pub mod token;
 pub use crate::domain::limits::{
     ACCESS_SECS, CODE_SECS, ID_TOKEN_SECS, REFRESH_SECS, REQUEST_SECS,
 };
-use crate::edge::http::HttpState;
+use crate::edge::request::HttpState;
 use crate::idm::Core;
 use crate::infra::error::ServiceError;
 use axum::Router;

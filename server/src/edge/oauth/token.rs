@@ -19,7 +19,7 @@ use super::apps::{self, App};
 use super::claims::{self, has_scope};
 use super::{ACCESS_SECS, OAuthError, REFRESH_SECS, hash_token, no_store, random_token};
 use crate::domain::audit::{AuditAction, Event, Outcome};
-use crate::edge::http::HttpState;
+use crate::edge::request::HttpState;
 use crate::idm::Core;
 use crate::infra::error::Context;
 use crate::store::oauth_tokens::{ACCESS, NewToken, REFRESH, TokenRow};

@@ -2,18 +2,18 @@
 //! takes the flow back (once), verifies the provider's answer and starts the session or records
 //! why not.
 
+use super::outcome::{Finished, PersonClaims, SsoFailure, denied, refused};
 use super::provider::describe;
 use super::provision::{bind_or_refuse, match_user};
 use super::settings::{DEFAULT_EMAIL_CLAIM, open_secret, provider_metadata, redirect_url};
+use crate::domain::EmailAddress;
 use crate::domain::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
-use crate::domain::{self, EmailAddress};
 use crate::idm::Core;
 use crate::idm::principal::{Caller, CookieIntent, Flow};
 use crate::infra::error::{ServiceError, ServiceResult};
 use crate::infra::token;
 use crate::store::clients::ClientRow;
 use crate::store::sso::{NewFlow, SsoBinding};
-use crate::store::users::UserRow;
 use openidconnect::core::{
     CoreClient, CoreGenderClaim, CoreIdTokenVerifier, CoreProviderMetadata, CoreResponseType,
 };
@@ -37,31 +37,6 @@ const STARTS_WINDOW_SECS: i64 = 600;
 const MAX_SUBJECT_LEN: usize = 255;
 /// The cookie that ties a browser to its flow row.
 pub const FLOW_COOKIE: &str = "sso-flow";
-
-/// What the browser learns of a failed round trip (the page explains each; the audit log has
-/// the precise reason).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SsoFailure {
-    /// The flow's cookie is missing, used or too old.
-    Expired,
-    /// The person cancelled at the identity provider.
-    Cancelled,
-    /// The identity provider confirmed someone who has no active account here.
-    NotRegistered,
-    /// Anything else: the provider's error, a token that failed verification, a wrong state.
-    Failed,
-}
-
-impl SsoFailure {
-    pub fn code(self) -> &'static str {
-        match self {
-            SsoFailure::Expired => "expired",
-            SsoFailure::Cancelled => "cancelled",
-            SsoFailure::NotRegistered => "not_registered",
-            SsoFailure::Failed => "failed",
-        }
-    }
-}
 
 /// The query of the identity provider's redirect back to `/sso/callback`.
 #[derive(Debug, Default)]
@@ -241,54 +216,6 @@ pub async fn callback(
     }
 }
 
-pub(super) enum Finished {
-    /// With the new session's cookie.
-    LoggedIn(CookieIntent),
-    /// The callback brought no flow of ours (no cookie, or one for no open flow): anyone can send
-    /// that, so it is only counted per address, and audited once per address and hour
-    /// ([`record_without_flow`]).
-    WithoutFlow(&'static str),
-    Refused {
-        failure: SsoFailure,
-        client_id: Option<domain::ClientId>,
-        user_id: Option<domain::UserId>,
-        reason: String,
-        /// `Failure` (the round trip failed) or `Refused` (the provider vouched for someone, and a
-        /// rule here says no).
-        outcome: Outcome,
-    },
-}
-
-pub(super) fn refused(
-    failure: SsoFailure,
-    client: Option<&ClientRow>,
-    reason: impl Into<String>,
-) -> Finished {
-    Finished::Refused {
-        failure,
-        client_id: client.map(|c| c.id.clone()),
-        user_id: None,
-        reason: reason.into(),
-        outcome: Outcome::Failure,
-    }
-}
-
-/// A verified answer that a rule refuses (unverified email, a foreign domain, another identity).
-fn denied(
-    failure: SsoFailure,
-    client: &ClientRow,
-    user: Option<&UserRow>,
-    reason: impl Into<String>,
-) -> Finished {
-    Finished::Refused {
-        failure,
-        client_id: Some(client.id.clone()),
-        user_id: user.map(|u| u.id.clone()),
-        reason: reason.into(),
-        outcome: Outcome::Refused,
-    }
-}
-
 /// Audits a callback without a flow of ours: the first one from its address in
 /// [`crate::idm::throttle::REFUSALS_WINDOW`]; the others are only counted (on the address's counter
 /// row and in the metrics), so that anonymous requests cannot make the log grow without bound.
@@ -454,17 +381,6 @@ async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> Service
     .await?;
     tracing::info!(user_id = %user.id, "SSO login succeeded");
     Ok(Finished::LoggedIn(session))
-}
-
-/// What the verified answer of the identity provider says about the person.
-pub(super) struct PersonClaims {
-    /// The ID token's `sub`: who the person is at the provider, for good.
-    pub(super) subject: String,
-    pub(super) email: Option<String>,
-    /// The ID token or userinfo said `email_verified: false`.
-    pub(super) email_unverified: bool,
-    pub(super) given_name: Option<String>,
-    pub(super) family_name: Option<String>,
 }
 
 /// Exchanges the code with the flow's client's credentials and verifies the ID token. `Err` is

@@ -29,14 +29,14 @@
 //! (or makes just in time) the account the claims name and binds it to the identity.
 
 mod flow;
-mod provider;
+mod outcome;
+pub mod provider;
 mod provision;
 mod settings;
 mod target;
 
-pub use flow::{
-    CallbackParams, FLOW_COOKIE, FLOW_TTL_SECS, STARTS_PER_IP, SsoFailure, callback, start,
-};
+pub use flow::{CallbackParams, FLOW_COOKIE, FLOW_TTL_SECS, STARTS_PER_IP, callback, start};
+pub use outcome::SsoFailure;
 pub use provider::Sso;
 pub use provision::release_binding;
 pub use settings::{

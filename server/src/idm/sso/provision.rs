@@ -2,8 +2,7 @@
 //! made just in time), bound to the identity (issuer and `sub`) of its first SSO login until an
 //! administrator or operator releases it.
 
-use super::SsoFailure;
-use super::flow::{Finished, PersonClaims, refused};
+use super::outcome::{Finished, PersonClaims, SsoFailure, refused};
 use crate::domain::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
 use crate::domain::{EmailAddress, Invalid};
 use crate::idm::Core;

@@ -190,7 +190,7 @@ pub use capture::{CapturedMail, CapturingTransport};
 /// The transport of the integration tests (feature `test-support`): not part of the shipped server.
 #[cfg(any(test, feature = "test-support"))]
 mod capture {
-    use super::MailTransport;
+    use crate::infra::mail::transport::MailTransport;
     use async_trait::async_trait;
     use lettre::Message;
     use std::sync::Mutex;
