@@ -9,6 +9,7 @@
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::{EmailAddress, Invalid, PersonName};
 use crate::idm::Core;
+use crate::idm::directory::Directory;
 use crate::idm::links::{self, LinkStatus};
 use crate::idm::principal::{Admin, Session};
 use crate::infra::error::{Context, ServiceError, ServiceResult};
@@ -27,8 +28,8 @@ pub const ADMIN_MAILS_PER_HOUR: i64 = 5;
 /// A user of the administrator's client whom they may act on: 404 for another client's user,
 /// 403 for an operator when the administrator is not one.
 pub(crate) async fn own_user(core: &Core, ctx: &Admin, id: &str) -> ServiceResult<UserRow> {
-    match core.store.user_by_id(id.trim()).await? {
-        Some(user) if user.client_id == ctx.client.id => {
+    match ctx.directory(core).user(id).await? {
+        Some(user) => {
             may_act_on(ctx, &user)?;
             Ok(user)
         }
@@ -228,7 +229,7 @@ pub async fn update_user(
     }
     let user = core
         .store
-        .user_by_id(&user.id)
+        .user_of(&user)
         .await?
         .ok_or(ServiceError::NotFound)?;
     summary(core, ctx, user).await
@@ -341,12 +342,8 @@ pub async fn remove_passkeys(core: &Core, ctx: &Admin, id: String) -> ServiceRes
 pub async fn delete_user(core: &Core, ctx: &Admin, id: String) -> ServiceResult<()> {
     // Operators delete users of any client (the roles rule still holds: only operators delete
     // operators); administrators those of their own.
-    let (user, client) = if ctx.is_operator(core) {
-        let user = core
-            .store
-            .user_by_id(id.trim())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+    let (user, client) = if let Some(directory) = ctx.operators_directory(core) {
+        let user = directory.user(&id).await?.ok_or(ServiceError::NotFound)?;
         may_act_on(ctx, &user)?;
         let client = core
             .store
@@ -440,9 +437,9 @@ pub async fn list_throttled(core: &Core, ctx: &Admin) -> ServiceResult<Vec<Throt
         let username = match (r.username, r.key.strip_prefix("totp:")) {
             (Some(name), _) => name,
             // A second-factor counter begun before it kept the user name.
-            (None, Some(user_id)) => core
-                .store
-                .user_by_id(user_id)
+            (None, Some(user_id)) => ctx
+                .directory(core)
+                .user(user_id)
                 .await?
                 .map(|u| u.username)
                 .unwrap_or_default(),
@@ -497,6 +494,7 @@ pub const AUDIT_PAGE_SIZE: u32 = 50;
 /// The client's audit log for its administrators; operators see every client's.
 pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceResult<AuditPage> {
     let (rows, total, page) = search_audit(core, ctx, &query, AUDIT_PAGE_SIZE).await?;
+    let directory = audit_directory(core, ctx);
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut companies: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut entries = Vec::with_capacity(rows.len());
@@ -505,14 +503,23 @@ pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceR
             at: templates::format_time(row.created_at, ctx.lang, &core.time_zone),
             company_id: name_of(
                 core,
+                &directory,
                 &mut companies,
                 Named::Client,
                 row.client_id.as_deref(),
             )
             .await?,
-            actor: name_of(core, &mut names, Named::User, row.actor_user_id.as_deref()).await?,
+            actor: name_of(
+                core,
+                &directory,
+                &mut names,
+                Named::User,
+                row.actor_user_id.as_deref(),
+            )
+            .await?,
             subject: name_of(
                 core,
+                &directory,
                 &mut names,
                 Named::User,
                 row.subject_user_id.as_deref(),
@@ -535,6 +542,7 @@ pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceR
 /// Every matching event (up to 100,000) as CSV, for the export.
 pub async fn audit_csv(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceResult<String> {
     let (rows, _, _) = search_audit(core, ctx, &AuditQuery { page: 1, ..query }, 100_000).await?;
+    let directory = audit_directory(core, ctx);
     let mut names = std::collections::HashMap::new();
     let mut companies = std::collections::HashMap::new();
     let mut out = String::from("time_utc,company_id,actor,subject,action,outcome,detail,ip\r\n");
@@ -546,14 +554,23 @@ pub async fn audit_csv(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceRe
             at,
             name_of(
                 core,
+                &directory,
                 &mut companies,
                 Named::Client,
                 row.client_id.as_deref(),
             )
             .await?,
-            name_of(core, &mut names, Named::User, row.actor_user_id.as_deref()).await?,
             name_of(
                 core,
+                &directory,
+                &mut names,
+                Named::User,
+                row.actor_user_id.as_deref(),
+            )
+            .await?,
+            name_of(
+                core,
+                &directory,
                 &mut names,
                 Named::User,
                 row.subject_user_id.as_deref(),
@@ -655,8 +672,15 @@ enum Named {
     Client,
 }
 
+/// Whose names the log shows: the client's users, or every client's for an operator.
+fn audit_directory<'a>(core: &'a Core, ctx: &Admin) -> Directory<'a> {
+    ctx.operators_directory(core)
+        .unwrap_or_else(|| ctx.directory(core))
+}
+
 async fn name_of(
     core: &Core,
+    directory: &Directory<'_>,
     cache: &mut std::collections::HashMap<String, String>,
     kind: Named,
     id: Option<&str>,
@@ -669,9 +693,8 @@ async fn name_of(
     }
     let name = match kind {
         // A user who is gone was deleted: the log names them by their pseudonym.
-        Named::User => core
-            .store
-            .user_by_id(id)
+        Named::User => directory
+            .user(id)
             .await?
             .map(|u| u.username)
             .unwrap_or_else(|| crate::idm::lifecycle::pseudonym(core, id)),

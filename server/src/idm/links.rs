@@ -124,7 +124,7 @@ pub async fn link_info(
         LinkStatus::Valid => {
             let user = core
                 .store
-                .user_by_id(&link.user_id)
+                .user_of(&link)
                 .await?
                 .ok_or(ServiceError::NotFound)?;
             let client = core
@@ -172,7 +172,7 @@ pub(crate) async fn reset_link(
     }
     let user = core
         .store
-        .user_by_id(&link.user_id)
+        .user_of(&link)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let client = core
@@ -230,7 +230,7 @@ pub async fn set_password_confirmed(
     }
     let user = core
         .store
-        .user_by_id(&link.user_id)
+        .user_of(&link)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let client = core
@@ -456,7 +456,7 @@ async fn audit_link(
     outcome: Outcome,
     detail: &str,
 ) -> ServiceResult<()> {
-    let user = core.store.user_by_id(&link.user_id).await?;
+    let user = core.store.user_of(link).await?;
     let ip = caller.ip.as_deref();
     let action = match link.kind {
         LinkKind::Registration => AuditAction::LinkRegistration,

@@ -464,7 +464,7 @@ async fn passwordless(
         refused(core, caller, None, "unknown passkey").await?;
         return Err(ServiceError::PasskeyFailed);
     };
-    let Some(user) = core.store.user_by_id(&row.user_id).await? else {
+    let Some(user) = core.store.user_of(&row).await? else {
         return Err(ServiceError::PasskeyFailed);
     };
     if user_uuid(&user)? != handle {

@@ -425,7 +425,7 @@ pub async fn change_user(
         _ => {}
     }
     core.store
-        .user_by_id(&user.id)
+        .user_of(user)
         .await?
         .ok_or(ServiceError::NotFound)
 }

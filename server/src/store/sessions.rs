@@ -60,12 +60,12 @@ impl Store {
 
     /// The user of a session row (the row names them: no other scope is needed).
     pub async fn session_user(&self, row: &SessionRow) -> Result<Option<UserRow>, sqlx::Error> {
-        self.user_by_id(&row.user_id).await
+        self.user_of(row).await
     }
 
     /// The user of a pending second factor's row.
     pub async fn pending_user(&self, row: &PendingRow) -> Result<Option<UserRow>, sqlx::Error> {
-        self.user_by_id(&row.user_id).await
+        self.user_of(row).await
     }
 
     pub async fn touch_session(&self, token_hash: &str, now: UnixTime) -> Result<(), sqlx::Error> {

@@ -77,11 +77,42 @@ impl Store {
         .await
     }
 
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    /// A user by id alone: only for the row-scoped and client-scoped lookups below.
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
         sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await
+    }
+
+    /// The user a row of ours names (a session, a link, a passkey, a token, or the user row read
+    /// again): the row is the scope, since only the store makes rows.
+    pub async fn user_of<R: NamesUser + ?Sized>(
+        &self,
+        row: &R,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
+        self.user_by_id(row.named_user()).await
+    }
+
+    /// A user by an id from outside, within one client, or within every client (`None`, the
+    /// operators' scope). Only `crate::idm::directory` may call this (clippy.toml says so): the
+    /// rest of the server reaches users by id through a `Directory`, which has its scope from a
+    /// principal.
+    pub async fn user_in_scope(
+        &self,
+        client_id: Option<&ClientId>,
+        id: &str,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
+        let Some(client_id) = client_id else {
+            return self.user_by_id(id).await;
+        };
+        sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {COLUMNS} FROM users WHERE id = $1 AND client_id = $2"
+        ))
+        .bind(id)
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await
     }
 
     /// The users of a client with this email address (case-insensitive), in any status.
@@ -297,6 +328,42 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+}
+
+/// Rows that name a user ([`Store::user_of`]). Sealed: only the store's own rows are such.
+pub trait NamesUser: sealed::Sealed + Sync {
+    fn named_user(&self) -> &str;
+}
+
+pub(in crate::store) mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! names_user {
+    ($($row:ty),*) => {$(
+        impl sealed::Sealed for $row {}
+        impl NamesUser for $row {
+            fn named_user(&self) -> &str {
+                self.user_id.as_ref()
+            }
+        }
+    )*};
+}
+
+names_user!(
+    crate::store::sessions::SessionRow,
+    crate::store::sessions::PendingRow,
+    crate::store::links::LinkRow,
+    crate::store::passkeys::PasskeyRow,
+    crate::store::oauth_tokens::CodeRow,
+    crate::store::oauth_tokens::TokenRow
+);
+
+impl sealed::Sealed for UserRow {}
+impl NamesUser for UserRow {
+    fn named_user(&self) -> &str {
+        self.id.as_str()
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::helpers::{PASSWORD, TestApp};
 use promio_app::api::{Role, UserStatus};
 use promio_server::domain::audit::AuditAction;
+use promio_server::idm::directory::System;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -127,7 +128,12 @@ async fn user_set_changes_role_status_and_names_and_is_audited() {
     // Deactivated: her session ended.
     assert!(app.me_in(&browser).await.is_none());
     let erika = app.user_id("ACME", "erika").await;
-    let row = app.core.store.user_by_id(&erika).await.unwrap().unwrap();
+    let row = System::job()
+        .directory(&app.core)
+        .user(&erika)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (row.role(), row.status(), row.first_name.as_str()),
         (Role::Admin, UserStatus::Deactivated, "Erika")
@@ -209,7 +215,12 @@ async fn user_set_changes_role_status_and_names_and_is_audited() {
         !ok && err.contains("--username: no such user in ACME"),
         "{err}"
     );
-    let row = app.core.store.user_by_id(&erika).await.unwrap().unwrap();
+    let row = System::job()
+        .directory(&app.core)
+        .user(&erika)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (row.role(), row.email.as_str()),
         (Role::Admin, "erika@acme.example")

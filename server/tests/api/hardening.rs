@@ -7,6 +7,7 @@
 use crate::helpers::{PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, LinkState, LoginOutcome, Role, TwoFactorEnrolment};
 use promio_server::domain::audit::{AuditAction, Outcome};
+use promio_server::idm::directory::System;
 use promio_server::infra::totp;
 
 const WRONG: &str = "certainly not the password";
@@ -307,10 +308,9 @@ async fn an_admin_of_the_platform_client_cannot_act_on_an_operator() {
     app.deliver().await;
     assert_eq!(app.mails_to("attacker@evil.example"), 0);
     assert_eq!(app.mails_to("ops@promio.example"), 0);
-    let ops_user = app
-        .core
-        .store
-        .user_by_id(&ops)
+    let ops_user = System::job()
+        .directory(&app.core)
+        .user(&ops)
         .await
         .unwrap()
         .expect("the operator");
@@ -360,7 +360,12 @@ async fn nobody_changes_their_own_role_or_status() {
         .call("users/set-active", &[("id", &me), ("active", "false")])
         .await;
     assert_eq!(off.status(), 403);
-    let me_now = app.core.store.user_by_id(&me).await.unwrap().unwrap();
+    let me_now = System::job()
+        .directory(&app.core)
+        .user(&me)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(me_now.role(), Role::Operator);
 }
 
@@ -762,7 +767,12 @@ async fn an_admin_cannot_turn_off_their_own_2fa_or_send_their_own_mail_elsewhere
         let response = app.call(endpoint, &fields).await;
         assert_eq!(response.status(), 403, "{endpoint}");
     }
-    let boss = app.core.store.user_by_id(&me).await.unwrap().unwrap();
+    let boss = System::job()
+        .directory(&app.core)
+        .user(&me)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(boss.has_totp(), "2FA still on");
     assert_eq!(boss.email, "boss@acme.example");
     // Their own name they may still change.

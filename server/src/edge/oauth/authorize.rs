@@ -769,7 +769,7 @@ pub fn waiting(core: &Core, req: &RequestCtx) -> bool {
 /// Finishes a waiting request once the person is logged in (see the module docs). Called by the
 /// page middleware on GET `/home`, `/` and `/login`; cookies to set are left in `req`.
 pub async fn resume(core: &Core, req: &RequestCtx, page: Page) -> Resumed {
-    let cookie = crate::edge::cookies::CookiePolicy::of(&core).name(COOKIE);
+    let cookie = crate::edge::cookies::CookiePolicy::of(core).name(COOKIE);
     if req.cookie(&cookie).is_none() {
         return Resumed::Nothing;
     }
@@ -783,7 +783,7 @@ async fn try_resume(core: &Core, req: &RequestCtx, page: Page) -> ServiceResult<
     let clear = || {
         req.add_response_header(
             header::SET_COOKIE,
-            crate::edge::cookies::CookiePolicy::of(&core).clear(COOKIE),
+            crate::edge::cookies::CookiePolicy::of(core).clear(COOKIE),
         )
     };
     let Some(id_hash) = principal::presented(core, req, COOKIE) else {

@@ -8,7 +8,7 @@
 use crate::idm::Core;
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::store::clients::ClientRow;
-use crate::store::users::{UserRow, UserStatus};
+use crate::store::users::{NamesUser, UserRow, UserStatus};
 use serde_json::{Map, Value, json};
 
 /// Whether a space-separated scope holds `name`.
@@ -19,11 +19,11 @@ pub fn has_scope(scope: &str, name: &str) -> bool {
 /// The user and their client, when both are active (the only holders whose tokens work).
 pub async fn active_holder(
     core: &Core,
-    user_id: &str,
+    holder: &impl NamesUser,
 ) -> ServiceResult<Option<(UserRow, ClientRow)>> {
     let Some(user) = core
         .store
-        .user_by_id(user_id)
+        .user_of(holder)
         .await
         .context("reading a token's user")?
     else {
@@ -75,7 +75,7 @@ fn person_claims(user: &UserRow, client: &ClientRow, scope: &str) -> Map<String,
 #[allow(clippy::too_many_arguments)]
 pub async fn id_token(
     core: &Core,
-    user_id: &str,
+    holder: &impl NamesUser,
     client_id: &str,
     scope: &str,
     nonce: Option<&str>,
@@ -83,7 +83,7 @@ pub async fn id_token(
     amr: &[String],
     sid: Option<&str>,
 ) -> ServiceResult<String> {
-    let (user, client) = active_holder(core, user_id)
+    let (user, client) = active_holder(core, holder)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let now = core.clock.now();
@@ -110,10 +110,10 @@ pub async fn id_token(
 /// their client is not).
 pub async fn userinfo(
     core: &Core,
-    user_id: &str,
+    holder: &impl NamesUser,
     scope: &str,
 ) -> ServiceResult<Option<Map<String, Value>>> {
-    Ok(active_holder(core, user_id)
+    Ok(active_holder(core, holder)
         .await?
         .map(|(user, client)| person_claims(&user, &client, scope)))
 }

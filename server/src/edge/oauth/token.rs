@@ -10,7 +10,7 @@
 //! token is bound to its client and rotates on every use the same way; a used one presented again
 //! revokes its whole family (every token of the grant). A token works only while it is not
 //! revoked or expired and its user and the user's client are active; deactivating a user revokes
-//! their tokens at once ([`revoke_user_tokens`]), deleting one deletes them.
+//! their tokens at once (`Store::revoke_user_oauth_tokens`), deleting one deletes them.
 //!
 //! Answers carrying tokens are never stored (`Cache-Control: no-store`, `Pragma: no-cache`); the
 //! audit log gets the grant type and the application, never a token.
@@ -23,6 +23,7 @@ use crate::edge::request::HttpState;
 use crate::idm::Core;
 use crate::infra::error::Context;
 use crate::store::oauth_tokens::{ACCESS, NewToken, REFRESH, TokenRow};
+use crate::store::users::NamesUser;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -122,14 +123,15 @@ async fn refused(
     core: &Core,
     call: &Call,
     app: &App,
-    user_id: Option<&str>,
+    holder: Option<&dyn NamesUser>,
     err: OAuthError,
     why: &str,
 ) -> OAuthError {
-    let client_id = match user_id {
-        Some(id) => core
+    let user_id = holder.map(|h| h.named_user());
+    let client_id = match holder {
+        Some(holder) => core
             .store
-            .user_by_id(id)
+            .user_of(holder)
             .await
             .ok()
             .flatten()
@@ -268,13 +270,14 @@ async fn issued(
     core: &Core,
     call: &Call,
     app: &App,
-    user_id: &str,
+    holder: &dyn NamesUser,
     grant_type: &'static str,
 ) -> Result<(), OAuthError> {
     core.metrics.oauth_grant(grant_type);
+    let user_id = holder.named_user();
     let client_id = core
         .store
-        .user_by_id(user_id)
+        .user_of(holder)
         .await
         .context("reading a token's user")?
         .map(|u| u.client_id.into_string());
@@ -309,9 +312,9 @@ async fn by_code(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthErro
         )
         .await);
     };
-    let user = Some(row.user_id.as_str());
+    let user: Option<&dyn NamesUser> = Some(&row);
     if row.used_at.is_some() {
-        return Err(code_reused(core, call, app, &row.grant_id, &row.user_id).await);
+        return Err(code_reused(core, call, app, &row.grant_id, &row).await);
     }
     if now >= row.expires_at {
         return Err(refused(
@@ -337,7 +340,7 @@ async fn by_code(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthErro
         let err = invalid_grant("the login has ended");
         return Err(refused(core, call, app, user, err, "the login has ended").await);
     }
-    if claims::active_holder(core, &row.user_id).await?.is_none() {
+    if claims::active_holder(core, &row).await?.is_none() {
         let err = invalid_grant("the user or their company is not active");
         return Err(refused(core, call, app, user, err, "user or client not active").await);
     }
@@ -346,7 +349,7 @@ async fn by_code(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthErro
     let sid = super::sid(core, &row.session_hash);
     let id_token = claims::id_token(
         core,
-        &row.user_id,
+        &row,
         &app.client_id,
         &row.scope,
         row.nonce.as_deref(),
@@ -374,9 +377,9 @@ async fn by_code(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthErro
         .context("redeeming a code")?;
     if !stored {
         // Another redemption of the same code won meanwhile: this one is a reuse.
-        return Err(code_reused(core, call, app, &row.grant_id, &row.user_id).await);
+        return Err(code_reused(core, call, app, &row.grant_id, &row).await);
     }
-    issued(core, call, app, &row.user_id, "authorization_code").await?;
+    issued(core, call, app, &row, "authorization_code").await?;
     Ok(issued_now.answer(&row.scope, Some(id_token)))
 }
 
@@ -408,7 +411,7 @@ async fn code_reused(
     call: &Call,
     app: &App,
     grant_id: &str,
-    user_id: &str,
+    holder: &dyn NamesUser,
 ) -> OAuthError {
     let now = core.clock.now();
     let why = match core.store.revoke_oauth_grant(grant_id, now).await {
@@ -416,7 +419,7 @@ async fn code_reused(
         Err(e) => return OAuthError::from(crate::infra::error::ServiceError::from(e)),
     };
     let err = invalid_grant("the code is invalid, expired or used");
-    refused(core, call, app, Some(user_id), err, &why).await
+    refused(core, call, app, Some(holder), err, &why).await
 }
 
 /// PKCE (RFC 7636), S256 only (the authorization endpoint refuses `plain`). A verifier for a
@@ -458,7 +461,7 @@ async fn by_refresh(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthE
         let err = invalid_grant(REFUSED);
         return Err(refused(core, call, app, None, err, "unknown refresh token").await);
     };
-    let user = Some(row.user_id.as_str());
+    let user: Option<&dyn NamesUser> = Some(&row);
     let family = row
         .family_id
         .clone()
@@ -468,7 +471,7 @@ async fn by_refresh(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthE
         return Err(refused(core, call, app, user, err, "refresh token revoked").await);
     }
     if row.used_at.is_some() {
-        return Err(refresh_reused(core, call, app, &family, &row.user_id).await);
+        return Err(refresh_reused(core, call, app, &family, &row).await);
     }
     if now >= row.expires_at {
         let err = invalid_grant(REFUSED);
@@ -489,7 +492,7 @@ async fn by_refresh(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthE
                 .join(" ")
         }
     };
-    if claims::active_holder(core, &row.user_id).await?.is_none() {
+    if claims::active_holder(core, &row).await?.is_none() {
         let err = invalid_grant("the user or their company is not active");
         return Err(refused(core, call, app, user, err, "user or client not active").await);
     }
@@ -499,7 +502,7 @@ async fn by_refresh(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthE
         let sid = row.session_hash.as_deref().map(|h| super::sid(core, h));
         let token = claims::id_token(
             core,
-            &row.user_id,
+            &row,
             &app.client_id,
             &scope,
             None,
@@ -531,9 +534,9 @@ async fn by_refresh(core: &Core, call: &Call, app: &App) -> Result<Value, OAuthE
         .context("rotating a refresh token")?;
     if !rotated {
         // Used (or revoked) by another request meanwhile: a reuse.
-        return Err(refresh_reused(core, call, app, &family, &row.user_id).await);
+        return Err(refresh_reused(core, call, app, &family, &row).await);
     }
-    issued(core, call, app, &row.user_id, "refresh_token").await?;
+    issued(core, call, app, &row, "refresh_token").await?;
     Ok(issued_now.answer(&scope, id_token))
 }
 
@@ -543,7 +546,7 @@ async fn refresh_reused(
     call: &Call,
     app: &App,
     family: &str,
-    user_id: &str,
+    holder: &dyn NamesUser,
 ) -> OAuthError {
     let now = core.clock.now();
     let why = match core.store.revoke_oauth_grant(family, now).await {
@@ -551,7 +554,7 @@ async fn refresh_reused(
         Err(e) => return OAuthError::from(crate::infra::error::ServiceError::from(e)),
     };
     let err = invalid_grant("the refresh token is invalid, expired or revoked");
-    refused(core, call, app, Some(user_id), err, &why).await
+    refused(core, call, app, Some(holder), err, &why).await
 }
 
 /// A token that works now: not revoked, expired or rotated, its application still registered,
@@ -567,7 +570,7 @@ async fn live_token(core: &Core, token: &str) -> Result<Option<TokenRow>, OAuthE
         return Ok(None);
     };
     if apps::find(core, &row.client_id).await?.is_none()
-        || claims::active_holder(core, &row.user_id).await?.is_none()
+        || claims::active_holder(core, &row).await?.is_none()
     {
         return Ok(None);
     }
@@ -627,7 +630,7 @@ async fn userinfo_flow(core: &Core, token: Option<&str>) -> Result<Value, OAuthE
                 .with_status(StatusCode::FORBIDDEN),
         );
     }
-    let claims = claims::userinfo(core, &row.user_id, &row.scope)
+    let claims = claims::userinfo(core, &row, &row.scope)
         .await?
         .ok_or_else(invalid)?;
     Ok(Value::Object(claims))
@@ -713,7 +716,7 @@ async fn revoke_flow(core: &Core, call: &Call) -> Result<(), OAuthError> {
         // A token revoked once more changes nothing and is not written again.
         let client_id = core
             .store
-            .user_by_id(&row.user_id)
+            .user_of(&row)
             .await
             .context("reading a token's user")?
             .map(|u| u.client_id.into_string());
@@ -756,7 +759,7 @@ async fn introspect_flow(core: &Core, call: &Call) -> Result<Value, OAuthError> 
     if row.client_id != app.client_id {
         return Ok(inactive);
     }
-    let Some((user, _)) = claims::active_holder(core, &row.user_id).await? else {
+    let Some((user, _)) = claims::active_holder(core, &row).await? else {
         return Ok(inactive);
     };
     let mut body = Map::new();
@@ -773,14 +776,6 @@ async fn introspect_flow(core: &Core, call: &Call) -> Result<Value, OAuthError> 
     body.insert("aud".into(), json!(row.client_id));
     body.insert("iss".into(), json!(super::issuer(core)));
     Ok(Value::Object(body))
-}
-
-/// Revokes every token of a user at once (the user was deactivated); returns how many were live.
-pub async fn revoke_user_tokens(core: &Core, user_id: &str) -> anyhow::Result<u64> {
-    Ok(core
-        .store
-        .revoke_user_oauth_tokens(user_id, core.clock.now())
-        .await?)
 }
 
 #[cfg(test)]

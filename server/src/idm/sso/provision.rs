@@ -161,11 +161,8 @@ pub(super) async fn bind_or_refuse(
 /// acts on whom, and for operators (who set every client's provider anyway). Audited.
 #[tracing::instrument(skip_all, fields(admin_id = %admin.admin.id, %id))]
 pub async fn release_binding(core: &Core, admin: &Admin, id: String) -> ServiceResult<()> {
-    let user = if admin.is_operator(core) {
-        core.store
-            .user_by_id(id.trim())
-            .await?
-            .ok_or(ServiceError::NotFound)?
+    let user = if let Some(directory) = admin.operators_directory(core) {
+        directory.user(&id).await?.ok_or(ServiceError::NotFound)?
     } else {
         crate::idm::admin::own_user(core, admin, &id).await?
     };
