@@ -508,3 +508,35 @@ mod tests {
         ]
     );
 }
+
+/// The modules whose code (comments, strings and test modules left out) contains `needle`.
+fn modules_containing(needle: &str) -> Vec<String> {
+    let root = Path::new(SRC);
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    let mut found: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text = fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            strip_comments_and_strings(cut_test_module(&text)).contains(needle)
+        })
+        .map(|path| module_path(path.strip_prefix(root).expect("a file under src")))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Cookies leave only through the flows' cookie intents: the one place that turns an intent into
+/// a `Set-Cookie` header is `edge::principal::write_cookies`.
+#[test]
+fn cookies_leave_only_through_intents() {
+    assert_eq!(modules_containing("SET_COOKIE"), ["edge::principal"]);
+}
+
+/// Users by an id from outside are looked up in `idm::directory` alone (clippy.toml refuses the
+/// call elsewhere; this says where it is).
+#[test]
+fn users_by_id_are_looked_up_in_the_directory_alone() {
+    assert_eq!(modules_containing(".user_in_scope("), ["idm::directory"]);
+}

@@ -14,6 +14,12 @@ pub enum CookieIntent {
     ShortLived(&'static str, SecretString, i64),
     /// Makes the browser forget the cookie of that base name.
     Clear(&'static str),
+    /// The company ID a login on this browser last succeeded with, for the login form to fill in
+    /// next time.
+    RememberCompany(crate::domain::CompanyId),
+    /// The language the person chose (its code): for a year, or for this browser session only
+    /// (`None`, as an application's `ui_locales` asks).
+    Language(&'static str, Option<i64>),
 }
 
 pub const SESSION: &str = "session";

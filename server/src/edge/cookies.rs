@@ -67,6 +67,12 @@ impl CookiePolicy {
                 self.short_lived(base, token.expose_secret(), *secs)
             }
             CookieIntent::Clear(base) => self.clear(base),
+            // A parsed company ID is always well formed; were the two rules ever to differ, the
+            // browser forgets the ID rather than keep an older one.
+            CookieIntent::Language(code, max_age) => self.language(code, *max_age),
+            CookieIntent::RememberCompany(id) => self
+                .remembered_company(id.as_str())
+                .unwrap_or_else(|| self.clear(promio_app::api::COMPANY_COOKIE)),
         }
     }
 
@@ -88,6 +94,20 @@ impl CookiePolicy {
             .same_site(SameSite::Lax)
             .max_age(cookie::time::Duration::days(365));
         HeaderValue::from_str(&cookie.build().to_string()).ok()
+    }
+
+    /// The language cookie (the page's script reads it too, so it is not HttpOnly; Secure over
+    /// https like every other cookie).
+    pub fn language(&self, code: &str, max_age_secs: Option<i64>) -> HeaderValue {
+        let mut cookie = Cookie::build((promio_app::i18n::LANG_COOKIE, code.to_owned()))
+            .path("/")
+            .secure(self.https)
+            .same_site(SameSite::Lax);
+        if let Some(secs) = max_age_secs {
+            cookie = cookie.max_age(cookie::time::Duration::seconds(secs));
+        }
+        HeaderValue::from_str(&cookie.build().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// A header that makes the browser forget the named cookie.

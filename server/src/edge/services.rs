@@ -150,16 +150,15 @@ impl AdminService for Services {
 #[async_trait]
 impl AuthService for Services {
     async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
-        let company_id = form.company_id.clone();
+        let company = crate::domain::CompanyId::parse(&form.company_id).ok();
         let result = login::password_step(&self.0, &self.caller(req), form).await;
-        let outcome = self.answer(req, result)?;
-        // The password was right: the browser fills this company ID in next time.
-        if let Some(cookie) =
-            crate::edge::cookies::CookiePolicy::of(&self.0).remembered_company(&company_id)
-        {
-            req.add_response_header(http::header::SET_COOKIE, cookie);
-        }
-        Ok(outcome)
+        // The password was right (whatever comes next): the browser fills this company ID in
+        // next time.
+        let result = result.map(|flow| match company {
+            Some(id) => flow.with(CookieIntent::RememberCompany(id)),
+            None => flow,
+        });
+        Ok(self.answer(req, result)?)
     }
 
     async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError> {

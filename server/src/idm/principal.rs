@@ -160,7 +160,7 @@ pub async fn look_up_session(core: &Core, token_hash: String) -> ServiceResult<S
     let now = core.clock.now();
     let idle = now - row.last_seen_at >= core.sessions.idle_secs;
     let too_old = now - row.created_at >= core.sessions.absolute_secs;
-    let user = core.store.session_user(&row).await?;
+    let user = core.store.user_of(&row).await?;
     let client = match &user {
         Some(u) => core.store.client_by_id(&u.client_id).await?,
         None => None,
@@ -249,7 +249,7 @@ pub async fn look_up_pending(
     if !open {
         return Ok(Err(row.token_hash));
     }
-    let Some(user) = core.store.pending_user(&row).await? else {
+    let Some(user) = core.store.user_of(&row).await? else {
         return Ok(Ok(None));
     };
     let Some(client) = core.store.client_by_id(&user.client_id).await? else {

@@ -4,7 +4,6 @@
 use super::Store;
 use crate::domain::PendingKind;
 use crate::domain::clock::UnixTime;
-use crate::store::users::UserRow;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -56,16 +55,6 @@ impl Store {
         .bind(token_hash)
         .fetch_optional(self.pool())
         .await
-    }
-
-    /// The user of a session row (the row names them: no other scope is needed).
-    pub async fn session_user(&self, row: &SessionRow) -> Result<Option<UserRow>, sqlx::Error> {
-        self.user_of(row).await
-    }
-
-    /// The user of a pending second factor's row.
-    pub async fn pending_user(&self, row: &PendingRow) -> Result<Option<UserRow>, sqlx::Error> {
-        self.user_of(row).await
     }
 
     pub async fn touch_session(&self, token_hash: &str, now: UnixTime) -> Result<(), sqlx::Error> {

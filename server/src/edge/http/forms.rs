@@ -9,6 +9,7 @@
 //! a reload starts afresh.
 
 use super::{HttpState, request_ctx};
+use crate::domain::cookies::CookieIntent;
 use crate::edge::services::Services;
 use crate::infra::mail::templates::escape as escape_html;
 use axum::Router;
@@ -18,7 +19,7 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use promio_app::api::{ApiError, FORM_FLASH_COOKIE, FormFlash, LoginForm};
-use promio_app::i18n::{LANG_COOKIE, Lang, T, t};
+use promio_app::i18n::{Lang, T, t};
 use promio_app::ssr::{AccountService, AuthService, RequestCtx, SsoService, TwoFactorService};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub(super) fn add(router: Router<HttpState>) -> Router<HttpState> {
 
 /// How long a form's answer waits for its page (it is taken at once, by the redirect's request).
 const FLASH_SECS: i64 = 60;
+/// How long the language chosen with the switch is kept: a year.
+const LANG_COOKIE_SECS: i64 = 365 * 86_400;
 
 /// A posted form's fields (the first value of each name; bytes that are not UTF-8 arrive as
 /// U+FFFD, which the services refuse as unreadable), with the request's context.
@@ -100,12 +103,8 @@ impl Posted {
                 .map(|(name, value)| ((*name).to_owned(), value.clone()))
                 .collect(),
         };
-        let cookie = crate::edge::cookies::CookiePolicy::of(&state.core).short_lived(
-            FORM_FLASH_COOKIE,
-            &flash.encode(),
-            FLASH_SECS,
-        );
-        self.req.add_response_header(header::SET_COOKIE, cookie);
+        let flash = CookieIntent::ShortLived(FORM_FLASH_COOKIE, flash.encode().into(), FLASH_SECS);
+        crate::edge::principal::write_cookies(&state.core, &self.req, &[flash]);
         self.redirect(location)
     }
 }
@@ -245,20 +244,15 @@ impl Posted {
 
 /// The language switch: remembers the choice and shows the page it was made on again (its path,
 /// which the form sends: pages send no Referer).
-async fn lang(request: Request<Body>) -> Response {
+async fn lang(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let posted = match Posted::read(request).await {
         Ok(p) => p,
         Err(response) => return response,
     };
     let back = local_path(&posted.field("back")).unwrap_or_else(|| "/login".to_owned());
     if let Some(lang) = Lang::from_code(&posted.field("lang")) {
-        let cookie = format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            lang.code()
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            posted.req.add_response_header(header::SET_COOKIE, value);
-        }
+        let chosen = CookieIntent::Language(lang.code(), Some(LANG_COOKIE_SECS));
+        crate::edge::principal::write_cookies(&state.core, &posted.req, &[chosen]);
     }
     posted.redirect(&back)
 }

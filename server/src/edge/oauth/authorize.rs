@@ -30,6 +30,7 @@
 
 use super::apps::{self, App};
 use crate::domain::audit::{AuditAction, Event, Outcome};
+use crate::domain::cookies::CookieIntent;
 use crate::edge::principal::{self, CurrentSession};
 use crate::edge::request::HttpState;
 use crate::idm::Core;
@@ -43,7 +44,6 @@ use axum::response::{IntoResponse, Response};
 use promio_app::api::ApiError;
 use promio_app::i18n::{LANG_COOKIE, Lang, T, t};
 use promio_app::ssr::RequestCtx;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -513,10 +513,7 @@ async fn wait(
     // (a longer-lived choice of the person's stays as it is).
     let ui_lang = ui_lang.filter(|l| req.cookie(LANG_COOKIE).as_deref() != Some(l.code()));
     if let Some(lang) = ui_lang {
-        let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax", lang.code());
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            req.add_response_header(header::SET_COOKIE, value);
-        }
+        principal::write_cookies(core, req, &[CookieIntent::Language(lang.code(), None)]);
     }
     let id = crate::infra::token::issue();
     let params = serde_json::to_string(request).map_err(anyhow::Error::from)?;
@@ -530,14 +527,8 @@ async fn wait(
         )
         .await
         .context("storing an authorization request")?;
-    req.add_response_header(
-        header::SET_COOKIE,
-        crate::edge::cookies::CookiePolicy::of(core).short_lived(
-            COOKIE,
-            id.secret.expose_secret(),
-            super::REQUEST_SECS,
-        ),
-    );
+    let waiting = CookieIntent::ShortLived(COOKIE, id.secret, super::REQUEST_SECS);
+    principal::write_cookies(core, req, &[waiting]);
     Ok(found(&request.login_page))
 }
 
@@ -780,12 +771,7 @@ pub async fn resume(core: &Core, req: &RequestCtx, page: Page) -> Resumed {
 }
 
 async fn try_resume(core: &Core, req: &RequestCtx, page: Page) -> ServiceResult<Resumed> {
-    let clear = || {
-        req.add_response_header(
-            header::SET_COOKIE,
-            crate::edge::cookies::CookiePolicy::of(core).clear(COOKIE),
-        )
-    };
+    let clear = || principal::write_cookies(core, req, &[CookieIntent::Clear(COOKIE)]);
     let Some(id_hash) = principal::presented(core, req, COOKIE) else {
         clear();
         return Ok(Resumed::Nothing);
