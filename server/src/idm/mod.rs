@@ -34,7 +34,7 @@ use std::sync::Arc;
 pub struct Core {
     pub settings: Settings,
     pub store: Store,
-    /// Password hashing on its own threads (see `auth::password`).
+    /// Password hashing on its own threads (see `crate::infra::password`).
     pub hasher: Hasher,
     pub sessions: SessionPolicy,
     pub metrics: Arc<crate::infra::metrics::Metrics>,
