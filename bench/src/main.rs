@@ -10,9 +10,10 @@
 //! 3. Peak server memory during a flood of 500 concurrent login attempts, against the bound of
 //!    hashing workers × argon2's 19 MiB over the server's memory at rest.
 //! 4. The login page's WASM + JS + CSS as served with `Accept-Encoding: br`.
-//! 5. ID tokens signed per second: codes redeemed at the token endpoint (each redemption signs
-//!    one ID token) by concurrent clients, against raw RS256 signing with OpenSSL and a fresh
-//!    2048-bit key on as many threads as the machine has, measured in the same run.
+//! 5. ID tokens signed per second by the server's signing code, against raw RS256 signing with
+//!    OpenSSL and the server's own key; and codes redeemed at the token endpoint (each redemption
+//!    signs one ID token) by concurrent clients, against the same raw rate; all in the same run,
+//!    on as many threads as the server hashes with.
 //!
 //! Usage: promio-bench [SERVER_BINARY] [SITE_ROOT] (defaults: target/release/promio-connect,
 //! target/site). Exits 1 when a figure misses its target.
@@ -209,26 +210,44 @@ async fn main() -> anyhow::Result<()> {
         target: "yes".into(),
         ok: cached,
     });
-    // 5. ID tokens: raw RS256 signing, then codes redeemed through HTTP.
-    let raw_signs = raw_signs_per_sec(workers, ROUND_WINDOW)?;
+    // 5. ID tokens: raw RS256 signing with the server's own key, the server's signing code with
+    // it, then codes redeemed through HTTP.
+    let beside = server.core_beside().await?;
+    let (kid, key) = promio_server::idm::signing::signing_key(&beside)
+        .await
+        .map_err(|e| anyhow!("reading the server's signing key: {e:?}"))?;
+    let raw_signs = raw_signs_per_sec(workers, ROUND_WINDOW, key)?;
+    let signed = signed_per_sec(&beside, workers, ROUND_WINDOW).await?;
+    drop(beside);
+    let sign_ratio = signed / raw_signs;
     let redeemed = server
         .codes_redeemed_per_sec(REDEEM_CLIENTS, ROUND_WINDOW, raw_signs)
         .await?;
-    let sign_ratio = redeemed / raw_signs;
     rows.push(Row {
-        figure: format!("raw RS256 signs/s (OpenSSL, a fresh 2048-bit key, {workers} threads)"),
+        figure: format!(
+            "raw RS256 signs/s (OpenSSL, the server's signing key {kid}, {workers} threads)"
+        ),
         value: format!("{raw_signs:.0}"),
         target: "—".into(),
         ok: true,
     });
     rows.push(Row {
         figure: format!(
-            "ID tokens signed/s: codes redeemed/s via HTTP ({REDEEM_CLIENTS} clients) ÷ raw RS256 \
-             signs/s"
+            "ID tokens signed/s by the server's signing code (that key, {workers} at a time) ÷ raw \
+             RS256 signs/s"
         ),
-        value: format!("{redeemed:.0} / {raw_signs:.0} = {sign_ratio:.2}"),
-        target: "≥ 0.5".into(),
-        ok: sign_ratio >= 0.5,
+        value: format!("{signed:.0} / {raw_signs:.0} = {sign_ratio:.2}"),
+        target: "≥ 0.9".into(),
+        ok: sign_ratio >= 0.9,
+    });
+    rows.push(Row {
+        figure: format!(
+            "codes redeemed/s via HTTP ({REDEEM_CLIENTS} clients; each also authenticates the \
+             application, redeems the code, writes two tokens and an audit row) ÷ raw RS256 signs/s"
+        ),
+        value: format!("{redeemed:.0} / {raw_signs:.0} = {:.2}", redeemed / raw_signs),
+        target: "—".into(),
+        ok: true,
     });
     drop(server);
 
@@ -410,15 +429,15 @@ async fn authorize_code(
         .ok_or_else(|| anyhow!("no code in the authorization response: {location}"))
 }
 
-/// RS256 signatures per second with OpenSSL and a freshly generated 2048-bit key on `threads`
-/// threads, over an input of an ID token's size: the raw rate the server's signing is compared
-/// with.
-fn raw_signs_per_sec(threads: usize, window: Duration) -> anyhow::Result<f64> {
+/// RS256 signatures per second with OpenSSL and `key` (the server's) on `threads` threads, over
+/// an input of an ID token's size: the raw rate the server's signing is compared with.
+fn raw_signs_per_sec(
+    threads: usize,
+    window: Duration,
+    key: Arc<openssl::pkey::PKey<openssl::pkey::Private>>,
+) -> anyhow::Result<f64> {
     use openssl::hash::MessageDigest;
-    use openssl::pkey::PKey;
-    use openssl::rsa::Rsa;
     use openssl::sign::Signer;
-    let key = Arc::new(PKey::from_rsa(Rsa::generate(2048)?)?);
     // About an ID token's header and claims, base64url-encoded.
     let input: Arc<[u8]> = vec![b'x'; 700].into();
     let count = Arc::new(AtomicU64::new(0));
@@ -443,6 +462,46 @@ fn raw_signs_per_sec(threads: usize, window: Duration) -> anyhow::Result<f64> {
         handle
             .join()
             .map_err(|_| anyhow!("a signing thread panicked"))??;
+    }
+    Ok(count.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
+}
+
+/// ID tokens signed per second by the server's own signing code (`idm::signing::sign`: the key
+/// from its cache, the header and claims encoded, the signature off the executor), `concurrent`
+/// at a time, with claims of an ID token's size.
+async fn signed_per_sec(
+    core: &Arc<promio_server::Core>,
+    concurrent: usize,
+    window: Duration,
+) -> anyhow::Result<f64> {
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1:3000", "sub": "0f5c1d7e-6a4b-4e8f-9a51-3c2b7d9e1f00",
+        "aud": "app_bench", "azp": "app_bench", "iat": 1_800_000_000, "exp": 1_800_003_600,
+        "auth_time": 1_800_000_000, "nonce": "n-0S6_WzA2Mj", "amr": ["pwd"],
+        "sid": "q1w2e3r4t5y6u7i8o9p0", "preferred_username": "bench-user",
+        "name": "Bench User", "given_name": "Bench", "family_name": "User",
+        "email": "bench-user@bench.example", "email_verified": true,
+        "company_id": "BENCH", "company_name": "Bench GmbH",
+    });
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrent {
+        let (core, claims, count) = (Arc::clone(core), claims.clone(), Arc::clone(&count));
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < WARM_UP + window {
+                promio_server::idm::signing::sign(&core, &claims, "JWT")
+                    .await
+                    .map_err(|e| anyhow!("signing: {e:?}"))?;
+                if in_window(started.elapsed(), window) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
     }
     Ok(count.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
 }
@@ -522,6 +581,16 @@ struct Asset {
 }
 
 impl Server {
+    /// The server's parts in this process, over the same database and data folder (its signing
+    /// key and `SECRET_KEY` among them): what the signing figures are measured with.
+    async fn core_beside(&self) -> anyhow::Result<Arc<promio_server::Core>> {
+        let env: std::collections::HashMap<String, String> = self.env.iter().cloned().collect();
+        let settings = promio_server::infra::config::Settings::from_sources(&env)
+            .map_err(|e| anyhow!("the server's settings: {e}"))?;
+        let clock = Arc::new(promio_server::domain::clock::SystemClock);
+        Ok(Arc::new(promio_server::Core::start(settings, clock).await?))
+    }
+
     async fn start(bin: &PathBuf, site_root: &str, workers: usize) -> anyhow::Result<Server> {
         let dir = std::env::temp_dir().join(format!("promio-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;

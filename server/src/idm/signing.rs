@@ -199,9 +199,8 @@ pub async fn rotate(core: &Core) -> ServiceResult<(String, UnixTime)> {
     Ok((row.kid, signs_from))
 }
 
-/// The JWT of `claims`, signed RS256 with the key that signs now; `typ` is `JWT` for ID tokens
-/// and `logout+jwt` for logout tokens.
-pub async fn sign(core: &Core, claims: &Value, typ: &str) -> ServiceResult<String> {
+/// The key that signs now and its `kid` (the key `make bench` measures raw signing with).
+pub async fn signing_key(core: &Core) -> ServiceResult<(String, Arc<PKey<Private>>)> {
     let now = core.clock.now();
     let loaded = loaded(core).await?;
     let key = loaded
@@ -216,10 +215,17 @@ pub async fn sign(core: &Core, claims: &Value, typ: &str) -> ServiceResult<Strin
                 .find(|k| k.signs_from <= now && k.private.is_some())
         })
         .ok_or_else(|| internal("signing", "no signing key can be used"))?;
-    let Some(private) = key.private.clone() else {
-        return Err(internal("signing", "no signing key can be used"));
-    };
-    let header = json!({"alg": "RS256", "typ": typ, "kid": key.kid});
+    match key.private.clone() {
+        Some(private) => Ok((key.kid.clone(), private)),
+        None => Err(internal("signing", "no signing key can be used")),
+    }
+}
+
+/// The JWT of `claims`, signed RS256 with the key that signs now; `typ` is `JWT` for ID tokens
+/// and `logout+jwt` for logout tokens.
+pub async fn sign(core: &Core, claims: &Value, typ: &str) -> ServiceResult<String> {
+    let (kid, private) = signing_key(core).await?;
+    let header = json!({"alg": "RS256", "typ": typ, "kid": kid});
     let input = format!(
         "{}.{}",
         B64.encode(header.to_string()),
