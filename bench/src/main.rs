@@ -212,13 +212,26 @@ async fn main() -> anyhow::Result<()> {
     });
     // 5. ID tokens: raw RS256 signing with the server's own key, the server's signing code with
     // it, then codes redeemed through HTTP.
-    let beside = server.core_beside().await?;
-    let (kid, key) = promio_server::idm::signing::signing_key(&beside)
-        .await
-        .map_err(|e| anyhow!("reading the server's signing key: {e:?}"))?;
-    let raw_signs = raw_signs_per_sec(workers, ROUND_WINDOW, key)?;
-    let signed = signed_per_sec(&beside, workers, ROUND_WINDOW).await?;
-    drop(beside);
+    // On a runtime of their own with as many threads as the server hashes with (this one has a
+    // single thread), the server's parts beside it over the same database and data folder.
+    let env = server.env.clone();
+    let (kid, raw_signs, signed) = std::thread::spawn(move || -> anyhow::Result<_> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let beside = core_beside(&env).await?;
+            let (kid, key) = promio_server::idm::signing::signing_key(&beside)
+                .await
+                .map_err(|e| anyhow!("reading the server's signing key: {e:?}"))?;
+            let raw_signs = raw_signs_per_sec(workers, ROUND_WINDOW, key)?;
+            let signed = signed_per_sec(&beside, workers, ROUND_WINDOW).await?;
+            Ok((kid, raw_signs, signed))
+        })
+    })
+    .join()
+    .map_err(|_| anyhow!("the signing measurement panicked"))??;
     let sign_ratio = signed / raw_signs;
     let redeemed = server
         .codes_redeemed_per_sec(REDEEM_CLIENTS, ROUND_WINDOW, raw_signs)
@@ -245,7 +258,10 @@ async fn main() -> anyhow::Result<()> {
             "codes redeemed/s via HTTP ({REDEEM_CLIENTS} clients; each also authenticates the \
              application, redeems the code, writes two tokens and an audit row) ÷ raw RS256 signs/s"
         ),
-        value: format!("{redeemed:.0} / {raw_signs:.0} = {:.2}", redeemed / raw_signs),
+        value: format!(
+            "{redeemed:.0} / {raw_signs:.0} = {:.2}",
+            redeemed / raw_signs
+        ),
         target: "—".into(),
         ok: true,
     });
@@ -466,6 +482,17 @@ fn raw_signs_per_sec(
     Ok(count.load(Ordering::Relaxed) as f64 / window.as_secs_f64())
 }
 
+/// The server's parts in this process, over the same database and data folder as the server
+/// started with `env` (its signing key and `SECRET_KEY` among them): what the signing figures are
+/// measured with.
+async fn core_beside(env: &[(String, String)]) -> anyhow::Result<Arc<promio_server::Core>> {
+    let env: std::collections::HashMap<String, String> = env.iter().cloned().collect();
+    let settings = promio_server::infra::config::Settings::from_sources(&env)
+        .map_err(|e| anyhow!("the server's settings: {e}"))?;
+    let clock = Arc::new(promio_server::domain::clock::SystemClock);
+    Ok(Arc::new(promio_server::Core::start(settings, clock).await?))
+}
+
 /// ID tokens signed per second by the server's own signing code (`idm::signing::sign`: the key
 /// from its cache, the header and claims encoded, the signature off the executor), `concurrent`
 /// at a time, with claims of an ID token's size.
@@ -581,16 +608,6 @@ struct Asset {
 }
 
 impl Server {
-    /// The server's parts in this process, over the same database and data folder (its signing
-    /// key and `SECRET_KEY` among them): what the signing figures are measured with.
-    async fn core_beside(&self) -> anyhow::Result<Arc<promio_server::Core>> {
-        let env: std::collections::HashMap<String, String> = self.env.iter().cloned().collect();
-        let settings = promio_server::infra::config::Settings::from_sources(&env)
-            .map_err(|e| anyhow!("the server's settings: {e}"))?;
-        let clock = Arc::new(promio_server::domain::clock::SystemClock);
-        Ok(Arc::new(promio_server::Core::start(settings, clock).await?))
-    }
-
     async fn start(bin: &PathBuf, site_root: &str, workers: usize) -> anyhow::Result<Server> {
         let dir = std::env::temp_dir().join(format!("promio-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
