@@ -486,7 +486,9 @@ fn raw_signs_per_sec(
 /// started with `env` (its signing key and `SECRET_KEY` among them): what the signing figures are
 /// measured with.
 async fn core_beside(env: &[(String, String)]) -> anyhow::Result<Arc<promio_server::Core>> {
-    let env: std::collections::HashMap<String, String> = env.iter().cloned().collect();
+    // What the server child sees: this process's environment with the server's settings over it.
+    let env: std::collections::HashMap<String, String> =
+        std::env::vars().chain(env.iter().cloned()).collect();
     let settings = promio_server::infra::config::Settings::from_sources(&env)
         .map_err(|e| anyhow!("the server's settings: {e}"))?;
     let clock = Arc::new(promio_server::domain::clock::SystemClock);

@@ -16,7 +16,7 @@ pub enum CookieIntent {
     Clear(&'static str),
     /// The company ID a login on this browser last succeeded with, for the login form to fill in
     /// next time.
-    RememberCompany(crate::domain::CompanyId),
+    RememberCompany(RememberedCompany),
     /// The language the person chose (its code): for a year, or for this browser session only
     /// (`None`, as an application's `ui_locales` asks).
     Language(&'static str, Option<i64>),
@@ -25,3 +25,23 @@ pub enum CookieIntent {
 pub const SESSION: &str = "session";
 /// The pending second factor's cookie (its name kept from before the state was so called).
 pub const PENDING: &str = "login-challenge";
+
+/// A company ID as the remembered-company cookie may hold it: 2 to 32 ASCII letters, digits, `-`
+/// or `_` (what the login page's script reads back). Any other ID is not remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedCompany(String);
+
+impl RememberedCompany {
+    pub fn parse(company_id: &str) -> Option<RememberedCompany> {
+        let id = company_id.trim();
+        let well_formed = (2..=32).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        well_formed.then(|| RememberedCompany(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

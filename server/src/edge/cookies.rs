@@ -1,7 +1,7 @@
 //! Every cookie the server sets is built here. Over https the names carry the `__Host-` prefix
 //! (which forces Secure, Path=/ and no Domain); plain names are only used for http on localhost.
 
-pub use crate::domain::cookies::{CookieIntent, PENDING, SESSION};
+pub use crate::domain::cookies::{CookieIntent, PENDING, RememberedCompany, SESSION};
 use crate::idm::Core;
 use cookie::{Cookie, SameSite};
 use http::HeaderValue;
@@ -80,20 +80,18 @@ impl CookiePolicy {
     /// next time (a year). The page's script reads it too, so it is not HttpOnly: it holds that ID
     /// and nothing else. `None` for anything that is not a well-formed company ID.
     pub fn remembered_company(&self, company_id: &str) -> Option<HeaderValue> {
-        let id = company_id.trim();
-        let well_formed = (2..=32).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-        if !well_formed {
-            return None;
-        }
-        let cookie = Cookie::build((promio_app::api::COMPANY_COOKIE, id.to_owned()))
+        RememberedCompany::parse(company_id).map(|id| self.remembered(&id))
+    }
+
+    fn remembered(&self, id: &RememberedCompany) -> HeaderValue {
+        let cookie = Cookie::build((promio_app::api::COMPANY_COOKIE, id.as_str().to_owned()))
             .path("/")
             .secure(self.https)
             .same_site(SameSite::Lax)
             .max_age(cookie::time::Duration::days(365));
-        HeaderValue::from_str(&cookie.build().to_string()).ok()
+        // Its value is ASCII letters, digits, `-` and `_` (`RememberedCompany`).
+        HeaderValue::from_str(&cookie.build().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// The language cookie (the page's script reads it too, so it is not HttpOnly; Secure over

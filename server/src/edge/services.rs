@@ -150,7 +150,7 @@ impl AdminService for Services {
 #[async_trait]
 impl AuthService for Services {
     async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError> {
-        let company = crate::domain::CompanyId::parse(&form.company_id).ok();
+        let company = crate::domain::cookies::RememberedCompany::parse(&form.company_id);
         let result = login::password_step(&self.0, &self.caller(req), form).await;
         // The password was right (whatever comes next): the browser fills this company ID in
         // next time.

@@ -9,12 +9,13 @@
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::{EmailAddress, Invalid, PersonName};
 use crate::idm::Core;
-use crate::idm::directory::Directory;
 use crate::idm::links::{self, LinkStatus};
 use crate::idm::principal::{Admin, Session};
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::infra::mail::templates;
 use crate::store::audit::AuditFilter;
+use crate::store::audit::NamedInLog;
+use crate::store::users::NamesUser;
 use crate::store::users::{UserFilter, UserRow, UserStatus};
 use promio_app::api::{AuditEntry, AuditPage, AuditQuery, ThrottledAccount};
 use promio_app::api::{
@@ -494,7 +495,6 @@ pub const AUDIT_PAGE_SIZE: u32 = 50;
 /// The client's audit log for its administrators; operators see every client's.
 pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceResult<AuditPage> {
     let (rows, total, page) = search_audit(core, ctx, &query, AUDIT_PAGE_SIZE).await?;
-    let directory = audit_directory(core, ctx);
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut companies: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut entries = Vec::with_capacity(rows.len());
@@ -503,28 +503,12 @@ pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceR
             at: templates::format_time(row.created_at, ctx.lang, &core.time_zone),
             company_id: name_of(
                 core,
-                &directory,
                 &mut companies,
-                Named::Client,
-                row.client_id.as_deref(),
+                Named::Client(row.client_id.as_deref()),
             )
             .await?,
-            actor: name_of(
-                core,
-                &directory,
-                &mut names,
-                Named::User,
-                row.actor_user_id.as_deref(),
-            )
-            .await?,
-            subject: name_of(
-                core,
-                &directory,
-                &mut names,
-                Named::User,
-                row.subject_user_id.as_deref(),
-            )
-            .await?,
+            actor: name_of(core, &mut names, Named::User(row.actor())).await?,
+            subject: name_of(core, &mut names, Named::User(row.subject())).await?,
             action: row.action,
             outcome: row.outcome,
             detail: row.detail,
@@ -542,7 +526,6 @@ pub async fn list_audit(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceR
 /// Every matching event (up to 100,000) as CSV, for the export.
 pub async fn audit_csv(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceResult<String> {
     let (rows, _, _) = search_audit(core, ctx, &AuditQuery { page: 1, ..query }, 100_000).await?;
-    let directory = audit_directory(core, ctx);
     let mut names = std::collections::HashMap::new();
     let mut companies = std::collections::HashMap::new();
     let mut out = String::from("time_utc,company_id,actor,subject,action,outcome,detail,ip\r\n");
@@ -554,28 +537,12 @@ pub async fn audit_csv(core: &Core, ctx: &Admin, query: AuditQuery) -> ServiceRe
             at,
             name_of(
                 core,
-                &directory,
                 &mut companies,
-                Named::Client,
-                row.client_id.as_deref(),
+                Named::Client(row.client_id.as_deref()),
             )
             .await?,
-            name_of(
-                core,
-                &directory,
-                &mut names,
-                Named::User,
-                row.actor_user_id.as_deref(),
-            )
-            .await?,
-            name_of(
-                core,
-                &directory,
-                &mut names,
-                Named::User,
-                row.subject_user_id.as_deref(),
-            )
-            .await?,
+            name_of(core, &mut names, Named::User(row.actor())).await?,
+            name_of(core, &mut names, Named::User(row.subject())).await?,
             row.action,
             row.outcome,
             row.detail,
@@ -666,39 +633,39 @@ fn day(core: &Core, raw: &str, end: bool) -> ServiceResult<Option<i64>> {
 }
 
 /// Who or what an id names, for the log view: a user name or a company ID, looked up once per page.
-#[derive(Clone, Copy)]
-enum Named {
-    User,
-    Client,
-}
-
-/// Whose names the log shows: the client's users, or every client's for an operator.
-fn audit_directory<'a>(core: &'a Core, ctx: &Admin) -> Directory<'a> {
-    ctx.operators_directory(core)
-        .unwrap_or_else(|| ctx.directory(core))
+enum Named<'a> {
+    /// A user an audit row names.
+    User(Option<NamedInLog<'a>>),
+    /// A client's row key.
+    Client(Option<&'a str>),
 }
 
 async fn name_of(
     core: &Core,
-    directory: &Directory<'_>,
     cache: &mut std::collections::HashMap<String, String>,
-    kind: Named,
-    id: Option<&str>,
+    named: Named<'_>,
 ) -> ServiceResult<String> {
+    let id = match &named {
+        Named::User(who) => who.as_ref().map(|w| w.named_user()),
+        Named::Client(id) => *id,
+    };
     let Some(id) = id else {
         return Ok(String::new());
     };
     if let Some(name) = cache.get(id) {
         return Ok(name.clone());
     }
-    let name = match kind {
-        // A user who is gone was deleted: the log names them by their pseudonym.
-        Named::User => directory
-            .user(id)
+    let name = match &named {
+        // The row names the user (an operator acting on the client among them); one who is gone
+        // was deleted: the log names them by their pseudonym.
+        Named::User(Some(who)) => core
+            .store
+            .user_of(who)
             .await?
             .map(|u| u.username)
             .unwrap_or_else(|| crate::idm::lifecycle::pseudonym(core, id)),
-        Named::Client => core
+        Named::User(None) => String::new(),
+        Named::Client(_) => core
             .store
             .client_by_id(id)
             .await?

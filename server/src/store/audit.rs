@@ -17,6 +17,28 @@ pub struct AuditRow {
     pub ip: Option<String>,
 }
 
+/// A user an audit row names (its actor or subject): the row is the scope of the lookup
+/// (`Store::user_of`), whichever client the user belongs to (an operator acting on a client).
+pub struct NamedInLog<'a>(&'a str);
+
+impl AuditRow {
+    pub fn actor(&self) -> Option<NamedInLog<'_>> {
+        self.actor_user_id.as_deref().map(NamedInLog)
+    }
+
+    pub fn subject(&self) -> Option<NamedInLog<'_>> {
+        self.subject_user_id.as_deref().map(NamedInLog)
+    }
+}
+
+impl crate::store::users::sealed::Sealed for NamedInLog<'_> {}
+
+impl crate::store::users::NamesUser for NamedInLog<'_> {
+    fn named_user(&self) -> &str {
+        self.0
+    }
+}
+
 /// Filters of the audit log view.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

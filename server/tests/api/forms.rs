@@ -69,6 +69,33 @@ fn set_cookies(response: &Response) -> Vec<String> {
         .collect()
 }
 
+/// A company ID with letters beyond ASCII is valid, but the remembered-company cookie holds only
+/// what the page's script reads back: such an ID is not remembered, and no cookie is cleared.
+#[tokio::test]
+async fn a_company_id_beyond_ascii_logs_in_without_being_remembered() {
+    let app = TestApp::with_user("Bäckerei", "alice").await;
+    let response = post(
+        &app,
+        "/login",
+        &[
+            ("company_id", "Bäckerei"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&response), "/home");
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies.iter().all(|c| !c.contains(COMPANY_COOKIE)),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.contains("session=")),
+        "{cookies:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_login_posted_without_script_lands_on_home_with_a_session_and_remembers_the_company() {
     let app = TestApp::with_user("ACME", "alice").await;

@@ -317,3 +317,46 @@ async fn operators_see_every_clients_events_and_users_see_none() {
         403
     );
 }
+
+/// The client's log names an operator who acted on the client by their user name, though they
+/// belong to the platform client: the audit row is the scope of that lookup, not the viewer's
+/// client (and an operator is not shown as a deleted user).
+#[tokio::test]
+async fn a_clients_log_names_the_operator_who_acted_on_it() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.create_user("ACME", "erika", Role::User).await;
+    app.create_user("promio", "ops", Role::Operator).await;
+    let erika = app.user_id("ACME", "erika").await;
+    let operator = app.new_browser();
+    assert_eq!(app.login_in(&operator, "promio", "ops").await.status(), 200);
+    let deleted = operator
+        .post(app.url("/api/users/delete"))
+        .form(&[("id", erika.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    app.login_ok("ACME", "boss").await;
+    let log: AuditPage = app
+        .call(
+            "audit",
+            &[
+                ("user", ""),
+                ("action", "user.deleted"),
+                ("from", ""),
+                ("to", ""),
+                ("page", "1"),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let deletion = log
+        .entries
+        .iter()
+        .find(|e| e.company_id == "ACME")
+        .unwrap_or_else(|| panic!("the deletion in ACME's log: {:?}", log.entries));
+    assert_eq!(deletion.actor, "ops", "{deletion:?}");
+}
