@@ -346,6 +346,9 @@ mod tests {
             .with_max_level(tracing::Level::TRACE)
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Another test thread may have cached "no subscriber wants this event" for the callsite
+        // (tracing caches interest per callsite across threads): ask again with this one set.
+        tracing::callsite::rebuild_interest_cache();
 
         let dir = send_to_a_new_folder("s3cr3t").await;
 
