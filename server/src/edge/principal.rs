@@ -7,7 +7,7 @@ use crate::domain::PendingKind;
 pub use crate::domain::cookies::CookieIntent;
 use crate::edge::cookies::{self, CookiePolicy};
 use crate::idm::Core;
-use crate::idm::principal as idm_principal;
+use crate::idm::principal::{self as idm_principal, PendingLookup};
 pub use crate::idm::principal::{
     Admin, Caller, CurrentSession, Flow, Operator, Pending, Session, SessionLookup,
 };
@@ -161,8 +161,9 @@ pub async fn pending(
         return Ok(None);
     };
     match idm_principal::look_up_pending(core, &hash, kind).await? {
-        Ok(found) => Ok(found),
-        Err(spent) => {
+        PendingLookup::Open(pending) => Ok(Some(*pending)),
+        PendingLookup::Absent => Ok(None),
+        PendingLookup::Spent(spent) => {
             idm_principal::drop_pending(core, &spent).await?;
             Ok(None)
         }

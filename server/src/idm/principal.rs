@@ -225,11 +225,23 @@ pub async fn touch(core: &Core, session: &mut CurrentSession) -> ServiceResult<(
     if now - session.last_seen_at >= core.sessions.touch_after_secs() {
         core.store.touch_session(&session.token_hash, now).await?;
         session.last_seen_at = now;
-        session.ends_in_secs = (now + core.sessions.idle_secs - now)
+        session.ends_in_secs = core
+            .sessions
+            .idle_secs
             .min(session.created_at + core.sessions.absolute_secs - now)
             .max(0);
     }
     Ok(())
+}
+
+/// What a presented pending second factor turned out to be.
+pub enum PendingLookup {
+    Open(Box<Pending>),
+    /// No such row, or its user or client is gone.
+    Absent,
+    /// No longer open (expired, too many wrong codes, of another kind, or of a client that uses
+    /// SSO now): the row of this hash is to be deleted ([`drop_pending`]).
+    Spent(String),
 }
 
 /// The open pending second factor of `token_hash` and `kind`, if any, with what must be deleted
@@ -239,28 +251,28 @@ pub async fn look_up_pending(
     core: &Core,
     token_hash: &str,
     kind: PendingKind,
-) -> ServiceResult<Result<Option<Pending>, String>> {
+) -> ServiceResult<PendingLookup> {
     let Some(row) = core.store.pending_second_factor(token_hash).await? else {
-        return Ok(Ok(None));
+        return Ok(PendingLookup::Absent);
     };
     let open = row.kind == kind
         && row.expires_at > core.clock.now()
         && row.failures < crate::domain::limits::MAX_FAILURES;
     if !open {
-        return Ok(Err(row.token_hash));
+        return Ok(PendingLookup::Spent(row.token_hash));
     }
     let Some(user) = core.store.user_of(&row).await? else {
-        return Ok(Ok(None));
+        return Ok(PendingLookup::Absent);
     };
     let Some(client) = core.store.client_by_id(&user.client_id).await? else {
-        return Ok(Ok(None));
+        return Ok(PendingLookup::Absent);
     };
     if client.uses_sso() {
         // The client was switched to SSO after the password step: its users log in through
         // their identity provider now, and nothing the password opened may finish.
-        return Ok(Err(row.token_hash));
+        return Ok(PendingLookup::Spent(row.token_hash));
     }
-    Ok(Ok(Some(Pending { row, user, client })))
+    Ok(PendingLookup::Open(Box::new(Pending { row, user, client })))
 }
 
 /// Deletes a pending second factor that [`look_up_pending`] found no longer open.
