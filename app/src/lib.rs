@@ -2,7 +2,9 @@
 //! (feature `hydrate`).
 
 pub mod api;
-pub mod i18n;
+#[cfg(feature = "ssr")]
+pub mod edge;
+pub use promio_api::i18n;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;

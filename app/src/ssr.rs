@@ -1,23 +1,12 @@
-//! The server side of the contract: the service traits that the server crate implements, and the
-//! request context that server functions hand to them. Only compiled with the `ssr` feature.
+//! The server side of the pages: the request as the edge reads it ([`RequestCtx`]), the form
+//! flash of a post without script, and the site's hashed file names. Only compiled with the `ssr`
+//! feature.
 
-use crate::api::{
-    ApiError, LinkState, LoginForm, LoginOutcome, Me, TwoFactorEnrolment, TwoFactorStatus,
-    UserForm, UserPage, UserQuery, UserSummary,
-};
-use crate::api::{AppLogin, ApplicationView, CreatedApplication, NewApplication};
-use crate::api::{
-    AuditPage, AuditQuery, ClientForm, ClientPage, ClientSummary, SessionInfo, SsoCheck,
-    ThrottledAccount,
-};
-use crate::api::{PasskeyInfo, PasskeyOptions, PasskeyStatus, SecondFactorMethods};
-use async_trait::async_trait;
-
+use http::HeaderMap;
 use http::header::{COOKIE, HeaderName, HeaderValue};
-use http::{HeaderMap, StatusCode};
 use leptos::prelude::*;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// What a service needs to know about the request, and the headers it wants on the response.
 #[derive(Debug, Default)]
@@ -37,7 +26,7 @@ impl RequestCtx {
         }
     }
 
-    fn from_parts(parts: Option<http::request::Parts>) -> Self {
+    pub(crate) fn from_parts(parts: Option<http::request::Parts>) -> Self {
         match parts {
             Some(parts) => {
                 let ip = parts
@@ -89,294 +78,21 @@ impl RequestCtx {
     }
 }
 
-#[async_trait]
-pub trait AuthService: Send + Sync + 'static {
-    /// The password step of the login state machine.
-    async fn login(&self, req: &RequestCtx, form: LoginForm) -> Result<LoginOutcome, ApiError>;
-    /// The user of the request's session, if the session is valid (and refreshes its idle timer).
-    async fn current_user(&self, req: &RequestCtx) -> Result<Option<Me>, ApiError>;
-    /// Seconds until the session ends unless used; `None` without a session. Asking is not
-    /// activity: it does not keep the session alive.
-    async fn session_time_left(&self, req: &RequestCtx) -> Result<Option<u64>, ApiError>;
-    /// Ends the request's session on the server and clears its cookie.
-    async fn logout(&self, req: &RequestCtx) -> Result<(), ApiError>;
-}
-
-/// A client admin's management of their own client's users. Every method answers 404 for a
-/// user of another client.
-#[async_trait]
-pub trait AdminService: Send + Sync + 'static {
-    async fn list_users(&self, req: &RequestCtx, query: UserQuery) -> Result<UserPage, ApiError>;
-    async fn create_user(&self, req: &RequestCtx, form: UserForm) -> Result<UserSummary, ApiError>;
-    async fn update_user(
-        &self,
-        req: &RequestCtx,
-        id: String,
-        form: UserForm,
-    ) -> Result<UserSummary, ApiError>;
-    async fn resend_registration(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    async fn send_password_reset(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    async fn set_user_active(
-        &self,
-        req: &RequestCtx,
-        id: String,
-        active: bool,
-    ) -> Result<(), ApiError>;
-    async fn reset_two_factor(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    /// Removes every passkey of a user (see `crate::api::remove_user_passkeys`).
-    async fn remove_passkeys(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    /// Deletes a user at once (see `crate::api::delete_user`).
-    async fn delete_user(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    /// Releases a user's binding to an identity at their client's identity provider.
-    async fn release_sso_binding(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    async fn list_throttled(&self, req: &RequestCtx) -> Result<Vec<ThrottledAccount>, ApiError>;
-    async fn clear_throttle(&self, req: &RequestCtx, username: String) -> Result<(), ApiError>;
-    /// The client's audit log (operators: every client's).
-    async fn list_audit(&self, req: &RequestCtx, query: AuditQuery) -> Result<AuditPage, ApiError>;
-}
-
-/// Passkeys: registering, listing and removing one's own, and logging in with them.
-#[async_trait]
-pub trait PasskeyService: Send + Sync + 'static {
-    async fn status(&self, req: &RequestCtx) -> Result<PasskeyStatus, ApiError>;
-    async fn register_start(
-        &self,
-        req: &RequestCtx,
-        password: String,
-    ) -> Result<PasskeyOptions, ApiError>;
-    async fn register_finish(
-        &self,
-        req: &RequestCtx,
-        credential: String,
-        name: String,
-    ) -> Result<PasskeyInfo, ApiError>;
-    async fn rename(
-        &self,
-        req: &RequestCtx,
-        id: String,
-        name: String,
-    ) -> Result<PasskeyInfo, ApiError>;
-    async fn remove(&self, req: &RequestCtx, id: String, password: String) -> Result<(), ApiError>;
-    async fn login_start(&self, req: &RequestCtx) -> Result<PasskeyOptions, ApiError>;
-    async fn login_finish(
-        &self,
-        req: &RequestCtx,
-        credential: String,
-    ) -> Result<LoginOutcome, ApiError>;
-    async fn second_factor_methods(
-        &self,
-        req: &RequestCtx,
-    ) -> Result<SecondFactorMethods, ApiError>;
-    async fn second_factor_start(&self, req: &RequestCtx) -> Result<PasskeyOptions, ApiError>;
-    async fn second_factor_finish(
-        &self,
-        req: &RequestCtx,
-        credential: String,
-    ) -> Result<LoginOutcome, ApiError>;
-    /// Begins confirming a password reset (the link's `token`) with a passkey.
-    async fn reset_start(
-        &self,
-        req: &RequestCtx,
-        token: String,
-    ) -> Result<PasskeyOptions, ApiError>;
-    /// Sets the new password through the reset link, confirmed with the passkey's answer.
-    async fn reset_finish(
-        &self,
-        req: &RequestCtx,
-        token: String,
-        new_password: String,
-        repeat_password: String,
-        credential: String,
-    ) -> Result<(), ApiError>;
-}
-
-/// Active sessions: a user's own, and an administrator ending all of a user's.
-#[async_trait]
-pub trait SessionService: Send + Sync + 'static {
-    async fn list(&self, req: &RequestCtx) -> Result<Vec<SessionInfo>, ApiError>;
-    async fn end(&self, req: &RequestCtx, id: String) -> Result<(), ApiError>;
-    async fn end_all_of_user(&self, req: &RequestCtx, user_id: String) -> Result<u32, ApiError>;
-    /// The applications the user is logged in to (the Security page).
-    async fn applications(&self, req: &RequestCtx) -> Result<Vec<AppLogin>, ApiError>;
-}
-
-/// The platform operators' management of clients.
-#[async_trait]
-pub trait OperatorService: Send + Sync + 'static {
-    async fn list_clients(
-        &self,
-        req: &RequestCtx,
-        search: String,
-        page: u32,
-    ) -> Result<ClientPage, ApiError>;
-    async fn create_client(
-        &self,
-        req: &RequestCtx,
-        form: ClientForm,
-    ) -> Result<ClientSummary, ApiError>;
-    async fn update_client(
-        &self,
-        req: &RequestCtx,
-        form: ClientForm,
-    ) -> Result<ClientSummary, ApiError>;
-    async fn set_client_active(
-        &self,
-        req: &RequestCtx,
-        company_id: String,
-        active: bool,
-    ) -> Result<(), ApiError>;
-    /// Fetches and checks an identity provider's discovery document ("Test connection").
-    async fn test_sso_connection(
-        &self,
-        req: &RequestCtx,
-        issuer: String,
-    ) -> Result<SsoCheck, ApiError>;
-}
-
-/// The platform operators' registration of applications (the OpenID Provider's relying
-/// parties). A client secret is in the answers of `create` and `rotate_secret` only.
-#[async_trait]
-pub trait ApplicationService: Send + Sync + 'static {
-    async fn list(&self, req: &RequestCtx) -> Result<Vec<ApplicationView>, ApiError>;
-    async fn create(
-        &self,
-        req: &RequestCtx,
-        form: NewApplication,
-    ) -> Result<CreatedApplication, ApiError>;
-    async fn delete(&self, req: &RequestCtx, client_id: String) -> Result<(), ApiError>;
-    /// A new secret for a confidential application; 404 for an unknown or public one.
-    async fn rotate_secret(
-        &self,
-        req: &RequestCtx,
-        client_id: String,
-    ) -> Result<CreatedApplication, ApiError>;
-}
-
-/// Single sign-on: the start of the round trip to a client's identity provider.
-#[async_trait]
-pub trait SsoService: Send + Sync + 'static {
-    /// The authorization URL of the identity provider of the client that the email's domain
-    /// belongs to.
-    async fn start(&self, req: &RequestCtx, email: String) -> Result<String, ApiError>;
-}
-
-/// The second factor: the login's second step (with the pending state's cookie), and the user's
-/// own activation and deactivation (with a session, or during enrolment required by the client).
-#[async_trait]
-pub trait TwoFactorService: Send + Sync + 'static {
-    async fn login(&self, req: &RequestCtx, code: String) -> Result<LoginOutcome, ApiError>;
-    async fn status(&self, req: &RequestCtx) -> Result<TwoFactorStatus, ApiError>;
-    async fn start(&self, req: &RequestCtx) -> Result<TwoFactorEnrolment, ApiError>;
-    /// `password`: empty when the login was a moment ago (see `TwoFactorStatus::reauth_needed`).
-    async fn activate(
-        &self,
-        req: &RequestCtx,
-        code: String,
-        password: String,
-    ) -> Result<Vec<String>, ApiError>;
-    async fn deactivate(
-        &self,
-        req: &RequestCtx,
-        password: String,
-        code: String,
-    ) -> Result<(), ApiError>;
-    async fn new_recovery_codes(
-        &self,
-        req: &RequestCtx,
-        code: String,
-        password: String,
-    ) -> Result<Vec<String>, ApiError>;
-}
-
-/// What a person does with links from mails, without being logged in.
-#[async_trait]
-pub trait AccountService: Send + Sync + 'static {
-    async fn link_info(&self, req: &RequestCtx, token: String) -> Result<LinkState, ApiError>;
-    async fn set_password(
-        &self,
-        req: &RequestCtx,
-        token: String,
-        new_password: String,
-        repeat_password: String,
-        code: Option<String>,
-    ) -> Result<(), ApiError>;
-    /// Always the same answer, whether the account exists or not.
-    async fn request_password_reset(
-        &self,
-        req: &RequestCtx,
-        company_id: String,
-        username: String,
-    ) -> Result<(), ApiError>;
-}
-
-/// The handle to everything behind the contract, provided as leptos context by the server.
-#[derive(Clone)]
-pub struct Backend {
-    pub auth: Arc<dyn AuthService>,
-    pub admin: Arc<dyn AdminService>,
-    pub accounts: Arc<dyn AccountService>,
-    pub two_factor: Arc<dyn TwoFactorService>,
-    pub operator: Arc<dyn OperatorService>,
-    pub sessions: Arc<dyn SessionService>,
-    pub sso: Arc<dyn SsoService>,
-    pub passkeys: Arc<dyn PasskeyService>,
-    pub applications: Arc<dyn ApplicationService>,
-}
-
-/// Runs one service call for a server function: builds the request context, applies the headers
-/// the service asked for and the error's HTTP status to the response.
-pub async fn call<T, F, Fut>(f: F) -> Result<T, ApiError>
-where
-    F: FnOnce(Backend, Arc<RequestCtx>) -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
-{
-    let Some(backend) = use_context::<Backend>() else {
-        tracing::error!("server function called without the Backend context");
-        return Err(ApiError::Internal {
-            id: "no-backend".to_owned(),
-        });
-    };
-    let req = Arc::new(RequestCtx::from_parts(use_context::<http::request::Parts>()));
-    let result = f(backend, Arc::clone(&req)).await;
+/// The [`crate::api::FormFlash`] a form posted without script came back to `page` with, taken
+/// from its cookie while the page renders (the response clears the cookie: a reload starts
+/// afresh). Only the name the server sets it with is read (`__Host-` prefixed over https): over
+/// https a plain-named cookie may have been planted by a sibling subdomain.
+pub fn take_form_flash(page: &str) -> Option<crate::api::FormFlash> {
+    use crate::api::{FORM_FLASH_COOKIE, FormFlash};
+    use crate::edge::cookies::CookiePolicy;
+    use crate::edge::principal::{CookieIntent, write_cookies};
+    let core = use_context::<std::sync::Arc<promio_core::Core>>()?;
+    let req = RequestCtx::from_parts(use_context::<http::request::Parts>());
+    let raw = req.cookie(&CookiePolicy::of(&core).name(FORM_FLASH_COOKIE))?;
+    write_cookies(&core, &req, &[CookieIntent::Clear(FORM_FLASH_COOKIE)]);
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         for (name, value) in req.take_response_headers() {
             response.append_header(name, value);
-        }
-        if let Err(err) = &result {
-            response.set_status(
-                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
-        }
-    }
-    result
-}
-
-/// The name the server gives the [`crate::api::FormFlash`] cookie (`__Host-` prefixed over
-/// https), provided by the server as context for the pages. It is the only name read: over
-/// https a plain-named cookie may have been planted by a sibling subdomain.
-#[derive(Clone, Debug)]
-pub struct FormFlashCookie(pub String);
-
-/// The [`crate::api::FormFlash`] a form posted without script came back to `page` with, taken
-/// from its cookie while the page renders (the response clears the cookie: a reload starts
-/// afresh).
-pub fn take_form_flash(page: &str) -> Option<crate::api::FormFlash> {
-    use crate::api::{FORM_FLASH_COOKIE, FormFlash};
-    let req = RequestCtx::from_parts(use_context::<http::request::Parts>());
-    // Without the server's word, only the name a planted cookie cannot have.
-    let name = use_context::<FormFlashCookie>()
-        .map(|c| c.0)
-        .unwrap_or_else(|| format!("__Host-{FORM_FLASH_COOKIE}"));
-    let raw = req.cookie(&name)?;
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        let secure = if name.starts_with("__Host-") {
-            "; Secure"
-        } else {
-            ""
-        };
-        let clear = format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(value) = http::HeaderValue::from_str(&clear) {
-            response.append_header(http::header::SET_COOKIE, value);
         }
     }
     FormFlash::decode(&raw, page)

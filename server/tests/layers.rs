@@ -1,17 +1,28 @@
-//! The server's layers, checked on its source: the layers of ARCHITECTURE.md are folders under
-//! `src/` (domain < store < infra < idm < edge), and a module may import only from its own layer
-//! or lower ones. `lib.rs` and `main.rs` wire everything and are exempt. A new import upwards, a
-//! file outside the layer folders, or a circle of files importing each other fails here.
+//! The layers, checked on the source: the layers of ARCHITECTURE.md are folders
+//! (domain < store < infra < idm < edge), and a module may import only from its own layer or
+//! lower ones. The four lower layers are the crate `promio_core` (`core/src`), so the compiler
+//! already refuses an import from them up into the front doors; the edge is the server
+//! functions' adapter and principals (`app/src/edge`) and the server's routes, forms, OpenID
+//! Provider and command line (`server/src/edge`). Within the crates, a new import upwards, a file
+//! outside the layer folders, or a circle of files importing each other fails here. The crate
+//! roots (`lib.rs`, `main.rs`) wire everything and are exempt.
 //!
 //! The graph is read from the text: `use crate::…` / `use super::…` (groups expanded) and inline
-//! `crate::…` paths, each resolved to the longest module (file) it names. Comments, string
-//! literals and the `#[cfg(test)] mod …` at the end of a file are not read.
+//! `crate::…` paths, each resolved to the longest module (file) it names; `promio_core::…`,
+//! `promio_server::…` and `promio_app::edge::…` name the same modules. Comments, string literals
+//! and the `#[cfg(test)] mod …` at the end of a file are not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// The folders whose files are modules of the layers, with the module path of the folder.
+const ROOTS: [(&str, &str); 3] = [
+    ("core/src", ""),
+    ("server/src", ""),
+    ("app/src/edge", "edge"),
+];
 const LAYERS: [&str; 5] = ["domain", "store", "infra", "idm", "edge"];
 
 /// One source file: where it is and the modules (files) it refers to.
@@ -51,23 +62,60 @@ fn module_path(relative: &Path) -> String {
     parts.join("::")
 }
 
-/// Every module under `src/` but the root, with what it imports.
-fn read_graph() -> BTreeMap<String, Module> {
-    let root = Path::new(SRC);
-    let mut files = Vec::new();
-    rust_files(root, &mut files);
-    let mut texts = BTreeMap::new();
-    for path in &files {
-        let relative = path.strip_prefix(root).expect("a file under src");
-        if relative == Path::new("lib.rs") || relative == Path::new("main.rs") {
-            continue;
+/// The module path of a file under a root: `idm/sso/flow.rs` is `idm::sso::flow`,
+/// `idm/sso/mod.rs` is `idm::sso`, and under `app/src/edge` (module `edge`) `principal.rs` is
+/// `edge::principal`.
+fn module_in(prefix: &str, relative: &Path) -> String {
+    let inner = module_path(relative);
+    match (prefix.is_empty(), inner.is_empty()) {
+        (true, _) => inner,
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}::{inner}"),
+    }
+}
+
+/// Every source file of the layers as (module, file, text); the crate roots are left out.
+fn sources() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (dir, prefix) in ROOTS {
+        let root = Path::new(WORKSPACE).join(dir);
+        let mut files = Vec::new();
+        rust_files(&root, &mut files);
+        for path in &files {
+            let relative = path.strip_prefix(&root).expect("a file under its root");
+            if prefix.is_empty()
+                && (relative == Path::new("lib.rs") || relative == Path::new("main.rs"))
+            {
+                continue;
+            }
+            let text = fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let text = text
+                .replace("promio_core::", "crate::")
+                .replace("promio_server::", "crate::")
+                .replace("promio_app::edge::", "crate::edge::");
+            out.push((
+                module_in(prefix, relative),
+                format!("{dir}/{}", relative.display()),
+                text,
+            ));
         }
-        let text = fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        texts.insert(
-            module_path(relative),
-            (format!("src/{}", relative.display()), text),
-        );
+    }
+    out
+}
+
+/// Every module of the layers, with what it imports. The `edge` module's two files (the server
+/// functions' adapter and the server's front doors) count as one.
+fn read_graph() -> BTreeMap<String, Module> {
+    let mut texts: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (name, file, text) in sources() {
+        let entry = texts.entry(name).or_default();
+        if !entry.0.is_empty() {
+            entry.0.push_str(" + ");
+        }
+        entry.0.push_str(&file);
+        entry.1.push('\n');
+        entry.1.push_str(cut_test_module(&text));
     }
     texts
         .iter()
@@ -459,8 +507,12 @@ fn the_graph_is_read_at_all() {
     let graph = read_graph();
     assert!(
         graph.len() > 40,
-        "only {} modules found under {SRC}",
+        "only {} modules found under {ROOTS:?}",
         graph.len()
+    );
+    assert!(
+        depends_on_layer(&graph, "edge::principal", "idm"),
+        "edge::principal (app/src/edge) imports nothing from idm"
     );
     assert!(
         depends_on_layer(&graph, "edge::http", "idm"),
@@ -509,21 +561,32 @@ mod tests {
     );
 }
 
-/// The modules whose code (comments, strings and test modules left out) contains `needle`.
+/// The modules whose code (comments, strings and test modules left out) contains `needle`:
+/// those of the layers and, as `app::…`, the rest of the UI crate (its pages included).
 fn modules_containing(needle: &str) -> Vec<String> {
-    let root = Path::new(SRC);
+    let mut texts: Vec<(String, String)> = sources()
+        .into_iter()
+        .map(|(name, _, text)| (name, text))
+        .collect();
+    let app = Path::new(WORKSPACE).join("app/src");
     let mut files = Vec::new();
-    rust_files(root, &mut files);
-    let mut found: Vec<String> = files
+    rust_files(&app, &mut files);
+    for path in files
         .iter()
-        .filter(|path| {
-            let text = fs::read_to_string(path)
-                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            strip_comments_and_strings(cut_test_module(&text)).contains(needle)
-        })
-        .map(|path| module_path(path.strip_prefix(root).expect("a file under src")))
+        .filter(|path| !path.starts_with(app.join("edge")))
+    {
+        let relative = path.strip_prefix(&app).expect("a file under app/src");
+        let text = fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        texts.push((module_in("app", relative), text));
+    }
+    let mut found: Vec<String> = texts
+        .into_iter()
+        .filter(|(_, text)| strip_comments_and_strings(cut_test_module(text)).contains(needle))
+        .map(|(name, _)| name)
         .collect();
     found.sort();
+    found.dedup();
     found
 }
 

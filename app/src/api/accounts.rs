@@ -1,186 +1,20 @@
-//! The contract of accounts: user administration, links in mails, and forgotten passwords.
+//! The server functions of user administration, links from mails and the password reset.
 
-use super::{ApiError, Role};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// Where an account stands: in the console, in the store, in every rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UserStatus {
-    /// Created; the password has not been set yet.
-    Invited,
-    Active,
-    Deactivated,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Invited => "invited",
-            UserStatus::Active => "active",
-            UserStatus::Deactivated => "deactivated",
-        }
-    }
-
-    /// A status named in a filter; `None` for anything else.
-    pub fn from_filter(s: &str) -> Option<UserStatus> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "invited" => Some(UserStatus::Invited),
-            "active" => Some(UserStatus::Active),
-            "deactivated" => Some(UserStatus::Deactivated),
-            _ => None,
-        }
-    }
-}
-
-/// A stored status: anything but a known name is an error, never a default.
-impl TryFrom<String> for UserStatus {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<UserStatus, String> {
-        match s.as_str() {
-            "invited" => Ok(UserStatus::Invited),
-            "active" => Ok(UserStatus::Active),
-            "deactivated" => Ok(UserStatus::Deactivated),
-            _ => Err(format!("unknown user status {s:?}")),
-        }
-    }
-}
-
-/// Where a user's registration stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Invitation {
-    /// A registration link is out and valid until this moment (formatted for the reader).
-    Pending { until: String },
-    /// The last registration link expired unused.
-    Expired,
-    /// The user set a password.
-    Accepted,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserSummary {
-    pub id: String,
-    pub username: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub role: Role,
-    pub status: UserStatus,
-    pub invitation: Invitation,
-    /// Two-factor authentication is on.
-    pub two_factor: bool,
-    /// The user's client logs in with single sign-on (the account can be bound to an identity at
-    /// its identity provider).
-    pub sso: bool,
-    /// For a deactivated user: the day they will be deleted, in the reader's language.
-    pub deletion_date: Option<String>,
-    /// How many passkeys the user has.
-    pub passkeys: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserPage {
-    pub users: Vec<UserSummary>,
-    pub total: u64,
-    pub page: u32,
-    pub page_size: u32,
-}
-
-/// The fields of the New user form (and of editing, where the user name stays).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct UserForm {
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub username: String,
-    pub role: String,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct UserQuery {
-    /// Part of a name, user name or email address.
-    pub search: String,
-    /// `invited`, `active`, `deactivated`, or empty for all.
-    pub status: String,
-    /// From 1.
-    pub page: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LinkKind {
-    Registration,
-    PasswordReset,
-}
-
-impl LinkKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkKind::Registration => "registration",
-            LinkKind::PasswordReset => "password_reset",
-        }
-    }
-}
-
-/// A stored kind: anything but a known name is an error, never a default.
-impl TryFrom<String> for LinkKind {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<LinkKind, String> {
-        match s.as_str() {
-            "registration" => Ok(LinkKind::Registration),
-            "password_reset" => Ok(LinkKind::PasswordReset),
-            _ => Err(format!("unknown link kind {s:?}")),
-        }
-    }
-}
-
-/// What a link from a mail is good for now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LinkState {
-    Valid {
-        kind: LinkKind,
-        company_id: String,
-        username: String,
-        until: String,
-        /// The client requires 2FA (so 8 characters suffice for the password).
-        second_factor_required: bool,
-        /// A reset of a user with 2FA on: the form also asks for a two-factor or recovery code.
-        code_required: bool,
-        /// A reset of a user with a passkey: it can confirm the reset (**Use a passkey**); without
-        /// `code_required` it is the only way.
-        #[serde(default)]
-        passkey: bool,
-    },
-
-    Expired {
-        kind: LinkKind,
-    },
-    Used {
-        kind: LinkKind,
-    },
-    Superseded {
-        kind: LinkKind,
-    },
-    Unknown,
-}
+use promio_api::{ApiError, LinkState, ThrottledAccount, UserPage, UserSummary};
 
 #[server(prefix = "/api", endpoint = "users/list")]
 pub async fn list_users(search: String, status: String, page: u32) -> Result<UserPage, ApiError> {
-    crate::ssr::call(|b, req| async move {
-        b.admin
-            .list_users(
-                &req,
-                UserQuery {
-                    search,
-                    status,
-                    page,
-                },
-            )
-            .await
-    })
-    .await
+    use crate::edge::principal::Admin;
+    use promio_api::UserQuery;
+    use promio_core::idm::admin;
+    let query = UserQuery {
+        search,
+        status,
+        page,
+    };
+    crate::edge::call(|core, who: Admin| async move { admin::list_users(&core, &who, query).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "users/create")]
@@ -191,6 +25,9 @@ pub async fn create_user(
     username: String,
     role: String,
 ) -> Result<UserSummary, ApiError> {
+    use crate::edge::principal::Admin;
+    use promio_api::UserForm;
+    use promio_core::idm::admin;
     let form = UserForm {
         first_name,
         last_name,
@@ -198,7 +35,8 @@ pub async fn create_user(
         username,
         role,
     };
-    crate::ssr::call(|b, req| async move { b.admin.create_user(&req, form).await }).await
+    crate::edge::call(|core, who: Admin| async move { admin::create_user(&core, &who, form).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "users/update")]
@@ -209,6 +47,9 @@ pub async fn update_user(
     email: String,
     role: String,
 ) -> Result<UserSummary, ApiError> {
+    use crate::edge::principal::Admin;
+    use promio_api::UserForm;
+    use promio_core::idm::admin;
     let form = UserForm {
         first_name,
         last_name,
@@ -216,41 +57,72 @@ pub async fn update_user(
         username: String::new(),
         role,
     };
-    crate::ssr::call(|b, req| async move { b.admin.update_user(&req, id, form).await }).await
+    crate::edge::call(
+        |core, who: Admin| async move { admin::update_user(&core, &who, id, form).await },
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "users/resend-registration")]
 pub async fn resend_registration(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.resend_registration(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_api::LinkKind;
+    use promio_core::idm::admin;
+    crate::edge::call(|core, who: Admin| async move {
+        admin::send_link(&core, &who, id, LinkKind::Registration).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "users/send-reset")]
 pub async fn send_password_reset(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.send_password_reset(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_api::LinkKind;
+    use promio_core::idm::admin;
+    crate::edge::call(|core, who: Admin| async move {
+        admin::send_link(&core, &who, id, LinkKind::PasswordReset).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "users/set-active")]
 pub async fn set_user_active(id: String, active: bool) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.set_user_active(&req, id, active).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(
+        |core, who: Admin| async move { admin::set_active(&core, &who, id, active).await },
+    )
+    .await
 }
 
-/// Releases the user's binding to an identity at the client's identity provider: their next SSO
-/// login binds the account again.
 /// Deletes a user at once: their account, second factors, sessions, links and mails; the audit
 /// log keeps its rows under a pseudonym. Their user name is free again.
 #[server(prefix = "/api", endpoint = "users/delete")]
 pub async fn delete_user(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.delete_user(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(|core, who: Admin| async move { admin::delete_user(&core, &who, id).await })
+        .await
 }
 
+/// Releases the user's binding to an identity at the client's identity provider: their next SSO
+/// login binds the account again.
 #[server(prefix = "/api", endpoint = "users/release-sso")]
 pub async fn release_sso_binding(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.release_sso_binding(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::sso;
+    crate::edge::call(|core, who: Admin| async move { sso::release_binding(&core, &who, id).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "link")]
 pub async fn link_info(token: String) -> Result<LinkState, ApiError> {
-    crate::ssr::call(|b, req| async move { b.accounts.link_info(&req, token).await }).await
+    use crate::edge::principal::Caller;
+    use promio_core::idm::links;
+    crate::edge::call(|core, caller: Caller| async move {
+        links::link_info(&core, &caller, token).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "set-password")]
@@ -260,45 +132,40 @@ pub async fn set_password(
     repeat_password: String,
     code: Option<String>,
 ) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move {
-        b.accounts
-            .set_password(&req, token, new_password, repeat_password, code)
-            .await
+    use crate::edge::principal::Caller;
+    use promio_core::idm::links;
+    crate::edge::call(|core, caller: Caller| async move {
+        links::set_password(&core, &caller, token, new_password, repeat_password, code).await
     })
     .await
 }
 
 #[server(prefix = "/api", endpoint = "forgot-password")]
 pub async fn request_password_reset(company_id: String, username: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move {
-        b.accounts
-            .request_password_reset(&req, company_id, username)
-            .await
+    use crate::edge::principal::Caller;
+    use promio_core::idm::links;
+    crate::edge::call(|core, caller: Caller| async move {
+        links::request_reset(&core, &caller, company_id, username).await
     })
     .await
 }
 
-/// An account of the client with failed logins in a row: of the password, or of the second
-/// factor (`second_factor`, its own counter; one entry each).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ThrottledAccount {
-    pub username: String,
-    pub failures: u32,
-    /// Seconds until the next attempt is accepted (0: now).
-    pub wait_secs: u64,
-    /// The failures are of the second factor (after the password), not of the password.
-    #[serde(default)]
-    pub second_factor: bool,
-}
-
 #[server(prefix = "/api", endpoint = "users/throttled")]
 pub async fn list_throttled() -> Result<Vec<ThrottledAccount>, ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.list_throttled(&req).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(|core, who: Admin| async move { admin::list_throttled(&core, &who).await })
+        .await
 }
 
 /// Lets an account try again at once: its password's and its second factor's counters are
 /// cleared (a lock of either among them).
 #[server(prefix = "/api", endpoint = "users/clear-throttle")]
 pub async fn clear_throttle(username: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.clear_throttle(&req, username).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(|core, who: Admin| async move {
+        admin::clear_throttle(&core, &who, username).await
+    })
+    .await
 }

@@ -1,196 +1,66 @@
-//! The contract of the operator console (clients) and of the audit log.
+//! The server functions of the clients console, the audit log and sessions.
 
-use super::ApiError;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientSummary {
-    pub company_id: String,
-    pub name: String,
-    pub registration_link_hours: u32,
-    pub reset_link_hours: u32,
-    /// Months after which deactivated users are deleted.
-    pub deletion_months: u32,
-    /// Months without a login after which users are deactivated; `None`: never.
-    pub inactivity_months: Option<u32>,
-    /// The client's users may use passkeys.
-    pub passkeys: bool,
-    pub require_2fa: bool,
-    pub active: bool,
-    /// The client logs in through its own identity provider.
-    pub sso: bool,
-    /// The identity provider's settings (empty when `sso` is off). The secret is never sent back.
-    pub sso_issuer: String,
-    pub sso_client_id: String,
-    pub sso_secret_set: bool,
-    pub sso_domains: Vec<String>,
-    pub sso_email_claim: String,
-    pub sso_jit: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientPage {
-    pub clients: Vec<ClientSummary>,
-    pub total: u64,
-    pub page: u32,
-    pub page_size: u32,
-}
-
-/// The fields of the New client and edit forms. Hours come as typed, so that a wrong value gets
-/// its own message; the checkbox is present only when ticked.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ClientForm {
-    pub company_id: String,
-    pub name: String,
-    pub registration_link_hours: String,
-    pub reset_link_hours: String,
-    /// Empty leaves it as it is (6 for a new client).
-    pub deletion_months: String,
-    /// Empty: never.
-    pub inactivity_months: String,
-    /// `None` leaves it as it is (on for a new client).
-    pub passkeys: Option<bool>,
-    pub require_2fa: bool,
-    /// Empty turns single sign-on off.
-    pub sso_issuer: String,
-    pub sso_client_id: String,
-    /// Empty keeps the stored secret.
-    pub sso_client_secret: String,
-    /// Separated by commas, spaces or new lines.
-    pub sso_domains: String,
-    /// Empty means `email`.
-    pub sso_email_claim: String,
-    pub sso_jit: bool,
-}
-
-/// What "Test connection" found at an issuer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SsoCheck {
-    pub issuer: String,
-    pub authorization_endpoint: String,
-    pub token_endpoint: String,
-    pub signing_keys: u32,
-    /// The redirect URI to register at the identity provider.
-    pub redirect_uri: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When, formatted for the reader (with the time zone).
-    pub at: String,
-    pub company_id: String,
-    pub actor: String,
-    pub subject: String,
-    pub action: String,
-    pub outcome: String,
-    pub detail: String,
-    pub ip: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
-    pub total: u64,
-    pub page: u32,
-    pub page_size: u32,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct AuditQuery {
-    /// A user name of the client (empty: everyone).
-    pub user: String,
-    /// An action or its start, e.g. `login.` (empty: all).
-    pub action: String,
-    /// Dates as YYYY-MM-DD, in the deployment's time zone (empty: open).
-    pub from: String,
-    pub to: String,
-    pub page: u32,
-}
+use promio_api::{
+    ApiError, AppLogin, AuditPage, ClientFormInput, ClientPage, ClientSummary, SessionInfo,
+    SsoCheck,
+};
 
 #[server(prefix = "/api", endpoint = "clients/list")]
 pub async fn list_clients(search: String, page: u32) -> Result<ClientPage, ApiError> {
-    crate::ssr::call(|b, req| async move { b.operator.list_clients(&req, search, page).await })
-        .await
-}
-
-/// The fields of the client form as posted; the SSO fields may be left out (SSO stays off).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ClientFormInput {
-    pub company_id: String,
-    pub name: String,
-    pub registration_link_hours: String,
-    pub reset_link_hours: String,
-    #[serde(default)]
-    pub deletion_months: String,
-    #[serde(default)]
-    pub inactivity_months: String,
-    /// The checkbox (sent only when ticked) and a hidden field that says the form had it, so that
-    /// a form without the checkbox leaves the setting as it is.
-    pub passkeys: Option<String>,
-    pub passkeys_shown: Option<String>,
-    pub require_2fa: Option<String>,
-    #[serde(default)]
-    pub sso_issuer: String,
-    #[serde(default)]
-    pub sso_client_id: String,
-    #[serde(default)]
-    pub sso_client_secret: String,
-    #[serde(default)]
-    pub sso_domains: String,
-    #[serde(default)]
-    pub sso_email_claim: String,
-    pub sso_jit: Option<String>,
-}
-
-impl From<ClientFormInput> for ClientForm {
-    fn from(f: ClientFormInput) -> Self {
-        ClientForm {
-            company_id: f.company_id,
-            name: f.name,
-            registration_link_hours: f.registration_link_hours,
-            reset_link_hours: f.reset_link_hours,
-            deletion_months: f.deletion_months,
-            inactivity_months: f.inactivity_months,
-            passkeys: f.passkeys_shown.map(|_| f.passkeys.is_some()),
-            require_2fa: f.require_2fa.is_some(),
-            sso_issuer: f.sso_issuer,
-            sso_client_id: f.sso_client_id,
-            sso_client_secret: f.sso_client_secret,
-            sso_domains: f.sso_domains,
-            sso_email_claim: f.sso_email_claim,
-            sso_jit: f.sso_jit.is_some(),
-        }
-    }
+    use crate::edge::principal::Operator;
+    use promio_core::idm::operator;
+    crate::edge::call(|core, who: Operator| async move {
+        operator::list(&core, &who, search, page).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "clients/create")]
 pub async fn create_client(
     #[server(flatten)] client: ClientFormInput,
 ) -> Result<ClientSummary, ApiError> {
+    use crate::edge::principal::Operator;
+    use promio_api::ClientForm;
+    use promio_core::idm::operator;
     let form = ClientForm::from(client);
-    crate::ssr::call(|b, req| async move { b.operator.create_client(&req, form).await }).await
+    crate::edge::call(
+        |core, who: Operator| async move { operator::create(&core, &who, form).await },
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "clients/update")]
 pub async fn update_client(
     #[server(flatten)] client: ClientFormInput,
 ) -> Result<ClientSummary, ApiError> {
+    use crate::edge::principal::Operator;
+    use promio_api::ClientForm;
+    use promio_core::idm::operator;
     let form = ClientForm::from(client);
-    crate::ssr::call(|b, req| async move { b.operator.update_client(&req, form).await }).await
+    crate::edge::call(
+        |core, who: Operator| async move { operator::update(&core, &who, form).await },
+    )
+    .await
 }
 
 /// Fetches and checks an issuer's discovery document, without saving anything.
 #[server(prefix = "/api", endpoint = "clients/test-sso")]
 pub async fn test_sso_connection(issuer: String) -> Result<SsoCheck, ApiError> {
-    crate::ssr::call(|b, req| async move { b.operator.test_sso_connection(&req, issuer).await })
-        .await
+    use crate::edge::principal::Operator;
+    use promio_core::idm::operator;
+    crate::edge::call(|core, who: Operator| async move {
+        operator::test_sso_connection(&core, &who, issuer).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "clients/set-active")]
 pub async fn set_client_active(company_id: String, active: bool) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move {
-        b.operator.set_client_active(&req, company_id, active).await
+    use crate::edge::principal::Operator;
+    use promio_core::idm::operator;
+    crate::edge::call(|core, who: Operator| async move {
+        operator::set_active(&core, &who, company_id, active).await
     })
     .await
 }
@@ -203,6 +73,9 @@ pub async fn list_audit(
     to: String,
     page: u32,
 ) -> Result<AuditPage, ApiError> {
+    use crate::edge::principal::Admin;
+    use promio_api::AuditQuery;
+    use promio_core::idm::admin;
     let query = AuditQuery {
         user,
         action,
@@ -210,46 +83,46 @@ pub async fn list_audit(
         to,
         page,
     };
-    crate::ssr::call(|b, req| async move { b.admin.list_audit(&req, query).await }).await
-}
-
-/// One of the user's active sessions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionInfo {
-    pub id: String,
-    pub started: String,
-    pub last_seen: String,
-    pub ip: String,
-    pub device: String,
-    /// The session of this browser.
-    pub current: bool,
+    crate::edge::call(|core, who: Admin| async move { admin::list_audit(&core, &who, query).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "sessions/list")]
 pub async fn my_sessions() -> Result<Vec<SessionInfo>, ApiError> {
-    crate::ssr::call(|b, req| async move { b.sessions.list(&req).await }).await
-}
-
-/// An application (OpenID Connect relying party) the user is logged in to through
-/// promio.connect: it took part in one of their sessions, or holds a refresh token of theirs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppLogin {
-    pub name: String,
-    /// Since when, formatted in the user's language and time zone.
-    pub since: String,
+    use crate::edge::principal::Session;
+    use promio_core::idm::admin;
+    crate::edge::call(
+        |core, session: Session| async move { admin::my_sessions(&core, &session).await },
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "sessions/applications")]
 pub async fn my_applications() -> Result<Vec<AppLogin>, ApiError> {
-    crate::ssr::call(|b, req| async move { b.sessions.applications(&req).await }).await
+    use crate::edge::principal::Session;
+    use promio_core::idm::apps;
+    crate::edge::call(|core, session: Session| async move {
+        apps::my_applications(&core, &session).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "sessions/end")]
 pub async fn end_my_session(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.sessions.end(&req, id).await }).await
+    use crate::edge::principal::Session;
+    use promio_core::idm::admin;
+    crate::edge::call(|core, session: Session| async move {
+        admin::end_my_session(&core, &session, id).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "users/end-sessions")]
 pub async fn end_user_sessions(id: String) -> Result<u32, ApiError> {
-    crate::ssr::call(|b, req| async move { b.sessions.end_all_of_user(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(
+        |core, who: Admin| async move { admin::end_user_sessions(&core, &who, id).await },
+    )
+    .await
 }

@@ -1,43 +1,18 @@
-//! The contract of passkeys (WebAuthn): registering them on the Security page (or when the client
-//! requires a second factor), using one as the second factor, logging in with one alone, and
-//! removing them. The ceremonies' options and the browser's answers travel as JSON text: the
-//! server (webauthn-rs) makes and checks them, the browser only hands them to its WebAuthn API.
+//! The server functions of passkeys: registering, listing, removing, and logging in with them.
 
-use super::{ApiError, LoginOutcome};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// One of the user's passkeys, as the Security page lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PasskeyInfo {
-    pub id: String,
-    pub name: String,
-    /// When it was added, in the reader's language.
-    pub added: String,
-    /// When it was last used to log in, if it was.
-    pub last_used: Option<String>,
-}
-
-/// What the Security page shows about passkeys.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PasskeyStatus {
-    /// False where passkeys cannot be used: an SSO client, a client that turned them off, or a
-    /// deployment whose `PUBLIC_URL` has no domain name.
-    pub available: bool,
-    pub passkeys: Vec<PasskeyInfo>,
-    /// Adding and removing need the password again: the login was more than a few minutes ago.
-    pub reauth_needed: bool,
-}
-
-/// The options of a ceremony, for `navigator.credentials` (JSON as webauthn-rs writes it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PasskeyOptions {
-    pub options: String,
-}
+use promio_api::{
+    ApiError, LoginOutcome, PasskeyInfo, PasskeyOptions, PasskeyStatus, SecondFactorMethods,
+};
 
 #[server(prefix = "/api", endpoint = "passkeys/status")]
 pub async fn get_passkey_status() -> Result<PasskeyStatus, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.status(&req).await }).await
+    use crate::edge::principal::Session;
+    use promio_core::idm::passkeys;
+    crate::edge::call(
+        |core, session: Session| async move { passkeys::status(&core, &session).await },
+    )
+    .await
 }
 
 /// Begins adding a passkey (Security page, or the enrolment a client requires). `password` is
@@ -46,8 +21,13 @@ pub async fn get_passkey_status() -> Result<PasskeyStatus, ApiError> {
 pub async fn start_passkey_registration(
     password: Option<String>,
 ) -> Result<PasskeyOptions, ApiError> {
+    use crate::edge::principal::Enroller;
+    use promio_core::idm::passkeys;
     let password = password.unwrap_or_default();
-    crate::ssr::call(|b, req| async move { b.passkeys.register_start(&req, password).await }).await
+    crate::edge::call(|core, who: Enroller| async move {
+        passkeys::register_start(&core, &who, password).await
+    })
+    .await
 }
 
 /// Finishes adding a passkey with the browser's answer; `name` may be empty (then "Passkey").
@@ -57,58 +37,85 @@ pub async fn finish_passkey_registration(
     credential: String,
     name: String,
 ) -> Result<PasskeyInfo, ApiError> {
-    crate::ssr::call(
-        |b, req| async move { b.passkeys.register_finish(&req, credential, name).await },
-    )
+    use crate::edge::principal::{Caller, Enroller};
+    use promio_core::idm::passkeys;
+    crate::edge::call(|core, (who, caller): (Enroller, Caller)| async move {
+        passkeys::register_finish(&core, who, &caller, credential, name).await
+    })
     .await
 }
 
 #[server(prefix = "/api", endpoint = "passkeys/rename")]
 pub async fn rename_passkey(id: String, name: String) -> Result<PasskeyInfo, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.rename(&req, id, name).await }).await
+    use crate::edge::principal::Session;
+    use promio_core::idm::passkeys;
+    crate::edge::call(|core, session: Session| async move {
+        passkeys::rename(&core, &session, id, name).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "passkeys/remove")]
 pub async fn remove_passkey(id: String, password: Option<String>) -> Result<(), ApiError> {
+    use crate::edge::principal::{Caller, Session};
+    use promio_core::idm::passkeys;
     let password = password.unwrap_or_default();
-    crate::ssr::call(|b, req| async move { b.passkeys.remove(&req, id, password).await }).await
+    crate::edge::call(|core, (session, caller): (Session, Caller)| async move {
+        passkeys::remove(&core, &session, &caller, id, password).await
+    })
+    .await
 }
 
 /// Begins a login with a passkey alone (the button, or the browser's autofill).
 #[server(prefix = "/api", endpoint = "passkeys/login-start")]
 pub async fn start_passkey_login() -> Result<PasskeyOptions, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.login_start(&req).await }).await
+    use crate::edge::principal::Caller;
+    use promio_core::idm::passkeys;
+    crate::edge::call(
+        |core, caller: Caller| async move { passkeys::login_start(&core, &caller).await },
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "passkeys/login-finish")]
 pub async fn finish_passkey_login(credential: String) -> Result<LoginOutcome, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.login_finish(&req, credential).await }).await
-}
-
-/// The ways the login's second step accepts for the pending user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecondFactorMethods {
-    /// A code from the authenticator app (or a recovery code).
-    pub code: bool,
-    /// One of the user's passkeys.
-    pub passkey: bool,
+    use crate::edge::principal::Caller;
+    use promio_core::idm::passkeys;
+    crate::edge::call(|core, caller: Caller| async move {
+        passkeys::login_finish(&core, &caller, credential).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "passkeys/second-factor-methods")]
 pub async fn get_second_factor_methods() -> Result<SecondFactorMethods, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.second_factor_methods(&req).await }).await
+    use crate::edge::principal::PendingCode;
+    use promio_core::idm::passkeys;
+    crate::edge::call(|core, pending: PendingCode| async move {
+        passkeys::second_factor_methods(&core, &pending.0).await
+    })
+    .await
 }
 
 /// Begins the second step with a passkey instead of a code.
 #[server(prefix = "/api", endpoint = "passkeys/second-factor-start")]
 pub async fn start_passkey_second_factor() -> Result<PasskeyOptions, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.second_factor_start(&req).await }).await
+    use crate::edge::principal::PendingCode;
+    use promio_core::idm::passkeys;
+    crate::edge::call(|core, pending: PendingCode| async move {
+        passkeys::second_factor_start(&core, &pending.0).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "passkeys/second-factor-finish")]
 pub async fn finish_passkey_second_factor(credential: String) -> Result<LoginOutcome, ApiError> {
-    crate::ssr::call(
-        |b, req| async move { b.passkeys.second_factor_finish(&req, credential).await },
+    use crate::edge::principal::{Caller, PendingCode};
+    use promio_core::idm::passkeys;
+    crate::edge::call(
+        |core, (pending, caller): (PendingCode, Caller)| async move {
+            passkeys::second_factor_finish(&core, pending.0, &caller, credential).await
+        },
     )
     .await
 }
@@ -117,7 +124,9 @@ pub async fn finish_passkey_second_factor(credential: String) -> Result<LoginOut
 /// of a user who has one): a ceremony tied to the link's `token`.
 #[server(prefix = "/api", endpoint = "passkeys/reset-start")]
 pub async fn start_passkey_reset(token: String) -> Result<PasskeyOptions, ApiError> {
-    crate::ssr::call(|b, req| async move { b.passkeys.reset_start(&req, token).await }).await
+    use promio_core::idm::links;
+    crate::edge::call(|core, _: ()| async move { links::passkey_reset_start(&core, token).await })
+        .await
 }
 
 /// Sets the new password through the reset link, confirmed with the passkey's answer (the same
@@ -129,10 +138,18 @@ pub async fn finish_passkey_reset(
     repeat_password: String,
     credential: String,
 ) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move {
-        b.passkeys
-            .reset_finish(&req, token, new_password, repeat_password, credential)
-            .await
+    use crate::edge::principal::Caller;
+    use promio_core::idm::links;
+    crate::edge::call(|core, caller: Caller| async move {
+        links::passkey_reset_finish(
+            &core,
+            &caller,
+            token,
+            new_password,
+            repeat_password,
+            credential,
+        )
+        .await
     })
     .await
 }
@@ -141,5 +158,10 @@ pub async fn finish_passkey_reset(
 /// a mail.
 #[server(prefix = "/api", endpoint = "users/remove-passkeys")]
 pub async fn remove_user_passkeys(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.remove_passkeys(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(
+        |core, who: Admin| async move { admin::remove_passkeys(&core, &who, id).await },
+    )
+    .await
 }

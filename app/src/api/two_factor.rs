@@ -1,50 +1,34 @@
-//! The contract of two-factor authentication: the login's second step, activation, deactivation,
-//! recovery codes.
+//! The server functions of the second factor: the login's second step and the user's own set-up.
 
-use super::{ApiError, LoginOutcome};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// What the Security page shows about the user's second factor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TwoFactorStatus {
-    pub enabled: bool,
-    /// False for users of SSO clients: their identity provider handles factors.
-    pub available: bool,
-    /// The client requires 2FA, so it cannot be turned off.
-    pub required: bool,
-    pub recovery_codes_left: u32,
-    /// Activation and new recovery codes need the password again: the login was more than a few
-    /// minutes ago.
-    pub reauth_needed: bool,
-    /// Passkeys can serve as the second factor here (the client allows them, the server has a
-    /// domain name).
-    pub passkeys: bool,
-}
-
-/// A secret being activated: shown once, as a QR code and as text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TwoFactorEnrolment {
-    /// Base32, as authenticator apps take it for manual entry.
-    pub secret: String,
-    pub otpauth_uri: String,
-    /// The QR code of `otpauth_uri`, as an SVG data URI.
-    pub qr_code: String,
-}
+use promio_api::{ApiError, LoginOutcome, TwoFactorEnrolment, TwoFactorStatus};
 
 #[server(prefix = "/api", endpoint = "2fa/login")]
 pub async fn two_factor_login(code: String) -> Result<LoginOutcome, ApiError> {
-    crate::ssr::call(|b, req| async move { b.two_factor.login(&req, code).await }).await
+    use crate::edge::principal::{Caller, PendingCode};
+    use promio_core::idm::two_factor;
+    crate::edge::call(
+        |core, (pending, caller): (PendingCode, Caller)| async move {
+            two_factor::login(&core, pending.0, &caller, code).await
+        },
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "2fa/status")]
 pub async fn get_two_factor_status() -> Result<TwoFactorStatus, ApiError> {
-    crate::ssr::call(|b, req| async move { b.two_factor.status(&req).await }).await
+    use crate::edge::principal::Enroller;
+    use promio_core::idm::two_factor;
+    crate::edge::call(|core, who: Enroller| async move { two_factor::status(&core, &who).await })
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "2fa/start")]
 pub async fn start_two_factor() -> Result<TwoFactorEnrolment, ApiError> {
-    crate::ssr::call(|b, req| async move { b.two_factor.start(&req).await }).await
+    use crate::edge::principal::Enroller;
+    use promio_core::idm::two_factor;
+    crate::edge::call(|core, who: Enroller| async move { two_factor::start(&core, &who).await })
+        .await
 }
 
 /// Activates with a first code; returns the recovery codes (shown once). `password` is needed
@@ -54,15 +38,23 @@ pub async fn activate_two_factor(
     code: String,
     password: Option<String>,
 ) -> Result<Vec<String>, ApiError> {
+    use crate::edge::principal::{Caller, Enroller};
+    use promio_core::idm::two_factor;
     let password = password.unwrap_or_default();
-    crate::ssr::call(|b, req| async move { b.two_factor.activate(&req, code, password).await })
-        .await
+    crate::edge::call(|core, (who, caller): (Enroller, Caller)| async move {
+        two_factor::activate(&core, who, &caller, code, password).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "2fa/deactivate")]
 pub async fn deactivate_two_factor(password: String, code: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.two_factor.deactivate(&req, password, code).await })
-        .await
+    use crate::edge::principal::Session;
+    use promio_core::idm::two_factor;
+    crate::edge::call(|core, session: Session| async move {
+        two_factor::deactivate(&core, &session, password, code).await
+    })
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "2fa/recovery-codes")]
@@ -70,14 +62,21 @@ pub async fn new_recovery_codes(
     code: String,
     password: Option<String>,
 ) -> Result<Vec<String>, ApiError> {
+    use crate::edge::principal::Session;
+    use promio_core::idm::two_factor;
     let password = password.unwrap_or_default();
-    crate::ssr::call(
-        |b, req| async move { b.two_factor.new_recovery_codes(&req, code, password).await },
-    )
+    crate::edge::call(|core, session: Session| async move {
+        two_factor::new_recovery_codes(&core, &session, code, password).await
+    })
     .await
 }
 
 #[server(prefix = "/api", endpoint = "users/reset-2fa")]
 pub async fn reset_user_two_factor(id: String) -> Result<(), ApiError> {
-    crate::ssr::call(|b, req| async move { b.admin.reset_two_factor(&req, id).await }).await
+    use crate::edge::principal::Admin;
+    use promio_core::idm::admin;
+    crate::edge::call(
+        |core, who: Admin| async move { admin::reset_two_factor(&core, &who, id).await },
+    )
+    .await
 }

@@ -698,7 +698,7 @@ async fn client_command(core: &Core, cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 async fn app_command(core: &Core, cmd: AppCommand) -> anyhow::Result<()> {
-    use crate::edge::oauth::apps;
+    use crate::idm::apps;
     use secrecy::ExposeSecret;
     match cmd {
         AppCommand::Create {

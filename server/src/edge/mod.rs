@@ -1,16 +1,15 @@
-//! The front doors: the server functions' adapter (`services`), who is asking (`principal`),
-//! plain HTTP routes and forms (`http`), cookies, the OpenID Provider (`oauth`) and the command
-//! line (`cli`). Mapping to the contract's wire types and headers happens here.
+//! The front doors beside the server functions: plain HTTP routes and forms (`http`), the OpenID
+//! Provider (`oauth`) and the command line (`cli`). Who is asking and the cookies are resolved and
+//! written the way the server functions do it (`promio_app::edge`, re-exported here as
+//! `principal` and `cookies`).
 
 pub mod cli;
-pub mod cookies;
-pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
-pub mod principal;
 pub mod request;
-pub mod services;
+
+pub use promio_app::edge::{cookies, principal};
 
 use crate::idm::Core;
 use crate::infra::config::Settings;

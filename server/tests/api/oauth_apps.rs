@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
 use promio_server::domain::audit::AuditAction;
 use promio_server::edge::oauth::OAuthError;
-use promio_server::edge::oauth::apps::{self, App, AppField, NewApp};
+use promio_server::edge::oauth::client_auth;
+use promio_server::idm::apps::{self, App, AppField, NewApp};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -48,7 +49,7 @@ async fn authenticate(
     fields: &[(&str, &str)],
     from: &str,
 ) -> Result<App, OAuthError> {
-    apps::authenticate_client(&app.core, headers, &form(fields), ip(from), true).await
+    client_auth::authenticate_client(&app.core, headers, &form(fields), ip(from), true).await
 }
 
 fn refused_with(result: Result<App, OAuthError>) -> (&'static str, StatusCode) {
@@ -481,7 +482,7 @@ async fn clients_authenticate_with_basic_or_the_form_and_only_one_way() {
             .await
             .is_ok()
     );
-    let confidential_only = apps::authenticate_client(
+    let confidential_only = client_auth::authenticate_client(
         &app.core,
         &none,
         &form(&[("client_id", phone)]),

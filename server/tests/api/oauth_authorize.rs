@@ -6,7 +6,7 @@
 
 use crate::helpers::{PASSWORD, START, TestApp};
 use promio_app::api::Role;
-use promio_server::edge::oauth::apps::{self, NewApp};
+use promio_server::idm::apps::{self, NewApp};
 use reqwest::Response;
 use sqlx::Row;
 use std::collections::HashMap;

@@ -25,7 +25,7 @@ use openidconnect::{
 };
 use promio_app::api::Role;
 use promio_server::domain::clock::{Clock, ManualClock};
-use promio_server::edge::oauth::apps::{self, NewApp};
+use promio_server::idm::apps::{self, NewApp};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Duration;

@@ -44,7 +44,7 @@ async fn secret_works(app: &TestApp, client_id: &str, secret: &str) -> bool {
         ("client_id".to_owned(), client_id.to_owned()),
         ("client_secret".to_owned(), secret.to_owned()),
     ]);
-    promio_server::edge::oauth::apps::authenticate_client(
+    promio_server::edge::oauth::client_auth::authenticate_client(
         &app.core,
         &reqwest::header::HeaderMap::new(),
         &fields,

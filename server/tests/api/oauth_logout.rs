@@ -13,10 +13,10 @@ use promio_app::api::{AppLogin, Role};
 use promio_server::domain::CompanyId;
 use promio_server::domain::audit::AuditAction;
 use promio_server::domain::clock::Clock;
-use promio_server::edge::oauth::apps::{self, NewApp};
 use promio_server::edge::oauth::logout::{
     BACKCHANNEL_EVENT, deliver_due, spawn_sweeper, sweep_once,
 };
+use promio_server::idm::apps::{self, NewApp};
 use promio_server::store::sso::SsoSettingsRow;
 use secrecy::ExposeSecret;
 use serde_json::Value;

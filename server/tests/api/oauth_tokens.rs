@@ -11,7 +11,7 @@ use openidconnect::{ClientId, IssuerUrl, Nonce};
 use promio_app::api::{LoginOutcome, Role};
 use promio_server::domain::clock::Clock;
 use promio_server::domain::{CompanyId, UserName};
-use promio_server::edge::oauth::apps::{self, NewApp};
+use promio_server::idm::apps::{self, NewApp};
 use promio_server::idm::lifecycle;
 use secrecy::ExposeSecret;
 use serde_json::Value;

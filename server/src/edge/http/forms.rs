@@ -10,7 +10,8 @@
 
 use super::{HttpState, request_ctx};
 use crate::domain::cookies::CookieIntent;
-use crate::edge::services::Services;
+use crate::edge::principal::{Caller, PendingCode};
+use crate::idm::{links, login, sso, two_factor};
 use crate::infra::mail::templates::escape as escape_html;
 use axum::Router;
 use axum::body::Body;
@@ -18,9 +19,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use promio_app::api::{ApiError, FORM_FLASH_COOKIE, FormFlash, LoginForm};
+use promio_app::api::{ApiError, FORM_FLASH_COOKIE, FormFlash, LoginForm, LoginOutcome};
+use promio_app::edge::run;
 use promio_app::i18n::{Lang, T, t};
-use promio_app::ssr::{AccountService, AuthService, RequestCtx, SsoService, TwoFactorService};
+use promio_app::ssr::RequestCtx;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -41,7 +43,7 @@ const FLASH_SECS: i64 = 60;
 const LANG_COOKIE_SECS: i64 = 365 * 86_400;
 
 /// A posted form's fields (the first value of each name; bytes that are not UTF-8 arrive as
-/// U+FFFD, which the services refuse as unreadable), with the request's context.
+/// U+FFFD, which the flows refuse as unreadable), with the request's context.
 struct Posted {
     req: RequestCtx,
     fields: HashMap<String, String>,
@@ -71,11 +73,7 @@ impl Posted {
         (name, self.field(name).chars().take(max_chars).collect())
     }
 
-    fn services(state: &HttpState) -> Services {
-        Services(Arc::clone(&state.core))
-    }
-
-    /// 303 to `location` with the cookies the services set; never cached.
+    /// 303 to `location` with the cookies the flows set; never cached.
     fn redirect(self, location: &str) -> Response {
         let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
         response
@@ -120,7 +118,13 @@ async fn login(State(state): State<HttpState>, request: Request<Body>) -> Respon
         username: posted.field("username"),
         password: posted.field("password"),
     };
-    match AuthService::login(&Posted::services(&state), &posted.req, form).await {
+    let core = Arc::clone(&state.core);
+    let result: Result<LoginOutcome, _> =
+        run(core, &posted.req, |core, caller: Caller| async move {
+            login::form_password_step(&core, &caller, form).await
+        })
+        .await;
+    match result {
         Ok(outcome) => posted.onward(&state, outcome.next_page()),
         Err(e) => posted.back(&state, "/login", "/login", e, &echo),
     }
@@ -132,7 +136,16 @@ async fn two_factor(State(state): State<HttpState>, request: Request<Body>) -> R
         Err(response) => return response,
     };
     let code = posted.field("code");
-    match TwoFactorService::login(&Posted::services(&state), &posted.req, code).await {
+    let core = Arc::clone(&state.core);
+    let result: Result<LoginOutcome, _> = run(
+        core,
+        &posted.req,
+        |core, (pending, caller): (PendingCode, Caller)| async move {
+            two_factor::login(&core, pending.0, &caller, code).await
+        },
+    )
+    .await;
+    match result {
         Ok(outcome) => posted.onward(&state, outcome.next_page()),
         Err(e) => posted.back(&state, "/login/two-factor", "/login/two-factor", e, &[]),
     }
@@ -145,11 +158,12 @@ async fn forgot_password(State(state): State<HttpState>, request: Request<Body>)
     };
     let echo = [posted.echo("company_id", 64), posted.echo("username", 128)];
     let (company_id, username) = (posted.field("company_id"), posted.field("username"));
-    let services = Posted::services(&state);
-    match services
-        .request_password_reset(&posted.req, company_id, username)
-        .await
-    {
+    let core = Arc::clone(&state.core);
+    let result = run(core, &posted.req, |core, caller: Caller| async move {
+        links::request_reset(&core, &caller, company_id, username).await
+    })
+    .await;
+    match result {
         Ok(()) => posted.redirect("/forgot-password?sent=1"),
         Err(e) => posted.back(&state, "/forgot-password", "/forgot-password", e, &echo),
     }
@@ -163,16 +177,16 @@ async fn set_password(State(state): State<HttpState>, request: Request<Body>) ->
     let token = posted.field("token");
     // Absent when the page asks for no code, as the reactive form sends it.
     let code = posted.fields.get("code").cloned();
-    let services = Posted::services(&state);
-    let result = services
-        .set_password(
-            &posted.req,
-            token.clone(),
-            posted.field("new_password"),
-            posted.field("repeat_password"),
-            code,
-        )
-        .await;
+    let (new_password, repeat_password) = (
+        posted.field("new_password"),
+        posted.field("repeat_password"),
+    );
+    let link = token.clone();
+    let core = Arc::clone(&state.core);
+    let result = run(core, &posted.req, |core, caller: Caller| async move {
+        links::set_password(&core, &caller, link, new_password, repeat_password, code).await
+    })
+    .await;
     match result {
         Ok(()) => posted.redirect("/login?notice=password_set"),
         Err(e) => {
@@ -192,7 +206,12 @@ async fn sso(State(state): State<HttpState>, request: Request<Body>) -> Response
     };
     let echo = [posted.echo("email", 254)];
     let email = posted.field("email");
-    match SsoService::start(&Posted::services(&state), &posted.req, email).await {
+    let core = Arc::clone(&state.core);
+    let result: Result<String, _> = run(core, &posted.req, |core, caller: Caller| async move {
+        sso::start(&core, &caller, email).await
+    })
+    .await;
+    match result {
         Ok(url) => posted.onward_to_provider(&url),
         Err(e) => posted.back(&state, "/sso", "/sso", e, &echo),
     }

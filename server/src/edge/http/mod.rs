@@ -12,6 +12,7 @@ mod forms;
 mod security;
 
 use crate::edge::principal::Answer;
+use crate::edge::principal::{Caller, CurrentUser};
 pub use crate::edge::request::HttpState;
 use crate::edge::request::{peer, request_ctx, with_service_headers};
 use crate::idm::Core;
@@ -24,8 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use promio_app::api::{ApiError, FORM_FLASH_COOKIE};
-use promio_app::ssr::{Backend, FormFlashCookie};
+use promio_app::api::ApiError;
 use promio_app::{App, shell};
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
@@ -45,25 +45,12 @@ const BODY_LIMIT: usize = 64 * 1024;
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
 pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
-    let services = Arc::new(crate::edge::services::Services(Arc::clone(&core)));
-    let backend = Backend {
-        auth: services.clone(),
-        admin: services.clone(),
-        accounts: services.clone(),
-        two_factor: services.clone(),
-        operator: services.clone(),
-        sessions: services.clone(),
-        sso: services.clone(),
-        passkeys: services.clone(),
-        applications: services,
-    };
+    // The server functions reach the flows through `promio_app::edge::call`, which finds the
+    // core in the context.
+    let context_core = Arc::clone(&core);
 
-    // Pages read the form answer's cookie under the one name the server sets it with.
-    let flash_cookie =
-        FormFlashCookie(crate::edge::cookies::CookiePolicy::of(&core).name(FORM_FLASH_COOKIE));
     let context = move || {
-        provide_context(backend.clone());
-        provide_context(flash_cookie.clone());
+        provide_context(Arc::clone(&context_core));
         // A fresh nonce per response for the page's inline scripts (see the page CSP in the shell).
         leptos::nonce::provide_nonce();
     };
@@ -302,12 +289,20 @@ impl IntoResponse for HttpError {
 /// full page load; `Clear-Site-Data` keeps Back from showing the logged-in page from its cache.
 async fn logout(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let req = request_ctx(&request);
-    let result = crate::edge::services::logout(&state.core, &req).await;
+    let core = Arc::clone(&state.core);
+    let result = promio_app::edge::run(
+        core,
+        &req,
+        |core, (current, caller): (CurrentUser, Caller)| async move {
+            crate::idm::sessions::logout(&core, current.0, &caller).await
+        },
+    )
+    .await;
     // The applications that took part in the session hear of its end at once.
     crate::edge::oauth::logout::wake(&state.core);
     let response = match result {
         Ok(()) => Redirect::to("/login?notice=logged_out").into_response(),
-        Err(e) => HttpError(e.into()).into_response(),
+        Err(e) => HttpError(e).into_response(),
     };
     let mut response = with_service_headers(response, &req);
     response
@@ -433,7 +428,7 @@ async fn ready(State(state): State<HttpState>) -> Response {
 
 /// server_fn answers every error with 500, including requests it could not decode (bad encoding,
 /// invalid UTF-8, missing fields). Those are the client's fault: answer them with 400.
-/// (Errors that a service returns already carry their status, set in `promio_app::ssr::call`.)
+/// (Errors of a server function already carry their status, set in `promio_app::edge::call`.)
 async fn server_fn_statuses(request: Request<Body>, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
     let response = next.run(request).await;

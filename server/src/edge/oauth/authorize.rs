@@ -28,12 +28,12 @@
 //! an error page, 429). A form another site posts here is answered with a redirect to the same
 //! request as a GET, which carries the session cookie (SameSite=Lax) that the POST did not.
 
-use super::apps::{self, App};
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::cookies::CookieIntent;
 use crate::edge::principal::{self, CurrentSession};
 use crate::edge::request::HttpState;
 use crate::idm::Core;
+use crate::idm::apps::{self, App};
 use crate::infra::error::{Context, ServiceResult};
 use crate::store::oauth_grants::NewCode;
 use crate::store::users::UserRow;

@@ -35,14 +35,14 @@
 //! after two days. A token older than a minute is signed again before a retry (same `jti`, new
 //! `iat` and `exp`), since relying parties refuse an expired one.
 
-use super::apps::{self, App};
 use crate::domain::audit::{AuditAction, Event, Outcome};
 pub use crate::domain::limits::GIVE_UP_AFTER_SECS;
-use crate::edge::principal::{self, CurrentSession, Session};
+use crate::edge::principal::{self, CurrentSession};
 use crate::edge::request::HttpState;
 use crate::idm::Core;
+use crate::idm::apps::{self, App};
 use crate::idm::throttle::count_anonymous_refusal;
-use crate::infra::error::{Context, ServiceResult};
+use crate::infra::error::ServiceResult;
 use crate::store::oauth_logout::{EndedParticipation, LogoutOutboxRow, NewLogout};
 use axum::body::Body;
 use axum::extract::State;
@@ -51,7 +51,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::reqwest;
-use promio_app::api::{ApiError, AppLogin};
+use promio_app::api::ApiError;
 use promio_app::i18n::{Lang, T, t};
 use promio_app::ssr::RequestCtx;
 use secrecy::ExposeSecret;
@@ -258,10 +258,10 @@ async fn finish(
     page: &Page,
 ) -> ServiceResult<Response> {
     let user = session.as_ref().map(|s| s.user.clone());
-    let cookie = core
+    let ended = core
         .end_session(session, &principal::caller(core, req))
         .await?;
-    principal::write_cookies(core, req, &[cookie]);
+    principal::write_cookies(core, req, &ended.cookies);
     if let Some(user) = &user {
         let detail = match app {
             Some(app) => format!("client_id={}", app.client_id),
@@ -756,33 +756,6 @@ async fn post(uri: &str, token: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // The Security page
 // ---------------------------------------------------------------------------------------------
-
-/// The applications the session's user is logged in to (see
-/// `Store::oauth_app_logins`), with since when in the user's language.
-pub async fn my_applications(core: &Core, current: &Session) -> ServiceResult<Vec<AppLogin>> {
-    let now = core.clock.now();
-    let rows = core
-        .store
-        .oauth_app_logins(
-            current.user.id.as_str(),
-            now,
-            now - core.sessions.idle_secs,
-            now - core.sessions.absolute_secs,
-        )
-        .await
-        .context("reading the applications a user is logged in to")?;
-    Ok(rows
-        .into_iter()
-        .map(|row| AppLogin {
-            name: row.name,
-            since: crate::infra::mail::templates::format_time(
-                row.since,
-                current.lang,
-                &core.time_zone,
-            ),
-        })
-        .collect())
-}
 
 #[cfg(test)]
 mod tests {

@@ -22,9 +22,9 @@
 //! honoured only while its user and the user's client are active; nothing that matters lives
 //! only in memory ([`Op`] caches the signing keys for seconds).
 
-pub mod apps;
 pub mod authorize;
 pub mod claims;
+pub mod client_auth;
 pub mod discovery;
 pub mod logout;
 pub mod token;

@@ -15,12 +15,12 @@
 //! Answers carrying tokens are never stored (`Cache-Control: no-store`, `Pragma: no-cache`); the
 //! audit log gets the grant type and the application, never a token.
 
-use super::apps::{self, App};
 use super::claims::{self, has_scope};
 use super::{ACCESS_SECS, OAuthError, REFRESH_SECS, hash_token, no_store, random_token};
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::edge::request::HttpState;
 use crate::idm::Core;
+use crate::idm::apps::{self, App};
 use crate::infra::error::Context;
 use crate::store::oauth_tokens::{ACCESS, NewToken, REFRESH, TokenRow};
 use crate::store::users::NamesUser;
@@ -165,7 +165,9 @@ pub async fn token(State(state): State<HttpState>, request: Request<Body>) -> Re
 }
 
 async fn token_flow(core: &Core, call: &Call) -> Result<Value, OAuthError> {
-    let app = apps::authenticate_client(core, &call.headers, &call.form, call.ip, true).await?;
+    let app =
+        super::client_auth::authenticate_client(core, &call.headers, &call.form, call.ip, true)
+            .await?;
     match call.param("grant_type")? {
         "authorization_code" => by_code(core, call, &app).await,
         "refresh_token" => by_refresh(core, call, &app).await,
@@ -680,7 +682,9 @@ pub async fn revoke(State(state): State<HttpState>, request: Request<Body>) -> R
 }
 
 async fn revoke_flow(core: &Core, call: &Call) -> Result<(), OAuthError> {
-    let app = apps::authenticate_client(core, &call.headers, &call.form, call.ip, true).await?;
+    let app =
+        super::client_auth::authenticate_client(core, &call.headers, &call.form, call.ip, true)
+            .await?;
     // `token_type_hint` only speeds up a search; one lookup finds either kind.
     let token_hash = hash_token(call.param("token")?);
     let now = core.clock.now();
@@ -750,7 +754,9 @@ pub async fn introspect(State(state): State<HttpState>, request: Request<Body>) 
 }
 
 async fn introspect_flow(core: &Core, call: &Call) -> Result<Value, OAuthError> {
-    let app = apps::authenticate_client(core, &call.headers, &call.form, call.ip, false).await?;
+    let app =
+        super::client_auth::authenticate_client(core, &call.headers, &call.form, call.ip, false)
+            .await?;
     let token = call.param("token")?;
     let inactive = json!({ "active": false });
     let Some(row) = live_token(core, token).await? else {
