@@ -32,20 +32,6 @@ impl UserStatus {
     }
 }
 
-/// A stored status: anything but a known name is an error, never a default.
-impl TryFrom<String> for UserStatus {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<UserStatus, String> {
-        match s.as_str() {
-            "invited" => Ok(UserStatus::Invited),
-            "active" => Ok(UserStatus::Active),
-            "deactivated" => Ok(UserStatus::Deactivated),
-            _ => Err(format!("unknown user status {s:?}")),
-        }
-    }
-}
-
 /// Where a user's registration stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Invitation {
@@ -118,19 +104,6 @@ impl LinkKind {
         match self {
             LinkKind::Registration => "registration",
             LinkKind::PasswordReset => "password_reset",
-        }
-    }
-}
-
-/// A stored kind: anything but a known name is an error, never a default.
-impl TryFrom<String> for LinkKind {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<LinkKind, String> {
-        match s.as_str() {
-            "registration" => Ok(LinkKind::Registration),
-            "password_reset" => Ok(LinkKind::PasswordReset),
-            _ => Err(format!("unknown link kind {s:?}")),
         }
     }
 }

@@ -46,15 +46,6 @@ impl Role {
     }
 }
 
-/// A stored role: anything but a known name is an error, never a default.
-impl TryFrom<String> for Role {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Role, String> {
-        Role::parse(&s).ok_or_else(|| format!("unknown role {s:?}"))
-    }
-}
-
 /// The logged-in person, as the UI shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {

@@ -320,7 +320,7 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
                     email: &EmailAddress::parse(&format!("{}@bench.example", user(i)))?,
                     first_name: &name,
                     last_name: &name,
-                    role: promio_app::api::Role::User,
+                    role: promio_server::domain::Role::User,
                     language: "en",
                     password_hash: Some(phc.clone()),
                     status: UserStatus::Active,

@@ -66,7 +66,7 @@ pub async fn update_user(
 #[server(prefix = "/api", endpoint = "users/resend-registration")]
 pub async fn resend_registration(id: String) -> Result<(), ApiError> {
     use crate::edge::principal::Admin;
-    use promio_api::LinkKind;
+    use promio_core::domain::LinkKind;
     use promio_core::idm::admin;
     crate::edge::call(|core, who: Admin| async move {
         admin::send_link(&core, &who, id, LinkKind::Registration).await
@@ -77,7 +77,7 @@ pub async fn resend_registration(id: String) -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "users/send-reset")]
 pub async fn send_password_reset(id: String) -> Result<(), ApiError> {
     use crate::edge::principal::Admin;
-    use promio_api::LinkKind;
+    use promio_core::domain::LinkKind;
     use promio_core::idm::admin;
     crate::edge::call(|core, who: Admin| async move {
         admin::send_link(&core, &who, id, LinkKind::PasswordReset).await

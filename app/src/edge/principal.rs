@@ -6,8 +6,8 @@
 use crate::edge::cookies::{self, CookiePolicy};
 use crate::ssr::RequestCtx;
 use http::header::{SET_COOKIE, USER_AGENT};
-use promio_api::Role;
 use promio_core::domain::PendingKind;
+use promio_core::domain::Role;
 pub use promio_core::domain::cookies::CookieIntent;
 use promio_core::idm::Core;
 use promio_core::idm::principal::{self as idm_principal, PendingLookup};

@@ -4,6 +4,7 @@
 //! Identifiers are case-insensitive: each keeps the spelling it was given for display and a `key()`
 //! (lower case) for lookups and uniqueness.
 
+pub mod account;
 pub mod audit;
 pub mod clock;
 pub mod cookies;
@@ -12,6 +13,8 @@ pub mod limits;
 use promio_api::{Field, Problem};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
+
+pub use account::{LinkKind, Role, UserStatus};
 
 /// A field's value was refused, and why.
 /// Declares a row key: a string the store makes (a UUID), typed so that a user's id cannot be

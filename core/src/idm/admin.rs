@@ -7,7 +7,7 @@
 //! admin acts on the users and admins of their own client; nobody changes their own role or status.
 
 use crate::domain::audit::{AuditAction, Event, Outcome};
-use crate::domain::{EmailAddress, Invalid, PersonName};
+use crate::domain::{EmailAddress, Invalid, LinkKind, PersonName, Role};
 use crate::idm::Core;
 use crate::idm::links::{self, LinkStatus};
 use crate::idm::principal::{Admin, Session};
@@ -18,9 +18,7 @@ use crate::store::audit::NamedInLog;
 use crate::store::users::NamesUser;
 use crate::store::users::{UserFilter, UserRow, UserStatus};
 use promio_api::{AuditEntry, AuditPage, AuditQuery, ThrottledAccount};
-use promio_api::{
-    Field, Invitation, LinkKind, Problem, Role, UserForm, UserPage, UserQuery, UserSummary,
-};
+use promio_api::{Field, Invitation, Problem, UserForm, UserPage, UserQuery, UserSummary};
 
 pub const PAGE_SIZE: u32 = 25;
 /// Registration or reset mails an administrator may send one user per hour.
@@ -81,8 +79,8 @@ async fn summary(core: &Core, ctx: &Admin, user: UserRow) -> ServiceResult<UserS
     };
     Ok(UserSummary {
         deletion_date,
-        status: user.status(),
-        role: user.role(),
+        status: user.status().into(),
+        role: user.role().into(),
         id: user.id.into_string(),
         username: user.username,
         first_name: user.first_name,

@@ -16,6 +16,7 @@
 //! A link that cannot be used can be posted again and again by whoever holds it: such refusals are
 //! counted per address, and one per address and hour reaches the audit log (`refuse`).
 
+use crate::domain::LinkKind;
 use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::{CompanyId, NewPassword, PasswordContext, UserName};
 use crate::idm::Core;
@@ -27,7 +28,7 @@ use crate::infra::token;
 use crate::store::clients::ClientRow;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow, UserStatus};
-use promio_api::{Field, LinkKind, LinkState, PasskeyOptions, Problem};
+use promio_api::{Field, LinkState, PasskeyOptions, Problem};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
 use std::sync::Arc;
@@ -118,9 +119,9 @@ pub async fn link_info(
     let kind = link.kind;
     let now = core.clock.now();
     Ok(match state_of(&link, now) {
-        LinkStatus::Used => LinkState::Used { kind },
-        LinkStatus::Superseded => LinkState::Superseded { kind },
-        LinkStatus::Expired => LinkState::Expired { kind },
+        LinkStatus::Used => LinkState::Used { kind: kind.into() },
+        LinkStatus::Superseded => LinkState::Superseded { kind: kind.into() },
+        LinkStatus::Expired => LinkState::Expired { kind: kind.into() },
         LinkStatus::Valid => {
             let user = core
                 .store
@@ -133,7 +134,7 @@ pub async fn link_info(
                 .await?
                 .ok_or(ServiceError::NotFound)?;
             LinkState::Valid {
-                kind,
+                kind: kind.into(),
                 company_id: client.company_id.clone(),
                 username: user.username.clone(),
                 until: templates::format_time(link.expires_at, caller.lang, &core.time_zone),

@@ -424,7 +424,7 @@ mod tests {
             email: "alice@acme.example".into(),
             first_name: String::new(),
             last_name: String::new(),
-            role: promio_api::Role::User,
+            role: crate::domain::Role::User,
             status: UserStatus::try_from(status.to_owned()).expect("a known status"),
             language: "en".into(),
             password_hash: has_password.then(|| "$argon2id$...".into()),

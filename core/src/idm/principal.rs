@@ -17,6 +17,7 @@
 //! ([`touch`]) are steps of their own that the edge takes.
 
 use crate::domain::PendingKind;
+use crate::domain::Role;
 use crate::domain::audit::Actor;
 use crate::domain::clock::UnixTime;
 pub use crate::domain::cookies::CookieIntent;
@@ -25,7 +26,6 @@ use crate::infra::error::{Context, ServiceResult};
 use crate::store::clients::ClientRow;
 use crate::store::sessions::PendingRow;
 use crate::store::users::{UserRow, UserStatus};
-use promio_api::Role;
 use promio_api::i18n::Lang;
 
 /// A valid session and its user, as [`current_session`] finds it.

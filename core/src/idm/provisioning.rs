@@ -7,13 +7,13 @@ use crate::domain::audit::{AuditAction, Event, Outcome};
 use crate::domain::{
     ClientName, CompanyId, EmailAddress, NewPassword, PasswordContext, PersonName, UserName,
 };
+use crate::domain::{LinkKind, Role};
 use crate::idm::Core;
 use crate::idm::links;
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::store::clients::{ClientChanges, ClientRow};
 use crate::store::users::{self, NewUser, UserRow, UserStatus};
-use promio_api::LinkKind;
-use promio_api::{Field, Problem, Role};
+use promio_api::{Field, Problem};
 use secrecy::SecretString;
 
 /// Link validity bounds, in whole hours (1 hour to 30 days).

@@ -234,7 +234,7 @@ impl Core {
         Ok(Some(Me {
             company_id: client.company_id,
             company_name: client.name,
-            role: user.role(),
+            role: user.role().into(),
             username: user.username,
             first_name: user.first_name,
             last_name: user.last_name,

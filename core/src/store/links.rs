@@ -1,8 +1,8 @@
 //! Link tokens (registration, password reset), stored by the SHA-256 of the token.
 
 use super::Store;
+use crate::domain::LinkKind;
 use crate::domain::clock::UnixTime;
-use promio_api::LinkKind;
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,12 +1,12 @@
 //! Users: people of one client, unique by (client, case-insensitive user name).
 
 use super::{Store, new_id};
+use crate::domain::Role;
 use crate::domain::clock::UnixTime;
 use crate::domain::{ClientId, EmailAddress, PersonName, UserId, UserName};
-use promio_api::Role;
 use sqlx::AnyConnection;
 
-pub use promio_api::UserStatus;
+pub use crate::domain::UserStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {

@@ -2,6 +2,7 @@
 //! commands that operators use for bootstrap and testers for fixtures. A refused value is named
 //! with its flag, and the process exits non-zero.
 
+use crate::domain::Role;
 use crate::domain::clock::SystemClock;
 use crate::idm::provisioning::{self, Actor, ClientSettings, UserInput};
 use crate::infra::config::Settings;
@@ -9,7 +10,7 @@ use crate::infra::error::ServiceError;
 use crate::store::users::UserStatus;
 use crate::{Core, serve};
 use clap::{Args, Parser, Subcommand};
-use promio_app::api::{Field, Role};
+use promio_app::api::Field;
 use promio_app::i18n::Lang;
 use secrecy::SecretString;
 use std::io::Read;

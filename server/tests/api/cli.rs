@@ -3,8 +3,8 @@
 //! environment.
 
 use crate::helpers::{PASSWORD, TestApp};
-use promio_app::api::{Role, UserStatus};
 use promio_server::domain::audit::AuditAction;
+use promio_server::domain::{Role, UserStatus};
 use promio_server::idm::directory::System;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -331,7 +331,10 @@ async fn the_first_operator_comes_from_the_environment_once() {
         .await
         .unwrap();
     app.login_ok("promio", "root").await;
-    assert_eq!(app.me().await.unwrap().role, Role::Operator);
+    assert_eq!(
+        app.me().await.unwrap().role,
+        promio_app::api::Role::Operator
+    );
     // Once an operator exists, the variables make no other and change nobody.
     promio_server::edge::cli::bootstrap_operator(&app.core)
         .await
@@ -547,7 +550,7 @@ async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment
         .json()
         .await
         .unwrap();
-    assert_eq!(me.map(|m| m.role), Some(Role::Operator));
+    assert_eq!(me.map(|m| m.role), Some(promio_app::api::Role::Operator));
     server.kill().await.expect("stop the server");
     let _ = std::fs::remove_dir_all(data);
 }

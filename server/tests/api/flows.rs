@@ -2,7 +2,7 @@
 //! (or a `Caller`) and answers with its value and the cookies it wants set.
 
 use crate::helpers::{PASSWORD, TestApp};
-use promio_app::api::{LinkKind, LinkState, LoginForm, LoginOutcome, Role, UserForm};
+use promio_app::api::{LinkState, LoginForm, LoginOutcome, Role, UserForm};
 use promio_app::i18n::Lang;
 use promio_server::domain::{CompanyId, UserName};
 use promio_server::edge::cookies;
@@ -73,7 +73,7 @@ async fn an_admin_principal_acts_on_its_clients_users_only() {
         .unwrap();
     assert_eq!(
         user(&app, "ACME", "bob").await.status,
-        promio_app::api::UserStatus::Deactivated,
+        promio_server::domain::UserStatus::Deactivated,
         "acted on its own client's user"
     );
     let eve = user(&app, "OTHER", "eve").await;
@@ -103,7 +103,7 @@ async fn a_platform_admin_principal_cannot_touch_an_operator() {
         &app.core,
         &padmin,
         ops.id.to_string(),
-        LinkKind::PasswordReset,
+        promio_server::domain::LinkKind::PasswordReset,
     )
     .await;
     assert!(matches!(result, Err(ServiceError::Forbidden)), "{result:?}");

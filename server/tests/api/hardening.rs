@@ -315,7 +315,7 @@ async fn an_admin_of_the_platform_client_cannot_act_on_an_operator() {
         .unwrap()
         .expect("the operator");
     assert_eq!(ops_user.email, "ops@promio.example");
-    assert_eq!(ops_user.role(), Role::Operator);
+    assert_eq!(ops_user.role(), promio_server::domain::Role::Operator);
     let browser = app.new_browser();
     assert_eq!(
         app.login_in(&browser, "promio", "ops").await.status(),
@@ -366,7 +366,7 @@ async fn nobody_changes_their_own_role_or_status() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(me_now.role(), Role::Operator);
+    assert_eq!(me_now.role(), promio_server::domain::Role::Operator);
 }
 
 #[tokio::test]

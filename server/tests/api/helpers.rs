@@ -1,7 +1,8 @@
 //! `TestApp`: one running server per test, with its own database, a clock the test moves, and an
 //! HTTP client that keeps cookies and does not follow redirects.
 
-use promio_app::api::{ApiError, LoginOutcome, Me, Role};
+use promio_app::api::{ApiError, LoginOutcome, Me};
+use promio_server::domain::Role;
 use promio_server::domain::clock::ManualClock;
 use promio_server::idm::provisioning::{self, Actor, ClientSettings, UserInput};
 use promio_server::infra::config::Settings;
@@ -226,7 +227,7 @@ impl TestApp {
     }
 
     /// Creates an active user with [`PASSWORD`].
-    pub async fn create_user(&self, company_id: &str, username: &str, role: Role) {
+    pub async fn create_user(&self, company_id: &str, username: &str, role: impl Into<Role>) {
         self.create_user_with(company_id, username, role, Some(PASSWORD))
             .await;
     }
@@ -235,7 +236,7 @@ impl TestApp {
         &self,
         company_id: &str,
         username: &str,
-        role: Role,
+        role: impl Into<Role>,
         password: Option<&str>,
     ) {
         provisioning::create_user(
@@ -247,7 +248,7 @@ impl TestApp {
                 email: format!("{username}@{}.example", company_id.to_lowercase()),
                 first_name: "Test".into(),
                 last_name: username.into(),
-                role,
+                role: role.into(),
                 language: "en".into(),
                 password: password.map(|p| SecretString::from(p.to_owned())),
             },

@@ -287,7 +287,7 @@ fn user_input(
         email: format!("{username}@acme.example"),
         first_name: first_name.into(),
         last_name: last_name.into(),
-        role: Role::User,
+        role: promio_server::domain::Role::User,
         language: "en".into(),
         password: password.map(|p| SecretString::from(p.to_owned())),
     }

@@ -615,7 +615,7 @@ async fn with_just_in_time_creation_a_new_colleague_gets_an_account() {
         .await
         .unwrap();
     assert_eq!(users.len(), 1);
-    assert_eq!(users[0].role(), Role::User);
+    assert_eq!(users[0].role(), promio_server::domain::Role::User);
     assert_eq!(users[0].first_name, "New.colleague");
     assert!(users[0].password_hash.is_none());
 
@@ -1005,7 +1005,7 @@ async fn an_address_outside_the_clients_domains_matches_no_account() {
             email: "outsider@elsewhere.example".into(),
             first_name: "Out".into(),
             last_name: "Sider".into(),
-            role: Role::User,
+            role: promio_server::domain::Role::User,
             language: "en".into(),
             password: None,
         },

@@ -3,6 +3,7 @@
 //! administrator or operator releases it.
 
 use super::outcome::{Finished, PersonClaims, SsoFailure, refused};
+use crate::domain::Role;
 use crate::domain::audit::{AuditAction, Event, OUTSIDE_TEXT_MAX, Outcome, clean_text};
 use crate::domain::{EmailAddress, Invalid};
 use crate::idm::Core;
@@ -12,7 +13,7 @@ use crate::infra::error::{ServiceError, ServiceResult};
 use crate::store::clients::ClientRow;
 use crate::store::sso::SsoBinding;
 use crate::store::users::{UserRow, UserStatus};
-use promio_api::{Field, Problem, Role};
+use promio_api::{Field, Problem};
 
 /// The account the verified email names in the client: its one active user, else one made just
 /// in time. `Err`: the refusal that ends the login.
