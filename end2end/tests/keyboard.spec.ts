@@ -7,6 +7,9 @@ import { authenticator } from 'otplib';
 /** Presses Tab (or `key`) until `target` has the focus; fails when 80 presses do not get there. */
 async function tabTo(page: Page, target: Locator, key = 'Tab') {
   await target.waitFor();
+  // A button stays disabled until the page has hydrated, and Tab passes over a disabled one: a
+  // person waits for the page, so the test does too.
+  await expect(target).toBeEnabled();
   for (let i = 0; i < 80; i++) {
     if (await target.evaluate((el) => el === document.activeElement)) return;
     await page.keyboard.press(key);

@@ -89,6 +89,8 @@ test('the consoles at 360 px', async ({ page, account }, testInfo) => {
 
   const ops = createUser('promio', `ops${uniqueId('').toLowerCase()}`, { role: 'operator' });
   await logIn(page, ops);
+  // The login's own navigation ends first (a navigation started before it would be cut off).
+  await expect(page.getByRole('button', { name: 'Log out' })).toBeVisible();
   await page.goto('/operator/clients');
   await tableIsAList(page, 'clients');
   await fits(page, testInfo, 'clients');

@@ -29,11 +29,14 @@ fn ClientConsole() -> impl IntoView {
     let activate = ServerAction::<SetClientActive>::new();
     let report = move |outcome, ok| feedback.report(outcome, ok);
     Effect::new(move |_| {
-        let outcome = create.value().get().map(|r| r.map(|_| ()));
-        if matches!(outcome, Some(Ok(()))) {
+        let outcome = create.value().get();
+        if let Some(Ok(created)) = &outcome {
             set_show_new.set(false);
+            // The list shows one page; the new client is shown by its company ID wherever it
+            // sorts among the others.
+            set_search.set(created.company_id.clone());
         }
-        report(outcome, T::ClientCreated);
+        report(outcome.map(|r| r.map(|_| ())), T::ClientCreated);
     });
     Effect::new(move |_| {
         let outcome = update.value().get().map(|r| r.map(|_| ()));
