@@ -70,6 +70,15 @@ impl RequestCtx {
         }
     }
 
+    /// Moves the headers the flows asked for onto the server function's or page's response.
+    pub(crate) fn send_response_headers(&self) {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            for (name, value) in self.take_response_headers() {
+                response.append_header(name, value);
+            }
+        }
+    }
+
     pub fn take_response_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         self.response_headers
             .lock()
@@ -90,11 +99,7 @@ pub fn take_form_flash(page: &str) -> Option<crate::api::FormFlash> {
     let req = RequestCtx::from_parts(use_context::<http::request::Parts>());
     let raw = req.cookie(&CookiePolicy::of(&core).name(FORM_FLASH_COOKIE))?;
     write_cookies(&core, &req, &[CookieIntent::Clear(FORM_FLASH_COOKIE)]);
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        for (name, value) in req.take_response_headers() {
-            response.append_header(name, value);
-        }
-    }
+    req.send_response_headers();
     FormFlash::decode(&raw, page)
 }
 

@@ -5,11 +5,11 @@
 //! #[server(prefix = "/api", endpoint = "users/list")]
 //! pub async fn list_users(search: String, status: String, page: u32) -> Result<UserPage, ApiError> {
 //!     use crate::edge::principal::Admin;
+//!     use promio_api::UserQuery;
 //!     use promio_core::idm::admin;
-//!     crate::edge::call(|core, who: Admin| async move {
-//!         admin::list_users(&core, &who, UserQuery { search, status, page }).await
-//!     })
-//!     .await
+//!     let query = UserQuery { search, status, page };
+//!     crate::edge::call(|core, who: Admin| async move { admin::list_users(&core, &who, query).await })
+//!         .await
 //! }
 //! ```
 //!
@@ -49,16 +49,12 @@ where
     };
     let req = RequestCtx::from_parts(use_context::<http::request::Parts>());
     let result = run(core, &req, f).await;
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        for (name, value) in req.take_response_headers() {
-            response.append_header(name, value);
-        }
-        if let Err(err) = &result {
-            response.set_status(
-                http::StatusCode::from_u16(err.status())
-                    .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
-            );
-        }
+    req.send_response_headers();
+    if let (Err(err), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
+        response.set_status(
+            http::StatusCode::from_u16(err.status())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
     }
     result
 }
