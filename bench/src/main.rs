@@ -81,12 +81,10 @@ async fn main() -> anyhow::Result<()> {
     let mut cpu = CpuSplit::default();
     for round in 0..ROUNDS {
         let before = CpuSplit::now(server.pid)?;
-        let http = server
-            .logins_per_sec(LOGIN_CLIENTS, ROUND_WINDOW)
-            .await?
-            .rate;
+        let logins = server.logins_per_sec(LOGIN_CLIENTS, ROUND_WINDOW).await?;
         cpu.add(&CpuSplit::now(server.pid)?.minus(&before));
-        https.push(http);
+        cpu.logins += logins.logins;
+        https.push(logins.rate);
         raws.push(raw_round(workers, &phc, round % 2 == 0)?);
     }
     let ratios = round_ratios(&raws, &https);
@@ -152,6 +150,13 @@ async fn main() -> anyhow::Result<()> {
         target: "≥ 0.95".into(),
         ok: ratio >= 0.95,
     });
+
+    // `PROMIO_BENCH_ONLY=logins` stops here: the login figure alone, for trying a change to the
+    // login path (the full run exits 1 when any target is missed; this one only on this row's).
+    if std::env::var("PROMIO_BENCH_ONLY").as_deref() == Ok("logins") {
+        drop(server);
+        return print_table(&cpu, workers, &rows);
+    }
 
     // 2. A session check while logins saturate the CPU.
     let (p50, p99, probes) = server.latency_under_load(LOGIN_CLIENTS, WINDOW).await?;
@@ -266,12 +271,16 @@ async fn main() -> anyhow::Result<()> {
         ok: true,
     });
     drop(server);
+    print_table(&cpu, workers, &rows)
+}
 
+/// Prints where the CPU went and the table; exits 1 when a target was missed.
+fn print_table(cpu: &CpuSplit, workers: usize, rows: &[Row]) -> anyhow::Result<()> {
     println!();
     println!("{}", cpu.describe(workers));
     println!("| figure | measured | target | met |");
     println!("|---|---|---|---|");
-    for row in &rows {
+    for row in rows {
         println!(
             "| {} | {} | {} | {} |",
             row.figure,
@@ -592,6 +601,8 @@ struct Server {
 
 struct Throughput {
     rate: f64,
+    /// Every login answered, the warm-up's too (the CPU split counts those).
+    logins: u64,
 }
 
 struct Flood {
@@ -680,10 +691,12 @@ impl Server {
     /// `clients` loops of password logins for `window`; the successful logins per second.
     async fn logins_per_sec(&self, clients: usize, window: Duration) -> anyhow::Result<Throughput> {
         let ok = Arc::new(AtomicU64::new(0));
+        let all = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let mut tasks = Vec::new();
         for i in 0..clients {
             let ok = Arc::clone(&ok);
+            let all = Arc::clone(&all);
             let server = self.handle();
             tasks.push(tokio::spawn(async move {
                 while started.elapsed() < WARM_UP + window {
@@ -692,6 +705,7 @@ impl Server {
                     // Read to the end, as a browser does, so the connection is kept for the next.
                     response.bytes().await?;
                     anyhow::ensure!(status == 200, "login answered {status}");
+                    all.fetch_add(1, Ordering::Relaxed);
                     if in_window(started.elapsed(), window) {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
@@ -704,6 +718,7 @@ impl Server {
         }
         Ok(Throughput {
             rate: ok.load(Ordering::Relaxed) as f64 / window.as_secs_f64(),
+            logins: all.load(Ordering::Relaxed),
         })
     }
 
@@ -1095,6 +1110,8 @@ struct CpuSplit {
     server_rest: u64,
     load_generator: u64,
     wall: Duration,
+    /// The logins answered meanwhile.
+    logins: u64,
 }
 
 impl CpuSplit {
@@ -1121,6 +1138,7 @@ impl CpuSplit {
             server_rest: self.server_rest.saturating_sub(earlier.server_rest),
             load_generator: self.load_generator.saturating_sub(earlier.load_generator),
             wall: self.wall.saturating_sub(earlier.wall),
+            logins: self.logins.saturating_sub(earlier.logins),
         }
     }
 
@@ -1129,6 +1147,7 @@ impl CpuSplit {
         self.server_rest += other.server_rest;
         self.load_generator += other.load_generator;
         self.wall += other.wall;
+        self.logins += other.logins;
     }
 
     /// Shares of the machine's CPU time (all `cores`) over the measured wall time.
@@ -1136,13 +1155,21 @@ impl CpuSplit {
         // Linux reports thread times in USER_HZ, which is 100 on every architecture it runs on.
         let capacity = self.wall.as_secs_f64() * 100.0 * cores as f64;
         let share = |ticks: u64| 100.0 * ticks as f64 / capacity.max(1.0);
+        // Milliseconds of CPU per login answered: steadier than the shares when the machine's
+        // speed changes, and what a change to the login path moves.
+        let per_login = |ticks: u64| 10.0 * ticks as f64 / (self.logins.max(1) as f64);
         format!(
             "CPU while logins ran over HTTP ({cores} cores, {:.1} s): hashing threads {:.0} %, \
-             rest of the server {:.0} %, load generator {:.0} %",
+             rest of the server {:.0} %, load generator {:.0} %; per login ({} logins) hashing \
+             {:.2} ms, rest of the server {:.2} ms, load generator {:.2} ms",
             self.wall.as_secs_f64(),
             share(self.hashing),
             share(self.server_rest),
-            share(self.load_generator)
+            share(self.load_generator),
+            self.logins,
+            per_login(self.hashing),
+            per_login(self.server_rest),
+            per_login(self.load_generator)
         )
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::clock::UnixTime;
 use crate::domain::{ClientId, CompanyId, UserId, UserName};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
 /// What a login attempt is looked up and counted by.
 pub struct LoginKeys<'a> {
@@ -84,23 +85,30 @@ impl Store {
         keys: &LoginKeys<'_>,
         now: UnixTime,
     ) -> Result<LoginLookup, sqlx::Error> {
-        let sql = match self.dialect() {
+        // Written out once: every login runs it.
+        static POSTGRES: LazyLock<String> = LazyLock::new(|| {
             // One statement, one snapshot: the count is a data-modifying CTE beside the lookup.
-            Dialect::Postgres => format!(
+            format!(
                 "WITH lookup AS ({LOOKUP}), counted AS ({count})
                  SELECT lookup.*, (SELECT failures FROM counted) AS attempts FROM lookup",
                 count = count_sql("lookup")
-            ),
+            )
+        });
+        static SQLITE: LazyLock<String> = LazyLock::new(|| {
             // Two statements sent at once in one transaction, so both see the same rows: the
             // count (a row only when it counted), the lookup.
-            Dialect::Sqlite => format!(
+            format!(
                 "BEGIN IMMEDIATE;\n{};\n{LOOKUP};\nCOMMIT",
                 count_sql(&format!("({LOOKUP})"))
-            ),
+            )
+        });
+        let sql: &'static str = match self.dialect() {
+            Dialect::Postgres => &POSTGRES,
+            Dialect::Sqlite => &SQLITE,
         };
         let rows = self
             .on_hot_path(async |conn| {
-                sqlx::query(&sql)
+                sqlx::query(sql)
                     .bind(keys.company_id.key())
                     .bind(keys.username.key())
                     .bind(keys.ip_key)
