@@ -18,7 +18,7 @@
 //! Usage: promio-bench [SERVER_BINARY] [SITE_ROOT] (defaults: target/release/promio-connect,
 //! target/site). Exits 1 when a figure misses its target.
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use promio_server::infra::password;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -62,6 +62,17 @@ async fn main() -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+
+    // `PROMIO_BENCH_ONLY=logins` measures the login figure alone; any other value is refused
+    // rather than taken for a full run.
+    let only_logins = match std::env::var("PROMIO_BENCH_ONLY") {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(value) if value == "logins" => true,
+        Ok(value) => {
+            bail!("PROMIO_BENCH_ONLY={value:?}: the one part that runs alone is \"logins\"")
+        }
+        Err(e) => bail!("PROMIO_BENCH_ONLY: {e}"),
+    };
 
     let server = Server::start(&server_bin, &site_root, workers).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -152,8 +163,8 @@ async fn main() -> anyhow::Result<()> {
     });
 
     // `PROMIO_BENCH_ONLY=logins` stops here: the login figure alone, for trying a change to the
-    // login path (the full run exits 1 when any target is missed; this one only on this row's).
-    if std::env::var("PROMIO_BENCH_ONLY").as_deref() == Ok("logins") {
+    // login path (it exits 1 only when the rows above miss their targets).
+    if only_logins {
         drop(server);
         return print_table(&cpu, workers, &rows);
     }
@@ -1244,7 +1255,8 @@ impl Drop for Server {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, parse_thread_stat, round_ratios, static_imports};
+    use super::{CpuSplit, median, parse_thread_stat, round_ratios, static_imports};
+    use std::time::Duration;
 
     #[test]
     fn each_http_round_is_compared_with_the_fastest_raw_rate_around_it() {
@@ -1266,6 +1278,25 @@ mod tests {
             Some(("argon2-1 (x)".to_owned(), 1234 + 56))
         );
         assert_eq!(parse_thread_stat("4242 (cut"), None);
+    }
+
+    #[test]
+    fn cpu_is_told_per_login_in_milliseconds() {
+        // 10 s of wall time on 2 cores; ticks are hundredths of a second.
+        let split = CpuSplit {
+            hashing: 1600,
+            server_rest: 200,
+            load_generator: 40,
+            wall: Duration::from_secs(10),
+            logins: 2000,
+        };
+        let line = split.describe(2);
+        assert!(line.contains("hashing threads 80 %"), "{line}");
+        assert!(line.contains("(2000 logins)"), "{line}");
+        assert!(
+            line.contains("hashing 8.00 ms, rest of the server 1.00 ms, load generator 0.20 ms"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -39,7 +39,12 @@ impl TryFrom<String> for Role {
     type Error = String;
 
     fn try_from(s: String) -> Result<Role, String> {
-        Role::parse(&s).ok_or_else(|| format!("unknown role {s:?}"))
+        match s.as_str() {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            _ => Err(format!("unknown role {s:?}")),
+        }
     }
 }
 
@@ -182,6 +187,8 @@ mod tests {
             assert_eq!(LinkKind::try_from(kind.as_str().to_owned()), Ok(kind));
         }
         assert!(Role::try_from("root".to_owned()).is_err());
+        // A stored name is exact; only forms and the command line are read leniently.
+        assert!(Role::try_from("Admin".to_owned()).is_err());
         assert!(UserStatus::try_from(String::new()).is_err());
         assert!(LinkKind::try_from("reset".to_owned()).is_err());
         assert_eq!(Role::parse(" ADMIN "), Some(Role::Admin));
