@@ -30,7 +30,9 @@ use crate::idm::throttle;
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::infra::token;
 use crate::store::clients::ClientRow;
-use crate::store::login::{LoginKeys, LoginLookup};
+use crate::domain::clock::UnixTime;
+use crate::infra::password::Checker;
+use crate::store::login::{BlockingLogin, LoginKeys, LoginLookup};
 use crate::store::users::{UserRow, UserStatus};
 use promio_api::{LoginForm, LoginOutcome};
 use secrecy::SecretString;
@@ -145,27 +147,68 @@ pub async fn password_step(
     let now = core.clock.now();
     // One trip: the client, the user, the IP's counter, and this attempt counted on the account
     // (before any hashing, and even when the company or user does not exist, so the answer cannot
-    // tell them apart) unless the client uses SSO or the IP must wait.
+    // tell them apart) unless the client uses SSO or the IP must wait. Then the password is
+    // checked if the lookup allows it ([`gate`]). On SQLite both run on the hashing thread, and
+    // so does the session of a login that needs nothing more (see `BlockingLogin`).
+    let Looked { lookup, checked } = match core.store.blocking_login() {
+        Some(db) => {
+            let request = HereRequest {
+                company_id: company_id.clone(),
+                username: username.clone(),
+                ip_key: ip_key.clone(),
+                account_key: key.clone(),
+                password,
+                // An old session is ended first, through the pool: only without one does the
+                // session start here.
+                start_session: caller.session_token.is_none(),
+                ip: ip.clone(),
+                user_agent: caller.user_agent.clone(),
+                clock: std::sync::Arc::clone(&core.clock),
+            };
+            core.hasher
+                .check_beside(move |checker| look_up_and_check_here(&db, checker, request, now))
+                .await?
+                .context("reading, counting and writing a password login")?
+        }
+        None => {
+            let lookup = core
+                .store
+                .login_lookup(
+                    &LoginKeys {
+                        company_id: &company_id,
+                        username: &username,
+                        ip_key: ip_key.as_deref(),
+                        account_key: &key,
+                        ip_failures: throttle::IP_FAILURES,
+                        reset_after: throttle::ACCOUNT_RESET_AFTER,
+                    },
+                    now,
+                )
+                .await
+                .context("reading and counting a password login")?;
+            let checked = match gate(&lookup, now) {
+                Gate::Check => {
+                    let hash = lookup.user.as_ref().and_then(|u| u.password_hash.clone());
+                    let password_ok = core
+                        .hasher
+                        .verify(hash, SecretString::from(password.expose().to_owned()))
+                        .await?;
+                    Some(Checked {
+                        password_ok,
+                        session: None,
+                    })
+                }
+                _ => None,
+            };
+            Looked { lookup, checked }
+        }
+    };
     let LoginLookup {
         client,
         user,
         ip_row,
         attempts,
-    } = core
-        .store
-        .login_lookup(
-            &LoginKeys {
-                company_id: &company_id,
-                username: &username,
-                ip_key: ip_key.as_deref(),
-                account_key: &key,
-                ip_failures: throttle::IP_FAILURES,
-                reset_after: throttle::ACCOUNT_RESET_AFTER,
-            },
-            now,
-        )
-        .await
-        .context("reading and counting a password login")?;
+    } = lookup;
     if client.as_ref().is_some_and(ClientRow::uses_sso) {
         // Decided before any hashing: SSO clients' users have no password to check.
         record(
@@ -224,11 +267,16 @@ pub async fn password_step(
             });
         }
     };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_ok = core
-        .hasher
-        .verify(hash, SecretString::from(password.expose().to_owned()))
-        .await?;
+    // `gate` let the check run exactly when none of the refusals above applies.
+    let Some(Checked {
+        password_ok,
+        session,
+    }) = checked
+    else {
+        return Err(ServiceError::Internal(anyhow::anyhow!(
+            "a password login passed its gate without a password check"
+        )));
+    };
 
     let passkey_usable = match (&client, &user) {
         (Some(c), Some(u)) => u.has_passkeys() && core.passkeys.for_client(c).is_some(),
@@ -296,21 +344,137 @@ pub async fn password_step(
             Ok(Flow::value(outcome).with(cookie))
         }
         None => {
-            let audit = login_event(
-                client,
-                Some(&user),
-                Outcome::Success,
-                "password",
-                ip.as_deref(),
-            );
-            let cookie = core
-                .start_session_after_password(caller, &user, &key, audit)
-                .await?;
+            let cookie = match session {
+                // Started on the hashing thread, with its audit event.
+                Some(started) => started,
+                None => {
+                    let audit = login_event(
+                        client,
+                        Some(&user),
+                        Outcome::Success,
+                        "password",
+                        ip.as_deref(),
+                    );
+                    core.start_session_after_password(caller, &user, &key, audit)
+                        .await?
+                }
+            };
             core.metrics.login("password", "success");
             tracing::info!(user_id = %user.id, "login succeeded");
             Ok(Flow::value(LoginOutcome::LoggedIn).with(cookie))
         }
     }
+}
+
+/// Whether a password is checked after the lookup: only when the client takes passwords, the IP
+/// need not wait and the account's counter took this attempt below the lock. `password_step`
+/// answers each refusal in this order.
+#[derive(Debug, PartialEq, Eq)]
+enum Gate {
+    Check,
+    Refused,
+}
+
+fn gate(lookup: &LoginLookup, now: UnixTime) -> Gate {
+    let sso = lookup.client.as_ref().is_some_and(ClientRow::uses_sso);
+    let ip_waits = throttle::ip_wait(lookup.ip_row.as_ref(), now).is_some();
+    let counted = lookup.attempts.is_some_and(|a| a <= throttle::LOCK_AFTER);
+    if !sso && !ip_waits && counted {
+        Gate::Check
+    } else {
+        Gate::Refused
+    }
+}
+
+/// The lookup, and the password check when [`gate`] allowed it.
+struct Looked {
+    lookup: LoginLookup,
+    checked: Option<Checked>,
+}
+
+struct Checked {
+    password_ok: bool,
+    /// The session, when it was started beside the check (see [`look_up_and_check_here`]).
+    session: Option<CookieIntent>,
+}
+
+/// What [`look_up_and_check_here`] takes to the hashing thread.
+struct HereRequest {
+    company_id: CompanyId,
+    username: UserName,
+    ip_key: Option<String>,
+    account_key: String,
+    password: LoginPassword,
+    start_session: bool,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    clock: std::sync::Arc<dyn crate::domain::clock::Clock>,
+}
+
+/// SQLite, on a hashing worker: the lookup and count, the password check when [`gate`] allows
+/// it, and when [`decide`] says the password alone makes a session (and the caller brought no
+/// old one to end), the session with its audit event: a login's statements without a hand-off
+/// to another thread. Everything else is answered afterwards by `password_step`, as on
+/// PostgreSQL.
+fn look_up_and_check_here(
+    db: &BlockingLogin,
+    checker: &mut Checker<'_>,
+    request: HereRequest,
+    now: UnixTime,
+) -> Result<Looked, sqlx::Error> {
+    let lookup = db.lookup(
+        &LoginKeys {
+            company_id: &request.company_id,
+            username: &request.username,
+            ip_key: request.ip_key.as_deref(),
+            account_key: &request.account_key,
+            ip_failures: throttle::IP_FAILURES,
+            reset_after: throttle::ACCOUNT_RESET_AFTER,
+        },
+        now,
+    )?;
+    if gate(&lookup, now) != Gate::Check {
+        return Ok(Looked {
+            lookup,
+            checked: None,
+        });
+    }
+    let (client, user) = (lookup.client.as_ref(), lookup.user.as_ref());
+    let hash = user.and_then(|u| u.password_hash.as_deref());
+    let password_ok = checker.verify(hash, request.password.expose());
+    // Without passkeys of the user's, whether the client allows them does not matter; with
+    // them, `decide` never answers `Session`.
+    let session = match (client, user) {
+        (Some(client), Some(user))
+            if request.start_session
+                && decide(Some(client), Some(user), password_ok, false) == PasswordStep::Session =>
+        {
+            let audit = login_event(
+                Some(client),
+                Some(user),
+                Outcome::Success,
+                "password",
+                request.ip.as_deref(),
+            );
+            Some(crate::idm::sessions::start_password_session_here(
+                db,
+                user,
+                request.ip.as_deref(),
+                request.user_agent.as_deref(),
+                &request.account_key,
+                audit,
+                request.clock.now(),
+            )?)
+        }
+        _ => None,
+    };
+    Ok(Looked {
+        lookup,
+        checked: Some(Checked {
+            password_ok,
+            session,
+        }),
+    })
 }
 
 /// Opens the short-lived state between the password and the second factor. It is not a session:

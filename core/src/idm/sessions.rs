@@ -13,7 +13,7 @@ use crate::idm::Core;
 use crate::idm::principal::{Caller, CurrentSession, Flow};
 use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::infra::token;
-use crate::store::login::{LoginSuccess, NewSession};
+use crate::store::login::{BlockingLogin, LoginSuccess, NewSession};
 use crate::store::users::UserRow;
 use promio_api::Me;
 
@@ -57,6 +57,35 @@ pub async fn logout(
 }
 
 /// Sessions and the mails about logins, as parts of the running application.
+/// [`Core::start_session_after_password`] on the hashing thread that checked the password
+/// (SQLite; see `BlockingLogin`), for a caller who brought no old session to end: a new token,
+/// and in one transaction the account's failure counter cleared, the session, and `audit`.
+pub(crate) fn start_password_session_here(
+    db: &BlockingLogin,
+    user: &UserRow,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    throttle_key: &str,
+    audit: AuditEvent<'_>,
+    now: UnixTime,
+) -> Result<CookieIntent, sqlx::Error> {
+    let issued = token::issue();
+    let session = NewSession {
+        token_hash: &issued.hash,
+        user_id: &user.id,
+        ip,
+        user_agent,
+        amr: LoginMethod::Password.amr_json(),
+    };
+    let success = LoginSuccess {
+        throttle_key,
+        session,
+        audit,
+    };
+    db.record_success(&success, now)?;
+    Ok(CookieIntent::Session(issued.secret))
+}
+
 impl Core {
     pub fn now(&self) -> UnixTime {
         self.clock.now()

@@ -420,15 +420,46 @@ impl Hasher {
 
     /// Verifies against `phc`, or against the dummy hash when there is none; `false` then.
     pub async fn verify(&self, phc: Option<String>, password: SecretString) -> ServiceResult<bool> {
-        let (phc, real) = match phc {
-            Some(phc) => (phc, true),
-            None => (self.dummy.to_string(), false),
-        };
-        let ok = self
-            .run(move |scratch| scratch.verify(&phc, password.expose_secret()))
-            .await?;
+        self.check_beside(move |checker| checker.verify(phc.as_deref(), password.expose_secret()))
+            .await
+    }
+
+    /// Runs `job` on a hashing worker, with what it needs to check a password there
+    /// ([`Checker::verify`]). For the blocking work that must come right before or after a
+    /// check (a password login's statements on SQLite), so that it runs where the hash runs,
+    /// without handing off to another thread and back. `job` may block; it holds a place in
+    /// the pool, as a check does, until it returns.
+    pub async fn check_beside<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Checker<'_>) -> T + Send + 'static,
+    ) -> ServiceResult<T> {
+        let dummy = Arc::clone(&self.dummy);
+        let verifications = Arc::clone(&self.verifications);
+        self.run(move |scratch| {
+            job(&mut Checker {
+                scratch,
+                dummy: &dummy,
+                verifications: &verifications,
+            })
+        })
+        .await
+    }
+}
+
+/// A password check on a hashing worker (see [`Hasher::check_beside`]).
+pub struct Checker<'a> {
+    scratch: &'a mut Scratch,
+    dummy: &'a str,
+    verifications: &'a AtomicU64,
+}
+
+impl Checker<'_> {
+    /// Verifies against `phc`, or against the dummy hash when there is none (the same work);
+    /// `false` then.
+    pub fn verify(&mut self, phc: Option<&str>, password: &str) -> bool {
+        let ok = self.scratch.verify(phc.unwrap_or(self.dummy), password);
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        Ok(ok && real)
+        ok && phc.is_some()
     }
 }
 

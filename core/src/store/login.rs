@@ -1,19 +1,22 @@
 //! What a password login reads and counts before hashing (the client by company ID, its user by
 //! name, the source IP's throttling row, and the attempt on the account's counter) and what it
-//! writes after a success (counter cleared, session, audit event), each in a single trip: every
-//! statement costs a trip to the database, and on SQLite two thread switches, which under load take
-//! CPU from hashing.
+//! writes after a success (counter cleared, session, audit event), each in one transaction. On
+//! PostgreSQL each is one statement, one trip. On SQLite they run on the hashing thread that checks
+//! the password ([`BlockingLogin`]), since a trip to sqlx's connection thread costs thread switches
+//! that under load take CPU from hashing; the async methods do the same through the pool.
 
 use super::clients::ClientRow;
 use super::throttle::{ThrottleRow, attempt_sql};
 use super::users::UserRow;
+use super::hot::Hot;
 use super::{Dialect, Store, new_id};
 use crate::domain::audit::Event as AuditEvent;
 use crate::domain::clock::UnixTime;
 use crate::domain::{ClientId, CompanyId, UserId, UserName};
+use rusqlite::OptionalExtension;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// What a login attempt is looked up and counted by.
 pub struct LoginKeys<'a> {
@@ -78,130 +81,286 @@ fn count_sql(lookup: &str) -> String {
     )
 }
 
+/// SQLite: the count alone (a row only when it counted); `?N` as rusqlite numbers parameters.
+static SQLITE_COUNT: LazyLock<String> =
+    LazyLock::new(|| count_sql(&format!("({LOOKUP})")).replace('$', "?"));
+/// SQLite: the lookup alone, after the count in the same transaction.
+static SQLITE_LOOKUP: LazyLock<String> = LazyLock::new(|| LOOKUP.replace('$', "?"));
+
 impl Store {
-    /// Looks the attempt up and counts it on the account, in one trip.
+    /// Looks the attempt up and counts it on the account, in one trip on PostgreSQL. On SQLite,
+    /// a password login calls [`BlockingLogin::lookup`] from its hashing thread instead; this is
+    /// the same through the pool, in one transaction.
     pub async fn login_lookup(
         &self,
         keys: &LoginKeys<'_>,
         now: UnixTime,
     ) -> Result<LoginLookup, sqlx::Error> {
-        // Written out once: every login runs it.
+        if self.dialect() == Dialect::Sqlite {
+            let mut tx = self.pool().begin().await?;
+            let counted = sqlx::query(&SQLITE_COUNT)
+                .bind(keys.company_id.key())
+                .bind(keys.username.key())
+                .bind(keys.ip_key)
+                .bind(keys.account_key)
+                .bind(now)
+                .bind(keys.username.as_str())
+                .bind(keys.reset_after)
+                .bind(keys.ip_failures)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let row = sqlx::query(&SQLITE_LOOKUP)
+                .bind(keys.company_id.key())
+                .bind(keys.username.key())
+                .bind(keys.ip_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            let attempts = counted.map(|c| c.try_get("failures")).transpose()?;
+            return looked_up(&row, attempts);
+        }
+        // Written out once: every login runs it. One statement, one snapshot: the count is a
+        // data-modifying CTE beside the lookup.
         static POSTGRES: LazyLock<String> = LazyLock::new(|| {
-            // One statement, one snapshot: the count is a data-modifying CTE beside the lookup.
             format!(
                 "WITH lookup AS ({LOOKUP}), counted AS ({count})
                  SELECT lookup.*, (SELECT failures FROM counted) AS attempts FROM lookup",
                 count = count_sql("lookup")
             )
         });
-        static SQLITE: LazyLock<String> = LazyLock::new(|| {
-            // Two statements sent at once in one transaction, so both see the same rows: the
-            // count (a row only when it counted), the lookup.
-            format!(
-                "BEGIN IMMEDIATE;\n{};\n{LOOKUP};\nCOMMIT",
-                count_sql(&format!("({LOOKUP})"))
-            )
-        });
-        let sql: &'static str = match self.dialect() {
-            Dialect::Postgres => &POSTGRES,
-            Dialect::Sqlite => &SQLITE,
-        };
-        let rows = self
-            .on_hot_path(async |conn| {
-                sqlx::query(sql)
-                    .bind(keys.company_id.key())
-                    .bind(keys.username.key())
-                    .bind(keys.ip_key)
-                    .bind(keys.account_key)
-                    .bind(now)
-                    .bind(keys.username.as_str())
-                    .bind(keys.reset_after)
-                    .bind(keys.ip_failures)
-                    .fetch_all(conn)
-                    .await
-            })
+        let row = sqlx::query(&POSTGRES)
+            .bind(keys.company_id.key())
+            .bind(keys.username.key())
+            .bind(keys.ip_key)
+            .bind(keys.account_key)
+            .bind(now)
+            .bind(keys.username.as_str())
+            .bind(keys.reset_after)
+            .bind(keys.ip_failures)
+            .fetch_one(self.pool())
             .await?;
-        let (row, attempts) = match (self.dialect(), rows.as_slice()) {
-            (Dialect::Postgres, [row]) => (row, row.try_get("attempts")?),
-            (Dialect::Sqlite, [row]) => (row, None),
-            (Dialect::Sqlite, [counted, row]) => (row, Some(counted.try_get("failures")?)),
-            _ => return Err(sqlx::Error::RowNotFound),
-        };
-        Ok(LoginLookup {
-            client: client_of(row)?,
-            user: user_of(row)?,
-            ip_row: throttle_of(row)?,
-            attempts,
+        let attempts = row.try_get("attempts")?;
+        looked_up(&row, attempts)
+    }
+
+    /// SQLite: the statements of a password login, to be run by the thread that checks the
+    /// password (see `super::hot`); `None` on PostgreSQL.
+    pub fn blocking_login(&self) -> Option<BlockingLogin> {
+        self.hot.clone().map(BlockingLogin)
+    }
+}
+
+/// SQLite: a password login's statements, run synchronously by the thread that calls them (a
+/// hashing worker), each call one transaction. They block: never call them on the async runtime.
+#[derive(Clone)]
+pub struct BlockingLogin(Arc<Hot>);
+
+impl BlockingLogin {
+    /// [`Store::login_lookup`], here and now.
+    pub fn lookup(&self, keys: &LoginKeys<'_>, now: UnixTime) -> Result<LoginLookup, sqlx::Error> {
+        self.0.write(|tx| {
+            let attempts = tx
+                .prepare_cached(&SQLITE_COUNT)?
+                .query_row(
+                    rusqlite::params![
+                        keys.company_id.key(),
+                        keys.username.key(),
+                        keys.ip_key,
+                        keys.account_key,
+                        now,
+                        keys.username.as_str(),
+                        keys.reset_after,
+                        keys.ip_failures,
+                    ],
+                    |row| row.get::<_, i64>("failures"),
+                )
+                .optional()?;
+            tx.prepare_cached(&SQLITE_LOOKUP)?.query_row(
+                rusqlite::params![
+                    keys.company_id.key(),
+                    keys.username.key(),
+                    keys.ip_key
+                ],
+                |row| looked_up(row, attempts),
+            )
+        })
+    }
+
+    /// [`Store::record_login_success`], here and now.
+    pub fn record_success(
+        &self,
+        success: &LoginSuccess<'_>,
+        now: UnixTime,
+    ) -> Result<(), sqlx::Error> {
+        let LoginSuccess {
+            throttle_key,
+            session,
+            audit,
+        } = success;
+        let [cleared, active, started, audited] = &*SUCCESS_RUSQLITE;
+        self.0.write(|tx| {
+            tx.prepare_cached(cleared)?.execute([throttle_key])?;
+            tx.prepare_cached(active)?
+                .execute(rusqlite::params![now, session.user_id.as_str()])?;
+            tx.prepare_cached(started)?.execute(rusqlite::params![
+                session.token_hash,
+                session.user_id.as_str(),
+                now,
+                session.ip,
+                session.user_agent,
+                session.amr,
+            ])?;
+            tx.prepare_cached(audited)?.execute(rusqlite::params![
+                new_id(),
+                now,
+                audit.client_id,
+                audit.actor_user_id,
+                audit.subject_user_id,
+                audit.action.name(),
+                audit.outcome.as_str(),
+                audit.detail,
+                audit.ip,
+            ])?;
+            Ok(())
         })
     }
 }
 
-/// A text column read as the type it names (a role, a status); an unknown name is an error.
-fn decoded<T: TryFrom<String, Error = String>>(
-    row: &AnyRow,
-    column: &str,
-) -> Result<T, sqlx::Error> {
-    let raw: String = row.try_get(column)?;
-    T::try_from(raw).map_err(|e| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: e.into(),
+/// The lookup's row, as the rows it holds.
+fn looked_up<R: Columns>(row: &R, attempts: Option<i64>) -> Result<LoginLookup, R::Error> {
+    Ok(LoginLookup {
+        client: client_of(row)?,
+        user: user_of(row)?,
+        ip_row: throttle_of(row)?,
+        attempts,
     })
 }
 
-fn client_of(row: &AnyRow) -> Result<Option<ClientRow>, sqlx::Error> {
-    let Some(id) = row.try_get::<Option<String>, _>("c_id")? else {
+/// A row's columns by name, from either driver: sqlx's (PostgreSQL, and SQLite through the pool)
+/// or rusqlite's (SQLite on the hashing thread), so the lookup's row is read by one mapping.
+trait Columns {
+    type Error;
+    fn text(&self, column: &str) -> Result<Option<String>, Self::Error>;
+    fn int(&self, column: &str) -> Result<Option<i64>, Self::Error>;
+    /// A column that was `NULL` although the row exists.
+    fn missing(column: &str) -> Self::Error;
+    /// A value that is not one the column may hold.
+    fn invalid(column: &str, why: String) -> Self::Error;
+}
+
+impl Columns for AnyRow {
+    type Error = sqlx::Error;
+    fn text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn missing(column: &str) -> sqlx::Error {
+        sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: "unexpected NULL".into(),
+        }
+    }
+    fn invalid(column: &str, why: String) -> sqlx::Error {
+        sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: why.into(),
+        }
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, column: &str) -> rusqlite::Result<Option<String>> {
+        self.get(column)
+    }
+    fn int(&self, column: &str) -> rusqlite::Result<Option<i64>> {
+        self.get(column)
+    }
+    fn missing(column: &str) -> rusqlite::Error {
+        rusqlite::Error::InvalidColumnName(format!("{column} is NULL"))
+    }
+    fn invalid(column: &str, why: String) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("{column}: {why}").into(),
+        )
+    }
+}
+
+/// A column that must hold a value in a row that exists.
+fn text<R: Columns>(row: &R, column: &str) -> Result<String, R::Error> {
+    row.text(column)?.ok_or_else(|| R::missing(column))
+}
+
+fn int<R: Columns>(row: &R, column: &str) -> Result<i64, R::Error> {
+    row.int(column)?.ok_or_else(|| R::missing(column))
+}
+
+/// A text column read as the type it names (a role, a status); an unknown name is an error.
+fn decoded<R: Columns, T: TryFrom<String, Error = String>>(
+    row: &R,
+    column: &str,
+) -> Result<T, R::Error> {
+    T::try_from(text(row, column)?).map_err(|why| R::invalid(column, why))
+}
+
+fn client_of<R: Columns>(row: &R) -> Result<Option<ClientRow>, R::Error> {
+    let Some(id) = row.text("c_id")? else {
         return Ok(None);
     };
     Ok(Some(ClientRow {
         id: ClientId::new(id),
-        company_id: row.try_get("c_company_id")?,
-        name: row.try_get("c_name")?,
-        registration_link_hours: row.try_get("c_registration_link_hours")?,
-        reset_link_hours: row.try_get("c_reset_link_hours")?,
-        require_2fa: row.try_get("c_require_2fa")?,
-        active: row.try_get("c_active")?,
-        sso_issuer: row.try_get("c_sso_issuer")?,
-        sso_client_id: row.try_get("c_sso_client_id")?,
-        sso_client_secret: row.try_get("c_sso_client_secret")?,
-        sso_email_claim: row.try_get("c_sso_email_claim")?,
-        sso_jit: row.try_get("c_sso_jit")?,
-        deletion_months: row.try_get("c_deletion_months")?,
-        inactivity_months: row.try_get("c_inactivity_months")?,
-        passkeys: row.try_get("c_passkeys")?,
+        company_id: text(row, "c_company_id")?,
+        name: text(row, "c_name")?,
+        registration_link_hours: int(row, "c_registration_link_hours")?,
+        reset_link_hours: int(row, "c_reset_link_hours")?,
+        require_2fa: int(row, "c_require_2fa")?,
+        active: int(row, "c_active")?,
+        sso_issuer: row.text("c_sso_issuer")?,
+        sso_client_id: row.text("c_sso_client_id")?,
+        sso_client_secret: row.text("c_sso_client_secret")?,
+        sso_email_claim: row.text("c_sso_email_claim")?,
+        sso_jit: int(row, "c_sso_jit")?,
+        deletion_months: int(row, "c_deletion_months")?,
+        inactivity_months: row.int("c_inactivity_months")?,
+        passkeys: int(row, "c_passkeys")?,
     }))
 }
 
-fn user_of(row: &AnyRow) -> Result<Option<UserRow>, sqlx::Error> {
-    let Some(id) = row.try_get::<Option<String>, _>("u_id")? else {
+fn user_of<R: Columns>(row: &R) -> Result<Option<UserRow>, R::Error> {
+    let Some(id) = row.text("u_id")? else {
         return Ok(None);
     };
     Ok(Some(UserRow {
         id: UserId::new(id),
-        client_id: ClientId::new(row.try_get::<String, _>("u_client_id")?),
-        username: row.try_get("u_username")?,
-        email: row.try_get("u_email")?,
-        first_name: row.try_get("u_first_name")?,
-        last_name: row.try_get("u_last_name")?,
+        client_id: ClientId::new(text(row, "u_client_id")?),
+        username: text(row, "u_username")?,
+        email: text(row, "u_email")?,
+        first_name: text(row, "u_first_name")?,
+        last_name: text(row, "u_last_name")?,
         role: decoded(row, "u_role")?,
         status: decoded(row, "u_status")?,
-        language: row.try_get("u_language")?,
-        password_hash: row.try_get("u_password_hash")?,
-        totp_enabled: row.try_get("u_totp_enabled")?,
-        deactivated_at: row.try_get("u_deactivated_at")?,
-        passkeys: row.try_get("u_passkeys")?,
+        language: text(row, "u_language")?,
+        password_hash: row.text("u_password_hash")?,
+        totp_enabled: int(row, "u_totp_enabled")?,
+        deactivated_at: row.int("u_deactivated_at")?,
+        passkeys: int(row, "u_passkeys")?,
     }))
 }
 
-fn throttle_of(row: &AnyRow) -> Result<Option<ThrottleRow>, sqlx::Error> {
-    let Some(key) = row.try_get::<Option<String>, _>("t_key")? else {
+fn throttle_of<R: Columns>(row: &R) -> Result<Option<ThrottleRow>, R::Error> {
+    let Some(key) = row.text("t_key")? else {
         return Ok(None);
     };
     Ok(Some(ThrottleRow {
         key,
-        failures: row.try_get("t_failures")?,
-        blocked_until: row.try_get("t_blocked_until")?,
-        username: row.try_get("t_username")?,
-        notified_at: row.try_get("t_notified_at")?,
+        failures: int(row, "t_failures")?,
+        blocked_until: int(row, "t_blocked_until")?,
+        username: row.text("t_username")?,
+        notified_at: row.int("t_notified_at")?,
     }))
 }
 
@@ -234,44 +393,59 @@ const SUCCESS_POSTGRES: &str = "WITH cleared AS (DELETE FROM throttle WHERE key 
         outcome, detail, ip)
     VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14)";
 
-/// SQLite: four statements sent to the connection at once, in one transaction (a connection
-/// whose statements fail is closed, which rolls back what they began; see `direct`).
-const SUCCESS_SQLITE: &str = "BEGIN IMMEDIATE;
-    DELETE FROM throttle WHERE key = $1;
-    UPDATE users SET last_activity_at = $4, inactivity_warned_at = NULL WHERE id = $3;
-    INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr)
-    VALUES ($2, $3, $4, $4, $5, $6, $15);
-    INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
-        outcome, detail, ip)
-    VALUES ($7, $4, $8, $9, $10, $11, $12, $13, $14);
-    COMMIT";
+/// SQLite: the same four statements one by one (`$N` here, `?N` for rusqlite).
+const SUCCESS_SQLITE: [&str; 4] = [
+    "DELETE FROM throttle WHERE key = $1",
+    "UPDATE users SET last_activity_at = $1, inactivity_warned_at = NULL WHERE id = $2",
+    "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr)
+     VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    "INSERT INTO audit_events (id, created_at, client_id, actor_user_id, subject_user_id, action,
+         outcome, detail, ip)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+];
+
+static SUCCESS_RUSQLITE: LazyLock<[String; 4]> =
+    LazyLock::new(|| SUCCESS_SQLITE.map(|sql| sql.replace('$', "?")));
 
 impl Store {
     /// Writes a successful login in one trip to the database: the failure counter is cleared, the
-    /// session starts, the login is audited.
+    /// session starts, the login is audited. On SQLite, a password login calls
+    /// [`BlockingLogin::record_success`] from its hashing thread instead; this is the same
+    /// through the pool, in one transaction.
     pub async fn record_login_success(
         &self,
         success: LoginSuccess<'_>,
         now: UnixTime,
     ) -> Result<(), sqlx::Error> {
-        let sql = match self.dialect() {
-            Dialect::Postgres => SUCCESS_POSTGRES,
-            Dialect::Sqlite => SUCCESS_SQLITE,
-        };
         let LoginSuccess {
             throttle_key,
             session,
             audit,
         } = success;
-        self.on_hot_path(async |conn| {
-            sqlx::query(sql)
+        if self.dialect() == Dialect::Sqlite {
+            let [cleared, active, started, audited] = SUCCESS_SQLITE;
+            let mut tx = self.pool().begin().await?;
+            sqlx::query(cleared)
                 .bind(throttle_key)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(active)
+                .bind(now)
+                .bind(session.user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(started)
                 .bind(session.token_hash)
                 .bind(session.user_id)
                 .bind(now)
                 .bind(session.ip)
                 .bind(session.user_agent)
+                .bind(session.amr)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(audited)
                 .bind(new_id())
+                .bind(now)
                 .bind(audit.client_id)
                 .bind(audit.actor_user_id)
                 .bind(audit.subject_user_id)
@@ -279,11 +453,28 @@ impl Store {
                 .bind(audit.outcome.as_str())
                 .bind(audit.detail)
                 .bind(audit.ip)
-                .bind(session.amr)
-                .execute(conn)
-                .await
-        })
-        .await?;
+                .execute(&mut *tx)
+                .await?;
+            return tx.commit().await;
+        }
+        sqlx::query(SUCCESS_POSTGRES)
+            .bind(throttle_key)
+            .bind(session.token_hash)
+            .bind(session.user_id)
+            .bind(now)
+            .bind(session.ip)
+            .bind(session.user_agent)
+            .bind(new_id())
+            .bind(audit.client_id)
+            .bind(audit.actor_user_id)
+            .bind(audit.subject_user_id)
+            .bind(audit.action.name())
+            .bind(audit.outcome.as_str())
+            .bind(audit.detail)
+            .bind(audit.ip)
+            .bind(session.amr)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

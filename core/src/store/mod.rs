@@ -1,13 +1,13 @@
 //! Storage: one sqlx `AnyPool` over SQLite (the embedded default) or PostgreSQL (to scale out), with
-//! one schema and one set of queries for both (on SQLite, a password login's statements use a few
-//! connections kept beside the pool: see `direct`). Only the few statements whose dialects differ ask
+//! one schema and one set of queries for both (on SQLite, a password login's statements run on a
+//! connection of their own, on the thread that checks the password: see `hot`). Only the few statements whose dialects differ ask
 //! [`Store::dialect`]. Everything that matters across instances (sessions, tokens, counters, mails,
 //! the audit log) is a row here; nothing of it lives in process memory.
 
 pub mod audit;
 pub mod backup;
 pub mod clients;
-mod direct;
+mod hot;
 pub mod lifecycle;
 pub mod links;
 pub mod login;
@@ -24,7 +24,6 @@ pub mod throttle;
 pub mod totp;
 pub mod users;
 
-use sqlx::AnyConnection;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
@@ -33,6 +32,14 @@ use std::time::Duration;
 
 /// How long a request waits for a connection before it fails (503).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a SQLite connection waits for another's write to end before it fails (503); the
+/// `busy_timeout` of [`SQLITE_SETUP`].
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every SQLite connection of the pool runs first (`hot` sets the same on its own).
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -46,8 +53,8 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite only: connections for the statements of every password login (see `direct`).
-    direct: Option<Arc<direct::Direct>>,
+    /// SQLite only: the connection for the statements of every password login (see `hot`).
+    hot: Option<Arc<hot::Hot>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -60,8 +67,9 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects with a pool of at most `pool_size` connections, on SQLite plus as many again for
-    /// password logins (creating a SQLite file and its folder when needed). Does not migrate.
+    /// Connects with a pool of at most `pool_size` connections, on SQLite plus one for password
+    /// logins (creating a SQLite file and its folder when needed; a database in memory is refused,
+    /// since each connection would have its own). Does not migrate.
     pub async fn connect(url: &str, pool_size: u32) -> Result<Store, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
@@ -69,9 +77,22 @@ impl Store {
         } else {
             Dialect::Postgres
         };
-        if dialect == Dialect::Sqlite {
-            ensure_sqlite_folder(url);
-        }
+        let sqlite_file = match dialect {
+            Dialect::Sqlite => {
+                ensure_sqlite_folder(url);
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                let file = options.get_filename().to_path_buf();
+                if url.contains(":memory:") || file.as_os_str() == ":memory:" {
+                    return Err(sqlx::Error::Configuration(
+                        "a SQLite database in memory cannot be shared by the server's \
+                         connections: name a file (sqlite://path/to/file.db?mode=rwc)"
+                            .into(),
+                    ));
+                }
+                Some(file)
+            }
+            Dialect::Postgres => None,
+        };
         let options = AnyConnectOptions::from_str(url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
@@ -87,20 +108,15 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        conn.execute(direct::SQLITE_SETUP).await?;
+                        conn.execute(SQLITE_SETUP).await?;
                     }
                     Ok(())
                 })
             })
             .connect_with(options.clone())
             .await?;
-        let direct = (dialect == Dialect::Sqlite)
-            .then(|| Arc::new(direct::Direct::new(options, pool_size, ACQUIRE_TIMEOUT)));
-        Ok(Store {
-            pool,
-            dialect,
-            direct,
-        })
+        let hot = sqlite_file.map(|file| Arc::new(hot::Hot::new(file, SQLITE_BUSY_TIMEOUT)));
+        Ok(Store { pool, dialect, hot })
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -116,28 +132,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(direct) = &self.direct {
-            direct.close().await;
+        if let Some(hot) = &self.hot {
+            hot.close();
         }
         self.pool.close().await;
-    }
-
-    /// Runs `statements` on a connection that is given back without a ping when they succeed
-    /// (SQLite; see `direct`), or on one of the pool's (PostgreSQL, whose connections are checked
-    /// before use because a restart or a network fault can break them).
-    pub(crate) async fn on_hot_path<T>(
-        &self,
-        statements: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
-        match &self.direct {
-            Some(direct) => {
-                let mut conn = direct.acquire().await?;
-                let out = statements(&mut conn).await?;
-                conn.release();
-                Ok(out)
-            }
-            None => statements(&mut *self.pool.acquire().await?).await,
-        }
     }
 
     /// A cheap round trip, for readiness checks.
