@@ -18,6 +18,8 @@
 //! Usage: promio-bench [SERVER_BINARY] [SITE_ROOT] (defaults: target/release/promio-connect,
 //! target/site). Exits 1 when a figure misses its target.
 
+mod loadgen;
+
 use anyhow::{Context, anyhow, bail};
 use promio_server::infra::password;
 use std::path::PathBuf;
@@ -49,8 +51,9 @@ struct Row {
     ok: bool,
 }
 
-// One thread drives all the bench's HTTP clients: a load generator should take as little of the
-// CPU it measures as it can (the baseline's threads are plain OS threads).
+// One thread drives the bench's HTTP clients (the login figure's own are `loadgen`'s threads): a
+// load generator should take as little of the CPU it measures as it can (the baseline's threads
+// are plain OS threads).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -699,37 +702,30 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    /// `clients` loops of password logins for `window`; the successful logins per second.
+    /// `clients` loops of password logins for `window`; the successful logins per second. The
+    /// load comes from `loadgen`, which takes as little of the measured cores as it can.
     async fn logins_per_sec(&self, clients: usize, window: Duration) -> anyhow::Result<Throughput> {
-        let ok = Arc::new(AtomicU64::new(0));
-        let all = Arc::new(AtomicU64::new(0));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for i in 0..clients {
-            let ok = Arc::clone(&ok);
-            let all = Arc::clone(&all);
-            let server = self.handle();
-            tasks.push(tokio::spawn(async move {
-                while started.elapsed() < WARM_UP + window {
-                    let response = server.login(&user(i)).await?;
-                    let status = response.status();
-                    // Read to the end, as a browser does, so the connection is kept for the next.
-                    response.bytes().await?;
-                    anyhow::ensure!(status == 200, "login answered {status}");
-                    all.fetch_add(1, Ordering::Relaxed);
-                    if in_window(started.elapsed(), window) {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Ok(())
-            }));
-        }
-        for task in tasks {
-            task.await??;
-        }
+        let host = self.base.trim_start_matches("http://").to_owned();
+        let addr: std::net::SocketAddr = host.parse()?;
+        let requests: Vec<_> = (0..clients)
+            .map(|i| {
+                loadgen::LoginRequest::new(
+                    &host,
+                    &[
+                        ("company_id", "BENCH"),
+                        ("username", &user(i)),
+                        ("password", PASSWORD),
+                    ],
+                )
+            })
+            .collect();
+        let counted = tokio::task::spawn_blocking(move || {
+            loadgen::logins(addr, &requests, WARM_UP, window)
+        })
+        .await??;
         Ok(Throughput {
-            rate: ok.load(Ordering::Relaxed) as f64 / window.as_secs_f64(),
-            logins: all.load(Ordering::Relaxed),
+            rate: counted.in_window as f64 / window.as_secs_f64(),
+            logins: counted.all,
         })
     }
 
@@ -1135,10 +1131,11 @@ impl CpuSplit {
                 split.server_rest += ticks;
             }
         }
-        split.load_generator = thread_ticks("/proc/self/task")?
-            .iter()
-            .map(|(_, t)| t)
-            .sum();
+        // The process's own line: it keeps the time of threads that have ended (the load
+        // generator's end with each round).
+        split.load_generator = parse_thread_stat(&std::fs::read_to_string("/proc/self/stat")?)
+            .map(|(_, ticks)| ticks)
+            .ok_or_else(|| anyhow!("cannot read /proc/self/stat"))?;
         split.wall = started_at().elapsed();
         Ok(split)
     }

@@ -478,3 +478,185 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::{AuditAction, Outcome};
+
+    /// A migrated SQLite store in a folder of its own, with client ACME and its user alice.
+    async fn store() -> (std::path::PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("promio-login-{}", new_id()));
+        let url = format!("sqlite://{}?mode=rwc", dir.join("login.db").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO clients (id, company_id, company_key, name, created_at, updated_at)
+             VALUES ('c1', 'ACME', 'acme', 'ACME GmbH', 1, 1)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, client_id, username, username_key, email, email_key, role,
+                 status, password_hash, created_at, updated_at)
+             VALUES ('u1', 'c1', 'Alice', 'alice', 'alice@acme.example', 'alice@acme.example',
+                 'user', 'active', '$argon2id$stored', 1, 1)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        (dir, store)
+    }
+
+    fn keys<'a>(company: &'a CompanyId, user: &'a UserName, account: &'a str) -> LoginKeys<'a> {
+        LoginKeys {
+            company_id: company,
+            username: user,
+            ip_key: Some("ip:127.0.0.1"),
+            account_key: account,
+            ip_failures: 20,
+            reset_after: 900,
+        }
+    }
+
+    /// What a lookup found, comparable across the two ways of running it.
+    fn seen(lookup: &LoginLookup) -> (Option<String>, Option<String>, Option<String>, Option<i64>) {
+        (
+            lookup.client.as_ref().map(|c| c.company_id.clone()),
+            lookup.user.as_ref().map(|u| u.username.clone()),
+            lookup.user.as_ref().and_then(|u| u.password_hash.clone()),
+            lookup.attempts,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_hashing_threads_statements_and_the_pools_count_and_find_the_same() {
+        let (dir, store) = store().await;
+        let db = store.blocking_login().expect("SQLite has them");
+        let acme = CompanyId::parse("ACME").unwrap();
+        let alice = UserName::parse("alice").unwrap();
+        let ghost = UserName::parse("ghost").unwrap();
+        // Taken in turns on one account: each counts the attempt the other counted before.
+        let mut counts = Vec::new();
+        for turn in 0..4 {
+            let lookup = if turn % 2 == 0 {
+                let db = db.clone();
+                let (acme, alice) = (acme.clone(), alice.clone());
+                tokio::task::spawn_blocking(move || {
+                    db.lookup(&keys(&acme, &alice, "pw:acme:alice"), 100)
+                })
+                .await
+                .unwrap()
+                .unwrap()
+            } else {
+                store
+                    .login_lookup(&keys(&acme, &alice, "pw:acme:alice"), 100)
+                    .await
+                    .unwrap()
+            };
+            let (client, user, hash, _) = seen(&lookup);
+            assert_eq!(
+                (client, user, hash),
+                (
+                    Some("ACME".to_owned()),
+                    Some("Alice".to_owned()),
+                    Some("$argon2id$stored".to_owned())
+                )
+            );
+            assert!(lookup.ip_row.is_none());
+            counts.push(lookup.attempts);
+        }
+        // The first two are free; after the second the account waits a second (`delay_secs`),
+        // so at the same instant the next ones are not counted, whichever way they run.
+        assert_eq!(counts, [Some(1), Some(2), None, None]);
+        // An unknown user is counted too, and found as nobody, both ways.
+        let here = db.lookup(&keys(&acme, &ghost, "pw:acme:ghost"), 100).unwrap();
+        let pooled = store
+            .login_lookup(&keys(&acme, &ghost, "pw:acme:ghost"), 200)
+            .await
+            .unwrap();
+        assert_eq!(seen(&here), (Some("ACME".into()), None, None, Some(1)));
+        assert_eq!(seen(&pooled), (Some("ACME".into()), None, None, Some(2)));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_success_writes_the_same_rows_either_way() {
+        let (dir, store) = store().await;
+        let db = store.blocking_login().unwrap();
+        let user = UserId::new("u1".to_owned());
+        let success = |token_hash: &'static str| LoginSuccess {
+            throttle_key: "pw:acme:alice",
+            session: NewSession {
+                token_hash,
+                user_id: &user,
+                ip: Some("127.0.0.1"),
+                user_agent: Some("bench"),
+                amr: r#"["pwd"]"#,
+            },
+            audit: AuditEvent::login(
+                AuditAction::LoginPassword,
+                Outcome::Success,
+                Some("c1"),
+                Some("u1"),
+            )
+            .detail("password"),
+        };
+        let counter = "INSERT INTO throttle (key, window_start, last_at, blocked_until, failures)
+                       VALUES ('pw:acme:alice', 1, 1, 1, 1)";
+        sqlx::query(counter).execute(store.pool()).await.unwrap();
+        db.record_success(&success("here"), 500).unwrap();
+        sqlx::query(counter).execute(store.pool()).await.unwrap();
+        store
+            .record_login_success(success("pooled"), 600)
+            .await
+            .unwrap();
+
+        let sessions: Vec<(String, String, i64, i64, Option<String>, Option<String>, String)> =
+            sqlx::query_as(
+                "SELECT token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr
+                 FROM sessions ORDER BY created_at",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let expected = |token: &str, at: i64| {
+            (
+                token.to_owned(),
+                "u1".to_owned(),
+                at,
+                at,
+                Some("127.0.0.1".to_owned()),
+                Some("bench".to_owned()),
+                r#"["pwd"]"#.to_owned(),
+            )
+        };
+        assert_eq!(sessions, vec![expected("here", 500), expected("pooled", 600)]);
+        let audited: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT created_at, action, outcome, detail FROM audit_events ORDER BY created_at",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(audited.len(), 2);
+        assert_eq!(audited[0].0, 500);
+        assert_eq!(audited[1].0, 600);
+        for (_, action, outcome, detail) in &audited {
+            assert_eq!(
+                (action.as_str(), outcome.as_str(), detail.as_str()),
+                ("login.password", "success", "password")
+            );
+        }
+        let (counters, active): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM throttle), last_activity_at FROM users WHERE id = 'u1'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!((counters, active), (0, Some(600)));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
