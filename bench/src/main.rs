@@ -719,10 +719,9 @@ impl Server {
                 )
             })
             .collect();
-        let counted = tokio::task::spawn_blocking(move || {
-            loadgen::logins(addr, &requests, WARM_UP, window)
-        })
-        .await??;
+        let counted =
+            tokio::task::spawn_blocking(move || loadgen::logins(addr, &requests, WARM_UP, window))
+                .await??;
         Ok(Throughput {
             rate: counted.in_window as f64 / window.as_secs_f64(),
             logins: counted.all,

@@ -22,16 +22,16 @@
 
 use crate::domain::PendingKind;
 use crate::domain::audit::{AuditAction, Event, Outcome};
+use crate::domain::clock::UnixTime;
 use crate::domain::cookies::RememberedCompany;
 use crate::domain::{CompanyId, LoginPassword, UserName};
 use crate::idm::Core;
 use crate::idm::principal::{Caller, CookieIntent, Flow};
 use crate::idm::throttle;
 use crate::infra::error::{Context, ServiceError, ServiceResult};
+use crate::infra::password::Checker;
 use crate::infra::token;
 use crate::store::clients::ClientRow;
-use crate::domain::clock::UnixTime;
-use crate::infra::password::Checker;
 use crate::store::login::{BlockingLogin, LoginKeys, LoginLookup};
 use crate::store::users::{UserRow, UserStatus};
 use promio_api::{LoginForm, LoginOutcome};
@@ -447,7 +447,8 @@ fn look_up_and_check_here(
     let session = match (client, user) {
         (Some(client), Some(user))
             if request.start_session
-                && decide(Some(client), Some(user), password_ok, false) == PasswordStep::Session =>
+                && decide(Some(client), Some(user), password_ok, false)
+                    == PasswordStep::Session =>
         {
             let audit = login_event(
                 Some(client),

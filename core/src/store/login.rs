@@ -6,9 +6,9 @@
 //! that under load take CPU from hashing; the async methods do the same through the pool.
 
 use super::clients::ClientRow;
+use super::hot::Hot;
 use super::throttle::{ThrottleRow, attempt_sql};
 use super::users::UserRow;
-use super::hot::Hot;
 use super::{Dialect, Store, new_id};
 use crate::domain::audit::Event as AuditEvent;
 use crate::domain::clock::UnixTime;
@@ -176,11 +176,7 @@ impl BlockingLogin {
                 )
                 .optional()?;
             tx.prepare_cached(&SQLITE_LOOKUP)?.query_row(
-                rusqlite::params![
-                    keys.company_id.key(),
-                    keys.username.key(),
-                    keys.ip_key
-                ],
+                rusqlite::params![keys.company_id.key(), keys.username.key(), keys.ip_key],
                 |row| looked_up(row, attempts),
             )
         })
@@ -571,7 +567,9 @@ mod tests {
         // so at the same instant the next ones are not counted, whichever way they run.
         assert_eq!(counts, [Some(1), Some(2), None, None]);
         // An unknown user is counted too, and found as nobody, both ways.
-        let here = db.lookup(&keys(&acme, &ghost, "pw:acme:ghost"), 100).unwrap();
+        let here = db
+            .lookup(&keys(&acme, &ghost, "pw:acme:ghost"), 100)
+            .unwrap();
         let pooled = store
             .login_lookup(&keys(&acme, &ghost, "pw:acme:ghost"), 200)
             .await
@@ -614,14 +612,23 @@ mod tests {
             .await
             .unwrap();
 
-        let sessions: Vec<(String, String, i64, i64, Option<String>, Option<String>, String)> =
-            sqlx::query_as(
-                "SELECT token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr
+        /// token hash, user, created, last seen, ip, user agent, amr
+        type SessionRow = (
+            String,
+            String,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let sessions: Vec<SessionRow> = sqlx::query_as(
+            "SELECT token_hash, user_id, created_at, last_seen_at, ip, user_agent, amr
                  FROM sessions ORDER BY created_at",
-            )
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
         let expected = |token: &str, at: i64| {
             (
                 token.to_owned(),
@@ -633,7 +640,10 @@ mod tests {
                 r#"["pwd"]"#.to_owned(),
             )
         };
-        assert_eq!(sessions, vec![expected("here", 500), expected("pooled", 600)]);
+        assert_eq!(
+            sessions,
+            vec![expected("here", 500), expected("pooled", 600)]
+        );
         let audited: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT created_at, action, outcome, detail FROM audit_events ORDER BY created_at",
         )
