@@ -56,7 +56,6 @@ pub async fn logout(
     core.end_session(current, caller).await
 }
 
-/// Sessions and the mails about logins, as parts of the running application.
 /// [`Core::start_session_after_password`] on the hashing thread that checked the password
 /// (SQLite; see `BlockingLogin`), for a caller who brought no old session to end: a new token,
 /// and in one transaction the account's failure counter cleared, the session, and `audit`.
@@ -86,6 +85,7 @@ pub(crate) fn start_password_session_here(
     Ok(CookieIntent::Session(issued.secret))
 }
 
+/// Sessions and the mails about logins, as parts of the running application.
 impl Core {
     pub fn now(&self) -> UnixTime {
         self.clock.now()
