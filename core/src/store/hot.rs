@@ -108,21 +108,22 @@ mod tests {
     use super::*;
     use crate::store::{Store, new_id};
 
-    fn temp_db() -> (PathBuf, PathBuf, String) {
+    /// A store on a new database file with a table `t (id)`: its folder, its file, the store.
+    async fn store_with_table() -> (PathBuf, PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!("promio-hot-{}", new_id()));
         let file = dir.join("hot.db");
         let url = format!("sqlite://{}?mode=rwc", file.display());
-        (dir, file, url)
-    }
-
-    #[tokio::test]
-    async fn a_failed_transaction_leaves_nothing_and_no_lock_behind() {
-        let (dir, file, url) = temp_db();
         let store = Store::connect(&url, 1).await.unwrap();
         sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
             .execute(store.pool())
             .await
             .unwrap();
+        (dir, file, store)
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_leaves_nothing_and_no_lock_behind() {
+        let (dir, file, store) = store_with_table().await;
         let hot = Hot::new(file, Duration::from_secs(5));
         hot.write(|tx| tx.execute("INSERT INTO t (id) VALUES (1)", []))
             .expect("a write");
@@ -150,12 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_locked_past_the_timeout_is_unavailable_and_a_closed_one_closed() {
-        let (dir, file, url) = temp_db();
-        let store = Store::connect(&url, 1).await.unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        let (dir, file, store) = store_with_table().await;
         // Another process holds the write lock.
         let other = Connection::open(&file).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();

@@ -87,6 +87,23 @@ static SQLITE_COUNT: LazyLock<String> =
 /// SQLite: the lookup alone, after the count in the same transaction.
 static SQLITE_LOOKUP: LazyLock<String> = LazyLock::new(|| LOOKUP.replace('$', "?"));
 
+/// The count's parameters, in the order `count_sql` numbers them (the lookup's three first).
+fn bind_count<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    keys: &LoginKeys<'q>,
+    now: UnixTime,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(keys.company_id.key())
+        .bind(keys.username.key())
+        .bind(keys.ip_key)
+        .bind(keys.account_key)
+        .bind(now)
+        .bind(keys.username.as_str())
+        .bind(keys.reset_after)
+        .bind(keys.ip_failures)
+}
+
 impl Store {
     /// Looks the attempt up and counts it on the account, in one trip on PostgreSQL. On SQLite,
     /// a password login calls [`BlockingLogin::lookup`] from its hashing thread instead; this is
@@ -98,15 +115,7 @@ impl Store {
     ) -> Result<LoginLookup, sqlx::Error> {
         if self.dialect() == Dialect::Sqlite {
             let mut tx = self.pool().begin().await?;
-            let counted = sqlx::query(&SQLITE_COUNT)
-                .bind(keys.company_id.key())
-                .bind(keys.username.key())
-                .bind(keys.ip_key)
-                .bind(keys.account_key)
-                .bind(now)
-                .bind(keys.username.as_str())
-                .bind(keys.reset_after)
-                .bind(keys.ip_failures)
+            let counted = bind_count(sqlx::query(&SQLITE_COUNT), keys, now)
                 .fetch_optional(&mut *tx)
                 .await?;
             let row = sqlx::query(&SQLITE_LOOKUP)
@@ -128,15 +137,7 @@ impl Store {
                 count = count_sql("lookup")
             )
         });
-        let row = sqlx::query(&POSTGRES)
-            .bind(keys.company_id.key())
-            .bind(keys.username.key())
-            .bind(keys.ip_key)
-            .bind(keys.account_key)
-            .bind(now)
-            .bind(keys.username.as_str())
-            .bind(keys.reset_after)
-            .bind(keys.ip_failures)
+        let row = bind_count(sqlx::query(&POSTGRES), keys, now)
             .fetch_one(self.pool())
             .await?;
         let attempts = row.try_get("attempts")?;
