@@ -193,6 +193,10 @@ impl Settings {
                 "must start with sqlite: or postgres://",
             ));
         }
+        if database_url.starts_with("sqlite:") {
+            crate::store::sqlite_file(&database_url)
+                .map_err(|e| bad("DATABASE_URL", e.to_string()))?;
+        }
 
         let smtp_url = match get("SMTP_URL") {
             Some(u) => {
@@ -657,6 +661,14 @@ mod tests {
         );
         assert_eq!(
             failing_setting(&[("DATABASE_URL", "mysql://x")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            failing_setting(&[("DATABASE_URL", "sqlite::memory:")]),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            failing_setting(&[("DATABASE_URL", "sqlite://promio.db?mode=memory")]),
             "DATABASE_URL"
         );
         assert_eq!(failing_setting(&[("SMTP_URL", "http://mail")]), "SMTP_URL");

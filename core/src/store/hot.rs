@@ -15,22 +15,21 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 pub(super) struct Hot {
     path: PathBuf,
-    busy_timeout: Duration,
+    setup: &'static str,
     conn: Mutex<Option<Connection>>,
     closed: AtomicBool,
 }
 
 impl Hot {
-    /// A connection to the database file at `path`, opened on its first use, that waits up to
-    /// `busy_timeout` for another connection's write to end.
-    pub(super) fn new(path: PathBuf, busy_timeout: Duration) -> Self {
+    /// A connection to the database file at `path`, opened on its first use, that runs `setup`
+    /// (the pool's `super::SQLITE_SETUP`: WAL, its busy timeout, foreign keys) when it opens.
+    pub(super) fn new(path: PathBuf, setup: &'static str) -> Self {
         Hot {
             path,
-            busy_timeout,
+            setup,
             conn: Mutex::new(None),
             closed: AtomicBool::new(false),
         }
@@ -78,11 +77,7 @@ impl Hot {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // The same settings as every connection of the pool (`super::SQLITE_SETUP`).
-        conn.busy_timeout(self.busy_timeout)?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(self.setup)?;
         conn.set_prepared_statement_cache_capacity(8);
         Ok(conn)
     }
@@ -106,7 +101,7 @@ fn sqlx_error(err: rusqlite::Error) -> sqlx::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, new_id};
+    use crate::store::{SQLITE_SETUP as SETUP, Store, new_id};
 
     /// A store on a new database file with a table `t (id)`: its folder, its file, the store.
     async fn store_with_table() -> (PathBuf, PathBuf, Store) {
@@ -124,9 +119,13 @@ mod tests {
     #[tokio::test]
     async fn a_failed_transaction_leaves_nothing_and_no_lock_behind() {
         let (dir, file, store) = store_with_table().await;
-        let hot = Hot::new(file, Duration::from_secs(5));
+        let hot = Hot::new(file, SETUP);
         hot.write(|tx| tx.execute("INSERT INTO t (id) VALUES (1)", []))
             .expect("a write");
+        // Set up as the pool's connections are: foreign keys are checked on this one too.
+        let checked =
+            hot.write(|tx| tx.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)));
+        assert_eq!(checked.unwrap(), 1);
         let failed = hot.write(|tx| {
             tx.execute("INSERT INTO t (id) VALUES (2)", [])?;
             tx.execute("INSERT INTO nowhere VALUES (1)", [])
@@ -155,7 +154,7 @@ mod tests {
         // Another process holds the write lock.
         let other = Connection::open(&file).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let hot = Hot::new(file, Duration::from_millis(50));
+        let hot = Hot::new(file, "PRAGMA busy_timeout = 50;");
         let err = hot
             .write(|tx| tx.execute("INSERT INTO t (id) VALUES (1)", []))
             .expect_err("locked");

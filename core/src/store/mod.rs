@@ -33,11 +33,8 @@ use std::time::Duration;
 /// How long a request waits for a connection before it fails (503).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a SQLite connection waits for another's write to end before it fails (503); the
-/// `busy_timeout` of [`SQLITE_SETUP`].
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What every SQLite connection of the pool runs first (`hot` sets the same on its own).
+/// What every SQLite connection runs first, the pool's and `hot`'s: a connection waits up to 5 s
+/// for another's write to end before it fails (503).
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
@@ -79,16 +76,8 @@ impl Store {
         };
         let sqlite_file = match dialect {
             Dialect::Sqlite => {
+                let file = sqlite_file(url)?;
                 ensure_sqlite_folder(url);
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-                let file = options.get_filename().to_path_buf();
-                if url.contains(":memory:") || file.as_os_str() == ":memory:" {
-                    return Err(sqlx::Error::Configuration(
-                        "a SQLite database in memory cannot be shared by the server's \
-                         connections: name a file (sqlite://path/to/file.db?mode=rwc)"
-                            .into(),
-                    ));
-                }
                 Some(file)
             }
             Dialect::Postgres => None,
@@ -115,7 +104,7 @@ impl Store {
             })
             .connect_with(options.clone())
             .await?;
-        let hot = sqlite_file.map(|file| Arc::new(hot::Hot::new(file, SQLITE_BUSY_TIMEOUT)));
+        let hot = sqlite_file.map(|file| Arc::new(hot::Hot::new(file, SQLITE_SETUP)));
         Ok(Store { pool, dialect, hot })
     }
 
@@ -147,13 +136,34 @@ impl Store {
     }
 }
 
-fn ensure_sqlite_folder(url: &str) {
-    let path = url
+/// The database file a SQLite URL names. A database in memory is refused: the connection that
+/// runs a password login's statements beside the pool (`hot`) could not share it.
+pub fn sqlite_file(url: &str) -> Result<std::path::PathBuf, sqlx::Error> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    // As sqlx reads the URL: `:memory:` as the database, or `mode=memory` among the parameters.
+    let (database, params) = sqlite_url_parts(url);
+    let in_memory = database == ":memory:"
+        || url::form_urlencoded::parse(params.as_bytes())
+            .any(|(key, value)| key == "mode" && value == "memory");
+    if in_memory || options.get_filename().as_os_str().is_empty() {
+        return Err(sqlx::Error::Configuration(
+            "a SQLite database must be a file (sqlite://path/to/file.db?mode=rwc), not in memory"
+                .into(),
+        ));
+    }
+    Ok(options.get_filename().to_path_buf())
+}
+
+/// A SQLite URL's database (a path, or `:memory:`) and its parameters.
+fn sqlite_url_parts(url: &str) -> (&str, &str) {
+    let rest = url
         .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+        .trim_start_matches("sqlite:");
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
+fn ensure_sqlite_folder(url: &str) {
+    let (path, _) = sqlite_url_parts(url);
     if path.is_empty() || path == ":memory:" {
         return;
     }
@@ -186,6 +196,33 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::Store;
+
+    #[tokio::test]
+    async fn a_sqlite_database_must_be_a_file() {
+        let file = super::sqlite_file("sqlite://data/promio.db?mode=rwc").expect("a file");
+        assert_eq!(file, std::path::Path::new("data/promio.db"));
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+            "sqlite://promio.db?mode=memory",
+            "sqlite://promio.db?mode=memory&cache=shared",
+            "sqlite://",
+        ] {
+            assert!(
+                matches!(super::sqlite_file(url), Err(sqlx::Error::Configuration(_))),
+                "{url} accepted"
+            );
+        }
+        // Refused before anything is created or opened.
+        let dir = std::env::temp_dir().join(format!("promio-memory-{}", super::new_id()));
+        let url = format!("sqlite://{}?mode=memory", dir.join("x.db").display());
+        assert!(matches!(
+            Store::connect(&url, 1).await,
+            Err(sqlx::Error::Configuration(_))
+        ));
+        assert!(!dir.exists());
+    }
 
     #[tokio::test]
     async fn the_pool_holds_at_most_the_configured_connections() {
