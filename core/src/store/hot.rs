@@ -8,29 +8,75 @@
 //! SQLite lets one connection write at a time, so one connection behind a mutex is all there is:
 //! a second hashing thread waits on the mutex, not in SQLite's busy handler, which sleeps.
 //!
+//! The connection does not checkpoint the write-ahead log itself. A checkpoint is where SQLite
+//! waits for the disk (`synchronous = NORMAL` syncs at checkpoints only), and the committing
+//! connection would wait there with the mutex held: both hashing threads stood still, and the
+//! cores idled, every thousand pages or so. A thread of its own (`sqlite-checkpoint`, with its
+//! own connection) runs a passive checkpoint every [`CHECKPOINT_EVERY`] commits instead, beside
+//! the writers; the pool's connections keep SQLite's own automatic checkpoints.
+//!
 //! A transaction that fails is rolled back and its connection closed; the next use opens a fresh
 //! one, as the pool would.
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, PoisonError};
+
+/// Commits of the login connection between two checkpoints: a login commits twice and writes
+/// about two dozen pages, so this is about SQLite's own 1000 pages between automatic ones.
+const CHECKPOINT_EVERY: u32 = 64;
+
+/// When the checkpoint thread has fallen this far behind (or is gone), the login connection
+/// checkpoints itself, so that the log cannot grow without end.
+const CHECKPOINT_OVERDUE: u32 = 32 * CHECKPOINT_EVERY;
 
 pub(super) struct Hot {
     path: PathBuf,
     setup: &'static str,
-    conn: Mutex<Option<Connection>>,
+    state: Mutex<State>,
     closed: AtomicBool,
+}
+
+struct State {
+    conn: Option<Connection>,
+    /// Wakes the checkpoint thread; `None` once closed, or when the thread could not start.
+    checkpoints: Option<SyncSender<()>>,
+    /// Commits since the checkpoint thread was last woken.
+    commits: u32,
 }
 
 impl Hot {
     /// A connection to the database file at `path`, opened on its first use, that runs `setup`
-    /// (the pool's `super::SQLITE_SETUP`: WAL, its busy timeout, foreign keys) when it opens.
+    /// (the pool's `super::SQLITE_SETUP`: WAL, its busy timeout, foreign keys) when it opens; and
+    /// the thread that checkpoints what it writes.
     pub(super) fn new(path: PathBuf, setup: &'static str) -> Self {
+        let (wake, woken) = std::sync::mpsc::sync_channel(1);
+        let thread = {
+            let path = path.clone();
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpoint_when_woken(&path, setup, &woken))
+        };
+        let checkpoints = match thread {
+            Ok(_) => Some(wake),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "no thread for SQLite checkpoints: the login connection checkpoints itself"
+                );
+                None
+            }
+        };
         Hot {
             path,
             setup,
-            conn: Mutex::new(None),
+            state: Mutex::new(State {
+                conn: None,
+                checkpoints,
+                commits: 0,
+            }),
             closed: AtomicBool::new(false),
         }
     }
@@ -42,13 +88,13 @@ impl Hot {
         statements: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, sqlx::Error> {
         // A panic while the lock was held unwound through the transaction, which rolled it back.
-        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if self.closed.load(Ordering::Acquire) {
             return Err(sqlx::Error::PoolClosed);
         }
-        let mut conn = match slot.take() {
+        let mut conn = match state.conn.take() {
             Some(conn) => conn,
-            None => self.open().map_err(sqlx_error)?,
+            None => self.open(state.checkpoints.is_some()).map_err(sqlx_error)?,
         };
         let out = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -60,27 +106,97 @@ impl Hot {
         // After an error the transaction was rolled back when it was dropped; the connection is
         // closed with it, and the next login opens a fresh one.
         if out.is_ok() {
-            *slot = Some(conn);
+            state.commits += 1;
+            if state.commits >= CHECKPOINT_EVERY {
+                state.checkpoint(&conn);
+            }
+            state.conn = Some(conn);
         }
         out.map_err(sqlx_error)
     }
 
-    /// Closes the connection; a write after this fails with `PoolClosed`, as the pool's do.
+    /// Closes the connection and ends the checkpoint thread; a write after this fails with
+    /// `PoolClosed`, as the pool's do.
     pub(super) fn close(&self) {
-        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         self.closed.store(true, Ordering::Release);
-        *slot = None;
+        state.conn = None;
+        state.checkpoints = None;
     }
 
-    fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.execute_batch(self.setup)?;
+    /// `checkpointed`: another thread checkpoints what this connection writes.
+    fn open(&self, checkpointed: bool) -> rusqlite::Result<Connection> {
+        let conn = open(&self.path, self.setup)?;
+        if checkpointed {
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        }
         conn.set_prepared_statement_cache_capacity(8);
         Ok(conn)
     }
+}
+
+impl State {
+    /// Wakes the checkpoint thread, or checkpoints on `conn` when there is none or it is overdue.
+    fn checkpoint(&mut self, conn: &Connection) {
+        let woken = match &self.checkpoints {
+            Some(wake) => match wake.try_send(()) {
+                Ok(()) => true,
+                // One is already asked for: the thread is still at the last.
+                Err(TrySendError::Full(())) => false,
+                Err(TrySendError::Disconnected(())) => {
+                    self.checkpoints = None;
+                    false
+                }
+            },
+            None => false,
+        };
+        if woken {
+            self.commits = 0;
+        } else if self.checkpoints.is_none() || self.commits >= CHECKPOINT_OVERDUE {
+            if let Err(e) = passive_checkpoint(conn) {
+                tracing::warn!(error = %e, "SQLite checkpoint on the login connection failed");
+            }
+            self.commits = 0;
+        }
+    }
+}
+
+/// The checkpoint thread: a passive checkpoint (it copies what no reader still needs, and waits
+/// for no writer) on a connection of its own each time it is woken, until `Hot` is closed or gone.
+fn checkpoint_when_woken(path: &Path, setup: &str, woken: &Receiver<()>) {
+    let mut conn = None;
+    while woken.recv().is_ok() {
+        let done = match conn.take() {
+            Some(c) => Ok(c),
+            None => open(path, setup),
+        }
+        .and_then(|c| passive_checkpoint(&c).map(|()| c));
+        match done {
+            Ok(c) => conn = Some(c),
+            Err(e) => {
+                // Gone, the thread leaves the checkpoints to the login connection (it finds the
+                // channel closed).
+                tracing::warn!(
+                    error = %e,
+                    "SQLite checkpoint failed: the login connection checkpoints itself from now on"
+                );
+                return;
+            }
+        }
+    }
+}
+
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+fn open(path: &Path, setup: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(setup)?;
+    Ok(conn)
 }
 
 /// A rusqlite error as the store's callers know errors: a database that stayed locked past the
@@ -144,6 +260,48 @@ mod tests {
         // And the next write opens a fresh connection that works.
         hot.write(|tx| tx.execute("INSERT INTO t (id) VALUES (4)", []))
             .expect("a fresh connection");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn its_log_is_checkpointed_beside_it_and_not_by_it() {
+        let (dir, file, store) = store_with_table().await;
+        sqlx::query("CREATE TABLE blobs (b BLOB)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let hot = Hot::new(file.clone(), SETUP);
+        let own =
+            hot.write(|tx| tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0)));
+        assert_eq!(
+            own.unwrap(),
+            0,
+            "the login connection does not checkpoint itself"
+        );
+        // Only a checkpoint moves pages from the log into the database file: it grows by the
+        // blobs once the checkpoint thread has run.
+        let before = std::fs::metadata(&file).unwrap().len();
+        for _ in 0..CHECKPOINT_EVERY {
+            hot.write(|tx| tx.execute("INSERT INTO blobs (b) VALUES (zeroblob(8192))", []))
+                .expect("a write");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let grown = loop {
+            let len = std::fs::metadata(&file).unwrap().len();
+            if len >= before + u64::from(CHECKPOINT_EVERY) * 8192 {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(
+            grown,
+            "the checkpoint thread copied the log into the database file"
+        );
+        hot.close();
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
