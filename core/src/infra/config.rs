@@ -242,8 +242,8 @@ impl Settings {
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
         let hash_queue = number(&get, "HASH_QUEUE", 64, 0, 100_000)? as usize;
         // SQLite runs each connection on a thread of its own and writes one at a time: as many
-        // connections as cores (and two more, for password logins and their checkpoints, see `store::hot`) keeps those
-        // threads busy instead of waking ever different ones.
+        // connections as cores (and two more, for password logins and their checkpoints, see
+        // `store::hot`) keeps those threads busy instead of waking ever different ones.
         let default_pool = if database_url.starts_with("sqlite:") {
             default_workers.max(2)
         } else {
