@@ -163,7 +163,11 @@ fn remember_lang(lang: Lang) {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let lang = RwSignal::new(request_lang());
+    // The title's text is read when the page's head is written, which on the server can come
+    // after the request's reactive arena is gone: it reads the language from the reference-counted
+    // signal, which lives outside the arena (an arena signal read there panics the request).
+    let title_lang = ArcRwSignal::new(request_lang());
+    let lang = RwSignal::from(title_lang.clone());
     provide_context(UiLang(lang));
     // `<html data-hydrated>` once the script has taken over the page: for tests, which otherwise
     // could not tell (nothing waits for it, so nothing else shows it).
@@ -178,7 +182,7 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Title text=move || t(lang.get(), T::AppName)/>
+        <Title text=move || t(title_lang.get(), T::AppName)/>
         <Router>
             <header class="topbar">
                 <a class="brand" href="/home">"promio.connect"</a>
