@@ -264,13 +264,40 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[tokio::test]
-    async fn its_log_is_checkpointed_beside_it_and_not_by_it() {
-        let (dir, file, store) = store_with_table().await;
+    /// `CHECKPOINT_EVERY` commits of 8 KiB each into a new table `blobs`; the database file's
+    /// length before them.
+    async fn write_blobs(store: &Store, file: &Path, hot: &Hot) -> u64 {
         sqlx::query("CREATE TABLE blobs (b BLOB)")
             .execute(store.pool())
             .await
             .unwrap();
+        let before = std::fs::metadata(file).unwrap().len();
+        for _ in 0..CHECKPOINT_EVERY {
+            hot.write(|tx| tx.execute("INSERT INTO blobs (b) VALUES (zeroblob(8192))", []))
+                .expect("a write");
+        }
+        before
+    }
+
+    /// Whether the database file grows past `before` by the blobs within 10 s. Only a checkpoint
+    /// moves pages from the log into the database file.
+    async fn checkpointed(file: &Path, before: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let len = std::fs::metadata(file).unwrap().len();
+            if len >= before + u64::from(CHECKPOINT_EVERY) * 8192 {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn its_log_is_checkpointed_beside_it_and_not_by_it() {
+        let (dir, file, store) = store_with_table().await;
         let hot = Hot::new(file.clone(), SETUP);
         let own =
             hot.write(|tx| tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0)));
@@ -279,28 +306,32 @@ mod tests {
             0,
             "the login connection does not checkpoint itself"
         );
-        // Only a checkpoint moves pages from the log into the database file: it grows by the
-        // blobs once the checkpoint thread has run.
-        let before = std::fs::metadata(&file).unwrap().len();
-        for _ in 0..CHECKPOINT_EVERY {
-            hot.write(|tx| tx.execute("INSERT INTO blobs (b) VALUES (zeroblob(8192))", []))
-                .expect("a write");
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let grown = loop {
-            let len = std::fs::metadata(&file).unwrap().len();
-            if len >= before + u64::from(CHECKPOINT_EVERY) * 8192 {
-                break true;
-            }
-            if std::time::Instant::now() > deadline {
-                break false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let before = write_blobs(&store, &file, &hot).await;
         assert!(
-            grown,
+            checkpointed(&file, before).await,
             "the checkpoint thread copied the log into the database file"
         );
+        hot.close();
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn without_the_checkpoint_thread_it_checkpoints_itself() {
+        let (dir, file, store) = store_with_table().await;
+        let hot = Hot::new(file.clone(), SETUP);
+        hot.write(|tx| tx.execute("INSERT INTO t (id) VALUES (1)", []))
+            .expect("a write");
+        // The thread is gone: its end of the channel is dropped.
+        let (wake, woken) = std::sync::mpsc::sync_channel(1);
+        drop(woken);
+        hot.state.lock().unwrap().checkpoints = Some(wake);
+        let before = write_blobs(&store, &file, &hot).await;
+        assert!(
+            checkpointed(&file, before).await,
+            "the login connection copied the log into the database file"
+        );
+        assert!(hot.state.lock().unwrap().checkpoints.is_none());
         hot.close();
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
