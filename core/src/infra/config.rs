@@ -27,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "SESSION_ABSOLUTE_HOURS",
     "HASH_WORKERS",
     "HASH_QUEUE",
+    "ASYNC_WORKERS",
     "DATABASE_POOL_SIZE",
     "METRICS_TOKEN",
     "LEPTOS_SITE_ADDR",
@@ -82,6 +83,8 @@ pub struct Settings {
     pub session_idle_secs: i64,
     pub session_absolute_secs: i64,
     pub hash_workers: usize,
+    /// Threads of the async runtime (HTTP, the database pool's I/O, mail); hashing has its own.
+    pub async_workers: usize,
     /// The wait before a failed mail is tried again (doubling with each failure, up to 1 hour).
     pub mail_retry_secs: i64,
     /// How many password checks may wait for a hashing worker; more get "try again" (503) at once.
@@ -241,6 +244,12 @@ impl Settings {
             .unwrap_or(2);
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
         let hash_queue = number(&get, "HASH_QUEUE", 64, 0, 100_000)? as usize;
+        // Half the cores: what is heavy (argon2, signing) runs on threads of its own, and under
+        // login load the hashing threads take every core; an async worker for each core as well
+        // only adds wake-ups between them (on 2 cores, 1 worker instead of 2 took a quarter less
+        // CPU per login outside hashing, see the README's Performance).
+        let async_workers =
+            number(&get, "ASYNC_WORKERS", (default_workers / 2).max(1), 1, 256)? as usize;
         // SQLite runs each connection on a thread of its own and writes one at a time: as many
         // connections as cores (and two more, for password logins and their checkpoints, see
         // `store::hot`) keeps those threads busy instead of waking ever different ones.
@@ -342,6 +351,7 @@ impl Settings {
             session_idle_secs: session_idle_minutes * 60,
             session_absolute_secs: session_absolute_hours * 3600,
             hash_workers,
+            async_workers,
             mail_retry_secs,
             hash_queue,
             metrics_token,
@@ -400,6 +410,7 @@ impl Settings {
             ),
             ("HASH_WORKERS", self.hash_workers.to_string()),
             ("HASH_QUEUE", self.hash_queue.to_string()),
+            ("ASYNC_WORKERS", self.async_workers.to_string()),
             ("MAIL_RETRY_SECONDS", self.mail_retry_secs.to_string()),
             (
                 "METRICS_TOKEN",
@@ -631,6 +642,18 @@ mod tests {
         assert_eq!(s.platform_company_id.as_str(), "promio");
         assert!(!s.is_https());
         assert!(s.database_pool_size >= 2);
+    }
+
+    #[test]
+    fn async_workers_are_half_the_cores_unless_set() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(settings(&[]).unwrap().async_workers, (cores / 2).max(1));
+        let set = settings(&[("ASYNC_WORKERS", "3")]).unwrap();
+        assert_eq!(set.async_workers, 3);
+        assert!(set.describe().contains("ASYNC_WORKERS = 3"), "{}", set.describe());
+        for bad in ["0", "257", "two"] {
+            assert_eq!(failing_setting(&[("ASYNC_WORKERS", bad)]), "ASYNC_WORKERS");
+        }
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub struct Metrics {
     requests: Family<StatusLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     hash_workers: Gauge,
+    async_workers: Gauge,
     hash_busy: Gauge,
     hash_queue: Gauge,
     hash_queue_limit: Gauge,
@@ -146,6 +147,11 @@ impl Metrics {
             &mut registry,
             "promio_hash_pool_workers",
             "Password hashing workers",
+        );
+        let async_workers = gauge(
+            &mut registry,
+            "promio_async_workers",
+            "Threads of the async runtime (ASYNC_WORKERS)",
         );
         let hash_busy = gauge(
             &mut registry,
@@ -247,6 +253,7 @@ impl Metrics {
             requests,
             latency,
             hash_workers,
+            async_workers,
             hash_busy,
             hash_queue,
             hash_queue_limit,
@@ -384,6 +391,9 @@ impl Metrics {
     ) -> Result<String, std::fmt::Error> {
         let m = self;
         m.hash_workers.set(pool.workers as i64);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            m.async_workers.set(runtime.metrics().num_workers() as i64);
+        }
         m.hash_busy.set(pool.busy as i64);
         m.hash_queue.set(pool.waiting as i64);
         m.hash_queue_limit.set(pool.max_waiting as i64);

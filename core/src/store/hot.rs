@@ -18,7 +18,7 @@
 //! A transaction that fails is rolled back and its connection closed; the next use opens a fresh
 //! one, as the pool would.
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -81,30 +81,35 @@ impl Hot {
         }
     }
 
-    /// Runs `statements` in one `BEGIN IMMEDIATE` transaction and commits. Blocks: call it only
-    /// from a thread that may wait (a hashing worker, or `spawn_blocking`).
+    /// Runs `statements` in one `BEGIN IMMEDIATE` transaction and commits; after an error, nothing
+    /// of it stays. Blocks: call it only from a thread that may wait (a hashing worker, or
+    /// `spawn_blocking`).
     pub(super) fn write<T>(
         &self,
-        statements: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        statements: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, sqlx::Error> {
-        // A panic while the lock was held unwound through the transaction, which rolled it back.
+        // A panic while the lock was held dropped the connection it had taken out, which rolled
+        // the transaction back.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if self.closed.load(Ordering::Acquire) {
             return Err(sqlx::Error::PoolClosed);
         }
-        let mut conn = match state.conn.take() {
+        let conn = match state.conn.take() {
             Some(conn) => conn,
             None => self.open(state.checkpoints.is_some()).map_err(sqlx_error)?,
         };
+        // `BEGIN` and `COMMIT` from the statement cache, as the statements themselves: rusqlite's
+        // `Transaction` would parse both again for every transaction.
         let out = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .and_then(|tx| {
-                let out = statements(&tx)?;
-                tx.commit()?;
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut begin| begin.execute([]))
+            .and_then(|_| statements(&conn))
+            .and_then(|out| {
+                conn.prepare_cached("COMMIT")?.execute([])?;
                 Ok(out)
             });
-        // After an error the transaction was rolled back when it was dropped; the connection is
-        // closed with it, and the next login opens a fresh one.
+        // After an error the connection is closed (dropped below), which rolls back what the
+        // transaction wrote, and the next login opens a fresh one.
         if out.is_ok() {
             state.commits += 1;
             if state.commits >= CHECKPOINT_EVERY {
@@ -130,7 +135,8 @@ impl Hot {
         if checkpointed {
             conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         }
-        conn.set_prepared_statement_cache_capacity(8);
+        // A login's six statements, with `BEGIN` and `COMMIT`.
+        conn.set_prepared_statement_cache_capacity(10);
         Ok(conn)
     }
 }

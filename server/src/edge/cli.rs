@@ -281,6 +281,7 @@ pub fn main() -> ExitCode {
     }
     init_tracing(settings.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.async_workers)
         .enable_all()
         .build()
     {

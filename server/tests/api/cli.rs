@@ -488,6 +488,7 @@ async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", &data)
         .env("HASH_WORKERS", "1")
+        .env("ASYNC_WORKERS", "3")
         .env("RUST_LOG", "warn")
         .env("BOOTSTRAP_OPERATOR_USERNAME", "root")
         .env("BOOTSTRAP_OPERATOR_EMAIL", "root@promio.example")
@@ -520,6 +521,17 @@ async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment
         said.iter()
             .any(|l| l.starts_with("first operator root created in promio")),
         "{said:?}"
+    );
+    // The async runtime has the workers `ASYNC_WORKERS` asks for (the metrics ask the runtime).
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics request")
+        .text()
+        .await
+        .expect("metrics");
+    assert!(
+        metrics.lines().any(|l| l == "promio_async_workers 3"),
+        "{metrics}"
     );
 
     // The operator logs in to that server with the password from the environment.
