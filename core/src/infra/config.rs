@@ -244,10 +244,10 @@ impl Settings {
             .unwrap_or(2);
         let hash_workers = number(&get, "HASH_WORKERS", default_workers, 1, 256)? as usize;
         let hash_queue = number(&get, "HASH_QUEUE", 64, 0, 100_000)? as usize;
-        // Half the cores: what is heavy (argon2, signing) runs on threads of its own, and under
-        // login load the hashing threads take every core; an async worker for each core as well
-        // only adds wake-ups between them (on 2 cores, 1 worker instead of 2 took a quarter less
-        // CPU per login outside hashing, see the README's Performance).
+        // Half the cores: password hashing runs on threads of its own, which under login load
+        // take every core; an async worker for each core as well mostly adds wake-ups between
+        // workers (on 2 cores, 1 worker instead of 2 took a fifth less CPU per login beside
+        // hashing; the token endpoint alone then answers fewer codes, see the README).
         let async_workers =
             number(&get, "ASYNC_WORKERS", (default_workers / 2).max(1), 1, 256)? as usize;
         // SQLite runs each connection on a thread of its own and writes one at a time: as many
