@@ -650,7 +650,11 @@ mod tests {
         assert_eq!(settings(&[]).unwrap().async_workers, (cores / 2).max(1));
         let set = settings(&[("ASYNC_WORKERS", "3")]).unwrap();
         assert_eq!(set.async_workers, 3);
-        assert!(set.describe().contains("ASYNC_WORKERS = 3"), "{}", set.describe());
+        assert!(
+            set.describe().contains("ASYNC_WORKERS = 3"),
+            "{}",
+            set.describe()
+        );
         for bad in ["0", "257", "two"] {
             assert_eq!(failing_setting(&[("ASYNC_WORKERS", bad)]), "ASYNC_WORKERS");
         }
