@@ -83,7 +83,8 @@ pub struct Settings {
     pub session_idle_secs: i64,
     pub session_absolute_secs: i64,
     pub hash_workers: usize,
-    /// Threads of the async runtime (HTTP, the database pool's I/O, mail); hashing has its own.
+    /// Threads of the async runtime (HTTP, database I/O, mail, token signing); password hashing
+    /// has threads of its own.
     pub async_workers: usize,
     /// The wait before a failed mail is tried again (doubling with each failure, up to 1 hour).
     pub mail_retry_secs: i64,
