@@ -478,6 +478,9 @@ async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment
         .expect("a free port")
         .port();
     let base = format!("http://127.0.0.1:{port}");
+    // Never the default (half the cores), so that the count below shows the setting applied.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let async_workers = (cores / 2).max(1) + 2;
     let data = std::env::temp_dir().join(format!("promio-srv-{}", uuid::Uuid::new_v4().simple()));
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_promio-connect"))
         .arg("serve")
@@ -488,7 +491,7 @@ async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", &data)
         .env("HASH_WORKERS", "1")
-        .env("ASYNC_WORKERS", "3")
+        .env("ASYNC_WORKERS", async_workers.to_string())
         .env("RUST_LOG", "warn")
         .env("BOOTSTRAP_OPERATOR_USERNAME", "root")
         .env("BOOTSTRAP_OPERATOR_EMAIL", "root@promio.example")
@@ -529,10 +532,8 @@ async fn a_start_that_finds_no_operator_makes_the_first_one_from_the_environment
         .text()
         .await
         .expect("metrics");
-    assert!(
-        metrics.lines().any(|l| l == "promio_async_workers 3"),
-        "{metrics}"
-    );
+    let expected = format!("promio_async_workers {async_workers}");
+    assert!(metrics.lines().any(|l| l == expected), "{metrics}");
 
     // The operator logs in to that server with the password from the environment.
     let browser = reqwest::Client::builder()
