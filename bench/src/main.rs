@@ -347,6 +347,7 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
                     language: "en",
                     password_hash: Some(phc.clone()),
                     status: UserStatus::Active,
+                    email_verified: true,
                 },
                 0,
             )

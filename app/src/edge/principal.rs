@@ -60,7 +60,7 @@ async fn resolve_session(
             if activity {
                 idm_principal::touch(core, &mut session).await?;
             }
-            Ok(Some(session))
+            Ok(Some(*session))
         }
     }
 }

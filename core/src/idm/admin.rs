@@ -226,11 +226,23 @@ pub async fn update_user(
         )
         .await?;
     }
+    let changed = user;
     let user = core
         .store
-        .user_of(&user)
+        .user_of(&changed)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    if !changed.email.eq_ignore_ascii_case(email.as_str())
+        && user.status() == UserStatus::Invited
+        && !ctx.client.uses_sso()
+    {
+        // The change voided the registration link mailed to the old address (a typo, say): the
+        // invitation goes to the new one.
+        let mut tx = core.store.pool().begin().await?;
+        links::issue_with_mail(core, &mut tx, &ctx.client, &user, LinkKind::Registration).await?;
+        tx.commit().await?;
+        core.mailer.wake();
+    }
     summary(core, ctx, user).await
 }
 

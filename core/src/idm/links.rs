@@ -324,7 +324,7 @@ pub async fn set_password_confirmed(
         audit_link(core, caller, &link, Outcome::Refused, "link already used").await?;
         return Err(ServiceError::Gone);
     }
-    users::set_password(&mut tx, &user.id, &hash, core.clock.now()).await?;
+    users::set_password_through_link(&mut tx, &user.id, &hash, core.clock.now()).await?;
     // A new password lifts the account's waits and its lock.
     let account = crate::idm::throttle::account_key(
         &CompanyId::parse(&client.company_id)?,

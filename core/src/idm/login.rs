@@ -596,6 +596,7 @@ mod tests {
             totp_enabled: totp.into(),
             deactivated_at: None,
             passkeys: 0,
+            email_verified_at: None,
         }
     }
 

@@ -149,7 +149,8 @@ pub struct EndedSession {
 pub enum SessionLookup {
     /// No such session (or none presented).
     Absent,
-    Valid(CurrentSession),
+    /// Boxed: the session carries its user's row, many times the size of the other answers.
+    Valid(Box<CurrentSession>),
     /// Over: idle or too old, or its user or client may no longer log in.
     Ended(EndedSession),
 }
@@ -196,13 +197,13 @@ pub async fn look_up_session(core: &Core, token_hash: String) -> ServiceResult<S
     let ends_in_secs = (row.last_seen_at + core.sessions.idle_secs - now)
         .min(row.created_at + core.sessions.absolute_secs - now)
         .max(0);
-    Ok(SessionLookup::Valid(CurrentSession {
+    Ok(SessionLookup::Valid(Box::new(CurrentSession {
         token_hash,
         user,
         created_at: row.created_at,
         last_seen_at: row.last_seen_at,
         ends_in_secs,
-    }))
+    })))
 }
 
 /// Ends a session that [`look_up_session`] found over: deletes it, writes the audit row, and

@@ -255,6 +255,8 @@ pub async fn create_invited_user(
             last_name: &last_name,
             role: input.role,
             language,
+            // The command line's password: the operator vouches for the address.
+            email_verified: password_hash.is_some(),
             password_hash,
             status,
         },

@@ -56,6 +56,7 @@ const LOOKUP: &str = "SELECT
         u.first_name AS u_first_name, u.last_name AS u_last_name, u.role AS u_role,
         u.status AS u_status, u.language AS u_language, u.password_hash AS u_password_hash,
         u.totp_enabled AS u_totp_enabled, u.deactivated_at AS u_deactivated_at,
+        u.email_verified_at AS u_email_verified_at,
         (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS u_passkeys,
         t.key AS t_key, t.failures AS t_failures, t.blocked_until AS t_blocked_until,
         t.username AS t_username, t.notified_at AS t_notified_at
@@ -345,6 +346,7 @@ fn user_of<R: Columns>(row: &R) -> Result<Option<UserRow>, R::Error> {
         totp_enabled: int(row, "u_totp_enabled")?,
         deactivated_at: row.int("u_deactivated_at")?,
         passkeys: int(row, "u_passkeys")?,
+        email_verified_at: row.int("u_email_verified_at")?,
     }))
 }
 

@@ -82,7 +82,11 @@ impl Store {
             }
             Dialect::Postgres => None,
         };
-        let options = AnyConnectOptions::from_str(url)?
+        let url = match dialect {
+            Dialect::Sqlite => creating(url),
+            Dialect::Postgres => std::borrow::Cow::Borrowed(url),
+        };
+        let options = AnyConnectOptions::from_str(&url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
         let pool = AnyPoolOptions::new()
@@ -154,6 +158,20 @@ pub fn sqlite_file(url: &str) -> Result<std::path::PathBuf, sqlx::Error> {
     Ok(options.get_filename().to_path_buf())
 }
 
+/// A SQLite URL that creates its file when it is missing: `mode=rwc` is added unless the URL names
+/// a mode of its own (`ro`, `rw`). Without it the driver refuses a file that does not exist yet,
+/// so `DATABASE_URL=sqlite://data/new.db` would not start where the default URL does.
+fn creating(url: &str) -> std::borrow::Cow<'_, str> {
+    let (_, params) = sqlite_url_parts(url);
+    if url::form_urlencoded::parse(params.as_bytes()).any(|(key, _)| key == "mode") {
+        std::borrow::Cow::Borrowed(url)
+    } else if url.contains('?') {
+        std::borrow::Cow::Owned(format!("{url}&mode=rwc"))
+    } else {
+        std::borrow::Cow::Owned(format!("{url}?mode=rwc"))
+    }
+}
+
 /// A SQLite URL's database (a path, or `:memory:`) and its parameters.
 fn sqlite_url_parts(url: &str) -> (&str, &str) {
     let rest = url
@@ -222,6 +240,138 @@ mod tests {
             Err(sqlx::Error::Configuration(_))
         ));
         assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_url_without_a_mode_creates_its_file() {
+        assert_eq!(super::creating("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(
+            super::creating("sqlite://a.db?cache=private"),
+            "sqlite://a.db?cache=private&mode=rwc"
+        );
+        assert_eq!(
+            super::creating("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+
+        let dir = std::env::temp_dir().join(format!("promio-create-{}", super::new_id()));
+        let file = dir.join("new.db");
+        let store = Store::connect(&format!("sqlite://{}", file.display()), 1)
+            .await
+            .expect("a new file is created");
+        store.migrate().await.expect("migrated");
+        assert!(file.exists());
+        store.close().await;
+        // A mode of the URL's own is kept: read-only does not create a missing file.
+        let missing = dir.join("missing.db");
+        assert!(
+            Store::connect(&format!("sqlite://{}?mode=ro", missing.display()), 1)
+                .await
+                .is_err()
+        );
+        assert!(!missing.exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Migration 0012 on a database that has users: those who could log in keep a verified
+    /// address, unless an administrator changed it and no link was used after the change;
+    /// invited users have not shown theirs yet.
+    #[tokio::test]
+    async fn existing_users_keep_a_verified_address_unless_an_administrator_changed_it_since() {
+        let dir = std::env::temp_dir().join(format!("promio-verified-{}", super::new_id()));
+        let before = dir.join("migrations");
+        std::fs::create_dir_all(&before).unwrap();
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for entry in std::fs::read_dir(all).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if name.as_str() < "0012" {
+                std::fs::copy(entry.path(), before.join(&name)).unwrap();
+            }
+        }
+        let store = Store::connect(&format!("sqlite://{}", dir.join("old.db").display()), 1)
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(before.as_path())
+            .await
+            .unwrap()
+            .run(store.pool())
+            .await
+            .unwrap();
+        let run = |sql: &'static str| {
+            let pool = store.pool().clone();
+            async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+        };
+        run(
+            "INSERT INTO clients (id, company_id, company_key, name, created_at, updated_at)
+             VALUES ('c', 'ACME', 'acme', 'ACME GmbH', 1, 1)",
+        )
+        .await;
+        for (id, status) in [
+            ("kept", "active"),
+            ("changed", "active"),
+            ("changed_then_link", "active"),
+            ("link_then_changed", "active"),
+            ("invited", "invited"),
+        ] {
+            sqlx::query(
+                "INSERT INTO users (id, client_id, username, username_key, email, email_key,
+                    role, status, created_at, updated_at)
+                 VALUES ($1, 'c', $1, $1, $2, $2, 'user', $3, 10, 10)",
+            )
+            .bind(id)
+            .bind(format!("{id}@acme.example"))
+            .bind(status)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        for (id, user, at) in [
+            ("a1", "changed", 20),
+            ("a2", "changed_then_link", 20),
+            ("a3", "link_then_changed", 40),
+        ] {
+            sqlx::query(
+                "INSERT INTO audit_events (id, created_at, client_id, subject_user_id, action, outcome)
+                 VALUES ($1, $2, 'c', $3, 'user.email_changed', 'success')",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(user)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        for (hash, user) in [("l1", "changed_then_link"), ("l2", "link_then_changed")] {
+            sqlx::query(
+                "INSERT INTO link_tokens (token_hash, user_id, kind, created_at, expires_at, used_at)
+                 VALUES ($1, $2, 'password_reset', 25, 100, 30)",
+            )
+            .bind(hash)
+            .bind(user)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+
+        store.migrate().await.unwrap();
+        let verified: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT id, email_verified_at FROM users ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            verified,
+            [
+                ("changed".to_owned(), None),
+                ("changed_then_link".to_owned(), Some(30)),
+                ("invited".to_owned(), None),
+                ("kept".to_owned(), Some(10)),
+                ("link_then_changed".to_owned(), None),
+            ]
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

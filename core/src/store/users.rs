@@ -28,6 +28,8 @@ pub struct UserRow {
     pub deactivated_at: Option<i64>,
     /// How many passkeys the user has.
     pub passkeys: i64,
+    /// When the email address was last shown to be the user's (see [`UserRow::email_verified`]).
+    pub email_verified_at: Option<i64>,
 }
 
 impl UserRow {
@@ -46,9 +48,17 @@ impl UserRow {
     pub fn has_passkeys(&self) -> bool {
         self.passkeys > 0
     }
+
+    /// Whether the email address was shown to be the user's, or vouched for by the platform: a
+    /// password set through a link mailed to it, a login through the company's identity provider
+    /// with it, or a user made at the command line with a password. An address a client's
+    /// administrator entered or changed is not, until one of those follows.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
-const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys";
+const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys, email_verified_at";
 
 pub struct NewUser<'a> {
     pub client_id: &'a str,
@@ -60,6 +70,8 @@ pub struct NewUser<'a> {
     pub language: &'a str,
     pub password_hash: Option<String>,
     pub status: UserStatus,
+    /// The platform vouches for the address (a user made at the command line with a password).
+    pub email_verified: bool,
 }
 
 impl Store {
@@ -175,8 +187,8 @@ pub async fn insert(
     let inserted = sqlx::query(
         "INSERT INTO users (id, client_id, username, username_key, email, email_key, first_name,
             last_name, role, status, language, password_hash, password_changed_at, created_at, updated_at,
-            last_activity_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14)
+            last_activity_at, email_verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14, $15)
          ON CONFLICT (client_id, username_key) DO NOTHING",
     )
     .bind(&id)
@@ -193,6 +205,7 @@ pub async fn insert(
     .bind(user.password_hash.as_deref())
     .bind(user.password_hash.as_ref().map(|_| now))
     .bind(now)
+    .bind(user.email_verified.then_some(now))
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -208,8 +221,10 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>
         .await
 }
 
-/// Sets a password hash; an invited user becomes active.
-pub async fn set_password(
+/// Sets a password hash through a link mailed to the user; an invited user becomes active. The
+/// link showed that the address is the user's (an email change voids the open links, see
+/// [`Store::update_user_profile`]).
+pub async fn set_password_through_link(
     conn: &mut AnyConnection,
     user_id: &str,
     hash: &str,
@@ -217,6 +232,7 @@ pub async fn set_password(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3,
+            email_verified_at = $3,
             status = CASE WHEN status = 'invited' THEN 'active' ELSE status END
          WHERE id = $1",
     )
@@ -304,7 +320,9 @@ impl Store {
             .try_get("n")
     }
 
-    /// Changes a user's names, email and role.
+    /// Changes a user's names, email and role. A new address is not shown to be the user's, and
+    /// the links mailed to the old one are void: all in one transaction, so that no link sent
+    /// before the change sets a password after it.
     pub async fn update_user_profile(
         &self,
         user_id: &str,
@@ -314,6 +332,26 @@ impl Store {
         role: Role,
         now: UnixTime,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let moved = sqlx::query(
+            "UPDATE users SET email_verified_at = NULL WHERE id = $1 AND email_key <> $2",
+        )
+        .bind(user_id)
+        .bind(email.key())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if moved {
+            sqlx::query(
+                "UPDATE link_tokens SET superseded_at = $2
+                 WHERE user_id = $1 AND used_at IS NULL AND superseded_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE users SET first_name = $2, last_name = $3, email = $4, email_key = $5, role = $6, updated_at = $7
              WHERE id = $1",
@@ -324,6 +362,23 @@ impl Store {
         .bind(email.as_str())
         .bind(email.key())
         .bind(role.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The user logged in through the company's identity provider with the address on record:
+    /// the provider vouched for it.
+    pub async fn email_verified_by_provider(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+        )
+        .bind(user_id)
         .bind(now)
         .execute(self.pool())
         .await?;

@@ -139,10 +139,14 @@ enum ClientCommand {
         #[arg(long, default_value = "email")]
         email_claim: String,
         /// Make the user (role user) on the first SSO login of someone from the client's domains.
+        /// `true` or `false`, as `--require-2fa` takes it; the flag alone means `true`.
         #[arg(
             long = "create-users",
             value_name = "true|false",
-            default_value = "false"
+            action = clap::ArgAction::Set,
+            num_args = 0..=1,
+            default_value = "false",
+            default_missing_value = "true"
         )]
         create_users: bool,
         /// Turn single sign-on off (the users can then be sent password links).
@@ -1046,6 +1050,37 @@ mod tests {
             "yes",
         ]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn create_users_takes_true_or_false_as_documented() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "promio-connect",
+                "client",
+                "sso",
+                "--company-id",
+                "ACME",
+                "--issuer",
+                "https://idp.example",
+                "--client-id",
+                "id",
+                "--client-secret",
+                "secret",
+                "--domains",
+                "acme.example",
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Some(Command::Client(ClientCommand::Sso { create_users, .. })) => create_users,
+                _ => panic!("not parsed as client sso"),
+            })
+        };
+        assert!(!parse(&[]).unwrap());
+        assert!(parse(&["--create-users", "true"]).unwrap());
+        assert!(!parse(&["--create-users", "false"]).unwrap());
+        assert!(parse(&["--create-users"]).unwrap());
+        assert!(parse(&["--create-users", "yes"]).is_err());
     }
 
     #[test]

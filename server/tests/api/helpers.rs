@@ -404,6 +404,15 @@ impl TestApp {
     }
 
     pub async fn user_id(&self, company_id: &str, username: &str) -> String {
+        self.user_row(company_id, username).await.id.into_string()
+    }
+
+    /// The user's row as the store reads it.
+    pub async fn user_row(
+        &self,
+        company_id: &str,
+        username: &str,
+    ) -> promio_server::store::users::UserRow {
         let client = self
             .core
             .store
@@ -420,8 +429,6 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap()
-            .id
-            .into_string()
     }
 
     /// Logs in with [`PASSWORD`] in another browser (see [`TestApp::new_browser`]).

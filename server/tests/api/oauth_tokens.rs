@@ -1006,6 +1006,143 @@ async fn deleting_a_user_stops_and_removes_their_tokens() {
     assert_eq!(app.count_rows("oauth_codes").await, 0);
 }
 
+/// `email_verified` and `email` of the logged-in person, from the ID token and from userinfo
+/// (which must agree).
+async fn email_claims(app: &TestApp, rp: &Rp) -> (String, bool) {
+    let tokens = tokens_for(app, rp, "openid email").await;
+    let id_token = payload(field(&tokens, "id_token"));
+    let userinfo = ok_json(userinfo_get(app, field(&tokens, "access_token")).await).await;
+    assert_eq!(id_token["email"], userinfo["email"]);
+    assert_eq!(id_token["email_verified"], userinfo["email_verified"]);
+    (
+        id_token["email"].as_str().expect("an email").to_owned(),
+        id_token["email_verified"]
+            .as_bool()
+            .expect("email_verified"),
+    )
+}
+
+async fn change_email(app: &TestApp, user_id: &str, username: &str, email: &str) {
+    let response = app
+        .call(
+            "users/update",
+            &[
+                ("id", user_id),
+                ("first_name", "Test"),
+                ("last_name", username),
+                ("email", email),
+                ("role", "user"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+async fn set_password_with(app: &TestApp, token: &str, password: &str) -> reqwest::Response {
+    app.call(
+        "set-password",
+        &[
+            ("token", token),
+            ("new_password", password),
+            ("repeat_password", password),
+        ],
+    )
+    .await
+}
+
+/// An address a client's administrator typed is not claimed as verified: an administrator of one
+/// company could otherwise give a user of theirs an address that a person of another company
+/// owns, and an application that links accounts by verified email would let them in as that
+/// person. A link mailed to the address and used shows it is the user's.
+#[tokio::test]
+async fn email_verified_is_claimed_only_for_an_address_shown_to_be_the_users() {
+    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    // Made at the command line with a password: the operator vouches for the address.
+    app.create_user("ACME", "alice", Role::User).await;
+    let rp = register(&app, "Time sheets", false).await;
+    let alice = app.user_id("ACME", "alice").await;
+
+    app.login_ok("ACME", "alice").await;
+    assert_eq!(
+        email_claims(&app, &rp).await,
+        ("alice@acme.example".to_owned(), true)
+    );
+
+    // A reset link goes to the old address; then the administrator changes it.
+    app.login_ok("ACME", "boss").await;
+    let sent = app.call("users/send-reset", &[("id", &alice)]).await;
+    assert_eq!(sent.status(), 200);
+    let before = TestApp::token_of(&app.mail_to("alice@acme.example").await);
+    change_email(&app, &alice, "alice", "alice@other.example").await;
+    assert!(!app.user_row("ACME", "alice").await.email_verified());
+
+    app.login_ok("ACME", "alice").await;
+    assert_eq!(
+        email_claims(&app, &rp).await,
+        ("alice@other.example".to_owned(), false)
+    );
+    // The link mailed to the old address sets no password any more.
+    assert_eq!(
+        set_password_with(&app, &before, NEW_PASSWORD)
+            .await
+            .status(),
+        410
+    );
+
+    // A link mailed to the new address, used, shows that it is hers.
+    app.login_ok("ACME", "boss").await;
+    let sent = app.call("users/send-reset", &[("id", &alice)]).await;
+    assert_eq!(sent.status(), 200);
+    let token = TestApp::token_of(&app.mail_to("alice@other.example").await);
+    assert_eq!(
+        set_password_with(&app, &token, NEW_PASSWORD).await.status(),
+        200
+    );
+    let login = app.login("ACME", "alice", NEW_PASSWORD).await;
+    assert_eq!(login.status(), 200);
+    assert_eq!(
+        email_claims(&app, &rp).await,
+        ("alice@other.example".to_owned(), true)
+    );
+}
+
+/// An invited user's address corrected by the administrator: the registration link mailed to the
+/// wrong one is void, and a new one goes to the right one.
+#[tokio::test]
+async fn a_corrected_address_gets_the_invitation_and_the_old_link_is_void() {
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.create_user_with("ACME", "erika", Role::User, None)
+        .await;
+    let wrong = TestApp::token_of(&app.mail_to("erika@acme.example").await);
+    let erika = app.user_id("ACME", "erika").await;
+    assert!(!app.user_row("ACME", "erika").await.email_verified());
+
+    app.login_ok("ACME", "boss").await;
+    change_email(&app, &erika, "erika", "erika.m@acme.example").await;
+    assert_eq!(
+        set_password_with(&app, &wrong, PASSWORD).await.status(),
+        410
+    );
+    let right = TestApp::token_of(&app.mail_to("erika.m@acme.example").await);
+    assert_eq!(
+        set_password_with(&app, &right, PASSWORD).await.status(),
+        200
+    );
+    assert!(app.user_row("ACME", "erika").await.email_verified());
+
+    let rp = register(&app, "Time sheets", false).await;
+    app.login_ok("ACME", "erika").await;
+    assert_eq!(
+        email_claims(&app, &rp).await,
+        ("erika.m@acme.example".to_owned(), true)
+    );
+}
+
 #[tokio::test]
 async fn profile_and_email_scopes_decide_the_claims() {
     let app = logged_in("ACME", "alice").await;

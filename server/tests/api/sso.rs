@@ -311,6 +311,8 @@ async fn refused_with(app: &TestApp, browser: &Browser, reason: &str) {
 #[tokio::test]
 async fn login_with_sso_logs_in_and_a_second_time_without_the_providers_form() {
     let (app, _) = sso_app().await;
+    // Typed by whoever made the account: not shown to be hers until her provider answers for it.
+    assert!(!app.user_row("ACME", "jane").await.email_verified());
     let browser = Browser::new();
     let auth = browser.start_ok(&app, "Jane@ACME.example").await;
     // Authorization code flow with PKCE S256, fresh state and nonce, the email as login hint.
@@ -340,6 +342,7 @@ async fn login_with_sso_logs_in_and_a_second_time_without_the_providers_form() {
     );
     let (outcome, detail) = last_sso_event(&app).await;
     assert_eq!((outcome.as_str(), detail.as_str()), ("success", "sso"));
+    assert!(app.user_row("ACME", "jane").await.email_verified());
 
     // Log out here; the provider still knows the browser, so it does not ask again.
     let logout = browser

@@ -367,6 +367,11 @@ async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> Service
             reason,
         ));
     }
+    // The company's identity provider answered for this address (`match_user` found the user
+    // by it, and an address it calls unverified never gets this far).
+    core.store
+        .email_verified_by_provider(&user.id, core.clock.now())
+        .await?;
     let session = core
         .start_session(caller, &user, crate::idm::sessions::LoginMethod::Sso)
         .await?;

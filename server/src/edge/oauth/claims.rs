@@ -65,7 +65,7 @@ fn person_claims(user: &UserRow, client: &ClientRow, scope: &str) -> Map<String,
     }
     if has_scope(scope, "email") {
         claims.insert("email".into(), json!(user.email));
-        claims.insert("email_verified".into(), json!(true));
+        claims.insert("email_verified".into(), json!(user.email_verified()));
     }
     claims
 }
