@@ -86,6 +86,18 @@ fn set_page_csp() {
 #[derive(Clone, Copy)]
 pub struct UiLang(pub RwSignal<Lang>);
 
+/// Counts the sessions this page started without navigating (the activation that finishes an
+/// enrolment a client requires): the session bar asks who is logged in again at each.
+#[derive(Clone, Copy)]
+pub struct SessionStarted(pub RwSignal<u32>);
+
+/// Tells the session bar that a session started on this page.
+pub fn session_started() {
+    if let Some(SessionStarted(count)) = use_context::<SessionStarted>() {
+        count.update(|n| *n += 1);
+    }
+}
+
 pub fn use_lang() -> RwSignal<Lang> {
     use_context::<UiLang>()
         .map(|l| l.0)
@@ -169,6 +181,7 @@ pub fn App() -> impl IntoView {
     let title_lang = ArcRwSignal::new(request_lang());
     let lang = RwSignal::from(title_lang.clone());
     provide_context(UiLang(lang));
+    provide_context(SessionStarted(RwSignal::new(0)));
     // `<html data-hydrated>` once the script has taken over the page: for tests, which otherwise
     // could not tell (nothing waits for it, so nothing else shows it).
     Effect::new(|_| {
@@ -214,8 +227,13 @@ pub fn App() -> impl IntoView {
 #[component]
 fn SessionBar() -> impl IntoView {
     let location = leptos_router::hooks::use_location();
-    // Asked again on every navigation, so that it follows logins and expiries.
-    let me = Resource::new_str(move || location.pathname.get(), |_| api::carried_user());
+    // Asked again on every navigation, so that it follows logins and expiries, and when a
+    // session started without one.
+    let started = use_context::<SessionStarted>().map(|s| s.0);
+    let me = Resource::new_str(
+        move || (location.pathname.get(), started.map(|s| s.get())),
+        |_| api::carried_user(),
+    );
     view! {
         <Transition>
             {move || Suspend::new(async move {

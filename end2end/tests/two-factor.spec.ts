@@ -71,6 +71,8 @@ test('a client that requires 2FA leads to activation right after the password', 
   expect(await axeViolations(page), 'the enrolment a client requires').toEqual([]);
   await activate(page);
   expect(await axeViolations(page), 'the recovery codes').toEqual([]);
+  // The activation started the session: the bar shows it before the page is left.
+  await expect(page.getByRole('button', { name: 'Log out' })).toBeVisible();
   await page.getByRole('link', { name: 'Continue' }).click();
   await expect(page.getByRole('heading', { name: /Logged in as/ })).toBeVisible();
 });
@@ -81,10 +83,14 @@ test('2FA can be deactivated with the password and a code', async ({ page, accou
   await page.goto('/security');
 
   const { secret } = await activate(page);
-  await page.reload();
+  // Without a reload, the page shows 2FA as on, keeps the codes in view and offers to turn it off.
+  await expect(page.getByText('Two-factor authentication is on.', { exact: true })).toBeVisible();
+  await expect(page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem')).toHaveCount(10);
   await page.getByRole('button', { name: 'Deactivate two-factor authentication' }).click();
   await page.getByLabel('Password', { exact: true }).fill(account.password);
   await page.getByLabel('Two-factor code').fill(totp(secret));
   await page.getByRole('button', { name: 'Deactivate two-factor authentication' }).click();
   await expect(page.getByText('Two-factor authentication is off.')).toBeVisible();
+  await expect(page.getByRole('list', { name: 'Recovery codes' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Activate two-factor authentication' })).toBeVisible();
 });

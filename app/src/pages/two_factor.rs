@@ -104,7 +104,7 @@ fn PasskeyEnrolment() -> impl IntoView {
                 status.await.ok().filter(|s| s.passkeys).map(|_| view! {
                     <h2>{tr(T::Passkeys)}</h2>
                     <p>{tr(T::OrAddPasskey)}</p>
-                    <super::passkeys::AddPasskey password=None on_added=|_| {} continue_to="/home"/>
+                    <super::passkeys::AddPasskey password=None on_added=|_| crate::session_started() continue_to="/home"/>
                 })
             })}
         </Transition>
@@ -144,6 +144,12 @@ fn TwoFactorSettings() -> impl IntoView {
     let lang = use_lang();
     let refresh = RwSignal::new(0u32);
     let status = Resource::new(move || refresh.get(), |_| api::get_two_factor_status());
+    // The recovery codes of an activation made on this page, shown above the settings of 2FA
+    // turned on until new codes replace them or 2FA is turned off.
+    let activated = Activated {
+        codes: RwSignal::new(None),
+        refresh,
+    };
     view! {
         <h2>{tr(T::TwoFactorTitle)}</h2>
         <Transition fallback=move || view! { <p>{tr(T::Working)}</p> }>
@@ -152,14 +158,15 @@ fn TwoFactorSettings() -> impl IntoView {
                     Err(e) => view! { <p role="alert" class="error">{e.message(lang.get_untracked())}</p> }.into_any(),
                     Ok(s) if !s.available => view! { <p>{tr(T::TwoFactorNotForSso)}</p> }.into_any(),
                     Ok(s) if s.enabled => view! {
+                        {move || activated.codes.get().map(|codes| view! { <RecoveryCodeList codes after_done=""/> })}
                         <p>{tr(T::TwoFactorOn)}</p>
                         <p class="hint">{tr(T::RecoveryLeft)} " " {s.recovery_codes_left}</p>
-                        <ManageTwoFactor required=s.required reauth=s.reauth_needed refresh/>
+                        <ManageTwoFactor required=s.required reauth=s.reauth_needed activated/>
                     }
                         .into_any(),
                     Ok(s) => view! {
                         <p>{tr(T::TwoFactorOff)}</p>
-                        <Enrolment after_done="" reauth=s.reauth_needed/>
+                        <Enrolment after_done="" reauth=s.reauth_needed activated/>
                     }
                         .into_any(),
                 }
@@ -168,14 +175,37 @@ fn TwoFactorSettings() -> impl IntoView {
     }
 }
 
+/// Where the Security page keeps an activation's recovery codes, and what makes it read the
+/// status of 2FA again.
+#[derive(Clone, Copy)]
+struct Activated {
+    codes: RwSignal<Option<Vec<String>>>,
+    refresh: RwSignal<u32>,
+}
+
 /// Activation: button, then QR code, secret key and the first code, then the recovery codes.
 /// `after_done`: where the Continue button leads once the codes are shown ("" for none); `reauth`:
-/// the login was a while ago, so the password is asked for again.
+/// the login was a while ago, so the password is asked for again; `activated`: on the Security
+/// page, which then shows 2FA as on (with the codes) and offers to deactivate it.
 #[component]
-fn Enrolment(after_done: &'static str, reauth: bool) -> impl IntoView {
+fn Enrolment(
+    after_done: &'static str,
+    reauth: bool,
+    #[prop(optional)] activated: Option<Activated>,
+) -> impl IntoView {
     let hydrated = use_hydrated();
     let start = ServerAction::<StartTwoFactor>::new();
     let activate = ServerAction::<ActivateTwoFactor>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(codes)) = activate.value().get() {
+            // An enrolment the client required ends in a session: the bar shows it at once.
+            crate::session_started();
+            if let Some(activated) = activated {
+                activated.codes.set(Some(codes));
+                activated.refresh.update(|n| *n += 1);
+            }
+        }
+    });
     let enrolment = move || start.value().get().and_then(|r| r.ok());
     let codes = move || activate.value().get().and_then(|r| r.ok());
     let error = move || {
@@ -258,7 +288,7 @@ fn RecoveryCodeList(codes: Vec<String>, after_done: &'static str) -> impl IntoVi
 
 /// With 2FA on: new recovery codes, and deactivation (unless the client requires 2FA).
 #[component]
-fn ManageTwoFactor(required: bool, reauth: bool, refresh: RwSignal<u32>) -> impl IntoView {
+fn ManageTwoFactor(required: bool, reauth: bool, activated: Activated) -> impl IntoView {
     let lang = use_lang();
     let hydrated = use_hydrated();
     let deactivate = ServerAction::<DeactivateTwoFactor>::new();
@@ -266,7 +296,14 @@ fn ManageTwoFactor(required: bool, reauth: bool, refresh: RwSignal<u32>) -> impl
     let (show_deactivate, set_show_deactivate) = signal(false);
     Effect::new(move |_| {
         if let Some(Ok(())) = deactivate.value().get() {
-            refresh.update(|n| *n += 1);
+            activated.codes.set(None);
+            activated.refresh.update(|n| *n += 1);
+        }
+    });
+    // New codes void those of the activation: only the new list is shown.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = renew.value().get() {
+            activated.codes.set(None);
         }
     });
     let error = move || {
