@@ -37,6 +37,8 @@ struct Receiver {
     tokens: Arc<Mutex<Vec<String>>>,
     /// Every POST, accepted or not.
     attempts: Arc<AtomicUsize>,
+    /// The logout token of every POST, accepted or not.
+    received: Arc<Mutex<Vec<String>>>,
     /// How many of the first POSTs are answered 500.
     failures: Arc<AtomicUsize>,
     /// Notified with every token accepted.
@@ -70,6 +72,11 @@ impl Receiver {
 
 async fn receive(State(receiver): State<Receiver>, body: String) -> StatusCode {
     receiver.attempts.fetch_add(1, Ordering::SeqCst);
+    let sent = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    receiver.received.lock().unwrap().push(sent);
     let failing = receiver
         .failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -822,6 +829,19 @@ async fn a_failed_delivery_is_retried_later_with_a_fresh_token_and_delivered_onc
     // Queued 90 s ago: signed again, so that it has not expired.
     let claims = checked_logout_token(&app, &delivered[0]).await;
     assert_eq!(claims["iat"].as_i64().unwrap(), app.clock.now());
+    // Each attempt is a token of its own: a relying party that took an attempt whose answer got
+    // lost does not refuse the next one as a replay of its `jti`.
+    let sent = receiver.received.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3);
+    let mut ids = Vec::new();
+    for token in &sent {
+        let each = checked_logout_token(&app, token).await;
+        assert_eq!(each["sid"], claims["sid"], "the same session's logout");
+        ids.push(each["jti"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{ids:?}");
 
     app.clock.advance(3600);
     assert_eq!(deliver_due(&app.core).await.unwrap(), 0);

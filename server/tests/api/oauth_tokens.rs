@@ -904,6 +904,28 @@ async fn browser_applications_may_call_the_token_endpoints_from_their_pages() {
         .unwrap();
     assert_eq!(userinfo.status(), 200);
     assert_eq!(userinfo.headers()["access-control-allow-origin"], "*");
+    // A refused token: the page may read the challenge that says why.
+    let expired = browser
+        .get(app.url("/oauth/userinfo"))
+        .header("origin", ORIGIN)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 401);
+    assert_eq!(
+        expired.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
+    assert!(
+        expired.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("www-authenticate"),
+        "{:?}",
+        expired.headers()
+    );
     let refused = browser
         .post(app.url("/oauth/revoke"))
         .header("origin", ORIGIN)

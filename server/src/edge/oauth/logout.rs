@@ -32,8 +32,9 @@
 //! one token twice), POSTs `logout_token=…` with a 5 s timeout and no redirects, up to
 //! [`CONCURRENT_DELIVERIES`] at once (an application that never answers holds up only its own
 //! token), deletes it on a 2xx, else tries again after 30 s, doubling up to an hour, and gives up
-//! after two days. A token older than a minute is signed again before a retry (same `jti`, new
-//! `iat` and `exp`), since relying parties refuse an expired one.
+//! after two days. A retry sends a token signed again with a new `jti`, `iat` and `exp`: relying
+//! parties refuse an expired token, and one that took the first delivery but whose answer never
+//! arrived would refuse the same `jti` again as a replay (mod_auth_openidc does).
 
 use crate::domain::audit::{AuditAction, Event, Outcome};
 pub use crate::domain::limits::GIVE_UP_AFTER_SECS;
@@ -605,7 +606,7 @@ pub async fn deliver_due(core: &Core) -> anyhow::Result<usize> {
         {
             continue;
         }
-        let token = current_token(core, &row.logout_token).await;
+        let token = current_token(core, &row.logout_token, row.attempts > 0).await;
         let slots = Arc::clone(&slots);
         posts.spawn(async move {
             // The semaphore is never closed: a permit always comes.
@@ -687,18 +688,20 @@ fn retry_after(attempts: i64) -> i64 {
         .min(MAX_RETRY_SECS)
 }
 
-/// The stored token, or, once it is older than [`RESIGN_AFTER_SECS`], the same claims (same
-/// `jti`) with a new `iat` and `exp`, signed again: a retry must not carry an expired token.
-async fn current_token(core: &Core, stored: &str) -> String {
+/// The stored token for a first delivery, unless it is older than [`RESIGN_AFTER_SECS`]; for a
+/// `retry`, or an old one, the same claims with a new `jti`, `iat` and `exp`, signed again (see
+/// the module's note).
+async fn current_token(core: &Core, stored: &str, retry: bool) -> String {
     let now = core.clock.now();
     let Some(mut claims) = crate::idm::signing::verify(core, stored).await else {
         return stored.to_owned();
     };
     let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(now);
-    if now - iat < RESIGN_AFTER_SECS {
+    if !retry && now - iat < RESIGN_AFTER_SECS {
         return stored.to_owned();
     }
     if let Some(object) = claims.as_object_mut() {
+        object.insert("jti".into(), json!(crate::store::new_id()));
         object.insert("iat".into(), json!(now));
         object.insert("exp".into(), json!(now + LOGOUT_TOKEN_SECS));
     }

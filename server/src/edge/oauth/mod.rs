@@ -207,7 +207,9 @@ fn called_from_browsers() -> Router<HttpState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        // A page's script reads why userinfo refused its token (RFC 6750 3).
+        .expose_headers([header::WWW_AUTHENTICATE]);
     Router::new()
         .route("/oauth/token", post(token::token))
         .route(

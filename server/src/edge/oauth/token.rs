@@ -591,13 +591,15 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 pub async fn userinfo_get(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let core: &Core = &state.core;
     let token = bearer(request.headers());
-    userinfo_answer(core, userinfo_flow(core, token.as_deref()).await)
+    let presented = token.is_some();
+    userinfo_answer(core, userinfo_flow(core, token.as_deref()).await, presented)
 }
 
 /// Userinfo with the token in the Authorization header or the form's `access_token`.
 pub async fn userinfo_post(State(state): State<HttpState>, request: Request<Body>) -> Response {
     let core: &Core = &state.core;
     let header_token = bearer(request.headers());
+    let mut presented = header_token.is_some();
     let result = match read_call(request).await {
         Ok(call) => match (header_token, call.form.get("access_token")) {
             // RFC 6750 2: one method at a time.
@@ -606,11 +608,14 @@ pub async fn userinfo_post(State(state): State<HttpState>, request: Request<Body
                 "the access token is both in the header and in the form",
             )),
             (Some(token), None) => userinfo_flow(core, Some(token.as_str())).await,
-            (None, token) => userinfo_flow(core, token.map(String::as_str)).await,
+            (None, token) => {
+                presented |= token.is_some();
+                userinfo_flow(core, token.map(String::as_str)).await
+            }
         },
         Err(e) => Err(e),
     };
-    userinfo_answer(core, result)
+    userinfo_answer(core, result, presented)
 }
 
 async fn userinfo_flow(core: &Core, token: Option<&str>) -> Result<Value, OAuthError> {
@@ -638,12 +643,15 @@ async fn userinfo_flow(core: &Core, token: Option<&str>) -> Result<Value, OAuthE
     Ok(Value::Object(claims))
 }
 
-/// Userinfo's answer; a refusal names the Bearer scheme and the error (RFC 6750 3).
-fn userinfo_answer(core: &Core, result: Result<Value, OAuthError>) -> Response {
+/// Userinfo's answer; a refusal names the Bearer scheme and the error (RFC 6750 3), but a request
+/// that `presented` no token hears only the scheme (RFC 6750 3.1: no error code then).
+fn userinfo_answer(core: &Core, result: Result<Value, OAuthError>, presented: bool) -> Response {
     match result {
         Ok(body) => answer(StatusCode::OK, body),
         Err(e) => {
-            let challenge = if matches!(
+            let challenge = if !presented && e.status == StatusCode::UNAUTHORIZED {
+                Some(HeaderValue::from_static("Bearer"))
+            } else if matches!(
                 e.status,
                 StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
             ) {
