@@ -105,6 +105,11 @@ pub enum T {
     ResetPasswordTitle,
     NewPassword,
     RepeatNewPassword,
+    // The Security page's password change.
+    PasswordTitle,
+    CurrentPassword,
+    ChangePassword,
+    PasswordChanged,
     PasswordRules,
     PasswordRules2fa,
     LinkValidUntil,
@@ -409,6 +414,18 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::NewPassword, De) => "Neues Passwort",
         (T::RepeatNewPassword, En) => "Repeat new password",
         (T::RepeatNewPassword, De) => "Neues Passwort wiederholen",
+        (T::PasswordTitle, En) => "Password",
+        (T::PasswordTitle, De) => "Passwort",
+        (T::CurrentPassword, En) => "Current password",
+        (T::CurrentPassword, De) => "Aktuelles Passwort",
+        (T::ChangePassword, En) => "Change password",
+        (T::ChangePassword, De) => "Passwort ändern",
+        (T::PasswordChanged, En) => {
+            "Your password was changed. Your other sessions have ended; a mail tells you of the change."
+        }
+        (T::PasswordChanged, De) => {
+            "Ihr Passwort wurde geändert. Ihre anderen Sitzungen wurden beendet; eine E-Mail bestätigt die Änderung."
+        }
         (T::PasswordRules, En) => {
             "At least 15 characters. A few random words make a good password."
         }

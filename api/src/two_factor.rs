@@ -18,6 +18,8 @@ pub struct TwoFactorStatus {
     /// Passkeys can serve as the second factor here (the client allows them, the server has a
     /// domain name).
     pub passkeys: bool,
+    /// The user logs in with a password of ours, which the Security page offers to change.
+    pub password: bool,
 }
 
 /// A secret being activated: shown once, as a QR code and as text.

@@ -94,6 +94,39 @@ test('forgot password: the same confirmation, a mail, a new password', async ({ 
   await expect(page.getByRole('status')).toHaveText(confirmation);
 });
 
+test('the Security page changes the password with the current one; the other browser is logged out', async ({ page, browser, account }) => {
+  const other = await browser.newPage();
+  await logIn(other, account);
+  await expect(other.getByRole('button', { name: 'Log out' })).toBeVisible();
+
+  await logIn(page, account);
+  await page.getByRole('link', { name: 'Security' }).click();
+  await expect(page.getByRole('heading', { name: 'Password', exact: true })).toBeVisible();
+  await page.getByLabel('Current password').fill('not the password at all');
+  await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel('Repeat new password').fill(NEW_PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('alert')).toHaveText('The password is not correct.');
+
+  const since = Date.now();
+  await page.getByLabel('Current password').fill(account.password);
+  await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel('Repeat new password').fill(NEW_PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('status')).toHaveText(
+    'Your password was changed. Your other sessions have ended; a mail tells you of the change.',
+  );
+  await expect(page.getByLabel('Current password')).toHaveValue('');
+  await waitForMail(account.email, { since, subject: /password of your promio.connect account was changed/ });
+
+  await other.goto('/security');
+  await expect(other).toHaveURL(/\/login/);
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(page, { ...account, password: NEW_PASSWORD });
+  await expect(page.getByRole('button', { name: 'Log out' })).toBeVisible();
+  await other.close();
+});
+
 test('an expired registration link is refused with its message', async ({ page }) => {
   const companyId = uniqueId('CO');
   createClient(companyId);

@@ -140,6 +140,28 @@ pub async fn set_password(
     .await
 }
 
+/// The logged-in user's own new password (the Security page): the current one first.
+#[server(prefix = "/api", endpoint = "password/change")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    repeat_password: String,
+) -> Result<(), ApiError> {
+    use crate::edge::principal::Session;
+    use promio_core::idm::own_password;
+    crate::edge::call(|core, session: Session| async move {
+        own_password::change(
+            &core,
+            &session,
+            current_password,
+            new_password,
+            repeat_password,
+        )
+        .await
+    })
+    .await
+}
+
 #[server(prefix = "/api", endpoint = "forgot-password")]
 pub async fn request_password_reset(company_id: String, username: String) -> Result<(), ApiError> {
     use crate::edge::principal::Caller;

@@ -1,11 +1,11 @@
 //! Two-factor pages: the login's second step, the enrolment a client may require before the first
 //! session, and the Security page.
 
-use super::form::{FormError, PostForm, form_error, posted};
+use super::form::{FormError, PostForm, described_by, form_error, invalid, posted};
 use super::use_hydrated;
 use crate::api::{
-    self, ActivateTwoFactor, ApiError, DeactivateTwoFactor, NewRecoveryCodes, StartTwoFactor,
-    TwoFactorLogin,
+    self, ActivateTwoFactor, ApiError, ChangePassword, DeactivateTwoFactor, Field,
+    NewRecoveryCodes, StartTwoFactor, TwoFactorLogin,
 };
 use crate::i18n::T;
 use crate::{tr, use_lang};
@@ -123,6 +123,7 @@ pub fn SecurityPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match me.await.0 {
                         Ok(Some(_)) => view! {
+                            <PasswordSettings/>
                             <TwoFactorSettings/>
                             <super::passkeys::PasskeySettings/>
                             <SessionList/>
@@ -136,6 +137,88 @@ pub fn SecurityPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// The user's own new password: the current one, then the new one twice. The change ends the
+/// user's other sessions.
+#[component]
+fn PasswordSettings() -> impl IntoView {
+    let status = Resource::new(|| (), |_| api::get_two_factor_status());
+    view! {
+        <Transition>
+            {move || Suspend::new(async move {
+                status
+                    .await
+                    .ok()
+                    .filter(|s| s.password)
+                    .map(|s| view! { <ChangePasswordForm second_factor_required=s.required/> })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ChangePasswordForm(second_factor_required: bool) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let action = ServerAction::<ChangePassword>::new();
+    let result = action.value();
+    let error = Signal::derive(move || result.get().and_then(|r| r.err()));
+    let done = move || matches!(result.get(), Some(Ok(())));
+    let form = NodeRef::<leptos::html::Form>::new();
+    // Typed passwords do not stay in the page once they served.
+    Effect::new(move |_| {
+        if done()
+            && let Some(form) = form.get()
+        {
+            form.reset();
+        }
+    });
+    let rules = if second_factor_required {
+        T::PasswordRules2fa
+    } else {
+        T::PasswordRules
+    };
+    view! {
+        <h2>{tr(T::PasswordTitle)}</h2>
+        <FormError error/>
+        <Show when=done>
+            <p role="status" class="notice">{tr(T::PasswordChanged)}</p>
+        </Show>
+        <ActionForm action node_ref=form attr:class="form" attr:novalidate=true>
+            // Lets password managers file the new password under the right account.
+            <label for="current_password">{tr(T::CurrentPassword)}</label>
+            <input
+                id="current_password"
+                name="current_password"
+                type="password"
+                autocomplete="current-password"
+                aria-invalid=invalid(error, Field::Password)
+                aria-describedby=described_by(error, Field::Password, None)
+            />
+            <label for="changed_password">{tr(T::NewPassword)}</label>
+            <input
+                id="changed_password"
+                name="new_password"
+                type="password"
+                autocomplete="new-password"
+                aria-invalid=invalid(error, Field::NewPassword)
+                aria-describedby=described_by(error, Field::NewPassword, Some("changed_password_rules"))
+            />
+            <p id="changed_password_rules" class="hint">{tr(rules)}</p>
+            <label for="changed_password_again">{tr(T::RepeatNewPassword)}</label>
+            <input
+                id="changed_password_again"
+                name="repeat_password"
+                type="password"
+                autocomplete="new-password"
+                aria-invalid=invalid(error, Field::RepeatPassword)
+                aria-describedby=described_by(error, Field::RepeatPassword, None)
+            />
+            <button type="submit" class="secondary" disabled=move || !hydrated.get() || action.pending().get()>
+                {tr(T::ChangePassword)}
+            </button>
+        </ActionForm>
     }
 }
 

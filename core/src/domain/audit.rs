@@ -35,6 +35,8 @@ pub enum AuditAction {
     UserSsoBound,
     UserSsoReleased,
     PasswordResetRequested,
+    /// The user changed their own password (the Security page).
+    PasswordChanged,
     /// A registration link used or refused.
     LinkRegistration,
     /// A password-reset link used or refused.
@@ -72,7 +74,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action with a fixed name (the mail actions take the mail's kind).
-    pub const ALL: [AuditAction; 45] = [
+    pub const ALL: [AuditAction; 46] = [
         AuditAction::LoginPassword,
         AuditAction::LoginSecondFactor,
         AuditAction::LoginSso,
@@ -94,6 +96,7 @@ impl AuditAction {
         AuditAction::UserSsoBound,
         AuditAction::UserSsoReleased,
         AuditAction::PasswordResetRequested,
+        AuditAction::PasswordChanged,
         AuditAction::LinkRegistration,
         AuditAction::LinkPasswordReset,
         AuditAction::LinkSecondFactor,
@@ -151,6 +154,7 @@ impl AuditAction {
             AuditAction::UserSsoBound => "user.sso_bound",
             AuditAction::UserSsoReleased => "user.sso_released",
             AuditAction::PasswordResetRequested => "password.reset_requested",
+            AuditAction::PasswordChanged => "password.changed",
             AuditAction::LinkRegistration => "link.registration",
             AuditAction::LinkPasswordReset => "link.password_reset",
             AuditAction::LinkSecondFactor => "link.second_factor",

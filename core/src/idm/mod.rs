@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod login;
 pub mod operator;
+pub mod own_password;
 pub mod passkeys;
 pub mod principal;
 pub mod provisioning;

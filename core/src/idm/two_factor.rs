@@ -218,7 +218,11 @@ pub(crate) async fn reauthenticate(
 }
 
 /// Checks the user's password again, counted like a login attempt on the account.
-async fn check_password(core: &Core, session: &Session, password: &str) -> ServiceResult<()> {
+pub(crate) async fn check_password(
+    core: &Core,
+    session: &Session,
+    password: &str,
+) -> ServiceResult<()> {
     if password.is_empty() {
         return Err(ServiceError::ReauthRequired);
     }
@@ -355,6 +359,7 @@ pub async fn status(core: &Core, who: &Enroller) -> ServiceResult<TwoFactorStatu
         required: client.requires_2fa(),
         recovery_codes_left: core.store.recovery_codes_left(&user.id).await? as u32,
         passkeys: core.passkeys.for_client(client).is_some(),
+        password: !client.uses_sso() && user.password_hash.is_some(),
     })
 }
 

@@ -368,6 +368,40 @@ impl Store {
         tx.commit().await
     }
 
+    /// The user's own new password (the Security page), in one transaction with its
+    /// consequences: every other session of the user ends, and so does every login still at its
+    /// second step. Returns how many sessions ended.
+    pub async fn change_own_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        keep_session: &str,
+        now: UnixTime,
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_session)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     /// The user logged in through the company's identity provider with the address on record:
     /// the provider vouched for it.
     pub async fn email_verified_by_provider(

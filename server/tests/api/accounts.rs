@@ -479,3 +479,116 @@ async fn links_use_the_public_url_whatever_the_host_header_says() {
     assert!(link.starts_with(&app.address), "{link}");
     assert!(!link.contains("evil"));
 }
+
+async fn change_password(
+    app: &TestApp,
+    current: &str,
+    new: &str,
+    repeat: &str,
+) -> reqwest::Response {
+    app.call(
+        "password/change",
+        &[
+            ("current_password", current),
+            ("new_password", new),
+            ("repeat_password", repeat),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    let elsewhere = app.new_browser();
+    assert_eq!(
+        app.login_in(&elsewhere, "ACME", "alice").await.status(),
+        200
+    );
+    assert!(app.me_in(&elsewhere).await.is_some());
+
+    // Refused, changing nothing: a wrong or missing current password, a new one that breaks the
+    // rules or is not repeated alike.
+    let wrong = change_password(&app, "not the password at all", NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(api_error(wrong).await, ApiError::WrongPassword);
+    for (current, new, repeat, field, problem) in [
+        (
+            "",
+            NEW_PASSWORD,
+            NEW_PASSWORD,
+            Field::Password,
+            Problem::Missing,
+        ),
+        (
+            PASSWORD,
+            "too short",
+            "too short",
+            Field::NewPassword,
+            Problem::TooShort { min: 15 },
+        ),
+        (
+            PASSWORD,
+            NEW_PASSWORD,
+            "violet orbit canvas",
+            Field::RepeatPassword,
+            Problem::Mismatch,
+        ),
+    ] {
+        let refused = change_password(&app, current, new, repeat).await;
+        assert_eq!(refused.status(), 400, "{field:?}");
+        assert_eq!(
+            api_error(refused).await,
+            ApiError::Invalid { field, problem }
+        );
+    }
+    assert!(
+        app.me_in(&elsewhere).await.is_some(),
+        "refusals end nothing"
+    );
+    assert_eq!(app.mails_to("alice@acme.example"), 0);
+
+    let changed = change_password(&app, PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(changed.status(), 200);
+    assert!(app.me().await.is_some(), "this session goes on");
+    assert_eq!(app.me_in(&elsewhere).await, None, "the other one ended");
+    let mail = app.mail_to("alice@acme.example").await;
+    assert_eq!(
+        mail.subject,
+        "The password of your promio.connect account was changed"
+    );
+    let audit = app.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == AuditAction::PasswordChanged.name()
+                && e.detail == "1 other sessions ended"),
+        "{audit:?}"
+    );
+
+    let third = app.new_browser();
+    assert_eq!(app.login_in(&third, "ACME", "alice").await.status(), 401);
+    let new_login = app.login("ACME", "alice", NEW_PASSWORD).await;
+    assert_eq!(new_login.status(), 200);
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_like_failed_logins() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    app.login_ok("ACME", "alice").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response =
+            change_password(&app, "not the password at all", NEW_PASSWORD, NEW_PASSWORD).await;
+        statuses.push(response.status().as_u16());
+    }
+    // The account's ladder applies: after a few failures the next attempt must wait, and the
+    // right password does not get through while it waits.
+    assert_eq!(statuses[0], 401, "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let waiting = change_password(&app, PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(waiting.status(), 429);
+    let other = app.new_browser();
+    assert_eq!(app.login_in(&other, "ACME", "alice").await.status(), 429);
+}

@@ -75,6 +75,7 @@ async fn activation_shows_a_qr_code_for_promio_net_gmbh_and_gives_ten_recovery_c
             reauth_needed: false,
             // PUBLIC_URL is an IP address here: no passkeys.
             passkeys: false,
+            password: true,
         }
     );
 

@@ -45,6 +45,10 @@ pub enum MailContent {
         login_link: String,
         new_email: String,
     },
+    /// The user changed their own password; their other sessions ended.
+    PasswordChanged {
+        login_link: String,
+    },
     /// A passkey was added to the user's account.
     PasskeyAdded {
         login_link: String,
@@ -77,7 +81,7 @@ pub struct DeletionNotice {
 }
 
 /// Every kind of mail, as [`MailContent::kind`] names them (and the outbox stores them).
-pub const MAIL_KINDS: [&str; 12] = [
+pub const MAIL_KINDS: [&str; 13] = [
     "registration",
     "password_reset",
     "two_factor_reset",
@@ -90,6 +94,7 @@ pub const MAIL_KINDS: [&str; 12] = [
     "passkeys_removed",
     "failed_second_factor",
     "second_factor_locked",
+    "password_changed",
 ];
 
 impl MailContent {
@@ -103,6 +108,7 @@ impl MailContent {
             MailContent::FailedSecondFactor { .. } => "failed_second_factor",
             MailContent::SecondFactorLocked { .. } => "second_factor_locked",
             MailContent::EmailChanged { .. } => "email_changed",
+            MailContent::PasswordChanged { .. } => "password_changed",
             MailContent::DeletionsComing { .. } => "deletions_coming",
             MailContent::InactivityWarning { .. } => "inactivity_warning",
             MailContent::PasskeyAdded { .. } => "passkey_added",
@@ -246,6 +252,9 @@ pub fn render(content: &MailContent, to: &Recipient<'_>, tz: &TimeZone) -> Rende
         ) => {
             return render_notice(login_link, to, Notice::EmailChanged(new_email));
         }
+        (MailContent::PasswordChanged { login_link }, _) => {
+            return render_notice(login_link, to, Notice::PasswordChanged);
+        }
         (MailContent::PasskeyAdded { login_link, name }, _) => {
             return render_notice(login_link, to, Notice::PasskeyAdded(name));
         }
@@ -383,6 +392,7 @@ enum Notice<'a> {
     FailedSecondFactor(i64),
     SecondFactorLocked(i64),
     EmailChanged(&'a str),
+    PasswordChanged,
 }
 
 fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered {
@@ -482,6 +492,26 @@ fn render_notice(link: &str, to: &Recipient<'_>, notice: Notice<'_>) -> Rendered
                 "die Benutzerverwaltung Ihrer Firma hat die E-Mail-Adresse Ihres Zugangs (Firmen-ID {company}, \
                  Benutzername {user}) in {new_email} geändert. E-Mails zu Ihrem Zugang gehen nun dorthin. Haben Sie \
                  das nicht erwartet, wenden Sie sich bitte an Ihre Benutzerverwaltung."
+            ),
+            "Anmelden:",
+        ),
+        (Notice::PasswordChanged, Lang::En) => (
+            "The password of your promio.connect account was changed",
+            format!(
+                "the password of your account (company ID {company}, user name {user}) was changed on its \
+                 Security page, and your other sessions have ended. If this was not you, set a new password \
+                 with “Forgot your password?” on the login page at once and tell your user \
+                 administrator."
+            ),
+            "Log in:",
+        ),
+        (Notice::PasswordChanged, Lang::De) => (
+            "Das Passwort Ihres Zugangs zu promio.connect wurde geändert",
+            format!(
+                "das Passwort Ihres Zugangs (Firmen-ID {company}, Benutzername {user}) wurde auf dessen \
+                 Sicherheitsseite geändert, und Ihre anderen Sitzungen wurden beendet. Waren Sie das nicht, \
+                 legen Sie sofort mit „Passwort vergessen?“ auf der Anmeldeseite ein neues \
+                 Passwort fest und informieren Sie Ihre Benutzerverwaltung."
             ),
             "Anmelden:",
         ),

@@ -1,0 +1,74 @@
+//! A logged-in user changes their own password on the Security page. The current password comes
+//! first, counted like a login attempt on the account (with its waits and its lock), so that a
+//! session left open is not enough to take the account over; then the rules of a new password.
+//! The change ends the user's other sessions and the logins still at their second step, and the
+//! address on record hears of it.
+
+use crate::domain::audit::{AuditAction, Outcome};
+use crate::domain::{Invalid, NewPassword, PasswordContext};
+use crate::idm::Core;
+use crate::idm::principal::Session;
+use crate::idm::two_factor;
+use crate::infra::error::{Context, ServiceError, ServiceResult};
+use crate::infra::mail::templates::MailContent;
+use promio_api::{Field, Problem};
+
+/// Changes the session's user's password from `current` to `new` (typed twice).
+#[tracing::instrument(skip_all, fields(user_id = %session.user.id))]
+pub async fn change(
+    core: &Core,
+    session: &Session,
+    current: String,
+    new: String,
+    repeat: String,
+) -> ServiceResult<()> {
+    let (user, client) = (&session.user, &session.client);
+    // The users of an SSO client have no password here; neither has a user who never set one.
+    if client.uses_sso() || user.password_hash.is_none() {
+        return Err(ServiceError::Forbidden);
+    }
+    if current.is_empty() {
+        return Err(Invalid {
+            field: Field::Password,
+            problem: Problem::Missing,
+        }
+        .into());
+    }
+    let ctx = PasswordContext {
+        company_id: &client.company_id,
+        username: &user.username,
+        email: &user.email,
+        second_factor_required: client.requires_2fa(),
+    };
+    let password = NewPassword::parse(new, &ctx)?;
+    if password.expose() != repeat {
+        return Err(Invalid {
+            field: Field::RepeatPassword,
+            problem: Problem::Mismatch,
+        }
+        .into());
+    }
+    two_factor::check_password(core, session, &current).await?;
+    let hash = core.hasher.hash(password.into_secret()).await?;
+    let now = core.clock.now();
+    let ended = core
+        .store
+        .change_own_password(&user.id, &hash, &session.token_hash, now)
+        .await
+        .context("storing a changed password")?;
+    two_factor::audit(
+        core,
+        session.ip.as_deref(),
+        user,
+        AuditAction::PasswordChanged,
+        Outcome::Success,
+        &format!("{ended} other sessions ended"),
+    )
+    .await?;
+    let content = MailContent::PasswordChanged {
+        login_link: core.settings.public_url.to_string(),
+    };
+    core.mail_user(user, content).await?;
+    tracing::info!(ended, "password changed by its user");
+    Ok(())
+}
