@@ -94,7 +94,16 @@ async fn every_response_carries_the_security_headers() {
             .send()
             .await
             .unwrap(),
+        // Refused by the body limit before any handler.
+        app.client
+            .post(app.url("/api/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'a'; 65 * 1024])
+            .send()
+            .await
+            .unwrap(),
     ];
+    assert_eq!(responses[4].status(), 413);
     for response in responses {
         let url = response.url().to_string();
         let h = response.headers();
@@ -430,8 +439,17 @@ async fn a_request_still_unanswered_after_30_seconds_is_answered_408() {
     let waited = sent.elapsed();
     tokio::time::resume();
     let answer = answer.expect("the server answers before twice its timeout");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 408"), "{answer}");
+    // Answered by the timeout, not a handler: the security headers all the same.
+    for header in [
+        "content-security-policy:",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+    ] {
+        assert!(answer.contains(header), "{header} missing in {answer}");
+    }
     assert!(
         waited >= REQUEST_TIMEOUT && waited < REQUEST_TIMEOUT + std::time::Duration::from_secs(1),
         "answered after {waited:?}"

@@ -98,10 +98,6 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             policy.clone(),
-            security::headers,
-        ))
-        .layer(middleware::from_fn_with_state(
-            policy.clone(),
             security::real_ip,
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -110,6 +106,11 @@ pub fn router(core: Arc<Core>, leptos_options: LeptosOptions) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
+        ))
+        // Outside the body limit and the timeout, so that their 413 and 408 carry the headers too.
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            security::headers,
         ))
         .layer(CompressionLayer::new().br(true).gzip(true))
         // Outermost; the last one added runs first: the request gets its id, its span opens with
