@@ -253,8 +253,8 @@ pub enum PendingLookup {
 }
 
 /// The open pending second factor of `token_hash` and `kind`, if any, with what must be deleted
-/// when it is not open (expired, too many wrong codes, of another kind, or of a client that uses
-/// SSO now): reading writes nothing, [`drop_pending`] deletes.
+/// when it is not open (expired, too many wrong codes, of another kind, of a client that uses
+/// SSO now, or of a user or client deactivated since): reading writes nothing, [`drop_pending`] deletes.
 pub async fn look_up_pending(
     core: &Core,
     token_hash: &str,
@@ -278,6 +278,11 @@ pub async fn look_up_pending(
     if client.uses_sso() {
         // The client was switched to SSO after the password step: its users log in through
         // their identity provider now, and nothing the password opened may finish.
+        return Ok(PendingLookup::Spent(row.token_hash));
+    }
+    if user.status() != UserStatus::Active || !client.is_active() {
+        // Deactivated (the user, or the client) after the password step: the second step
+        // finishes nothing, as the password step would refuse now.
         return Ok(PendingLookup::Spent(row.token_hash));
     }
     Ok(PendingLookup::Open(Box::new(Pending { row, user, client })))

@@ -31,6 +31,35 @@ async fn password_step(app: &TestApp) -> LoginOutcome {
     response.json().await.unwrap()
 }
 
+/// Deactivated after the password, before the code: the right code makes no session, and no
+/// successful login is written.
+#[tokio::test]
+async fn a_user_deactivated_between_password_and_code_gets_no_session() {
+    use promio_server::domain::clock::Clock;
+    use promio_server::store::users::UserStatus;
+    let (app, secret, _) = with_2fa().await;
+    assert_eq!(password_step(&app).await, LoginOutcome::TwoFactorRequired);
+    let alice = app.user_id("ACME", "alice").await;
+    assert!(
+        app.core
+            .store
+            .set_user_status(&alice, UserStatus::Deactivated, app.clock.now())
+            .await
+            .unwrap()
+    );
+    let refused = second_step(&app, &code(&app, &secret, 0)).await;
+    assert_eq!(api_error(refused).await, ApiError::LoginExpired);
+    assert_eq!(app.me().await, None);
+    assert!(
+        !app.audit()
+            .await
+            .iter()
+            .any(|e| e.action == AuditAction::LoginSecondFactor.name() && e.outcome == "success"),
+        "no successful second step"
+    );
+    assert_eq!(app.count_rows("sessions").await, 0);
+}
+
 #[tokio::test]
 async fn activation_shows_a_qr_code_for_promio_net_gmbh_and_gives_ten_recovery_codes() {
     let app = TestApp::with_user("ACME", "alice").await;
