@@ -505,6 +505,40 @@ async fn a_flow_started_for_one_client_cannot_be_finished_by_another_clients_pro
     assert_eq!(app.active_sessions().await, 0);
 }
 
+/// An address in ACME's SSO domain that belongs to a user of another client: ACME's provider
+/// vouching for it logs nobody in, in either client. Accounts are matched within the client whose
+/// provider answered, never across clients.
+#[tokio::test]
+async fn an_address_is_matched_only_within_the_client_whose_provider_answered() {
+    let (app, _) = sso_app().await;
+    app.create_client("OTHER").await;
+    provisioning::create_user(
+        &app.core,
+        Actor::default(),
+        UserInput {
+            company_id: "OTHER".into(),
+            username: "max".into(),
+            email: "max@acme.example".into(),
+            first_name: "Max".into(),
+            last_name: "Other".into(),
+            role: promio_server::domain::Role::User,
+            language: "en".into(),
+            password: Some(secrecy::SecretString::from(
+                crate::helpers::PASSWORD.to_owned(),
+            )),
+        },
+    )
+    .await
+    .expect("a user of another client with an address in ACME's domain");
+    let browser = Browser::new();
+    let auth = browser.start_ok(&app, "max@acme.example").await;
+    let (callback, _) = browser.at_provider(&auth, "max@acme.example").await;
+    assert_eq!(browser.back(&callback).await, "/sso?error=not_registered");
+    assert_eq!(browser.logged_in_as(&app).await, None);
+    assert_eq!(app.count_rows("sessions").await, 0);
+    assert!(app.user_row("OTHER", "max").await.password_hash.is_some());
+}
+
 #[tokio::test]
 async fn someone_without_an_account_gets_no_session() {
     let (app, _) = sso_app().await;
