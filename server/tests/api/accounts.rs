@@ -38,6 +38,24 @@ async fn set_password(
 }
 
 #[tokio::test]
+async fn a_link_token_is_stored_only_as_its_hash() {
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    let token = invited(&app, "ACME", "erika").await;
+    assert_eq!(token.len(), 43, "256 bits, base64url");
+    use sqlx::Row;
+    let stored: Vec<String> = sqlx::query("SELECT token_hash FROM link_tokens")
+        .fetch_all(app.core.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("token_hash"))
+        .collect();
+    assert_eq!(stored, [promio_server::infra::token::hash(&token)]);
+    assert!(!stored[0].contains(&token));
+}
+
+#[tokio::test]
 async fn a_new_user_gets_a_registration_mail_whose_link_sets_the_password() {
     let app = TestApp::spawn().await;
     app.create_client("ACME").await;

@@ -108,6 +108,35 @@ async fn activation_shows_a_qr_code_for_promio_net_gmbh_and_gives_ten_recovery_c
         }
     );
 
+    // The recovery codes are stored as keyed hashes: neither the codes nor their plain form.
+    {
+        use sqlx::Row;
+        let stored: Vec<String> = sqlx::query("SELECT code_hash FROM recovery_codes")
+            .fetch_all(app.core.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get("code_hash"))
+            .collect();
+        assert_eq!(stored.len(), 10);
+        for code in &codes {
+            let bare = code.replace('-', "");
+            assert!(
+                stored
+                    .iter()
+                    .all(|h| !h.contains(&bare) && !h.contains(code.as_str())),
+                "{code} readable in {stored:?}"
+            );
+            // SHA-256 hex, as a token's hash is written.
+            let unkeyed = promio_server::infra::token::hash(code);
+            let unkeyed_bare = promio_server::infra::token::hash(&bare);
+            assert!(
+                !stored.contains(&unkeyed) && !stored.contains(&unkeyed_bare),
+                "an unkeyed hash of {code}"
+            );
+        }
+    }
+
     // The secret is stored sealed, and is never shown again.
     use sqlx::Row;
     let stored: String = sqlx::query("SELECT totp_secret FROM users WHERE username_key = 'alice'")
