@@ -141,7 +141,8 @@ pub fn SecurityPage() -> impl IntoView {
 }
 
 /// The user's own new password: the current one, then the new one twice. The change ends the
-/// user's other sessions.
+/// user's other sessions. The form opens with its button, so that the page holds no password
+/// fields but the one a step at hand asks for.
 #[component]
 fn PasswordSettings() -> impl IntoView {
     let status = Resource::new(|| (), |_| api::get_two_factor_status());
@@ -165,13 +166,11 @@ fn ChangePasswordForm(second_factor_required: bool) -> impl IntoView {
     let result = action.value();
     let error = Signal::derive(move || result.get().and_then(|r| r.err()));
     let done = move || matches!(result.get(), Some(Ok(())));
-    let form = NodeRef::<leptos::html::Form>::new();
-    // Typed passwords do not stay in the page once they served.
+    let (open, set_open) = signal(false);
+    // Done: the form closes, and the passwords typed leave the page with it.
     Effect::new(move |_| {
-        if done()
-            && let Some(form) = form.get()
-        {
-            form.reset();
+        if done() {
+            set_open.set(false);
         }
     });
     let rules = if second_factor_required {
@@ -185,7 +184,20 @@ fn ChangePasswordForm(second_factor_required: bool) -> impl IntoView {
         <Show when=done>
             <p role="status" class="notice">{tr(T::PasswordChanged)}</p>
         </Show>
-        <ActionForm action node_ref=form attr:class="form" attr:novalidate=true>
+        <Show
+            when=move || open.get()
+            fallback=move || view! {
+                <button
+                    type="button"
+                    class="secondary"
+                    disabled=move || !hydrated.get()
+                    on:click=move |_| set_open.set(true)
+                >
+                    {tr(T::ChangePassword)}
+                </button>
+            }
+        >
+        <ActionForm action attr:class="form" attr:novalidate=true>
             // Lets password managers file the new password under the right account.
             <label for="current_password">{tr(T::CurrentPassword)}</label>
             <input
@@ -215,10 +227,11 @@ fn ChangePasswordForm(second_factor_required: bool) -> impl IntoView {
                 aria-invalid=invalid(error, Field::RepeatPassword)
                 aria-describedby=described_by(error, Field::RepeatPassword, None)
             />
-            <button type="submit" class="secondary" disabled=move || !hydrated.get() || action.pending().get()>
+            <button type="submit" class="primary" disabled=move || !hydrated.get() || action.pending().get()>
                 {tr(T::ChangePassword)}
             </button>
         </ActionForm>
+        </Show>
     }
 }
 
