@@ -331,6 +331,19 @@ impl NewPassword {
     pub const MIN_WITH_SECOND_FACTOR: u32 = 8;
     pub const MAX: u32 = 128;
 
+    /// [`NewPassword::parse`], and the same password typed again (`repeat`).
+    pub fn parse_repeated(
+        raw: String,
+        repeat: &str,
+        ctx: &PasswordContext<'_>,
+    ) -> Result<Self, Invalid> {
+        let password = Self::parse(raw, ctx)?;
+        if password.expose() != repeat {
+            return Err(invalid(Field::RepeatPassword, Problem::Mismatch));
+        }
+        Ok(password)
+    }
+
     pub fn parse(raw: String, ctx: &PasswordContext<'_>) -> Result<Self, Invalid> {
         let field = Field::NewPassword;
         let len = raw.chars().count();

@@ -28,7 +28,7 @@ use crate::infra::token;
 use crate::store::clients::ClientRow;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow, UserStatus};
-use promio_api::{Field, LinkState, PasskeyOptions, Problem};
+use promio_api::{LinkState, PasskeyOptions};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::AnyConnection;
 use std::sync::Arc;
@@ -187,6 +187,22 @@ pub(crate) async fn reset_link(
     Ok((link, user, client))
 }
 
+/// A new password of `user`, typed twice, by the rules of `client` (see [`NewPassword`]).
+pub(crate) fn new_password_of(
+    client: &ClientRow,
+    user: &UserRow,
+    raw: String,
+    repeat: &str,
+) -> ServiceResult<NewPassword> {
+    let ctx = PasswordContext {
+        company_id: &client.company_id,
+        username: &user.username,
+        email: &user.email,
+        second_factor_required: client.requires_2fa(),
+    };
+    Ok(NewPassword::parse_repeated(raw, repeat, &ctx)?)
+}
+
 /// Sets the password through a link with the form (a code, when the page asks for one); see
 /// [`set_password_confirmed`].
 pub async fn set_password(
@@ -248,19 +264,7 @@ pub async fn set_password_confirmed(
         refuse(core, caller, &link, "client uses SSO").await?;
         return Err(ServiceError::Gone);
     }
-    let ctx = PasswordContext {
-        company_id: &client.company_id,
-        username: &user.username,
-        email: &user.email,
-        second_factor_required: client.requires_2fa(),
-    };
-    let password = NewPassword::parse(new_password, &ctx)?;
-    if password.expose() != repeat_password {
-        return Err(ServiceError::Invalid(crate::domain::Invalid {
-            field: Field::RepeatPassword,
-            problem: Problem::Mismatch,
-        }));
-    }
+    let password = new_password_of(&client, &user, new_password, &repeat_password)?;
     if link.kind == LinkKind::PasswordReset && reset_needs_second_factor(core, &client, &user).await
     {
         // A reset must not bypass the second factor: the new password only counts with a code or

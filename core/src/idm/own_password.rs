@@ -4,8 +4,8 @@
 //! The change ends the user's other sessions and the logins still at their second step, and the
 //! address on record hears of it.
 
+use crate::domain::Invalid;
 use crate::domain::audit::{AuditAction, Outcome};
-use crate::domain::{Invalid, NewPassword, PasswordContext};
 use crate::idm::Core;
 use crate::idm::principal::Session;
 use crate::idm::two_factor;
@@ -34,20 +34,7 @@ pub async fn change(
         }
         .into());
     }
-    let ctx = PasswordContext {
-        company_id: &client.company_id,
-        username: &user.username,
-        email: &user.email,
-        second_factor_required: client.requires_2fa(),
-    };
-    let password = NewPassword::parse(new, &ctx)?;
-    if password.expose() != repeat {
-        return Err(Invalid {
-            field: Field::RepeatPassword,
-            problem: Problem::Mismatch,
-        }
-        .into());
-    }
+    let password = crate::idm::links::new_password_of(client, user, new, &repeat)?;
     two_factor::check_password(core, session, &current).await?;
     let hash = core.hasher.hash(password.into_secret()).await?;
     let now = core.clock.now();
