@@ -6,19 +6,21 @@
 -- administrator of one company typed for one that another company's people own.
 ALTER TABLE users ADD COLUMN email_verified_at BIGINT;
 
--- Existing users: those who can log in were shown or vouched for when they began (a registration
--- link, the command line, their identity provider), unless an administrator changed the address
--- afterwards and no link mailed to the new one was used since. Invited users are not yet. The
--- time is that of the last link used, else when the user was made.
-UPDATE users SET email_verified_at = COALESCE(
-    (SELECT MAX(used.used_at) FROM link_tokens used WHERE used.user_id = users.id),
-    created_at)
-WHERE status <> 'invited';
+-- The address (its key, lower case) a link was mailed to: a password set through the link shows
+-- that address to be the user's only while it is still the user's. NULL for links made before.
+ALTER TABLE link_tokens ADD COLUMN sent_to_key TEXT;
+
+-- Existing users: those who began with a password or through their identity provider were shown
+-- or vouched for then (a registration link, the command line, the provider), unless an
+-- administrator changed the address afterwards and no password was set since. Until now only a
+-- link or the command line's creation set a password, so `password_changed_at` after the change
+-- means a link mailed to the new address was used. (Changes older than the audit log's retention
+-- are no longer known.) Invited users, and users who never logged in, are not verified yet.
+UPDATE users SET email_verified_at = COALESCE(password_changed_at, created_at)
+WHERE status <> 'invited' AND (password_hash IS NOT NULL OR sso_subject IS NOT NULL);
 UPDATE users SET email_verified_at = NULL
 WHERE EXISTS (
     SELECT 1 FROM audit_events changed
     WHERE changed.subject_user_id = users.id AND changed.action = 'user.email_changed'
-      AND NOT EXISTS (
-          SELECT 1 FROM link_tokens used
-          WHERE used.user_id = users.id AND used.used_at IS NOT NULL
-            AND used.used_at > changed.created_at));
+      AND (users.password_changed_at IS NULL
+           OR users.password_changed_at <= changed.created_at));

@@ -98,13 +98,23 @@ pub fn TwoFactorSetupPage() -> impl IntoView {
 #[component]
 fn PasskeyEnrolment() -> impl IntoView {
     let status = Resource::new(|| (), |_| api::get_two_factor_status());
+    // Read here, under the page's owner: the callback runs in a task that has none.
+    let started = use_context::<crate::SessionStarted>();
     view! {
         <Transition>
             {move || Suspend::new(async move {
                 status.await.ok().filter(|s| s.passkeys).map(|_| view! {
                     <h2>{tr(T::Passkeys)}</h2>
                     <p>{tr(T::OrAddPasskey)}</p>
-                    <super::passkeys::AddPasskey password=None on_added=|_| crate::session_started() continue_to="/home"/>
+                    <super::passkeys::AddPasskey
+                        password=None
+                        on_added=move |_| {
+                            if let Some(crate::SessionStarted(count)) = started {
+                                count.update(|n| *n += 1);
+                            }
+                        }
+                        continue_to="/home"
+                    />
                 })
             })}
         </Transition>
@@ -198,7 +208,6 @@ fn ChangePasswordForm(second_factor_required: bool) -> impl IntoView {
             }
         >
         <ActionForm action attr:class="form" attr:novalidate=true>
-            // Lets password managers file the new password under the right account.
             <label for="current_password">{tr(T::CurrentPassword)}</label>
             <input
                 id="current_password"

@@ -188,7 +188,7 @@ pub async fn update_user(
         }
         .into());
     }
-    if user.id == ctx.admin.id && !user.email.eq_ignore_ascii_case(email.as_str()) {
+    if user.id == ctx.admin.id && user.email_key() != email.key() {
         // Nor change their own address here (see `not_self`).
         return Err(ServiceError::Forbidden);
     }
@@ -210,7 +210,7 @@ pub async fn update_user(
         &format!("role {}", role.as_str()),
     )
     .await?;
-    if !user.email.eq_ignore_ascii_case(email.as_str()) {
+    if user.email_key() != email.key() {
         // The old address learns of the change: a taken-over account does not go unnoticed.
         let content = templates::MailContent::EmailChanged {
             login_link: core.settings.public_url.to_string(),
@@ -226,22 +226,15 @@ pub async fn update_user(
         )
         .await?;
     }
-    let changed = user;
+    let moved = user.email_key() != email.key();
     let user = core
         .store
-        .user_of(&changed)
+        .user_of(&user)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    if !changed.email.eq_ignore_ascii_case(email.as_str())
-        && user.status() == UserStatus::Invited
-        && !ctx.client.uses_sso()
-    {
-        // The change voided the registration link mailed to the old address (a typo, say): the
-        // invitation goes to the new one.
-        let mut tx = core.store.pool().begin().await?;
-        links::issue_with_mail(core, &mut tx, &ctx.client, &user, LinkKind::Registration).await?;
-        tx.commit().await?;
-        core.mailer.wake();
+    if moved {
+        // A typo corrected, say: the invitation goes to the new address.
+        links::invite_again(core, &ctx.client, &user).await?;
     }
     summary(core, ctx, user).await
 }

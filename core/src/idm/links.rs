@@ -54,7 +54,19 @@ pub async fn issue_with_mail(
     };
     let expires_at = now + hours * 3600;
     let issued = token::issue();
-    links::replace(conn, &issued.hash, &user.id, kind, now, expires_at).await?;
+    // The mail goes to the address of `user` as read: that is the one the link can show to be
+    // the user's (see `users::set_password_through_link`).
+    let sent_to = user.email_key();
+    links::replace(
+        conn,
+        &issued.hash,
+        &user.id,
+        kind,
+        now,
+        expires_at,
+        &sent_to,
+    )
+    .await?;
     let link = link_url(core, &issued.secret);
     let content = match kind {
         LinkKind::Registration => MailContent::Registration { link, expires_at },
@@ -64,6 +76,24 @@ pub async fn issue_with_mail(
         .notify_user(conn, client, user, &content)
         .await?;
     Ok(expires_at)
+}
+
+/// After an administrator or operator changed the address of `user` (as read after the change):
+/// the change voided the links mailed to the old address (see `Store::update_user_profile`), so an
+/// invited user gets the registration mail again, at the new one.
+pub(crate) async fn invite_again(
+    core: &Core,
+    client: &ClientRow,
+    user: &UserRow,
+) -> ServiceResult<()> {
+    if user.status() != UserStatus::Invited || client.uses_sso() {
+        return Ok(());
+    }
+    let mut tx = core.store.pool().begin().await?;
+    issue_with_mail(core, &mut tx, client, user, LinkKind::Registration).await?;
+    tx.commit().await?;
+    core.mailer.wake();
+    Ok(())
 }
 
 /// The link's address: always from `PUBLIC_URL`, never from the request.
@@ -328,7 +358,14 @@ pub async fn set_password_confirmed(
         audit_link(core, caller, &link, Outcome::Refused, "link already used").await?;
         return Err(ServiceError::Gone);
     }
-    users::set_password_through_link(&mut tx, &user.id, &hash, core.clock.now()).await?;
+    users::set_password_through_link(
+        &mut tx,
+        &user.id,
+        &hash,
+        link.sent_to_key.as_deref(),
+        core.clock.now(),
+    )
+    .await?;
     // A new password lifts the account's waits and its lock.
     let account = crate::idm::throttle::account_key(
         &CompanyId::parse(&client.company_id)?,
@@ -522,6 +559,7 @@ mod tests {
             expires_at,
             used_at: used.then_some(5),
             superseded_at: superseded.then_some(6),
+            sent_to_key: None,
         }
     }
 

@@ -1,6 +1,7 @@
-//! A logged-in user changes their own password on the Security page. The current password comes
-//! first, counted like a login attempt on the account (with its waits and its lock), so that a
-//! session left open is not enough to take the account over; then the rules of a new password.
+//! A logged-in user changes their own password on the Security page. The new password must follow
+//! the rules and be typed alike twice (checked first, so that a typo costs no attempt); then the
+//! current password, counted like a login attempt on the account (with its waits and its lock),
+//! so that a session left open is not enough to take the account over.
 //! The change ends the user's other sessions and the logins still at their second step, and the
 //! address on record hears of it.
 

@@ -365,7 +365,7 @@ pub async fn change_user(
         &detail,
     )
     .await?;
-    if !user.email.eq_ignore_ascii_case(email.as_str()) {
+    if user.email_key() != email.key() {
         let content = crate::infra::mail::templates::MailContent::EmailChanged {
             login_link: core.settings.public_url.to_string(),
             new_email: email.as_str().to_owned(),
@@ -385,6 +385,14 @@ pub async fn change_user(
             &detail,
         )
         .await?;
+    }
+    if user.email_key() != email.key() {
+        let changed = core
+            .store
+            .user_of(user)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        crate::idm::links::invite_again(core, client, &changed).await?;
     }
     match changes.active {
         Some(false) if user.status() != UserStatus::Deactivated => {

@@ -7,7 +7,7 @@ use super::users::UserRow;
 use crate::domain::clock::UnixTime;
 use sqlx::AnyConnection;
 
-const USER_COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys";
+use super::users::COLUMNS as USER_COLUMNS;
 
 /// An audit row that names a user who is being deleted.
 #[derive(Debug, Clone, sqlx::FromRow)]

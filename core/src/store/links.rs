@@ -15,9 +15,12 @@ pub struct LinkRow {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub superseded_at: Option<i64>,
+    /// The key of the address the link was mailed to (`None`: made before this was kept).
+    pub sent_to_key: Option<String>,
 }
 
-/// Voids the user's open links of this kind and stores a new one.
+/// Voids the user's open links of this kind and stores a new one, mailed to the address whose key
+/// is `sent_to_key`.
 pub async fn replace(
     conn: &mut AnyConnection,
     token_hash: &str,
@@ -25,6 +28,7 @@ pub async fn replace(
     kind: LinkKind,
     now: UnixTime,
     expires_at: UnixTime,
+    sent_to_key: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE link_tokens SET superseded_at = $3
@@ -36,13 +40,15 @@ pub async fn replace(
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO link_tokens (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO link_tokens (token_hash, user_id, kind, created_at, expires_at, sent_to_key)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(kind.as_str())
     .bind(now)
     .bind(expires_at)
+    .bind(sent_to_key)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -91,7 +97,8 @@ impl Store {
 
     pub async fn link(&self, token_hash: &str) -> Result<Option<LinkRow>, sqlx::Error> {
         sqlx::query_as::<_, LinkRow>(
-            "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at
+            "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at,
+                 sent_to_key
              FROM link_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
@@ -106,7 +113,8 @@ impl Store {
         kind: LinkKind,
     ) -> Result<Option<LinkRow>, sqlx::Error> {
         sqlx::query_as::<_, LinkRow>(
-            "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at
+            "SELECT token_hash, user_id, kind, created_at, expires_at, used_at, superseded_at,
+                 sent_to_key
              FROM link_tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at DESC LIMIT 1",
         )
         .bind(user_id)

@@ -273,9 +273,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// Migration 0012 on a database that has users: those who could log in keep a verified
-    /// address, unless an administrator changed it and no link was used after the change;
-    /// invited users have not shown theirs yet.
+    /// Migration 0012 on a database that has users: those who began with a password keep a
+    /// verified address, unless an administrator changed it and no password was set after the
+    /// change; invited users, and users who never logged in, have not shown theirs yet.
     #[tokio::test]
     async fn existing_users_keep_a_verified_address_unless_an_administrator_changed_it_since() {
         let dir = std::env::temp_dir().join(format!("promio-verified-{}", super::new_id()));
@@ -307,21 +307,25 @@ mod tests {
              VALUES ('c', 'ACME', 'acme', 'ACME GmbH', 1, 1)",
         )
         .await;
-        for (id, status) in [
-            ("kept", "active"),
-            ("changed", "active"),
-            ("changed_then_link", "active"),
-            ("link_then_changed", "active"),
-            ("invited", "invited"),
+        // (id, status, password set at)
+        for (id, status, password) in [
+            ("kept", "active", Some(10)),
+            ("changed", "active", Some(10)),
+            ("changed_then_link", "active", Some(30)),
+            ("link_then_changed", "active", Some(30)),
+            ("invited", "invited", None),
+            ("never_logged_in", "deactivated", None),
         ] {
             sqlx::query(
                 "INSERT INTO users (id, client_id, username, username_key, email, email_key,
-                    role, status, created_at, updated_at)
-                 VALUES ($1, 'c', $1, $1, $2, $2, 'user', $3, 10, 10)",
+                    role, status, password_hash, password_changed_at, created_at, updated_at)
+                 VALUES ($1, 'c', $1, $1, $2, $2, 'user', $3, $4, $5, 10, 10)",
             )
             .bind(id)
             .bind(format!("{id}@acme.example"))
             .bind(status)
+            .bind(password.map(|_| "$argon2id$..."))
+            .bind(password)
             .execute(store.pool())
             .await
             .unwrap();
@@ -342,17 +346,6 @@ mod tests {
             .await
             .unwrap();
         }
-        for (hash, user) in [("l1", "changed_then_link"), ("l2", "link_then_changed")] {
-            sqlx::query(
-                "INSERT INTO link_tokens (token_hash, user_id, kind, created_at, expires_at, used_at)
-                 VALUES ($1, $2, 'password_reset', 25, 100, 30)",
-            )
-            .bind(hash)
-            .bind(user)
-            .execute(store.pool())
-            .await
-            .unwrap();
-        }
 
         store.migrate().await.unwrap();
         let verified: Vec<(String, Option<i64>)> =
@@ -368,6 +361,7 @@ mod tests {
                 ("invited".to_owned(), None),
                 ("kept".to_owned(), Some(10)),
                 ("link_then_changed".to_owned(), None),
+                ("never_logged_in".to_owned(), None),
             ]
         );
         store.close().await;

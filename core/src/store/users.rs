@@ -49,6 +49,11 @@ impl UserRow {
         self.passkeys > 0
     }
 
+    /// The address as the store keys it (as [`EmailAddress::key`] makes it).
+    pub fn email_key(&self) -> String {
+        self.email.to_lowercase()
+    }
+
     /// Whether the email address was shown to be the user's, or vouched for by the platform: a
     /// password set through a link mailed to it, a login through the company's identity provider
     /// with it, or a user made at the command line with a password. An address a client's
@@ -58,7 +63,8 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys, email_verified_at";
+/// The columns of a [`UserRow`], for every query that reads one.
+pub(super) const COLUMNS: &str = "id, client_id, username, email, first_name, last_name, role, status, language, password_hash, totp_enabled, deactivated_at, (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys, email_verified_at";
 
 pub struct NewUser<'a> {
     pub client_id: &'a str,
@@ -222,23 +228,26 @@ pub async fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>
 }
 
 /// Sets a password hash through a link mailed to the user; an invited user becomes active. The
-/// link showed that the address is the user's (an email change voids the open links, see
-/// [`Store::update_user_profile`]).
+/// link shows the address it was mailed to (`sent_to_key`) to be the user's, if that is still
+/// the user's address: an email change voids the open links (see [`Store::update_user_profile`]),
+/// and a link made while the change went through was still mailed to the old one.
 pub async fn set_password_through_link(
     conn: &mut AnyConnection,
     user_id: &str,
     hash: &str,
+    sent_to_key: Option<&str>,
     now: UnixTime,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3,
-            email_verified_at = $3,
+            email_verified_at = CASE WHEN email_key = $4 THEN $3 ELSE email_verified_at END,
             status = CASE WHEN status = 'invited' THEN 'active' ELSE status END
          WHERE id = $1",
     )
     .bind(user_id)
     .bind(hash)
     .bind(now)
+    .bind(sent_to_key)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -333,27 +342,22 @@ impl Store {
         now: UnixTime,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let moved = sqlx::query(
-            "UPDATE users SET email_verified_at = NULL WHERE id = $1 AND email_key <> $2",
+        // The links first, then the user: the order in which a link's use takes them, so that
+        // the two never wait on each other (PostgreSQL would abort one as a deadlock).
+        sqlx::query(
+            "UPDATE link_tokens SET superseded_at = $2
+             WHERE user_id = $1 AND used_at IS NULL AND superseded_at IS NULL
+               AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND email_key <> $3)",
         )
         .bind(user_id)
+        .bind(now)
         .bind(email.key())
         .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if moved {
-            sqlx::query(
-                "UPDATE link_tokens SET superseded_at = $2
-                 WHERE user_id = $1 AND used_at IS NULL AND superseded_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        .await?;
         sqlx::query(
-            "UPDATE users SET first_name = $2, last_name = $3, email = $4, email_key = $5, role = $6, updated_at = $7
+            "UPDATE users SET first_name = $2, last_name = $3, email = $4,
+                email_verified_at = CASE WHEN email_key = $5 THEN email_verified_at ELSE NULL END,
+                email_key = $5, role = $6, updated_at = $7
              WHERE id = $1",
         )
         .bind(user_id)
@@ -402,18 +406,21 @@ impl Store {
         Ok(ended)
     }
 
-    /// The user logged in through the company's identity provider with the address on record:
-    /// the provider vouched for it.
+    /// The user logged in through the company's identity provider with the address whose key is
+    /// `email_key`: the provider vouched for it, if it is still the user's.
     pub async fn email_verified_by_provider(
         &self,
         user_id: &str,
+        email_key: &str,
         now: UnixTime,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+            "UPDATE users SET email_verified_at = $2
+             WHERE id = $1 AND email_key = $3 AND email_verified_at IS NULL",
         )
         .bind(user_id)
         .bind(now)
+        .bind(email_key)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -52,7 +52,6 @@ async fn a_link_token_is_stored_only_as_its_hash() {
         .map(|row| row.get("token_hash"))
         .collect();
     assert_eq!(stored, [promio_server::infra::token::hash(&token)]);
-    assert!(!stored[0].contains(&token));
 }
 
 #[tokio::test]

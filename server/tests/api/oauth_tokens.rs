@@ -1284,3 +1284,74 @@ async fn unknown_grant_types_and_missing_parameters_are_refused() {
         .unwrap();
     assert_eq!(none.status(), 401);
 }
+
+/// A link made while an administrator's change of address went through was mailed to the old
+/// address: using it sets the password, but shows nothing about the new address.
+#[tokio::test]
+async fn a_link_mailed_to_an_old_address_does_not_verify_the_new_one() {
+    use promio_server::domain::LinkKind;
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user("ACME", "boss", Role::Admin).await;
+    app.create_user("ACME", "alice", Role::User).await;
+    let alice = app.user_id("ACME", "alice").await;
+    app.login_ok("ACME", "boss").await;
+    change_email(&app, &alice, "alice", "alice@other.example").await;
+    assert!(!app.user_row("ACME", "alice").await.email_verified());
+
+    // The race's result: a reset link that went to the old address after the change.
+    let issued = promio_server::infra::token::issue();
+    let now = app.clock.now();
+    let mut conn = app.core.store.pool().acquire().await.unwrap();
+    promio_server::store::links::replace(
+        &mut conn,
+        &issued.hash,
+        &app.user_row("ACME", "alice").await.id,
+        LinkKind::PasswordReset,
+        now,
+        now + 3600,
+        "alice@acme.example",
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let token = issued.secret.expose_secret().to_owned();
+    let used = set_password_with(&app, &token, "violet orbit canvas thunder").await;
+    assert_eq!(used.status(), 200);
+    assert!(!app.user_row("ACME", "alice").await.email_verified());
+}
+
+/// The command line's `user set --email` on an invited user: the invitation goes again, to the
+/// new address, and the link mailed to the old one is void.
+#[tokio::test]
+async fn an_operator_correcting_an_invited_users_address_sends_the_invitation_again() {
+    use promio_server::idm::provisioning::{self, UserChanges};
+    let app = TestApp::spawn().await;
+    app.create_client("ACME").await;
+    app.create_user_with("ACME", "erika", Role::User, None)
+        .await;
+    let wrong = TestApp::token_of(&app.mail_to("erika@acme.example").await);
+    let client = provisioning::client(&app.core, "ACME").await.unwrap();
+    let erika = app.user_row("ACME", "erika").await;
+    provisioning::change_user(
+        &app.core,
+        &client,
+        &erika,
+        UserChanges {
+            email: Some("erika.m@acme.example".into()),
+            ..UserChanges::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        set_password_with(&app, &wrong, PASSWORD).await.status(),
+        410
+    );
+    let right = TestApp::token_of(&app.mail_to("erika.m@acme.example").await);
+    assert_eq!(
+        set_password_with(&app, &right, PASSWORD).await.status(),
+        200
+    );
+    assert!(app.user_row("ACME", "erika").await.email_verified());
+}

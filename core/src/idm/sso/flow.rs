@@ -370,7 +370,7 @@ async fn finish(core: &Core, caller: &Caller, params: CallbackParams) -> Service
     // The company's identity provider answered for this address (`match_user` found the user
     // by it, and an address it calls unverified never gets this far).
     core.store
-        .email_verified_by_provider(&user.id, core.clock.now())
+        .email_verified_by_provider(&user.id, &email.key(), core.clock.now())
         .await?;
     let session = core
         .start_session(caller, &user, crate::idm::sessions::LoginMethod::Sso)
