@@ -373,7 +373,11 @@ pub async fn set_password_confirmed(
     );
     crate::store::throttle::clear_in(&mut tx, &account).await?;
     if link.kind == LinkKind::PasswordReset {
+        // Whoever held the account before the reset holds nothing of it after: no session, and
+        // no application token (offline access among them).
         crate::store::sessions::delete_user_sessions_in(&mut tx, &user.id).await?;
+        crate::store::oauth_tokens::revoke_user_tokens_in(&mut tx, &user.id, core.clock.now())
+            .await?;
     }
     tx.commit().await?;
     audit_link(core, caller, &link, Outcome::Success, "password set").await?;

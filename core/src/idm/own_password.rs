@@ -2,8 +2,8 @@
 //! the rules and be typed alike twice (checked first, so that a typo costs no attempt); then the
 //! current password, counted like a login attempt on the account (with its waits and its lock),
 //! so that a session left open is not enough to take the account over.
-//! The change ends the user's other sessions and the logins still at their second step, and the
-//! address on record hears of it.
+//! The change ends the user's other sessions, the logins still at their second step and the
+//! application tokens issued outside this session, and the address on record hears of it.
 
 use crate::domain::Invalid;
 use crate::domain::audit::{AuditAction, Outcome};
@@ -39,7 +39,7 @@ pub async fn change(
     two_factor::check_password(core, session, &current).await?;
     let hash = core.hasher.hash(password.into_secret()).await?;
     let now = core.clock.now();
-    let ended = core
+    let (ended, revoked) = core
         .store
         .change_own_password(&user.id, &hash, &session.token_hash, now)
         .await
@@ -50,13 +50,13 @@ pub async fn change(
         user,
         AuditAction::PasswordChanged,
         Outcome::Success,
-        &format!("{ended} other sessions ended"),
+        &format!("{ended} other sessions ended, {revoked} application tokens revoked"),
     )
     .await?;
     let content = MailContent::PasswordChanged {
         login_link: core.settings.public_url.to_string(),
     };
     core.mail_user(user, content).await?;
-    tracing::info!(ended, "password changed by its user");
+    tracing::info!(ended, revoked, "password changed by its user");
     Ok(())
 }

@@ -374,14 +374,15 @@ impl Store {
 
     /// The user's own new password (the Security page), in one transaction with its
     /// consequences: every other session of the user ends, and so does every login still at its
-    /// second step. Returns how many sessions ended.
+    /// second step and every application token issued outside `keep_session` (offline access
+    /// among them). Returns how many sessions ended and how many tokens were revoked.
     pub async fn change_own_password(
         &self,
         user_id: &str,
         hash: &str,
         keep_session: &str,
         now: UnixTime,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<(u64, u64), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3
@@ -402,8 +403,19 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let revoked = sqlx::query(
+            "UPDATE oauth_tokens SET revoked_at = $3
+             WHERE user_id = $1 AND revoked_at IS NULL
+               AND (session_hash IS NULL OR session_hash <> $2)",
+        )
+        .bind(user_id)
+        .bind(keep_session)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(ended)
+        Ok((ended, revoked))
     }
 
     /// The user logged in through the company's identity provider with the address whose key is

@@ -580,7 +580,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
         audit
             .iter()
             .any(|e| e.action == AuditAction::PasswordChanged.name()
-                && e.detail == "1 other sessions ended"),
+                && e.detail == "1 other sessions ended, 0 application tokens revoked"),
         "{audit:?}"
     );
 

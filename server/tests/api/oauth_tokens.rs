@@ -1355,3 +1355,92 @@ async fn an_operator_correcting_an_invited_users_address_sends_the_invitation_ag
     );
     assert!(app.user_row("ACME", "erika").await.email_verified());
 }
+
+/// A password change ends the other sessions, and the applications' tokens issued in them
+/// (offline access among them) with them; the tokens of the session that changed it stay.
+#[tokio::test]
+async fn a_password_change_revokes_the_application_tokens_of_the_other_sessions() {
+    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
+    const NEWER_PASSWORD: &str = "amber harbor lantern meadow";
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let tokens = tokens_for(&app, &rp, "openid offline_access").await;
+
+    // Changed in the session the tokens were issued in: they stay.
+    let here = change_password_in(&app, &app.client, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(here.status(), 200);
+    let kept = ok_json(refresh(&app, &rp, field(&tokens, "refresh_token")).await).await;
+
+    // Changed in another browser: this session ends, and its application's tokens with it.
+    let other = app.new_browser();
+    let login = other
+        .post(app.url("/api/login"))
+        .form(&[
+            ("company_id", "ACME"),
+            ("username", "alice"),
+            ("password", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let there = change_password_in(&app, &other, NEW_PASSWORD, NEWER_PASSWORD).await;
+    assert_eq!(there.status(), 200);
+    assert_eq!(
+        error_of(refresh(&app, &rp, field(&kept, "refresh_token")).await, 400).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        userinfo_get(&app, field(&kept, "access_token"))
+            .await
+            .status(),
+        401
+    );
+}
+
+/// A reset through a mailed link ends every session and revokes every application token.
+#[tokio::test]
+async fn a_password_reset_revokes_the_application_tokens() {
+    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
+    let app = logged_in("ACME", "alice").await;
+    let rp = register(&app, "Time sheets", false).await;
+    let tokens = tokens_for(&app, &rp, "openid offline_access").await;
+    let asked = app
+        .call(
+            "forgot-password",
+            &[("company_id", "ACME"), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    let token = TestApp::token_of(&app.mail_to("alice@acme.example").await);
+    assert_eq!(
+        set_password_with(&app, &token, NEW_PASSWORD).await.status(),
+        200
+    );
+    assert_eq!(
+        error_of(
+            refresh(&app, &rp, field(&tokens, "refresh_token")).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+}
+
+async fn change_password_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    current: &str,
+    new: &str,
+) -> reqwest::Response {
+    browser
+        .post(app.url("/api/password/change"))
+        .form(&[
+            ("current_password", current),
+            ("new_password", new),
+            ("repeat_password", new),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
