@@ -455,3 +455,152 @@ async fn a_request_still_unanswered_after_30_seconds_is_answered_408() {
         "answered after {waited:?}"
     );
 }
+
+/// What a test's log holds: every line written while it is this thread's subscriber.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// No secret reaches the log. The server runs on this test's thread, so this thread's subscriber
+/// sees the flows' lines at DEBUG: a password login, 2FA activation, the second step with a code
+/// and with a recovery code, a mailed reset link and the Security page's password change. Their
+/// lines are there (so the capture is real); the passwords, the TOTP secret, the recovery code,
+/// the link's token and the session tokens are not.
+#[tokio::test]
+async fn the_log_holds_no_password_secret_code_or_token() {
+    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
+    const NEWER_PASSWORD: &str = "amber harbor lantern meadow";
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+
+    let (app, secret, codes) = TestApp::with_2fa("ACME", "alice").await;
+    let mut sessions = Vec::new();
+    // The second step with a code, then with a recovery code.
+    let response = app.login("ACME", "alice", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let code = app.totp_code(&secret, 0);
+    let second = app.call("2fa/login", &[("code", &code)]).await;
+    assert_eq!(second.status(), 200);
+    sessions.push(app.session_cookie().expect("a session"));
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    let response = app.login("ACME", "alice", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let recovery = app.call("2fa/login", &[("code", &codes[0])]).await;
+    assert_eq!(recovery.status(), 200);
+    sessions.push(app.session_cookie().expect("a session"));
+    app.client.post(app.url("/logout")).send().await.unwrap();
+
+    // A reset through a mailed link (with a code, as the user has 2FA).
+    let asked = app
+        .call(
+            "forgot-password",
+            &[("company_id", "ACME"), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    let token = TestApp::token_of(&app.mail_to("alice@acme.example").await);
+    app.clock.advance(promio_server::infra::totp::STEP_SECS);
+    let set = app
+        .call(
+            "set-password",
+            &[
+                ("token", token.as_str()),
+                ("new_password", NEW_PASSWORD),
+                ("repeat_password", NEW_PASSWORD),
+                ("code", app.totp_code(&secret, 0).as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(set.status(), 200);
+
+    // The Security page's password change.
+    let response = app.login("ACME", "alice", NEW_PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    app.clock.advance(promio_server::infra::totp::STEP_SECS);
+    let code = app.totp_code(&secret, 0);
+    let second = app.call("2fa/login", &[("code", &code)]).await;
+    assert_eq!(second.status(), 200);
+    sessions.push(app.session_cookie().expect("a session"));
+    let changed = app
+        .call(
+            "password/change",
+            &[
+                ("current_password", NEW_PASSWORD),
+                ("new_password", NEWER_PASSWORD),
+                ("repeat_password", NEWER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    app.core.background.idle().await;
+
+    let written = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    for line in [
+        "login succeeded",
+        "password set through a link",
+        "password changed by its user",
+    ] {
+        assert!(
+            written.contains(line),
+            "the capture misses {line:?}:\n{written}"
+        );
+    }
+    let base32 = data_encoding_base32(&secret);
+    assert_eq!(
+        base32.len(),
+        32,
+        "160 bits, as the Security page shows them"
+    );
+    let mut secrets: Vec<(&str, String)> = vec![
+        ("the password", PASSWORD.to_owned()),
+        ("the new password", NEW_PASSWORD.to_owned()),
+        ("the newer password", NEWER_PASSWORD.to_owned()),
+        ("the TOTP secret", base32),
+        ("the recovery code", codes[0].clone()),
+        ("the link's token", token.clone()),
+    ];
+    for session in &sessions {
+        secrets.push(("a session token", session.clone()));
+    }
+    for (what, value) in secrets {
+        assert!(
+            !written.contains(&value),
+            "{what} is in the log:\n{written}"
+        );
+    }
+}
+
+/// A TOTP secret as authenticator apps are given it (RFC 4648 base32, no padding).
+fn data_encoding_base32(secret: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (String::new(), 0u32, 0u32);
+    for &byte in secret {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
