@@ -188,7 +188,8 @@ pub async fn update_user(
         }
         .into());
     }
-    if user.id == ctx.admin.id && user.email_key() != email.key() {
+    let moved = user.email_key() != email.key();
+    if user.id == ctx.admin.id && moved {
         // Nor change their own address here (see `not_self`).
         return Err(ServiceError::Forbidden);
     }
@@ -210,7 +211,7 @@ pub async fn update_user(
         &format!("role {}", role.as_str()),
     )
     .await?;
-    if user.email_key() != email.key() {
+    if moved {
         // The old address learns of the change: a taken-over account does not go unnoticed.
         let content = templates::MailContent::EmailChanged {
             login_link: core.settings.public_url.to_string(),
@@ -226,7 +227,6 @@ pub async fn update_user(
         )
         .await?;
     }
-    let moved = user.email_key() != email.key();
     let user = core
         .store
         .user_of(&user)

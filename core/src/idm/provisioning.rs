@@ -385,8 +385,7 @@ pub async fn change_user(
             &detail,
         )
         .await?;
-    }
-    if user.email_key() != email.key() {
+        // The links mailed to the old address are void: an invited user is invited again.
         let changed = core
             .store
             .user_of(user)

@@ -1,11 +1,9 @@
 //! Registration and password-reset links, and "Forgot your password?".
 
-use crate::helpers::{PASSWORD, TestApp, api_error};
+use crate::helpers::{NEW_PASSWORD, PASSWORD, TestApp, api_error};
 use promio_app::api::{ApiError, Field, LinkKind, LinkState, Problem, Role};
 use promio_server::domain::audit::AuditAction;
 use promio_server::idm::provisioning::ClientSettings;
-
-const NEW_PASSWORD: &str = "violet orbit canvas thunder";
 
 async fn invited(app: &TestApp, company: &str, username: &str) -> String {
     app.create_user_with(company, username, Role::User, None)

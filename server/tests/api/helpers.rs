@@ -19,6 +19,9 @@ use tokio::sync::oneshot;
 pub const START: i64 = 1_800_000_000;
 
 pub const PASSWORD: &str = "a long and unusual passphrase";
+/// A password that a test sets instead of [`PASSWORD`], and one more after it.
+pub const NEW_PASSWORD: &str = "violet orbit canvas thunder";
+pub const NEWER_PASSWORD: &str = "amber harbor lantern meadow";
 
 pub struct TestApp {
     pub mails: Arc<CapturingTransport>,

@@ -3,7 +3,7 @@
 //! their family on reuse, revocation and introspection per client, and tokens that stop when their
 //! user is deactivated or deleted.
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{NEW_PASSWORD, NEWER_PASSWORD, PASSWORD, TestApp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
@@ -1078,7 +1078,6 @@ async fn set_password_with(app: &TestApp, token: &str, password: &str) -> reqwes
 /// person. A link mailed to the address and used shows it is the user's.
 #[tokio::test]
 async fn email_verified_is_claimed_only_for_an_address_shown_to_be_the_users() {
-    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
     let app = TestApp::spawn().await;
     app.create_client("ACME").await;
     app.create_user("ACME", "boss", Role::Admin).await;
@@ -1131,6 +1130,17 @@ async fn email_verified_is_claimed_only_for_an_address_shown_to_be_the_users() {
     );
 }
 
+/// After erika's address was corrected to `to`: the link mailed to the old one (`wrong`) is void,
+/// the one mailed to `to` sets her password and shows `to` to be hers.
+async fn invitation_moved(app: &TestApp, wrong: &str, to: &str) {
+    assert_eq!(set_password_with(app, wrong, PASSWORD).await.status(), 410);
+    let right = TestApp::token_of(&app.mail_to(to).await);
+    assert_eq!(set_password_with(app, &right, PASSWORD).await.status(), 200);
+    let erika = app.user_row("ACME", "erika").await;
+    assert_eq!(erika.email, to);
+    assert!(erika.email_verified());
+}
+
 /// An invited user's address corrected by the administrator: the registration link mailed to the
 /// wrong one is void, and a new one goes to the right one.
 #[tokio::test]
@@ -1146,16 +1156,7 @@ async fn a_corrected_address_gets_the_invitation_and_the_old_link_is_void() {
 
     app.login_ok("ACME", "boss").await;
     change_email(&app, &erika, "erika", "erika.m@acme.example").await;
-    assert_eq!(
-        set_password_with(&app, &wrong, PASSWORD).await.status(),
-        410
-    );
-    let right = TestApp::token_of(&app.mail_to("erika.m@acme.example").await);
-    assert_eq!(
-        set_password_with(&app, &right, PASSWORD).await.status(),
-        200
-    );
-    assert!(app.user_row("ACME", "erika").await.email_verified());
+    invitation_moved(&app, &wrong, "erika.m@acme.example").await;
 
     let rp = register(&app, "Time sheets", false).await;
     app.login_ok("ACME", "erika").await;
@@ -1316,7 +1317,7 @@ async fn a_link_mailed_to_an_old_address_does_not_verify_the_new_one() {
     .unwrap();
     drop(conn);
     let token = issued.secret.expose_secret().to_owned();
-    let used = set_password_with(&app, &token, "violet orbit canvas thunder").await;
+    let used = set_password_with(&app, &token, NEW_PASSWORD).await;
     assert_eq!(used.status(), 200);
     assert!(!app.user_row("ACME", "alice").await.email_verified());
 }
@@ -1344,24 +1345,13 @@ async fn an_operator_correcting_an_invited_users_address_sends_the_invitation_ag
     )
     .await
     .unwrap();
-    assert_eq!(
-        set_password_with(&app, &wrong, PASSWORD).await.status(),
-        410
-    );
-    let right = TestApp::token_of(&app.mail_to("erika.m@acme.example").await);
-    assert_eq!(
-        set_password_with(&app, &right, PASSWORD).await.status(),
-        200
-    );
-    assert!(app.user_row("ACME", "erika").await.email_verified());
+    invitation_moved(&app, &wrong, "erika.m@acme.example").await;
 }
 
 /// A password change ends the other sessions, and the applications' tokens issued in them
 /// (offline access among them) with them; the tokens of the session that changed it stay.
 #[tokio::test]
 async fn a_password_change_revokes_the_application_tokens_of_the_other_sessions() {
-    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
-    const NEWER_PASSWORD: &str = "amber harbor lantern meadow";
     let app = logged_in("ACME", "alice").await;
     let rp = register(&app, "Time sheets", false).await;
     let tokens = tokens_for(&app, &rp, "openid offline_access").await;
@@ -1401,7 +1391,6 @@ async fn a_password_change_revokes_the_application_tokens_of_the_other_sessions(
 /// A reset through a mailed link ends every session and revokes every application token.
 #[tokio::test]
 async fn a_password_reset_revokes_the_application_tokens() {
-    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
     let app = logged_in("ACME", "alice").await;
     let rp = register(&app, "Time sheets", false).await;
     let tokens = tokens_for(&app, &rp, "openid offline_access").await;

@@ -1,6 +1,6 @@
 //! Request policies: the Origin check and the headers on every response.
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{NEW_PASSWORD, NEWER_PASSWORD, PASSWORD, TestApp};
 use promio_server::domain::audit::AuditAction;
 
 #[tokio::test]
@@ -478,8 +478,6 @@ impl std::io::Write for CapturedLog {
 /// the link's token and the session tokens are not.
 #[tokio::test]
 async fn the_log_holds_no_password_secret_code_or_token() {
-    const NEW_PASSWORD: &str = "violet orbit canvas thunder";
-    const NEWER_PASSWORD: &str = "amber harbor lantern meadow";
     let log = CapturedLog::default();
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt()
