@@ -3,6 +3,7 @@
 
 // Throttling (see `crate::idm::throttle`).
 pub const ACCOUNT_RESET_AFTER: i64 = 24 * 3600;
+/// An address's failed logins are counted in a window of this long from its first one.
 pub const IP_WINDOW: i64 = 15 * 60;
 /// Consecutive failures after which an account's password (or, on its own counter, the user's
 /// second factor) is not checked again.
@@ -10,6 +11,8 @@ pub const LOCK_AFTER: i64 = 100;
 /// Refusals while a key waits are counted on a row of their own; one audit event per key and
 /// this window says so, instead of one per refusal.
 pub const REFUSALS_WINDOW: i64 = 3600;
+/// Failed logins from one address in its window before its logins wait (step by step, see
+/// `crate::idm::throttle::ip_delay_secs`).
 pub const IP_FAILURES: i64 = 100;
 /// Consecutive failures after which the user gets a mail (at most one a day).
 pub const NOTIFY_AFTER: i64 = 10;

@@ -8,7 +8,9 @@
 //!   locked: after 100 consecutive failures the password is not checked again until the user sets
 //!   a new one through a mail link or an administrator clears the counter (NIST SP 800-63B-4); the
 //!   user gets a mail. Unknown accounts lock alike, so the answer tells nothing.
-//! per source IP: 100 failed logins in 15 minutes, then wait until the window ends
+//! per source IP, in a window of 15 minutes from its first failure:
+//!   failures  1 … 99   100   101   102   103   104 …   (a new window counts from 1 again)
+//!   wait      0        1s    3s    5s    10s   30s     (for every login from the address)
 //! second factor: counted apart, per user: 5 codes without waiting (5 wrong codes end the pending
 //!   state), then the same steps; a passkey refused counts as a wrong code. The same lock after 100
 //!   failures in a row (time does not lift it; an administrator does, or a new second factor), and
@@ -112,19 +114,26 @@ pub fn ip_bucket(ip: std::net::IpAddr) -> String {
     }
 }
 
+/// The wait logins from an IP have after its `failures`-th failed login in the window: none for
+/// the first [`IP_FAILURES`] but one, then the account's steps (1 s after the 100th, 3 s, 5 s,
+/// 10 s, then 30 s after each further one), never more: one address may be a whole office.
+pub fn ip_delay_secs(failures: i64) -> i64 {
+    delay_secs(failures - IP_FAILURES + 2).min(30)
+}
+
 /// How long logins from an IP must still wait, given its throttling row (`None`: they need not).
+/// `blocked_until` of an IP's row is when its last failure's wait ends.
 pub fn ip_wait(row: Option<&ThrottleRow>, now: UnixTime) -> Option<i64> {
     row.and_then(|r| {
-        let window_end = r.blocked_until; // for IP rows: the end of the counting window
-        (r.failures >= IP_FAILURES && window_end > now).then_some(window_end - now)
+        (r.failures >= IP_FAILURES && r.blocked_until > now).then_some(r.blocked_until - now)
     })
 }
 
-/// Counts a failed login from an IP (`bucket` from [`ip_bucket`]).
+/// Counts a failed login from an IP (`bucket` from [`ip_bucket`]) and sets its wait.
 pub async fn ip_failed(store: &Store, bucket: Option<&str>, now: UnixTime) -> ServiceResult<()> {
     let Some(bucket) = bucket else { return Ok(()) };
     store
-        .count_in_window(&ip_key(bucket), now, IP_WINDOW)
+        .count_ip_failure(&ip_key(bucket), now, IP_WINDOW, ip_delay_secs)
         .await?;
     Ok(())
 }
@@ -139,7 +148,7 @@ pub async fn remaining(store: &Store, key: &str, now: UnixTime) -> ServiceResult
 
 #[cfg(test)]
 mod tests {
-    use super::{delay_secs, ip_bucket};
+    use super::{IP_FAILURES, delay_secs, ip_bucket, ip_delay_secs};
 
     #[test]
     fn ipv6_counts_per_64_and_ipv4_per_address() {
@@ -158,6 +167,15 @@ mod tests {
         assert_eq!(waits, [0, 1, 3, 5, 10, 30, 30, 30]);
         assert_eq!(delay_secs(99), 30);
         assert_eq!(delay_secs(100), 3600);
+    }
+
+    #[test]
+    fn an_address_waits_step_by_step_after_its_100th_failure() {
+        let waits: Vec<i64> = (98..=105).map(ip_delay_secs).collect();
+        assert_eq!(waits, [0, 0, 1, 3, 5, 10, 30, 30]);
+        assert_eq!(ip_delay_secs(1), 0);
+        // Never the account's hour: an address may be a whole office.
+        assert_eq!(ip_delay_secs(IP_FAILURES + 500), 30);
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub async fn clear_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<(), s
     Ok(())
 }
 
+/// One event counted in a fixed window of `$3` seconds that began with its first event (`$1` key,
+/// `$2` now), returning the events counted in the window.
+const RATE_LIMIT: &str = "INSERT INTO throttle (key, failures, window_start, last_at) VALUES ($1, 1, $2, $2)
+     ON CONFLICT (key) DO UPDATE SET
+         failures = CASE WHEN throttle.window_start <= $2 - $3 THEN 1 ELSE throttle.failures + 1 END,
+         window_start = CASE WHEN throttle.window_start <= $2 - $3 THEN $2 ELSE throttle.window_start END,
+         last_at = $2
+     RETURNING failures";
+
 impl Store {
     /// Counts an attempt against `key` unless the key is waiting; returns the attempts counted so
     /// far (including this one), or `None` when the key must wait (see [`attempt_sql`]).
@@ -148,20 +157,41 @@ impl Store {
         limit: i64,
     ) -> Result<bool, sqlx::Error> {
         use sqlx::Row;
-        let row = sqlx::query(
-            "INSERT INTO throttle (key, failures, window_start, last_at) VALUES ($1, 1, $2, $2)
-             ON CONFLICT (key) DO UPDATE SET
-                 failures = CASE WHEN throttle.window_start <= $2 - $3 THEN 1 ELSE throttle.failures + 1 END,
-                 window_start = CASE WHEN throttle.window_start <= $2 - $3 THEN $2 ELSE throttle.window_start END,
-                 last_at = $2
-             RETURNING failures",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(window)
-        .fetch_one(self.pool())
-        .await?;
+        let row = sqlx::query(RATE_LIMIT)
+            .bind(key)
+            .bind(now)
+            .bind(window)
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get::<i64, _>("failures")? <= limit)
+    }
+
+    /// Counts a failed login from an address in its fixed window and returns the failures counted
+    /// in it; `wait` gives, for that count, how long logins from the address must then wait, which
+    /// is recorded in `blocked_until` (see `crate::idm::throttle::ip_delay_secs`).
+    pub async fn count_ip_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window: i64,
+        wait: impl Fn(i64) -> i64,
+    ) -> Result<i64, sqlx::Error> {
+        use sqlx::Row;
+        let mut tx = self.pool().begin().await?;
+        let failures: i64 = sqlx::query(RATE_LIMIT)
+            .bind(key)
+            .bind(now)
+            .bind(window)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("failures")?;
+        sqlx::query("UPDATE throttle SET blocked_until = $2 WHERE key = $1")
+            .bind(key)
+            .bind(now + wait(failures))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(failures)
     }
 
     /// Counts one event in a fixed window and records the window's end in `blocked_until`, where

@@ -515,7 +515,8 @@ async fn refusals_while_an_account_waits_are_counted_not_logged_one_by_one() {
 async fn refusals_while_an_address_waits_are_counted_not_logged_one_by_one() {
     let app = TestApp::with_user("ACME", "alice").await;
     app.login("ACME", "nobody", WRONG).await;
-    sqlx::query("UPDATE throttle SET failures = 1000 WHERE key LIKE 'ip:%'")
+    // As many failures as make the address wait 30 s after the last one (just now).
+    sqlx::query("UPDATE throttle SET failures = 1000, blocked_until = blocked_until + 30 WHERE key LIKE 'ip:%'")
         .execute(app.core.store.pool())
         .await
         .unwrap();
@@ -558,10 +559,13 @@ async fn ipv6_addresses_are_counted_per_64() {
         .unwrap()
         .expect("one counter for the /64");
     assert_eq!(row.failures, 2);
-    sqlx::query("UPDATE throttle SET failures = 1000 WHERE key = 'ip:2001:db8:1:2::/64'")
-        .execute(app.core.store.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE throttle SET failures = 1000, blocked_until = blocked_until + 30
+         WHERE key = 'ip:2001:db8:1:2::/64'",
+    )
+    .execute(app.core.store.pool())
+    .await
+    .unwrap();
     assert_eq!(
         login_from(&app, "2001:db8:1:2:abcd::9", "c").await.status(),
         429,

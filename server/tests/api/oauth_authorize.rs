@@ -197,6 +197,40 @@ async fn protocol_errors_go_back_to_the_application_with_state_and_iss() {
 }
 
 #[tokio::test]
+async fn a_fault_after_the_redirect_uri_is_known_goes_back_to_the_application() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let client_id = register(&app, None, false).await;
+    app.login_ok("ACME", "alice").await;
+    // The session lookup now fails with a database error that is not an outage: a server fault.
+    sqlx::query("DROP TABLE sessions")
+        .execute(app.core.store.pool())
+        .await
+        .expect("drop the sessions table");
+
+    let response = authorize(&app, &request(&client_id, &[])).await;
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let back = at_rp(&response);
+    assert_eq!(back.get("error").map(String::as_str), Some("server_error"));
+    assert!(
+        back["error_description"].contains(&request_id),
+        "the description names the request's id: {back:?}"
+    );
+    assert_eq!(back["state"], "st-1");
+    assert_eq!(back["iss"], app.address, "RFC 9207");
+    assert!(!back.contains_key("code"));
+
+    let text = get(&app, "/metrics").await.text().await.unwrap();
+    let line = "promio_oauth_errors_total{endpoint=\"authorize\",error=\"server_error\"} 1";
+    assert!(
+        text.lines().any(|l| l == line),
+        "{line} missing in:\n{text}"
+    );
+}
+
+#[tokio::test]
 async fn pkce_s256_is_required_and_plain_is_refused() {
     let app = TestApp::with_user("ACME", "alice").await;
     app.login_ok("ACME", "alice").await;

@@ -118,29 +118,49 @@ async fn a_dozen_failures_from_one_address_do_not_stop_another_accounts_login() 
 }
 
 #[tokio::test]
-async fn many_failures_from_one_address_make_it_wait() {
+async fn many_failures_from_one_address_make_it_wait_step_by_step() {
     let app = TestApp::with_user("ACME", "alice").await;
-    for i in 0..100 {
+    for i in 0..99 {
         let (status, _) = attempt(&app, "ACME", &format!("guess{i}"), WRONG).await;
         assert_eq!(status, 401, "attempt {i} on a fresh account");
     }
-    let (status, e) = attempt(&app, "ACME", "alice", PASSWORD).await;
-    assert_eq!(
-        status, 429,
-        "the address waits until its 15-minute window ends"
-    );
-    assert!(wait(&e).unwrap() <= 15 * 60);
-    // Attempts refused for the address are not counted on the account.
-    for _ in 0..3 {
-        assert_eq!(attempt(&app, "ACME", "alice", WRONG).await.0, 429);
+    // 99 failures in the window: the address does not wait yet.
+    assert_eq!(attempt(&app, "ACME", "alice", PASSWORD).await.0, 200);
+    assert_eq!(attempt(&app, "ACME", "guess99", WRONG).await.0, 401);
+    // From the 100th failure on, each one makes every login from the address wait, longer step
+    // by step, the right password too, with the generic answer and the time to wait.
+    let mut waits = Vec::new();
+    for i in 100..106 {
+        let (status, e) = attempt(&app, "ACME", "alice", PASSWORD).await;
+        assert_eq!(status, 429, "after failure {i}");
+        assert_eq!(attempt(&app, "ACME", "nobody", WRONG).await.0, 429);
+        let wait = wait(&e).expect("the time to wait");
+        waits.push(wait);
+        app.clock.advance(wait as i64);
+        assert_eq!(
+            attempt(&app, "ACME", &format!("guess{i}"), WRONG).await.0,
+            401
+        );
     }
+    assert_eq!(waits, [1, 3, 5, 10, 30, 30]);
+    // Attempts refused for the address are not counted on the account.
     let counted: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM throttle WHERE key LIKE 'pw:%alice'")
             .fetch_one(app.core.store.pool())
             .await
             .unwrap();
     assert_eq!(counted, 0);
+    let nobody: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM throttle WHERE key LIKE 'pw:%nobody'")
+            .fetch_one(app.core.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(nobody, 0);
+    // The wait over, the right password logs in; a new window starts counting from nothing.
+    app.clock.advance(30);
+    assert_eq!(attempt(&app, "ACME", "alice", PASSWORD).await.0, 200);
     app.clock.advance(15 * 60);
+    assert_eq!(attempt(&app, "ACME", "guess-new", WRONG).await.0, 401);
     assert_eq!(attempt(&app, "ACME", "alice", PASSWORD).await.0, 200);
 }
 

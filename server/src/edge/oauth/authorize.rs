@@ -34,7 +34,7 @@ use crate::edge::principal::{self, CurrentSession};
 use crate::edge::request::HttpState;
 use crate::idm::Core;
 use crate::idm::apps::{self, App};
-use crate::infra::error::{Context, ServiceResult};
+use crate::infra::error::{Context, ServiceError, ServiceResult};
 use crate::store::oauth_grants::NewCode;
 use crate::store::users::UserRow;
 use axum::body::Body;
@@ -256,10 +256,25 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
         redirect_uri,
         state: params.get("state"),
     };
-    let mut request = match validate(&app, redirect_uri, params) {
+    match for_app(core, req, params, &back).await {
+        Ok(response) => Ok(response),
+        Err(e) => Ok(failed(core, &back, e)),
+    }
+}
+
+/// The request of a known application with a registered `redirect_uri`: every answer from here
+/// on goes back to the application.
+async fn for_app(
+    core: &Core,
+    req: &RequestCtx,
+    params: &Params,
+    back: &Back<'_>,
+) -> ServiceResult<Response> {
+    let (app, redirect_uri) = (back.app, back.redirect_uri);
+    let mut request = match validate(app, redirect_uri, params) {
         Ok(request) => request,
         Err((error, description)) => {
-            return refuse(core, req, &back, None, error, description).await;
+            return refuse(core, req, back, None, error, description).await;
         }
     };
     let ui_lang = params
@@ -285,18 +300,18 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
         request.fresh_login || request.max_age.is_some_and(|max| now - s.created_at > max)
     });
     match session {
-        Some(s) if !someone_else && !belongs(&app, &s.user) => {
+        Some(s) if !someone_else && !belongs(app, &s.user) => {
             refuse(
                 core,
                 req,
-                &back,
+                back,
                 Some(&s.user),
                 "access_denied",
                 other_company(),
             )
             .await
         }
-        Some(s) if !needs_login => issue(core, req, &app, &request, &s).await,
+        Some(s) if !needs_login => issue(core, req, app, &request, &s).await,
         _ if request.no_prompt => {
             let description = if someone_else {
                 "the person logged in is not the one id_token_hint names (prompt=none)"
@@ -306,7 +321,7 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
             refuse(
                 core,
                 req,
-                &back,
+                back,
                 None,
                 "login_required",
                 description.to_owned(),
@@ -319,8 +334,8 @@ async fn authorize(core: &Core, req: &RequestCtx, params: &Params) -> ServiceRes
             request.stale_session = login_after
                 .and(session.as_ref())
                 .map(|s| s.token_hash.clone());
-            request.login_page = login_page(&app, &request, login_after.is_some());
-            wait(core, req, &app, &request, login_after, ui_lang).await
+            request.login_page = login_page(app, &request, login_after.is_some());
+            wait(core, req, app, &request, login_after, ui_lang).await
         }
     }
 }
@@ -616,6 +631,26 @@ async fn refuse(
             ("iss", Some(&issuer)),
         ],
     )))
+}
+
+/// A fault after the application and its `redirect_uri` are known goes back to the application,
+/// as `server_error` (`temporarily_unavailable` while the database is out of reach) with the
+/// request's `state` (RFC 6749 4.1.2.1), not as a page of ours: the application can tell its
+/// user and try again. The mapping logs the cause under the request's id, which the description
+/// names.
+fn failed(core: &Core, back: &Back<'_>, error: ServiceError) -> Response {
+    let error = super::OAuthError::from(error);
+    core.metrics.oauth_error("authorize", error.error);
+    let issuer = super::issuer(core);
+    found(&with_query(
+        back.redirect_uri,
+        &[
+            ("error", Some(error.error)),
+            ("error_description", Some(&error.description)),
+            ("state", back.state),
+            ("iss", Some(&issuer)),
+        ],
+    ))
 }
 
 /// Audits a refusal: always when it concerns a user (a session's), else only the first from
