@@ -11,6 +11,8 @@ pub struct ApplicationView {
     pub name: String,
     /// A public client (a browser or mobile app) has no secret and always uses PKCE.
     pub public: bool,
+    /// Whether its logins must use PKCE (false only for a confidential client registered so).
+    pub pkce_required: bool,
     /// The company ID of the client whose users alone may use it; `None`: any client's users.
     pub company_id: Option<String>,
     pub redirect_uris: Vec<String>,
@@ -30,6 +32,8 @@ pub struct NewApplication {
     /// Empty: the users of any client.
     pub company_id: String,
     pub public: Option<String>,
+    /// Present when ticked: logins without PKCE are allowed (a confidential client only).
+    pub pkce_optional: Option<String>,
 }
 
 /// What saving a new application (or rotating its secret) answers: shown once, never again.

@@ -32,6 +32,7 @@ pub enum Field {
     RedirectUris,
     PostLogoutRedirectUris,
     BackchannelLogoutUri,
+    PkceOptional,
 }
 
 impl Field {
@@ -82,6 +83,8 @@ impl Field {
             (Field::PostLogoutRedirectUris, De) => "Redirect-URIs nach dem Abmelden",
             (Field::BackchannelLogoutUri, En) => "Back-channel logout URI",
             (Field::BackchannelLogoutUri, De) => "Back-Channel-Logout-URI",
+            (Field::PkceOptional, En) => "Logins without PKCE",
+            (Field::PkceOptional, De) => "Anmeldungen ohne PKCE",
         }
     }
 }
@@ -433,6 +436,16 @@ fn problem_message(field: Field, problem: Problem, lang: Lang) -> String {
             "{name} muss eine https://-Adresse ohne Benutzername, Query und Fragment sein (http \
              nur, wo der Server es erlaubt, für einen Test-Provider auf demselben Rechner)."
         ),
+        (Problem::Malformed, Lang::En) if field == Field::PkceOptional => {
+            "A public client always uses PKCE: logins without it can only be allowed for a \
+             confidential client."
+                .to_owned()
+        }
+        (Problem::Malformed, Lang::De) if field == Field::PkceOptional => {
+            "Ein öffentlicher Client nutzt immer PKCE: Anmeldungen ohne PKCE lassen sich nur für \
+             einen vertraulichen Client erlauben."
+                .to_owned()
+        }
         (Problem::Malformed, Lang::En) if is_uri_field(field) => format!(
             "{name}: only absolute https:// addresses (http:// only for localhost, 127.0.0.1 \
              or [::1]) without user name or fragment, each at most 2000 characters, at most 10 \
@@ -510,6 +523,7 @@ fn german_accusative(field: Field) -> &'static str {
         Field::RedirectUris => "die Redirect-URIs",
         Field::PostLogoutRedirectUris => "die Redirect-URIs nach dem Abmelden",
         Field::BackchannelLogoutUri => "die Back-Channel-Logout-URI",
+        Field::PkceOptional => "eine Angabe zu PKCE",
     }
 }
 
@@ -551,7 +565,7 @@ struct Wire {
 }
 
 /// The wire names of the fields, problems and error kinds (one table each, read both ways).
-const FIELDS: [(Field, &str); 22] = [
+const FIELDS: [(Field, &str); 23] = [
     (Field::CompanyId, "company_id"),
     (Field::UserName, "user_name"),
     (Field::Password, "password"),
@@ -574,6 +588,7 @@ const FIELDS: [(Field, &str); 22] = [
     (Field::RedirectUris, "redirect_uris"),
     (Field::PostLogoutRedirectUris, "post_logout_redirect_uris"),
     (Field::BackchannelLogoutUri, "backchannel_logout_uri"),
+    (Field::PkceOptional, "pkce_optional"),
 ];
 
 /// The problems without a number; `too_short`, `too_long` and `out_of_range` carry theirs.

@@ -292,6 +292,8 @@ pub enum T {
     PostLogoutRedirectUris,
     BackchannelLogoutUri,
     PublicClient,
+    PkceOptional,
+    AppPkceOptional,
     OneUriPerLine,
     AppCompanyHint,
     AnyCompany,
@@ -924,6 +926,14 @@ pub fn t(lang: Lang, key: T) -> &'static str {
         (T::BackchannelLogoutUri, De) => "Back-Channel-Logout-URI",
         (T::PublicClient, En) => "Public client",
         (T::PublicClient, De) => "Öffentlicher Client",
+        (T::PkceOptional, En) => {
+            "Allow logins without PKCE (a confidential client only, for an application that cannot send it)"
+        }
+        (T::PkceOptional, De) => {
+            "Anmeldungen ohne PKCE erlauben (nur ein vertraulicher Client, für eine Anwendung, die es nicht senden kann)"
+        }
+        (T::AppPkceOptional, En) => "PKCE optional",
+        (T::AppPkceOptional, De) => "PKCE optional",
         (T::OneUriPerLine, En) => "One URI per line.",
         (T::OneUriPerLine, De) => "Eine URI pro Zeile.",
         (T::AppCompanyHint, En) => "Empty: the users of any client may log in.",

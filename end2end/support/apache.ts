@@ -29,6 +29,8 @@ export function apacheConfig(options: {
   clientSecret: string;
   passphrase: string;
   runAs?: string;
+  /** false: mod_auth_openidc's default, no PKCE. */
+  pkce?: boolean;
 }): string {
   const { dir, port } = options;
   const origin = `http://localhost:${port}`;
@@ -66,7 +68,7 @@ export function apacheConfig(options: {
     `OIDCClientSecret ${options.clientSecret}`,
     `OIDCRedirectURI ${origin}/protected/redirect_uri`,
     `OIDCCryptoPassphrase ${options.passphrase}`,
-    `OIDCPKCEMethod S256`,
+    ...(options.pkce === false ? [] : [`OIDCPKCEMethod S256`]),
     `OIDCScope "openid profile email"`,
     '',
     `<Location /protected>`,
@@ -97,6 +99,8 @@ export async function startApache(options: {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** false: mod_auth_openidc's default, no PKCE. */
+  pkce?: boolean;
 }): Promise<Apache> {
   const dir = mkdtempSync(path.join(tmpdir(), 'promio-apache-'));
   // Readable by the user Apache changes to when started as root.

@@ -30,6 +30,8 @@ export function createApp(options: {
   backchannelLogoutUri?: string;
   companyId?: string;
   public?: boolean;
+  /** false: `--pkce-required false` (a confidential application that sends no PKCE). */
+  pkceRequired?: boolean;
 }): RegisteredApp {
   const args = ['app', 'create', '--name', options.name];
   for (const uri of options.redirectUris) args.push('--redirect-uri', uri);
@@ -37,6 +39,7 @@ export function createApp(options: {
   if (options.backchannelLogoutUri) args.push('--backchannel-logout-uri', options.backchannelLogoutUri);
   if (options.companyId) args.push('--company-id', options.companyId);
   if (options.public) args.push('--public');
+  if (options.pkceRequired === false) args.push('--pkce-required', 'false');
   const out = cli(args);
   const clientId = out.match(/^client_id:\s*(\S+)\s*$/m)?.[1];
   const clientSecret = out.match(/^client_secret:\s*(\S+)\s*$/m)?.[1];

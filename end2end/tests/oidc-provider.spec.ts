@@ -316,3 +316,44 @@ test('Apache with mod_auth_openidc lets in whom promio.connect logged in', async
     apache.stop();
   }
 });
+
+test('Apache as configured by default (no PKCE) logs in once its registration allows that', async ({ page, account }) => {
+  if (!apacheAvailable()) {
+    if (process.env.CI) throw new Error('apache2 or mod_auth_openidc is missing: run make e2e-deps');
+    test.skip(true, 'needs apache2 and libapache2-mod-auth-openidc (make e2e-deps installs them)');
+  }
+  const port = await freePort();
+  const redirectUri = `http://localhost:${port}/protected/redirect_uri`;
+  const app = createApp({
+    name: `Apache without PKCE ${uniqueId('AP')}`,
+    redirectUris: [redirectUri],
+  });
+  const apache = await startApache({
+    port,
+    issuer: baseURL,
+    clientId: app.clientId,
+    clientSecret: app.clientSecret ?? '',
+    pkce: false,
+  });
+  try {
+    // Registered as every application is, PKCE required: the request goes back refused, before
+    // any login form. (mod_auth_openidc 2.4.12 then takes the error response's `iss` for a
+    // third-party login and shows its own error page, so the refusal is read off the redirect.)
+    const refused = page.waitForRequest((request) => request.url().startsWith(`${redirectUri}?`));
+    await page.goto(apache.protectedUrl);
+    const back = new URL((await refused).url()).searchParams;
+    expect(back.get('error')).toBe('invalid_request');
+    expect(back.get('error_description')).toContain('code_challenge');
+    expect(back.get('iss')).toBe(baseURL);
+    await expect(page.getByLabel('Company ID')).toHaveCount(0);
+
+    cli(['app', 'set', '--client-id', app.clientId, '--pkce-required', 'false']);
+    await page.goto(apache.protectedUrl);
+    await fillLogin(page, account);
+    await expect(page).toHaveURL(startsWith(apache.protectedUrl));
+    await expect(page.getByRole('heading', { name: 'Protected by Apache' })).toBeVisible();
+    await expect(page.locator('#username')).toHaveText(account.username);
+  } finally {
+    apache.stop();
+  }
+});

@@ -128,7 +128,10 @@ fn application_row(
         <tr>
             <td data-label=tr(T::Name)>{app.name.clone()}</td>
             <td data-label=tr(T::SsoClientId)><code>{app.client_id.clone()}</code></td>
-            <td data-label=tr(T::AppType)>{tr(kind)}</td>
+            <td data-label=tr(T::AppType)>
+                {tr(kind)}
+                {(!app.pkce_required).then(|| view! { <br/><span class="hint">{tr(T::AppPkceOptional)}</span> })}
+            </td>
             <td data-label=tr(T::CompanyId)>{company}</td>
             <td data-label=tr(T::RedirectUris)>
                 <ul class="uris">
@@ -223,6 +226,11 @@ fn ApplicationForm(
             <label class="check">
                 <input type="checkbox" name="public" value="on"/>
                 {tr(T::PublicClient)}
+            </label>
+            <label class="check">
+                <input type="checkbox" name="pkce_optional" value="on" aria-invalid=invalid(Field::PkceOptional)
+                    aria-describedby=super::feedback_describes(error, Field::PkceOptional)/>
+                {tr(T::PkceOptional)}
             </label>
             <div class="buttons">
                 <button type="submit" class="primary" disabled=move || !hydrated.get() || create.pending().get()>

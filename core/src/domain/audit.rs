@@ -66,6 +66,7 @@ pub enum AuditAction {
     AppCreated,
     AppDeleted,
     AppSecretRotated,
+    AppChanged,
     /// The next ID-token signing key was made.
     KeysRotated,
     /// A mail sent or failed; the mail's kind (`registration`, `password_reset`, …) follows.
@@ -74,7 +75,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action with a fixed name (the mail actions take the mail's kind).
-    pub const ALL: [AuditAction; 46] = [
+    pub const ALL: [AuditAction; 47] = [
         AuditAction::LoginPassword,
         AuditAction::LoginSecondFactor,
         AuditAction::LoginSso,
@@ -120,6 +121,7 @@ impl AuditAction {
         AuditAction::AppCreated,
         AuditAction::AppDeleted,
         AuditAction::AppSecretRotated,
+        AuditAction::AppChanged,
         AuditAction::KeysRotated,
     ];
 
@@ -178,6 +180,7 @@ impl AuditAction {
             AuditAction::AppCreated => "app.created",
             AuditAction::AppDeleted => "app.deleted",
             AuditAction::AppSecretRotated => "app.secret_rotated",
+            AuditAction::AppChanged => "app.changed",
             AuditAction::KeysRotated => "keys.rotated",
             AuditAction::Mail(_) => "mail",
         }

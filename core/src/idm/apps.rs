@@ -44,6 +44,9 @@ pub struct NewApp {
     /// The company ID of the client whose users alone may log in; `None` (or empty): any client.
     pub company_id: Option<String>,
     pub public: bool,
+    /// A confidential application that cannot send PKCE may log people in without it (a public
+    /// one never may).
+    pub pkce_optional: bool,
 }
 
 /// A registered application (never its secret).
@@ -78,6 +81,7 @@ pub enum AppField {
     PostLogoutRedirectUris,
     BackchannelLogoutUri,
     CompanyId,
+    PkceOptional,
 }
 
 impl AppField {
@@ -89,6 +93,7 @@ impl AppField {
             AppField::PostLogoutRedirectUris => "--post-logout-redirect-uri",
             AppField::BackchannelLogoutUri => "--backchannel-logout-uri",
             AppField::CompanyId => "--company-id",
+            AppField::PkceOptional => "--pkce-required",
         }
     }
 }
@@ -160,6 +165,13 @@ pub async fn create(core: &Core, by: &str, new: NewApp) -> Result<Created, AppRe
             "must not contain control characters",
         ));
     }
+    if new.public && new.pkce_optional {
+        return Err(AppRefusal::new(
+            AppField::PkceOptional,
+            Problem::Malformed,
+            "a public application always uses PKCE; only a confidential one may do without",
+        ));
+    }
     let redirect_uris = check_uris(&new.redirect_uris, AppField::RedirectUris)?;
     if redirect_uris.is_empty() {
         return Err(AppRefusal::new(
@@ -227,14 +239,20 @@ pub async fn create(core: &Core, by: &str, new: NewApp) -> Result<Created, AppRe
                 post_logout_redirect_uris: &post_logout_json,
                 backchannel_logout_uri: backchannel.as_deref(),
                 client_row_id: client.as_ref().map(|c| c.id.as_str()),
+                pkce_required: !new.pkce_optional,
             },
             core.clock.now(),
         )
         .await
         .context("registering an application")?;
     let detail = format!(
-        "application {client_id} ({name}), {}{}",
+        "application {client_id} ({name}), {}{}{}",
         if new.public { "public" } else { "confidential" },
+        if new.pkce_optional {
+            ", PKCE optional"
+        } else {
+            ""
+        },
         client
             .as_ref()
             .map(|c| format!(", for {}", c.company_id))
@@ -303,6 +321,28 @@ pub async fn rotate_secret(
     audit(core, by, AuditAction::AppSecretRotated, &detail).await?;
     tracing::info!(client_id, "application secret rotated");
     Ok(Some(secret.secret))
+}
+
+/// Sets whether a confidential application's logins must use PKCE; false for an unknown or public
+/// application (a public one always must).
+pub async fn set_pkce_required(
+    core: &Core,
+    by: &str,
+    client_id: &str,
+    required: bool,
+) -> ServiceResult<bool> {
+    let changed = core
+        .store
+        .set_oauth_app_pkce(client_id, required)
+        .await
+        .context("changing an application's PKCE rule")?;
+    if changed {
+        let rule = if required { "required" } else { "optional" };
+        let detail = format!("application {client_id}: PKCE {rule}");
+        audit(core, by, AuditAction::AppChanged, &detail).await?;
+        tracing::info!(client_id, required, "application PKCE rule changed");
+    }
+    Ok(changed)
 }
 
 /// The rule for every URI an application registers (redirect, post-logout, back-channel): an
@@ -440,6 +480,7 @@ pub async fn list_views(core: &Core, _by: &Operator) -> ServiceResult<Vec<Applic
             client_id: app.client_id,
             name: app.name,
             public: app.public,
+            pkce_required: app.pkce_required,
             company_id: app.company_id,
             redirect_uris: app.redirect_uris,
             post_logout_redirect_uris: app.post_logout_redirect_uris,
@@ -464,6 +505,7 @@ pub async fn register(
         backchannel_logout_uri: Some(form.backchannel_logout_uri),
         company_id: Some(form.company_id),
         public: form.public.is_some(),
+        pkce_optional: form.pkce_optional.is_some(),
     };
     match create(core, by.user_id.as_str(), new).await {
         Ok(created) => Ok(CreatedApplication {
@@ -512,6 +554,7 @@ fn refused(refusal: AppRefusal) -> ServiceError {
         AppField::PostLogoutRedirectUris => Field::PostLogoutRedirectUris,
         AppField::BackchannelLogoutUri => Field::BackchannelLogoutUri,
         AppField::CompanyId => Field::CompanyId,
+        AppField::PkceOptional => Field::PkceOptional,
     };
     ServiceError::Invalid(Invalid {
         field,

@@ -33,6 +33,8 @@ pub struct NewOAuthApp<'a> {
     pub post_logout_redirect_uris: &'a str,
     pub backchannel_logout_uri: Option<&'a str>,
     pub client_row_id: Option<&'a str>,
+    /// Whether the authorization request must carry a PKCE challenge.
+    pub pkce_required: bool,
 }
 
 const COLUMNS: &str = "a.client_id, a.name, a.secret_hash, a.redirect_uris, \
@@ -40,7 +42,7 @@ const COLUMNS: &str = "a.client_id, a.name, a.secret_hash, a.redirect_uris, \
      c.company_id AS company_id, a.pkce_required, a.created_at";
 
 impl Store {
-    /// Inserts an application (PKCE always required: nothing registers one without it yet).
+    /// Inserts an application.
     pub async fn insert_oauth_app(
         &self,
         app: &NewOAuthApp<'_>,
@@ -50,7 +52,7 @@ impl Store {
             "INSERT INTO oauth_apps (client_id, name, secret_hash, redirect_uris,
                  post_logout_redirect_uris, backchannel_logout_uri, client_row_id, pkce_required,
                  created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(app.client_id)
         .bind(app.name)
@@ -59,6 +61,7 @@ impl Store {
         .bind(app.post_logout_redirect_uris)
         .bind(app.backchannel_logout_uri)
         .bind(app.client_row_id)
+        .bind(i64::from(app.pkce_required))
         .bind(now)
         .execute(self.pool())
         .await?;
@@ -111,6 +114,24 @@ impl Store {
 
     /// Replaces a confidential application's secret hash; false when the application is unknown
     /// or public (a public client never gets a secret).
+    /// Whether a confidential application's authorization requests must carry a PKCE challenge;
+    /// false for an unknown or public application (a public one always must).
+    pub async fn set_oauth_app_pkce(
+        &self,
+        client_id: &str,
+        required: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE oauth_apps SET pkce_required = $2
+             WHERE client_id = $1 AND secret_hash IS NOT NULL",
+        )
+        .bind(client_id)
+        .bind(i64::from(required))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn set_oauth_app_secret(
         &self,
         client_id: &str,

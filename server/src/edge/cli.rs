@@ -188,6 +188,24 @@ enum AppCommand {
         /// A public client (a browser or native app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
+        /// `false`: a confidential application that cannot send PKCE may log people in without it
+        /// (default `true`; a public one always uses PKCE).
+        #[arg(
+            long,
+            value_name = "true|false",
+            action = clap::ArgAction::Set,
+            default_value = "true",
+            conflicts_with = "public"
+        )]
+        pkce_required: bool,
+    },
+    /// Change an application's registration: whether its logins must use PKCE (`false` only for
+    /// a confidential application).
+    Set {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set, required = true)]
+        pkce_required: bool,
     },
     /// List applications (client_id, name, public/confidential, company, redirect URIs).
     List,
@@ -714,6 +732,7 @@ async fn app_command(core: &Core, cmd: AppCommand) -> anyhow::Result<()> {
             backchannel_logout_uri,
             company_id,
             public,
+            pkce_required,
         } => {
             let new = apps::NewApp {
                 name,
@@ -722,6 +741,7 @@ async fn app_command(core: &Core, cmd: AppCommand) -> anyhow::Result<()> {
                 backchannel_logout_uri,
                 company_id,
                 public,
+                pkce_optional: !pkce_required,
             };
             // The refusal names the option (`--redirect-uri: http is only allowed on …`).
             let created = apps::create(core, "", new)
@@ -733,14 +753,41 @@ async fn app_command(core: &Core, cmd: AppCommand) -> anyhow::Result<()> {
                 eprintln!("the client secret is shown this once: store it now");
             }
         }
+        AppCommand::Set {
+            client_id,
+            pkce_required,
+        } => {
+            if !apps::set_pkce_required(core, "", &client_id, pkce_required)
+                .await
+                .map_err(explain)?
+            {
+                match apps::find(core, &client_id).await.map_err(explain)? {
+                    Some(_) => {
+                        anyhow::bail!("--pkce-required: a public application always uses PKCE")
+                    }
+                    None => anyhow::bail!("--client-id: no such application"),
+                }
+            }
+            let rule = if pkce_required {
+                "required"
+            } else {
+                "optional"
+            };
+            println!("application {client_id}: PKCE {rule}");
+        }
         AppCommand::List => {
             println!("client_id\tname\ttype\tcompany\tredirect_uris");
             for app in apps::list(core).await.map_err(explain)? {
+                let kind = match (app.public, app.pkce_required) {
+                    (true, _) => "public",
+                    (false, true) => "confidential",
+                    (false, false) => "confidential (PKCE optional)",
+                };
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     app.client_id,
                     app.name,
-                    if app.public { "public" } else { "confidential" },
+                    kind,
                     app.company_id.as_deref().unwrap_or("-"),
                     app.redirect_uris.join(" "),
                 );
@@ -985,6 +1032,7 @@ fn explain(err: ServiceError) -> anyhow::Error {
                 Field::RedirectUris => "--redirect-uri",
                 Field::PostLogoutRedirectUris => "--post-logout-redirect-uri",
                 Field::BackchannelLogoutUri => "--backchannel-logout-uri",
+                Field::PkceOptional => "--pkce-required",
             };
             let message = promio_app::api::ApiError::from(invalid).message(Lang::En);
             anyhow::anyhow!("{flag}: {message}")
@@ -1050,6 +1098,53 @@ mod tests {
             "yes",
         ]);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn pkce_required_takes_true_or_false_and_not_beside_public() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "promio-connect",
+                "app",
+                "create",
+                "--name",
+                "Wiki",
+                "--redirect-uri",
+                "https://wiki.example/cb",
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Some(Command::App(AppCommand::Create { pkce_required, .. })) => pkce_required,
+                other => panic!("not parsed as app create: {other:?}"),
+            })
+        };
+        assert!(parse(&[]).unwrap(), "required unless said otherwise");
+        assert!(!parse(&["--pkce-required", "false"]).unwrap());
+        assert!(parse(&["--pkce-required", "true"]).unwrap());
+        assert!(parse(&["--pkce-required", "no"]).is_err());
+        assert!(parse(&["--public", "--pkce-required", "false"]).is_err());
+        assert!(parse(&["--public"]).unwrap());
+
+        let set = Cli::try_parse_from([
+            "promio-connect",
+            "app",
+            "set",
+            "--client-id",
+            "app_x",
+            "--pkce-required",
+            "false",
+        ])
+        .unwrap();
+        assert!(matches!(
+            set.command,
+            Some(Command::App(AppCommand::Set {
+                pkce_required: false,
+                ..
+            }))
+        ));
+        assert!(
+            Cli::try_parse_from(["promio-connect", "app", "set", "--client-id", "app_x"]).is_err()
+        );
     }
 
     #[test]

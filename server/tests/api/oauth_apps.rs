@@ -247,6 +247,141 @@ async fn applications_are_created_listed_rotated_and_deleted_with_the_cli() {
 }
 
 #[tokio::test]
+async fn the_cli_registers_a_confidential_application_without_pkce_and_changes_the_rule() {
+    let app = TestApp::spawn().await;
+    let create = |extra: &[&'static str]| {
+        let mut args = vec![
+            "app",
+            "create",
+            "--name",
+            "Legacy",
+            "--redirect-uri",
+            "https://legacy.example/cb",
+        ];
+        args.extend_from_slice(extra);
+        cli(&app, &args, "", &[])
+    };
+    let (ok, out, err) = create(&["--pkce-required", "false"]);
+    assert!(ok, "{err}");
+    let legacy = printed(&out, "client_id").expect("client_id printed");
+    assert!(printed(&out, "client_secret").is_some());
+    assert!(
+        !apps::find(&app.core, &legacy)
+            .await
+            .unwrap()
+            .unwrap()
+            .pkce_required
+    );
+    let (ok, out, err) = cli(&app, &["app", "list"], "", &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l
+            == format!(
+                "{legacy}\tLegacy\tconfidential (PKCE optional)\t-\thttps://legacy.example/cb"
+            )),
+        "{out}"
+    );
+
+    // A public application always uses PKCE: refused, nothing registered.
+    let (ok, _, err) = create(&["--public", "--pkce-required", "false"]);
+    assert!(!ok && err.contains("--pkce-required"), "{err}");
+    let refusal = apps::create(
+        &app.core,
+        "",
+        NewApp {
+            name: "Phone".into(),
+            redirect_uris: vec!["http://127.0.0.1:7000/cb".into()],
+            public: true,
+            pkce_optional: true,
+            ..NewApp::default()
+        },
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(refusal.field, Some(AppField::PkceOptional));
+    assert!(
+        refusal.to_string().starts_with("--pkce-required: "),
+        "{refusal}"
+    );
+    assert_eq!(apps::list(&app.core).await.unwrap().len(), 1);
+
+    // The rule changes on the registration, audited; a public or unknown one is refused.
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "app",
+            "set",
+            "--client-id",
+            &legacy,
+            "--pkce-required",
+            "true",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("PKCE required"), "{out}");
+    assert!(
+        apps::find(&app.core, &legacy)
+            .await
+            .unwrap()
+            .unwrap()
+            .pkce_required
+    );
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == AuditAction::AppChanged
+                && r.detail == format!("application {legacy}: PKCE required"))
+    );
+    let (ok, out, err) = create(&["--public"]);
+    assert!(ok, "{err}");
+    let phone = printed(&out, "client_id").unwrap();
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "app",
+            "set",
+            "--client-id",
+            &phone,
+            "--pkce-required",
+            "false",
+        ],
+        "",
+        &[],
+    );
+    assert!(
+        !ok && err.contains("--pkce-required: a public application always uses PKCE"),
+        "{err}"
+    );
+    assert!(
+        apps::find(&app.core, &phone)
+            .await
+            .unwrap()
+            .unwrap()
+            .pkce_required
+    );
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "app",
+            "set",
+            "--client-id",
+            "app_nothing",
+            "--pkce-required",
+            "false",
+        ],
+        "",
+        &[],
+    );
+    assert!(
+        !ok && err.contains("--client-id: no such application"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_uri_names_its_option_and_registers_nothing() {
     fn create_with(app: &TestApp, extra: &[&str]) -> (bool, String, String) {
         let mut args = vec!["app", "create", "--name", "Wiki"];

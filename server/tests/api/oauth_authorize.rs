@@ -255,6 +255,43 @@ async fn pkce_s256_is_required_and_plain_is_refused() {
         assert_eq!(back["error"], "invalid_request", "{changes:?}");
     }
     assert_eq!(app.count_rows("oauth_codes").await, 0);
+
+    // A confidential application registered to do without PKCE gets its code without a
+    // challenge; a challenge it sends is still held to S256.
+    let legacy = apps::create(
+        &app.core,
+        "",
+        NewApp {
+            name: "Legacy".into(),
+            redirect_uris: vec![RP.into()],
+            pkce_optional: true,
+            ..NewApp::default()
+        },
+    )
+    .await
+    .expect("register the application")
+    .client_id;
+    let back = at_rp(&authorize(&app, &request(&legacy, no_challenge)).await);
+    assert!(back.contains_key("code"), "{back:?}");
+    let plain = [("code_challenge_method", Some("plain"))];
+    let back = at_rp(&authorize(&app, &request(&legacy, &plain)).await);
+    assert_eq!(back["error"], "invalid_request");
+    assert_eq!(app.count_rows("oauth_codes").await, 1);
+}
+
+#[tokio::test]
+async fn a_long_state_comes_back_whole() {
+    let app = TestApp::with_user("ACME", "alice").await;
+    let client_id = register(&app, None, false).await;
+    app.login_ok("ACME", "alice").await;
+    // Some relying parties carry the address to return to in `state`.
+    let state = format!("nonce-part:https://app.example/deep?{}", "q=1&".repeat(700));
+    let back = at_rp(&authorize(&app, &request(&client_id, &[("state", Some(&state))])).await);
+    assert!(back.contains_key("code"), "{back:?}");
+    assert_eq!(back["state"], state);
+    let too_long = "s".repeat(4097);
+    let back = at_rp(&authorize(&app, &request(&client_id, &[("state", Some(&too_long))])).await);
+    assert_eq!(back["error"], "invalid_request");
 }
 
 #[tokio::test]

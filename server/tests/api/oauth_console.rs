@@ -56,6 +56,76 @@ async fn secret_works(app: &TestApp, client_id: &str, secret: &str) -> bool {
 }
 
 #[tokio::test]
+async fn a_confidential_application_may_do_without_pkce_a_public_one_never() {
+    let app = operator_app().await;
+    // Both boxes ticked: refused on the PKCE box, nothing registered.
+    let response = app
+        .call(
+            "applications/create",
+            &form(
+                "https://times.example/cb",
+                &[("public", "on"), ("pkce_optional", "on")],
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let error = api_error(response).await;
+    assert_eq!(
+        error,
+        ApiError::Invalid {
+            field: Field::PkceOptional,
+            problem: Problem::Malformed
+        }
+    );
+    assert!(
+        error
+            .message(Lang::En)
+            .contains("public client always uses PKCE")
+    );
+    assert!(error.message(Lang::De).contains("vertraulichen Client"));
+    assert_eq!(list(&app).await.1, Vec::new());
+
+    let response = app
+        .call(
+            "applications/create",
+            &form("https://times.example/cb", &[("pkce_optional", "on")]),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let created: CreatedApplication = response.json().await.unwrap();
+    let (_, listed) = list(&app).await;
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].public && !listed[0].pkce_required);
+    let registered = promio_server::idm::apps::find(&app.core, &created.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!registered.pkce_required);
+    let events = app.audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == AuditAction::AppCreated && e.detail.contains("PKCE optional")),
+        "the registration's audit row says so"
+    );
+
+    // Unticked, as before: PKCE required.
+    let response = app
+        .call(
+            "applications/create",
+            &form("https://other.example/cb", &[]),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (_, listed) = list(&app).await;
+    assert!(
+        listed
+            .iter()
+            .any(|a| a.redirect_uris == ["https://other.example/cb"] && a.pkce_required)
+    );
+}
+
+#[tokio::test]
 async fn an_operator_registers_lists_rotates_and_deletes_an_application() {
     let app = operator_app().await;
     app.create_client("ACME").await;
@@ -92,6 +162,7 @@ async fn an_operator_registers_lists_rotates_and_deletes_an_application() {
             client_id: created.client_id.clone(),
             name: "Timesheets".into(),
             public: false,
+            pkce_required: true,
             company_id: Some("ACME".into()),
             redirect_uris: vec![
                 "https://times.example/cb".into(),

@@ -579,14 +579,14 @@ async fn pkce_s256_is_checked_and_a_verifier_without_a_challenge_is_refused() {
     );
     ok_json(redeem(&app, &spa, &code, Auth::Post).await).await;
 
-    // A confidential application registered without PKCE (the column is for later): a code asked
-    // for without a challenge is not redeemed with a verifier (a downgrade), only without one.
+    // A confidential application whose logins may do without PKCE: a code asked for without a
+    // challenge is not redeemed with a verifier (a downgrade), only without one.
     let rp = register(&app, "Legacy", false).await;
-    sqlx::query("UPDATE oauth_apps SET pkce_required = 0 WHERE client_id = $1")
-        .bind(&rp.client_id)
-        .execute(app.core.store.pool())
-        .await
-        .unwrap();
+    assert!(
+        promio_server::idm::apps::set_pkce_required(&app.core, "", &rp.client_id, false)
+            .await
+            .unwrap()
+    );
     let code = Code {
         code: authorize_with(&app, &rp, "openid", None).await,
         verifier: pkce_pair().0,

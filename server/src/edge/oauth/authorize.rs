@@ -80,8 +80,9 @@ const SINGLE: [&str; 14] = [
     "id_token_hint",
 ];
 
-/// The longest `state` and `nonce` kept (they are stored and sent back).
-const MAX_ECHOED: usize = 1024;
+/// The longest `state` and `nonce` kept (they are stored and sent back). Generous: some relying
+/// parties carry the address to return to inside `state`.
+const MAX_ECHOED: usize = 4096;
 
 /// The largest form body read (the authorization request is a handful of short fields).
 const BODY_LIMIT: usize = 16 * 1024;
