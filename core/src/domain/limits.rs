@@ -14,6 +14,9 @@ pub const REFUSALS_WINDOW: i64 = 3600;
 /// Failed logins from one address in its window before its logins wait (step by step, see
 /// `crate::idm::throttle::ip_delay_secs`).
 pub const IP_FAILURES: i64 = 100;
+/// Failed logins from one address in its window after which its logins wait until the window
+/// ends: the steps alone cannot stop requests sent all at once, which pass one wait together.
+pub const IP_FAILURES_MAX: i64 = 150;
 /// Consecutive failures after which the user gets a mail (at most one a day).
 pub const NOTIFY_AFTER: i64 = 10;
 pub const FORGOT_PER_IP_HOUR: i64 = 20;

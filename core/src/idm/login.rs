@@ -295,7 +295,8 @@ pub async fn password_step(
             )
             .await?;
             tracing::info!(reason = reason.as_str(), attempts, "login failed");
-            throttle::ip_failed(&core.store, ip_bucket.as_deref(), now).await?;
+            // Now, not when the request came: a wait must not be used up before it is recorded.
+            throttle::ip_failed(&core.store, ip_bucket.as_deref(), core.clock.now()).await?;
             if attempts >= throttle::LOCK_AFTER {
                 if let Some(user) = &user {
                     core.notify_locked(user).await?;

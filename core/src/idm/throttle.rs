@@ -9,8 +9,10 @@
 //!   a new one through a mail link or an administrator clears the counter (NIST SP 800-63B-4); the
 //!   user gets a mail. Unknown accounts lock alike, so the answer tells nothing.
 //! per source IP, in a window of 15 minutes from its first failure:
-//!   failures  1 … 99   100   101   102   103   104 …   (a new window counts from 1 again)
-//!   wait      0        1s    3s    5s    10s   30s     (for every login from the address)
+//!   failures  1 … 99   100   101   102   103   104 … 149   150 …        (a new window counts
+//!   wait      0        1s    3s    5s    10s   30s         window's end  from 1 again)
+//!   (for every login from the address; the cap at 150 bounds what requests sent all at once get
+//!   past the short waits: they pass a wait together, as they would pass its end)
 //! second factor: counted apart, per user: 5 codes without waiting (5 wrong codes end the pending
 //!   state), then the same steps; a passkey refused counts as a wrong code. The same lock after 100
 //!   failures in a row (time does not lift it; an administrator does, or a new second factor), and
@@ -29,8 +31,8 @@
 
 use crate::domain::clock::UnixTime;
 pub use crate::domain::limits::{
-    ACCOUNT_RESET_AFTER, FORGOT_PER_IP_HOUR, IP_FAILURES, IP_WINDOW, LOCK_AFTER, NOTIFY_AFTER,
-    REFUSALS_WINDOW,
+    ACCOUNT_RESET_AFTER, FORGOT_PER_IP_HOUR, IP_FAILURES, IP_FAILURES_MAX, IP_WINDOW, LOCK_AFTER,
+    NOTIFY_AFTER, REFUSALS_WINDOW,
 };
 use crate::domain::{CompanyId, UserName};
 use crate::infra::error::ServiceResult;
@@ -116,9 +118,10 @@ pub fn ip_bucket(ip: std::net::IpAddr) -> String {
 
 /// The wait logins from an IP have after its `failures`-th failed login in the window: none for
 /// the first [`IP_FAILURES`] but one, then the account's steps (1 s after the 100th, 3 s, 5 s,
-/// 10 s, then 30 s after each further one), never more: one address may be a whole office.
-pub fn ip_delay_secs(failures: i64) -> i64 {
-    delay_secs(failures - IP_FAILURES + 2).min(30)
+/// 10 s, then 30 s after each further one; one address may be a whole office), and from the
+/// [`IP_FAILURES_MAX`]th on until the window ends (`None`).
+pub fn ip_delay_secs(failures: i64) -> Option<i64> {
+    (failures < IP_FAILURES_MAX).then(|| delay_secs(failures - IP_FAILURES + 2).min(30))
 }
 
 /// How long logins from an IP must still wait, given its throttling row (`None`: they need not).
@@ -148,7 +151,7 @@ pub async fn remaining(store: &Store, key: &str, now: UnixTime) -> ServiceResult
 
 #[cfg(test)]
 mod tests {
-    use super::{IP_FAILURES, delay_secs, ip_bucket, ip_delay_secs};
+    use super::{IP_FAILURES_MAX, delay_secs, ip_bucket, ip_delay_secs};
 
     #[test]
     fn ipv6_counts_per_64_and_ipv4_per_address() {
@@ -171,11 +174,15 @@ mod tests {
 
     #[test]
     fn an_address_waits_step_by_step_after_its_100th_failure() {
-        let waits: Vec<i64> = (98..=105).map(ip_delay_secs).collect();
-        assert_eq!(waits, [0, 0, 1, 3, 5, 10, 30, 30]);
-        assert_eq!(ip_delay_secs(1), 0);
+        let waits: Vec<Option<i64>> = (98..=105).map(ip_delay_secs).collect();
+        let steps = [0, 0, 1, 3, 5, 10, 30, 30];
+        assert_eq!(waits, steps.map(Some));
+        assert_eq!(ip_delay_secs(1), Some(0));
         // Never the account's hour: an address may be a whole office.
-        assert_eq!(ip_delay_secs(IP_FAILURES + 500), 30);
+        assert_eq!(ip_delay_secs(IP_FAILURES_MAX - 1), Some(30));
+        // Then until the window ends.
+        assert_eq!(ip_delay_secs(IP_FAILURES_MAX), None);
+        assert_eq!(ip_delay_secs(IP_FAILURES_MAX + 500), None);
     }
 
     #[test]

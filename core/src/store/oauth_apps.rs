@@ -112,8 +112,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Replaces a confidential application's secret hash; false when the application is unknown
-    /// or public (a public client never gets a secret).
     /// Whether a confidential application's authorization requests must carry a PKCE challenge;
     /// false for an unknown or public application (a public one always must).
     pub async fn set_oauth_app_pkce(
@@ -132,6 +130,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replaces a confidential application's secret hash; false when the application is unknown
+    /// or public (a public client never gets a secret).
     pub async fn set_oauth_app_secret(
         &self,
         client_id: &str,

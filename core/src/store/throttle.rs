@@ -167,14 +167,15 @@ impl Store {
     }
 
     /// Counts a failed login from an address in its fixed window and returns the failures counted
-    /// in it; `wait` gives, for that count, how long logins from the address must then wait, which
-    /// is recorded in `blocked_until` (see `crate::idm::throttle::ip_delay_secs`).
+    /// in it; `wait` gives, for that count, how long logins from the address must then wait
+    /// (`None`: until the window ends), which is recorded in `blocked_until` unless a longer wait
+    /// is recorded already (see `crate::idm::throttle::ip_delay_secs`).
     pub async fn count_ip_failure(
         &self,
         key: &str,
         now: UnixTime,
         window: i64,
-        wait: impl Fn(i64) -> i64,
+        wait: impl Fn(i64) -> Option<i64>,
     ) -> Result<i64, sqlx::Error> {
         use sqlx::Row;
         let mut tx = self.pool().begin().await?;
@@ -185,11 +186,20 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("failures")?;
-        sqlx::query("UPDATE throttle SET blocked_until = $2 WHERE key = $1")
-            .bind(key)
-            .bind(now + wait(failures))
-            .execute(&mut *tx)
-            .await?;
+        let wait = wait(failures);
+        sqlx::query(
+            "UPDATE throttle SET blocked_until = CASE
+                 WHEN $3 = 1 AND blocked_until < window_start + $4 THEN window_start + $4
+                 WHEN $3 = 0 AND blocked_until < $2 THEN $2
+                 ELSE blocked_until END
+             WHERE key = $1",
+        )
+        .bind(key)
+        .bind(now + wait.unwrap_or(0))
+        .bind(i64::from(wait.is_none()))
+        .bind(window)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(failures)
     }

@@ -762,6 +762,8 @@ async fn app_command(core: &Core, cmd: AppCommand) -> anyhow::Result<()> {
                 .map_err(explain)?
             {
                 match apps::find(core, &client_id).await.map_err(explain)? {
+                    // A public application uses PKCE: asking for that changes nothing.
+                    Some(app) if app.public && pkce_required => {}
                     Some(_) => {
                         anyhow::bail!("--pkce-required: a public application always uses PKCE")
                     }

@@ -355,6 +355,20 @@ async fn the_cli_registers_a_confidential_application_without_pkce_and_changes_t
         !ok && err.contains("--pkce-required: a public application always uses PKCE"),
         "{err}"
     );
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "app",
+            "set",
+            "--client-id",
+            &phone,
+            "--pkce-required",
+            "true",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok && out.contains("PKCE required"), "{out}{err}");
     assert!(
         apps::find(&app.core, &phone)
             .await

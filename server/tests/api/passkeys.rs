@@ -893,8 +893,8 @@ async fn while_the_address_waits_even_the_right_passkey_is_refused() {
     );
     assert_eq!(address_failures(&app).await, before + 1);
 
-    // With as many failures as an address may have in its window, it waits: even the right
-    // passkey is not looked at.
+    // After its 100th failure the address waits (30 s here): even the right passkey is not
+    // looked at.
     sqlx::query("UPDATE throttle SET failures = $1, blocked_until = $2 WHERE key = $3")
         .bind(IP_FAILURES)
         .bind(promio_server::domain::clock::Clock::now(&app.clock) + 30)
