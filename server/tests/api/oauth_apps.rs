@@ -261,6 +261,17 @@ async fn the_cli_registers_a_confidential_application_without_pkce_and_changes_t
         args.extend_from_slice(extra);
         cli(&app, &args, "", &[])
     };
+    let set = |client_id: &str, required: &'static str| {
+        let args = [
+            "app",
+            "set",
+            "--client-id",
+            client_id,
+            "--pkce-required",
+            required,
+        ];
+        cli(&app, &args, "", &[])
+    };
     let (ok, out, err) = create(&["--pkce-required", "false"]);
     assert!(ok, "{err}");
     let legacy = printed(&out, "client_id").expect("client_id printed");
@@ -306,19 +317,7 @@ async fn the_cli_registers_a_confidential_application_without_pkce_and_changes_t
     assert_eq!(apps::list(&app.core).await.unwrap().len(), 1);
 
     // The rule changes on the registration, audited; a public or unknown one is refused.
-    let (ok, out, err) = cli(
-        &app,
-        &[
-            "app",
-            "set",
-            "--client-id",
-            &legacy,
-            "--pkce-required",
-            "true",
-        ],
-        "",
-        &[],
-    );
+    let (ok, out, err) = set(&legacy, "true");
     assert!(ok, "{err}");
     assert!(out.contains("PKCE required"), "{out}");
     assert!(
@@ -338,36 +337,12 @@ async fn the_cli_registers_a_confidential_application_without_pkce_and_changes_t
     let (ok, out, err) = create(&["--public"]);
     assert!(ok, "{err}");
     let phone = printed(&out, "client_id").unwrap();
-    let (ok, _, err) = cli(
-        &app,
-        &[
-            "app",
-            "set",
-            "--client-id",
-            &phone,
-            "--pkce-required",
-            "false",
-        ],
-        "",
-        &[],
-    );
+    let (ok, _, err) = set(&phone, "false");
     assert!(
         !ok && err.contains("--pkce-required: a public application always uses PKCE"),
         "{err}"
     );
-    let (ok, out, err) = cli(
-        &app,
-        &[
-            "app",
-            "set",
-            "--client-id",
-            &phone,
-            "--pkce-required",
-            "true",
-        ],
-        "",
-        &[],
-    );
+    let (ok, out, err) = set(&phone, "true");
     assert!(ok && out.contains("PKCE required"), "{out}{err}");
     assert!(
         apps::find(&app.core, &phone)
@@ -376,19 +351,7 @@ async fn the_cli_registers_a_confidential_application_without_pkce_and_changes_t
             .unwrap()
             .pkce_required
     );
-    let (ok, _, err) = cli(
-        &app,
-        &[
-            "app",
-            "set",
-            "--client-id",
-            "app_nothing",
-            "--pkce-required",
-            "false",
-        ],
-        "",
-        &[],
-    );
+    let (ok, _, err) = set("app_nothing", "false");
     assert!(
         !ok && err.contains("--client-id: no such application"),
         "{err}"
